@@ -1,0 +1,1 @@
+"""Notification channels, templates, preferences and the outbox."""

@@ -1,0 +1,1 @@
+"""Price books, tiered settlement rules, settlement runs and statements."""

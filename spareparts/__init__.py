@@ -1,0 +1,1 @@
+"""Warehouses, parts, the stock ledger, reservations and reorder alerts."""

@@ -1,0 +1,1 @@
+"""Ticket templates, custom fields, tickets, their timeline and intake channels."""

@@ -1,0 +1,1 @@
+"""Workflow definitions, the engine that moves a ticket, dispatch, SLA and escalation."""
