@@ -1,0 +1,21 @@
+"""App config of the core app."""
+
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+def _sync_role_groups(sender, **kwargs):
+    # Infrastructure, not business logic: role groups are data derived from code, so every
+    # migrate (including the test database's) leaves them matching ROLE_PERMISSIONS.
+    from .permissions import role_groups_sync
+
+    role_groups_sync()
+
+
+class ScrmConfig(AppConfig):
+    name = "scrm"
+    verbose_name = _("Organisation and customers")
+
+    def ready(self):
+        post_migrate.connect(_sync_role_groups, sender=self, dispatch_uid="scrm-role-groups")

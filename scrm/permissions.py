@@ -1,0 +1,98 @@
+"""Roles and what they may do. A role is a Django group holding model permissions; which
+group applies is decided per request by the membership in the tenant in scope, so one user
+can be an admin in one tenant and an agent in another. Object scopes (a regional manager's
+regions and stores) are guardian grants, read by scrm.selectors."""
+
+from django.contrib.auth.backends import BaseBackend
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+from django_scopes import get_scope
+
+from .models import Role
+
+GROUP_PREFIX = "role:"
+
+# Model permissions per role, as "app_label.codename". Apps add theirs when they land.
+_CORE_ALL = [
+    f"scrm.{action}_{model}"
+    for model in ("region", "store", "team", "skill", "staffprofile", "customer", "opportunity", "tag", "membership")
+    for action in ("view", "add", "change", "delete")
+]
+ROLE_PERMISSIONS = {
+    Role.ADMIN: _CORE_ALL + [
+        f"scrm.{action}_{model}"
+        for model in ("regionuserobjectpermission", "storeuserobjectpermission")
+        for action in ("view", "add", "change", "delete")
+    ],
+    Role.MANAGER: [
+        p for p in _CORE_ALL if not p.startswith("scrm.delete_") and not p.endswith("_membership")
+    ] + ["scrm.view_membership"],
+    Role.REGIONAL_MANAGER: [
+        "scrm.view_region", "scrm.view_store", "scrm.change_store", "scrm.view_team", "scrm.view_staffprofile",
+        "scrm.view_customer", "scrm.add_customer", "scrm.change_customer",
+        "scrm.view_opportunity", "scrm.add_opportunity", "scrm.change_opportunity",
+        "scrm.view_tag", "scrm.add_tag",
+    ],
+    Role.AGENT: [
+        "scrm.view_region", "scrm.view_store", "scrm.view_customer", "scrm.add_customer", "scrm.change_customer",
+        "scrm.view_opportunity", "scrm.add_opportunity", "scrm.change_opportunity", "scrm.view_tag", "scrm.add_tag",
+    ],
+    Role.ENGINEER: ["scrm.view_region", "scrm.view_store", "scrm.view_customer", "scrm.view_tag"],
+    Role.FINANCE: ["scrm.view_region", "scrm.view_store", "scrm.view_customer", "scrm.view_opportunity"],
+}
+
+# Roles whose visibility is the whole tenant; the others see what their grants cover.
+TENANT_WIDE_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT, Role.FINANCE})
+# Roles that get the Django admin (is_staff); what they see there is still their tenant only.
+ADMIN_SITE_ROLES = frozenset({Role.ADMIN, Role.MANAGER})
+
+
+def role_group_name(role):
+    return f"{GROUP_PREFIX}{role}"
+
+
+@transaction.atomic
+def role_groups_sync():
+    """Create or update one group per role with exactly the permissions listed above."""
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=role_group_name(role))
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".", 1)
+            wanted.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(wanted)
+
+
+class TenantRoleBackend(BaseBackend):
+    """Grants the permissions of the role the user holds in the tenant in scope."""
+
+    def _role_permissions(self, user_obj):
+        if not user_obj.is_active or user_obj.is_anonymous:
+            return set()
+        tenant_id = get_scope().get("tenant")
+        if tenant_id is None or isinstance(tenant_id, (list, tuple)):
+            return set()
+        cache = user_obj.__dict__.setdefault("_scrm_role_perms", {})
+        if tenant_id not in cache:
+            from .selectors import membership_current
+
+            membership = membership_current(user=user_obj)
+            if membership is None:
+                cache[tenant_id] = set()
+            else:
+                rows = Permission.objects.filter(group__name=role_group_name(membership.role)).values_list(
+                    "content_type__app_label", "codename"
+                )
+                cache[tenant_id] = {f"{app}.{code}" for app, code in rows}
+        return cache[tenant_id]
+
+    def get_all_permissions(self, user_obj, obj=None):
+        if obj is not None:
+            return set()
+        return self._role_permissions(user_obj)
+
+    def has_perm(self, user_obj, perm, obj=None):
+        return obj is None and perm in self._role_permissions(user_obj)
+
+    def has_module_perms(self, user_obj, app_label):
+        return any(p.startswith(app_label + ".") for p in self._role_permissions(user_obj))

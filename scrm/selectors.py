@@ -1,0 +1,210 @@
+"""Reads of the core app. `visible_*` compute in SQL what a person may see, from their role in
+the tenant in scope and their guardian grants on regions and stores (a few rows per user)."""
+
+from django.db.models import Count, Q, Sum
+from django_scopes import get_scope
+
+from .models import (
+    Customer,
+    Membership,
+    Opportunity,
+    Region,
+    RegionUserObjectPermission,
+    StaffProfile,
+    Store,
+    StoreUserObjectPermission,
+    Tag,
+    Team,
+)
+from .permissions import TENANT_WIDE_ROLES
+
+_CACHE_ATTR = "_scrm_memberships"
+
+
+def membership_current(*, user):
+    """The user's active membership in the tenant in scope (cached on the user object)."""
+    if not user.is_authenticated:
+        return None
+    tenant_id = get_scope().get("tenant")
+    cache = user.__dict__.setdefault(_CACHE_ATTR, {})
+    if tenant_id not in cache:
+        cache[tenant_id] = Membership.objects.filter(user=user, is_active=True).first()
+    return cache[tenant_id]
+
+
+def membership_remember(*, user, membership):
+    """Let the middleware hand over the membership it already loaded."""
+    if membership is not None:
+        user.__dict__.setdefault(_CACHE_ATTR, {})[membership.tenant_id] = membership
+
+
+def _is_tenant_wide(user):
+    if user.is_superuser:
+        return True
+    membership = membership_current(user=user)
+    if membership is None:
+        return False
+    return membership.role in TENANT_WIDE_ROLES
+
+
+def _region_descendants(region_ids):
+    """The given regions and every region below them (regions are few; one query)."""
+    if not region_ids:
+        return set()
+    children = {}
+    for pk, parent_id in Region.objects.values_list("id", "parent_id"):
+        children.setdefault(parent_id, []).append(pk)
+    result, stack = set(), list(region_ids)
+    while stack:
+        pk = stack.pop()
+        if pk in result:
+            continue
+        result.add(pk)
+        stack.extend(children.get(pk, ()))
+    return result
+
+
+def granted_region_ids(*, user):
+    """Regions the user holds manage_region on, with their sub-regions."""
+    direct = RegionUserObjectPermission.objects.filter(
+        user=user, permission__codename="manage_region", content_object__tenant_id=get_scope().get("tenant")
+    ).values_list("content_object_id", flat=True)
+    return _region_descendants(set(direct))
+
+
+def _store_scope_q(user):
+    """Q over Store for a non-tenant-wide user: stores in granted regions, granted stores, home store."""
+    region_ids = granted_region_ids(user=user)
+    store_grants = StoreUserObjectPermission.objects.filter(
+        user=user, permission__codename="manage_store"
+    ).values("content_object_id")
+    q = Q(region_id__in=region_ids) | Q(pk__in=store_grants)
+    home = StaffProfile.objects.filter(user=user, home_store__isnull=False).values("home_store_id")
+    return q | Q(pk__in=home), region_ids
+
+
+def visible_regions(*, user):
+    if _is_tenant_wide(user):
+        return Region.objects.all()
+    if membership_current(user=user) is None:
+        return Region.objects.none()
+    store_q, region_ids = _store_scope_q(user)
+    store_regions = Store.objects.filter(store_q).values("region_id")
+    return Region.objects.filter(Q(pk__in=region_ids) | Q(pk__in=store_regions))
+
+
+def visible_stores(*, user):
+    """Stores the user may see, with their region."""
+    qs = Store.objects.select_related("region")
+    if _is_tenant_wide(user):
+        return qs
+    if membership_current(user=user) is None:
+        return qs.none()
+    store_q, _region_ids = _store_scope_q(user)
+    return qs.filter(store_q)
+
+
+def visible_customers(*, user):
+    """Customers the user may see: all for tenant-wide roles; otherwise those of visible stores,
+    and those with no store whose region is visible."""
+    qs = Customer.objects.all()
+    if _is_tenant_wide(user):
+        return qs
+    if membership_current(user=user) is None:
+        return qs.none()
+    store_q, region_ids = _store_scope_q(user)
+    stores = Store.objects.filter(store_q).values("pk")
+    return qs.filter(Q(store__in=stores) | Q(store__isnull=True, region_id__in=region_ids))
+
+
+def visible_opportunities(*, user):
+    return Opportunity.objects.filter(customer__in=visible_customers(user=user).values("pk"))
+
+
+def customer_list(*, user, search="", tier="", region_id=None, store_id=None, tag_id=None):
+    """The customer list page: visible customers, filtered, with what each row shows."""
+    qs = visible_customers(user=user).select_related("region", "store", "owner").prefetch_related("tags")
+    if search:
+        qs = qs.filter(Q(name__icontains=search) | Q(phone__contains=search))
+    if tier:
+        qs = qs.filter(tier=tier)
+    if region_id:
+        qs = qs.filter(region_id=region_id)
+    if store_id:
+        qs = qs.filter(store_id=store_id)
+    if tag_id:
+        qs = qs.filter(tags__id=tag_id)
+    return qs.annotate(opportunity_count=Count("opportunities", distinct=True)).order_by("-created_at", "-id")
+
+
+def customer_get(*, user, pk):
+    """One visible customer or None."""
+    return visible_customers(user=user).select_related("region", "store", "owner").filter(pk=pk).first()
+
+
+def customer_opportunities(*, customer):
+    return customer.opportunities.select_related("owner").order_by("-created_at")
+
+
+def customer_find_by_phone(*, phone):
+    return Customer.objects.filter(phone=phone).first()
+
+
+def opportunity_list(*, user, search="", stage=""):
+    qs = visible_opportunities(user=user).select_related("customer", "owner")
+    if search:
+        qs = qs.filter(Q(title__icontains=search) | Q(customer__name__icontains=search))
+    if stage:
+        qs = qs.filter(stage=stage)
+    return qs.order_by("-created_at", "-id")
+
+
+def opportunity_get(*, user, pk):
+    return visible_opportunities(user=user).select_related("customer", "owner").filter(pk=pk).first()
+
+
+def store_list(*, user, search="", region_id=None):
+    qs = visible_stores(user=user).annotate(
+        customer_count=Count("customers", distinct=True), staff_count=Count("staff", distinct=True)
+    )
+    if search:
+        qs = qs.filter(Q(name__icontains=search) | Q(city__icontains=search) | Q(code__icontains=search))
+    if region_id:
+        qs = qs.filter(region_id=region_id)
+    return qs.order_by("region__code", "code")
+
+
+def store_get(*, user, pk):
+    return visible_stores(user=user).filter(pk=pk).first()
+
+
+def region_list(*, user):
+    return (
+        visible_regions(user=user)
+        .select_related("parent")
+        .annotate(store_count=Count("stores", distinct=True))
+        .order_by("code")
+    )
+
+
+def team_list():
+    return Team.objects.select_related("region", "lead").annotate(member_count=Count("members")).order_by("name")
+
+
+def tag_list():
+    return Tag.objects.order_by("name")
+
+
+def dashboard_summary(*, user):
+    """Counts for the home page, in three queries whatever the tenant's size."""
+    customers = visible_customers(user=user)
+    by_tier = dict(customers.values_list("tier").annotate(n=Count("id")).order_by())
+    opps = visible_opportunities(user=user).exclude(stage__in=["won", "lost"])
+    pipeline = opps.aggregate(n=Count("id"), amount=Sum("amount"))
+    return {
+        "customers": sum(by_tier.values()),
+        "vip_customers": by_tier.get("vip", 0) + by_tier.get("svip", 0),
+        "open_opportunities": pipeline["n"] or 0,
+        "pipeline_amount": pipeline["amount"] or 0,
+        "stores": visible_stores(user=user).filter(is_active=True).count(),
+    }
