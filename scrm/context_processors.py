@@ -1,0 +1,15 @@
+"""What the base layout needs on every page: the tenant, the tenants one may switch to, the role."""
+
+from .tenancy import tenants_for_user
+
+
+def shell(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    membership = getattr(request, "membership", None)
+    return {
+        "current_tenant": getattr(request, "tenant", None),
+        "current_membership": membership,
+        "switchable_tenants": lambda: tenants_for_user(user),
+    }

@@ -1,0 +1,38 @@
+"""Root URLconf: staff pages of the core app, auth, language switch, admin; apps add theirs."""
+
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import views
+from .forms import LoginForm
+
+urlpatterns = [
+    path("", views.HomeView.as_view(), name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="registration/login.html", authentication_form=LoginForm),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("tenant/switch/", views.TenantSwitchView.as_view(), name="tenant-switch"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("customers/", views.CustomerListView.as_view(), name="customer-list"),
+    path("customers/new/", views.CustomerCreateView.as_view(), name="customer-create"),
+    path("customers/<int:pk>/", views.CustomerDetailView.as_view(), name="customer-detail"),
+    path("customers/<int:pk>/edit/", views.CustomerUpdateView.as_view(), name="customer-update"),
+    path("opportunities/", views.OpportunityListView.as_view(), name="opportunity-list"),
+    path("opportunities/new/", views.OpportunityCreateView.as_view(), name="opportunity-create"),
+    path("opportunities/<int:pk>/edit/", views.OpportunityUpdateView.as_view(), name="opportunity-update"),
+    path("stores/", views.StoreListView.as_view(), name="store-list"),
+    path("stores/new/", views.StoreCreateView.as_view(), name="store-create"),
+    path("stores/<int:pk>/", views.StoreDetailView.as_view(), name="store-detail"),
+    path("stores/<int:pk>/edit/", views.StoreUpdateView.as_view(), name="store-update"),
+    path("regions/", views.RegionListView.as_view(), name="region-list"),
+    path("admin/", admin.site.urls),
+]
+
+if settings.DEBUG:
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
