@@ -1,0 +1,116 @@
+"""factory-boy factories for the core models. Create inside a tenant scope (the `scope_a`
+fixture, or `with tenant_scope(...)`): tenant-owned managers refuse to run without one."""
+
+import itertools
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+
+from scrm.models import Customer, Membership, Opportunity, Region, Role, StaffProfile, Store, Tag, Team, Tenant
+
+_mobile = itertools.count(13800000000)
+
+
+def next_mobile():
+    return str(next(_mobile))
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tenant
+
+    name = factory.Sequence(lambda n: f"测试租户{n}")
+    slug = factory.Sequence(lambda n: f"tenant-{n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Sequence(lambda n: f"员工{n}")
+    password = factory.PostGenerationMethodCall("set_password", "pw-Test-123")
+
+    @factory.post_generation
+    def save_password(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    tenant = factory.SubFactory(TenantFactory)
+    user = factory.SubFactory(UserFactory)
+    role = Role.AGENT
+
+
+class RegionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Region
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"区域{n}")
+    code = factory.Sequence(lambda n: f"region-{n}")
+    settlement_class = "A"
+
+
+class StoreFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Store
+
+    tenant = factory.SelfAttribute("region.tenant")
+    region = factory.SubFactory(RegionFactory)
+    name = factory.Sequence(lambda n: f"门店{n}")
+    code = factory.Sequence(lambda n: f"store-{n}")
+    city = "上海"
+    address = "上海市徐汇区漕溪北路88号"
+    latitude = Decimal("31.190000")
+    longitude = Decimal("121.436000")
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"服务{n}组")
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"标签{n}")
+
+
+class StaffProfileFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StaffProfile
+
+    tenant = factory.SubFactory(TenantFactory)
+    user = factory.SubFactory(UserFactory)
+    display_name = factory.SelfAttribute("user.first_name")
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"客户{n}")
+    phone = factory.LazyFunction(next_mobile)
+
+
+class OpportunityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Opportunity
+
+    tenant = factory.SelfAttribute("customer.tenant")
+    customer = factory.SubFactory(CustomerFactory)
+    title = factory.Sequence(lambda n: f"商机{n}")
+    amount = Decimal("12800.00")

@@ -1,0 +1,143 @@
+"""Walk every URL and admin route as a user of another tenant and as anonymous: another
+tenant's objects answer 404 (as missing ones do), and anonymous users are sent to login."""
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Permission
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from scrm.models import Customer, Membership, Opportunity, Region, RegionUserObjectPermission, Store, Tenant
+from scrm.services import region_grant
+from scrm.tenancy import tenant_scope
+from tests.factories import (
+    CustomerFactory,
+    OpportunityFactory,
+    RegionFactory,
+    StaffProfileFactory,
+    StoreFactory,
+    TagFactory,
+    TeamFactory,
+)
+
+# Routes that are public by design (login, language switch) or POST-only with their own tests.
+PUBLIC = {"login", "set_language", "logout"}
+# Which model each <pk> route shows; a new route with a pk must be added here or the walk fails.
+PK_ROUTES = {
+    "customer-detail": Customer,
+    "customer-update": Customer,
+    "opportunity-update": Opportunity,
+    "store-detail": Store,
+    "store-update": Store,
+}
+
+
+def staff_routes():
+    """(name, pattern) for every named non-admin route."""
+    found = []
+
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                if getattr(p, "app_name", None) == "admin" or str(p.pattern).startswith("admin/"):
+                    continue
+                walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern) and p.name:
+                found.append((p.name, prefix + str(p.pattern)))
+
+    walk(get_resolver().url_patterns)
+    return found
+
+
+@pytest.fixture
+def world(tenant_a, tenant_b, admin_a, admin_b):
+    """One of everything in tenant A, and a marker customer name to look for in B's pages."""
+    with tenant_scope(tenant_a):
+        region = RegionFactory(tenant=tenant_a, name="甲区域")
+        store = StoreFactory(tenant=tenant_a, region=region, name="甲门店")
+        customer = CustomerFactory(tenant=tenant_a, name="甲客户", region=region, store=store)
+        objects = {
+            Region: region, Store: store, Customer: customer,
+            Opportunity: OpportunityFactory(customer=customer, title="甲商机"),
+            "team": TeamFactory(tenant=tenant_a, name="甲小组"),
+            "tag": TagFactory(tenant=tenant_a, name="甲标签"),
+            "staff": StaffProfileFactory(tenant=tenant_a, display_name="甲员工"),
+            Membership: Membership.objects.get(user=admin_a),
+        }
+        region_grant(user=admin_a, region=region)
+        objects[RegionUserObjectPermission] = RegionUserObjectPermission.objects.get(user=admin_a)
+    return objects
+
+
+def test_every_pk_route_is_covered():
+    with_pk = {name for name, pattern in staff_routes() if "<int:pk>" in pattern}
+    assert with_pk == set(PK_ROUTES)
+
+
+@pytest.mark.django_db
+def test_other_tenant_gets_404_on_every_object_route(world, admin_b, client_for):
+    client = client_for(admin_b)
+    for name, model in PK_ROUTES.items():
+        url = reverse(name, args=[world[model].pk])
+        assert client.get(url).status_code == 404, url
+        assert client.post(url, {"name": "篡改"}).status_code in (404, 405), url
+    with tenant_scope(world[Customer].tenant):
+        assert Customer.objects.get(pk=world[Customer].pk).name == "甲客户"
+
+
+@pytest.mark.django_db
+def test_other_tenant_lists_show_nothing_of_tenant_a(world, admin_b, client_for):
+    client = client_for(admin_b)
+    for name, pattern in staff_routes():
+        if name in PUBLIC or "<" in pattern:
+            continue
+        response = client.get(reverse(name))
+        assert response.status_code in (200, 405), name
+        body = response.content.decode()
+        for marker in ("甲客户", "甲门店", "甲区域", "甲商机"):
+            assert marker not in body, (name, marker)
+
+
+@pytest.mark.django_db
+def test_anonymous_is_sent_to_login_everywhere(world, client):
+    for name, _pattern in staff_routes():
+        if name in PUBLIC:
+            continue
+        args = [world[PK_ROUTES[name]].pk] if name in PK_ROUTES else []
+        url = reverse(name, args=args)
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("login")), url
+
+
+def admin_object(world, model):
+    if model in world:
+        return world[model]
+    by_label = {"scrm.Team": "team", "scrm.Tag": "tag", "scrm.StaffProfile": "staff", "scrm.Skill": None}
+    key = by_label.get(model._meta.label)
+    return world.get(key) if key else None
+
+
+@pytest.mark.django_db
+def test_admin_of_other_tenant_gets_404_on_every_admin_object(world, admin_b, client_for):
+    client = client_for(admin_b)
+    # Give B's admin every permission, so only the tenant scope can stand in the way.
+    admin_b.user_permissions.set(Permission.objects.filter(content_type__app_label="scrm"))
+    checked = []
+    for model in admin.site._registry:
+        obj = admin_object(world, model)
+        if model is Tenant:
+            obj = world[Customer].tenant
+        if obj is None or model._meta.app_label != "scrm":
+            continue
+        info = (model._meta.app_label, model._meta.model_name)
+        for view in ("change", "delete", "history"):
+            url = reverse(f"admin:{info[0]}_{info[1]}_{view}", args=[obj.pk])
+            status = client.get(url).status_code
+            expected = (403, 404) if model is Tenant else (404,)
+            assert status in expected, (url, status)
+        changelist = client.get(reverse(f"admin:{info[0]}_{info[1]}_changelist"))
+        if model is not Tenant:
+            assert changelist.status_code == 200
+            assert str(obj) not in changelist.content.decode(), model
+        checked.append(model._meta.label)
+    assert {"scrm.Customer", "scrm.Store", "scrm.Region", "scrm.Opportunity", "scrm.Tenant"} <= set(checked)
