@@ -27,6 +27,7 @@ def browser():
             profile,
             executable_path=CHROMIUM,
             headless=True,
+            locale="zh-CN",  # our users browse in Chinese; the switcher is tested separately
             args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--disable-quic", "--no-first-run",

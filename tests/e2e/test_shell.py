@@ -46,7 +46,9 @@ def test_phone_width_menu_and_search(demo, live_server, page, shot):
     # The sidebar collapses into an off-canvas menu behind the ☰ button.
     assert not page.locator("#sidebar .nav-link").first.is_visible()
     page.click("button[aria-controls=sidebar]")
-    page.locator("#sidebar .nav-link", has_text="门店").wait_for(state="visible")
+    page.locator("#sidebar.show").wait_for(state="visible")
+    page.wait_for_function("!document.querySelector('#sidebar').classList.contains('showing')")
+    assert page.locator("#sidebar-title").inner_text() == "味道江南餐饮集团"
     shot(page, "menu-phone")
     page.locator("#sidebar .nav-link", has_text="客户").click()
     page.wait_for_url(f"{live_server.url}/customers/")

@@ -1,0 +1,46 @@
+"""seed_demo: two realistic tenants, idempotent, and every printed login works."""
+
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from scrm.models import Customer, Membership, Opportunity, Region, Role, Store, Tenant
+from scrm.tenancy import tenant_scope
+
+
+def counts():
+    result = {}
+    for tenant in Tenant.objects.all():
+        with tenant_scope(tenant):
+            result[tenant.slug] = tuple(m.objects.count() for m in (Region, Store, Membership, Customer, Opportunity))
+    return result
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent_and_its_logins_work():
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    first = counts()
+    assert set(first) == {"weidao", "meijia"}
+    regions, stores, members, customers, opportunities = first["weidao"]
+    assert regions == 5
+    assert 28 <= stores <= 35
+    assert customers >= 100
+    assert opportunities >= 30
+    with tenant_scope(Tenant.objects.get(slug="weidao")):
+        assert set(Membership.objects.values_list("role", flat=True)) == set(Role.values)
+        assert Customer.objects.filter(tier__in=["vip", "svip"]).exists()
+
+    call_command("seed_demo", "--quiet", stdout=StringIO())
+    assert counts() == first
+
+    printed = out.getvalue()
+    usernames = sorted(set(re.findall(r"\b((?:wd|mj)_[a-z0-9_]+|root)\b", printed)))
+    assert "wd_admin" in usernames and "mj_agent1" in usernames and "root" in usernames
+    for username in usernames:
+        client = Client()
+        assert client.login(username=username, password="demo12345"), username
+        assert client.get("/").status_code == 200, username
