@@ -25,7 +25,7 @@ def test_seed_demo_is_idempotent_and_its_logins_work():
     call_command("seed_demo", stdout=out)
     first = counts()
     assert set(first) == {"weidao", "meijia"}
-    regions, stores, members, customers, opportunities = first["weidao"]
+    regions, stores, _members, customers, opportunities = first["weidao"]
     assert regions == 5
     assert 28 <= stores <= 35
     assert customers >= 100
