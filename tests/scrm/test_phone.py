@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -133,7 +134,11 @@ def test_none_is_required():
 def test_letters_get_the_digits_only_message():
     with pytest.raises(ValidationError) as excinfo:
         phone_normalize("138-CALL-ME")
-    assert excinfo.value.messages == ["Phone number may contain only digits, spaces and dashes."]
+    assert excinfo.value.code == "invalid"
+    with translation.override("en"):
+        assert excinfo.value.messages == ["Phone number may contain only digits, spaces and dashes."]
+    with translation.override("zh-hans"):
+        assert excinfo.value.messages == ["电话号码只能包含数字、空格和短横线。"]
 
 
 def test_validate_phone_raises_like_normalize():
