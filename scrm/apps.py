@@ -7,7 +7,12 @@ from django.utils.translation import gettext_lazy as _
 
 def _sync_role_groups(sender, **kwargs):
     # Infrastructure, not business logic: role groups are data derived from code, so every
-    # migrate (including the test database's) leaves them matching ROLE_PERMISSIONS.
+    # migrate (including the test database's) leaves them matching ROLE_PERMISSIONS. It waits
+    # for the last app's post_migrate, when every app's permissions exist.
+    from django.apps import apps
+
+    if sender.label != list(apps.get_app_configs())[-1].label:
+        return
     from .permissions import role_groups_sync
 
     role_groups_sync()
@@ -18,4 +23,4 @@ class ScrmConfig(AppConfig):
     verbose_name = _("Organisation and customers")
 
     def ready(self):
-        post_migrate.connect(_sync_role_groups, sender=self, dispatch_uid="scrm-role-groups")
+        post_migrate.connect(_sync_role_groups, dispatch_uid="scrm-role-groups")

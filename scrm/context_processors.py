@@ -12,4 +12,13 @@ def shell(request):
         "current_tenant": getattr(request, "tenant", None),
         "current_membership": membership,
         "switchable_tenants": lambda: tenants_for_user(user),
+        "unread_notifications": lambda: _unread(request),
     }
+
+
+def _unread(request):
+    if getattr(request, "tenant", None) is None:
+        return 0
+    from notifications.selectors import unread_count
+
+    return unread_count(user=request.user)

@@ -41,6 +41,28 @@ ROLE_PERMISSIONS = {
     Role.FINANCE: ["scrm.view_region", "scrm.view_store", "scrm.view_customer", "scrm.view_opportunity"],
 }
 
+_TICKET_WORK = ["tickets.view_ticket", "tickets.add_ticket", "tickets.change_ticket"]
+_TICKET_CONFIG = [
+    f"tickets.{action}_{model}"
+    for model in ("category", "tickettemplate", "classificationrule")
+    for action in ("view", "add", "change", "delete")
+]
+ROLE_PERMISSIONS[Role.ADMIN] += _TICKET_WORK + _TICKET_CONFIG + [
+    f"tickets.{action}_apikey" for action in ("view", "add", "change", "delete")
+] + ["tickets.view_timelineevent", "tickets.view_attachment", "notifications.view_notification",
+     "notifications.change_notification"] + [
+    f"notifications.{action}_{model}" for model in ("notificationtemplate", "preference", "customeroptout")
+    for action in ("view", "add", "change", "delete")
+]
+ROLE_PERMISSIONS[Role.MANAGER] += _TICKET_WORK + _TICKET_CONFIG + [
+    "notifications.view_notification", "notifications.view_notificationtemplate",
+    "notifications.change_notificationtemplate", "notifications.add_notificationtemplate",
+]
+ROLE_PERMISSIONS[Role.REGIONAL_MANAGER] += _TICKET_WORK
+ROLE_PERMISSIONS[Role.AGENT] += _TICKET_WORK
+ROLE_PERMISSIONS[Role.ENGINEER] += ["tickets.view_ticket", "tickets.change_ticket"]
+ROLE_PERMISSIONS[Role.FINANCE] += ["tickets.view_ticket"]
+
 # Roles whose visibility is the whole tenant; the others see what their grants cover.
 TENANT_WIDE_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT, Role.FINANCE})
 # Roles that get the Django admin (is_staff); what they see there is still their tenant only.

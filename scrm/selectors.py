@@ -104,17 +104,25 @@ def visible_stores(*, user):
     return qs.filter(store_q)
 
 
+def visibility_q(*, user, store_field="store", region_field="region"):
+    """The Q that limits rows carrying a store and a region column to what the user may see:
+    None for tenant-wide roles (no limit); rows of visible stores, and store-less rows of
+    visible regions, otherwise; nothing for a user without a seat."""
+    if _is_tenant_wide(user):
+        return None
+    if membership_current(user=user) is None:
+        return Q(pk__in=[])
+    store_q, region_ids = _store_scope_q(user)
+    stores = Store.objects.filter(store_q).values("pk")
+    in_region = {f"{store_field}__isnull": True, f"{region_field}_id__in": region_ids}
+    return Q(**{f"{store_field}__in": stores}) | Q(**in_region)
+
+
 def visible_customers(*, user):
     """Customers the user may see: all for tenant-wide roles; otherwise those of visible stores,
     and those with no store whose region is visible."""
-    qs = Customer.objects.all()
-    if _is_tenant_wide(user):
-        return qs
-    if membership_current(user=user) is None:
-        return qs.none()
-    store_q, region_ids = _store_scope_q(user)
-    stores = Store.objects.filter(store_q).values("pk")
-    return qs.filter(Q(store__in=stores) | Q(store__isnull=True, region_id__in=region_ids))
+    q = visibility_q(user=user)
+    return Customer.objects.all() if q is None else Customer.objects.filter(q)
 
 
 def visible_opportunities(*, user):

@@ -148,6 +148,7 @@ else:
         "data_folder_in": str(CELERY_QUEUE_DIR),
         "data_folder_out": str(CELERY_QUEUE_DIR),
         "processed_folder": str(CELERY_PROCESSED_DIR),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
     }
     CELERY_RESULT_BACKEND = None
@@ -159,8 +160,12 @@ CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Publishing must not stall a request when the broker is down: the outbox sweep catches up.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE = {
     "sessions-clear-expired": {"task": "scrm.tasks.sessions_clear_expired", "schedule": 6 * 3600},
+    "notifications-sweep": {"task": "notifications.sweep", "schedule": 30},
 }
 
 # --- auth, tenancy, permissions ---------------------------------------------------------
@@ -214,6 +219,13 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "SCRM 工单 <noreply@localhost>")
+
+# --- notifications ----------------------------------------------------------------------
+SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
+# Development sends every external message to the console channel instead of WeCom/SMS/email.
+NOTIFICATIONS_CONSOLE = env_bool("NOTIFICATIONS_CONSOLE", not PRODUCTION)
+NOTIFICATION_MAX_ATTEMPTS = int(env("NOTIFICATION_MAX_ATTEMPTS", "5"))
+NOTIFICATION_BACKOFF_SECONDS = int(env("NOTIFICATION_BACKOFF_SECONDS", "30"))
 
 # --- API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -31,6 +31,8 @@ urlpatterns = [
     path("stores/<int:pk>/", views.StoreDetailView.as_view(), name="store-detail"),
     path("stores/<int:pk>/edit/", views.StoreUpdateView.as_view(), name="store-update"),
     path("regions/", views.RegionListView.as_view(), name="region-list"),
+    path("", include("tickets.urls")),
+    path("", include("notifications.urls")),
     path("admin/", admin.site.urls),
 ]
 

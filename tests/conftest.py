@@ -103,3 +103,9 @@ def client_for(db):
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _real_channels(settings):
+    # Tests exercise the real channel code against loopback stubs, never the console stand-in.
+    settings.NOTIFICATIONS_CONSOLE = False

@@ -114,3 +114,26 @@ class OpportunityFactory(factory.django.DjangoModelFactory):
     customer = factory.SubFactory(CustomerFactory)
     title = factory.Sequence(lambda n: f"商机{n}")
     amount = Decimal("12800.00")
+
+
+SIMPLE_FIELDS = [
+    {"key": "order_no", "type": "text", "label": {"zh-hans": "订单号", "en": "Order number"}, "required": True,
+     "public": "edit", "validation": {"max_length": 20}},
+    {"key": "amount", "type": "money", "label": {"zh-hans": "金额", "en": "Amount"}, "required": False,
+     "public": "hidden"},
+    {"key": "detail", "type": "textarea", "label": {"zh-hans": "问题描述", "en": "Details"}, "required": False,
+     "public": "edit"},
+]
+
+
+def published_template(tenant, *, name="餐饮投诉", slug="complaint", fields=None, prefix="TS", is_public=True,
+                       category_code="complaint", category_name="投诉"):
+    """A template with a published version (call inside the tenant's scope)."""
+    from tickets.services import category_get_or_create, template_create, template_publish
+
+    category = category_get_or_create(tenant=tenant, code=category_code, name=category_name)
+    template = template_create(tenant=tenant, name=name, slug=slug, category=category, number_prefix=prefix,
+                               is_public=is_public, fields=fields if fields is not None else SIMPLE_FIELDS)
+    template_publish(template=template)
+    template.refresh_from_db()
+    return template

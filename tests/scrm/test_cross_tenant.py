@@ -4,6 +4,7 @@ tenant's objects answer 404 (as missing ones do), and anonymous users are sent t
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from scrm.models import Customer, Membership, Opportunity, Region, RegionUserObjectPermission, Store, Tenant
@@ -17,18 +18,38 @@ from tests.factories import (
     StoreFactory,
     TagFactory,
     TeamFactory,
+    published_template,
 )
+from tickets.models import Attachment, Ticket, TicketTemplate
+from tickets.services import ticket_comment_add, ticket_intake
 
-# Routes that are public by design (login, language switch) or POST-only with their own tests.
-PUBLIC = {"login", "set_language", "logout"}
-# Which model each <pk> route shows; a new route with a pk must be added here or the walk fails.
-PK_ROUTES = {
-    "customer-detail": Customer,
-    "customer-update": Customer,
-    "opportunity-update": Opportunity,
-    "store-detail": Store,
-    "store-update": Store,
+# Routes that are public by design (login, language switch, the public form and tracking link,
+# health, callbacks with their own signatures, the API with its own keys) — each has its own tests.
+PUBLIC = {
+    "login", "set_language", "logout", "ticket-public-form", "ticket-public-thanks", "ticket-track",
+    "ticket-public-attachment", "healthz",
 }
+PUBLIC_PREFIXES = ("api/", "hooks/")
+# Which model each route with an object id shows, and any other URL kwargs it needs; a new route
+# with an id must be added here or the walk fails.
+PK_ROUTES = {
+    "customer-detail": (Customer, {}),
+    "customer-update": (Customer, {}),
+    "opportunity-update": (Opportunity, {}),
+    "store-detail": (Store, {}),
+    "store-update": (Store, {}),
+    "ticket-detail": (Ticket, {}),
+    "ticket-action": (Ticket, {"action": "comment"}),
+    "ticket-attachment": (Attachment, {}),
+    "ticket-create": (TicketTemplate, {}),
+}
+
+
+def route_url(name, world):
+    model, extra = PK_ROUTES[name]
+    pattern = dict(staff_routes())[name]
+    key = "template_id" if "<int:template_id>" in pattern else "pk"
+    return reverse(name, kwargs={key: world[model].pk, **extra})
 
 
 def staff_routes():
@@ -41,7 +62,7 @@ def staff_routes():
                 if getattr(p, "app_name", None) == "admin" or str(p.pattern).startswith("admin/"):
                     continue
                 walk(p.url_patterns, prefix + str(p.pattern))
-            elif isinstance(p, URLPattern) and p.name:
+            elif isinstance(p, URLPattern) and p.name and not (prefix + str(p.pattern)).startswith(PUBLIC_PREFIXES):
                 found.append((p.name, prefix + str(p.pattern)))
 
     walk(get_resolver().url_patterns)
@@ -65,21 +86,28 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
         }
         region_grant(user=admin_a, region=region)
         objects[RegionUserObjectPermission] = RegionUserObjectPermission.objects.get(user=admin_a)
+        template = published_template(tenant_a)
+        ticket = ticket_intake(tenant=tenant_a, source="phone", template=template, data={"order_no": "甲订单"},
+                               customer=customer, title="甲工单")
+        ticket_comment_add(ticket=ticket, body="甲备注", actor=admin_a,
+                           files=[SimpleUploadedFile("甲.txt", b"hello", content_type="text/plain")])
+        objects.update({TicketTemplate: template, Ticket: ticket, Attachment: Attachment.objects.get(),
+                        "event": ticket.events.first(), "category": template.category})
     return objects
 
 
 def test_every_pk_route_is_covered():
-    with_pk = {name for name, pattern in staff_routes() if "<int:pk>" in pattern}
+    with_pk = {name for name, pattern in staff_routes() if "<int:" in pattern and name not in PUBLIC}
     assert with_pk == set(PK_ROUTES)
 
 
 @pytest.mark.django_db
 def test_other_tenant_gets_404_on_every_object_route(world, admin_b, client_for):
     client = client_for(admin_b)
-    for name, model in PK_ROUTES.items():
-        url = reverse(name, args=[world[model].pk])
+    for name in PK_ROUTES:
+        url = route_url(name, world)
         assert client.get(url).status_code == 404, url
-        assert client.post(url, {"name": "篡改"}).status_code in (404, 405), url
+        assert client.post(url, {"name": "篡改", "body": "篡改"}).status_code in (404, 405), url
     with tenant_scope(world[Customer].tenant):
         assert Customer.objects.get(pk=world[Customer].pk).name == "甲客户"
 
@@ -93,7 +121,7 @@ def test_other_tenant_lists_show_nothing_of_tenant_a(world, admin_b, client_for)
         response = client.get(reverse(name))
         assert response.status_code in (200, 405), name
         body = response.content.decode()
-        for marker in ("甲客户", "甲门店", "甲区域", "甲商机"):
+        for marker in ("甲客户", "甲门店", "甲区域", "甲商机", "甲工单"):
             assert marker not in body, (name, marker)
 
 
@@ -102,8 +130,7 @@ def test_anonymous_is_sent_to_login_everywhere(world, client):
     for name, _pattern in staff_routes():
         if name in PUBLIC:
             continue
-        args = [world[PK_ROUTES[name]].pk] if name in PK_ROUTES else []
-        url = reverse(name, args=args)
+        url = route_url(name, world) if name in PK_ROUTES else reverse(name)
         response = client.get(url)
         assert response.status_code == 302, url
         assert response["Location"].startswith(reverse("login")), url
@@ -112,7 +139,8 @@ def test_anonymous_is_sent_to_login_everywhere(world, client):
 def admin_object(world, model):
     if model in world:
         return world[model]
-    by_label = {"scrm.Team": "team", "scrm.Tag": "tag", "scrm.StaffProfile": "staff", "scrm.Skill": None}
+    by_label = {"scrm.Team": "team", "scrm.Tag": "tag", "scrm.StaffProfile": "staff", "scrm.Skill": None,
+                "tickets.TimelineEvent": "event", "tickets.Category": "category"}
     key = by_label.get(model._meta.label)
     return world.get(key) if key else None
 
@@ -121,13 +149,13 @@ def admin_object(world, model):
 def test_admin_of_other_tenant_gets_404_on_every_admin_object(world, admin_b, client_for):
     client = client_for(admin_b)
     # Give B's admin every permission, so only the tenant scope can stand in the way.
-    admin_b.user_permissions.set(Permission.objects.filter(content_type__app_label="scrm"))
+    admin_b.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["scrm", "tickets"]))
     checked = []
     for model in admin.site._registry:
         obj = admin_object(world, model)
         if model is Tenant:
             obj = world[Customer].tenant
-        if obj is None or model._meta.app_label != "scrm":
+        if obj is None:
             continue
         info = (model._meta.app_label, model._meta.model_name)
         for view in ("change", "delete", "history"):
@@ -140,4 +168,5 @@ def test_admin_of_other_tenant_gets_404_on_every_admin_object(world, admin_b, cl
             assert changelist.status_code == 200
             assert str(obj) not in changelist.content.decode(), model
         checked.append(model._meta.label)
-    assert {"scrm.Customer", "scrm.Store", "scrm.Region", "scrm.Opportunity", "scrm.Tenant"} <= set(checked)
+    assert {"scrm.Customer", "scrm.Store", "scrm.Region", "scrm.Opportunity", "scrm.Tenant", "tickets.Ticket",
+            "tickets.TicketTemplate", "tickets.TimelineEvent", "tickets.Attachment"} <= set(checked)

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import translation
 
 from scrm.models import (
     Customer,
@@ -44,6 +46,8 @@ from scrm.services import (
     tenant_create,
 )
 from scrm.tenancy import tenant_scope
+from tickets.demo import demo_tickets_seed
+from tickets.models import Ticket
 
 PASSWORD = "demo12345"
 SUPERUSER = "root"
@@ -689,7 +693,7 @@ def build_plans():
 
 COUNTED = [
     ("区域", Region), ("门店/网点", Store), ("团队", Team), ("技能", Skill), ("标签", Tag), ("员工", StaffProfile),
-    ("成员", Membership), ("客户", Customer), ("商机", Opportunity),
+    ("成员", Membership), ("客户", Customer), ("商机", Opportunity), ("工单", Ticket),
 ]
 
 
@@ -823,6 +827,11 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true", help="do not print the table of demo logins")
 
     def handle(self, *args, **options):
+        # Timeline and notification texts are written in the product's default language.
+        with translation.override(settings.LANGUAGE_CODE):
+            return self._handle(*args, **options)
+
+    def _handle(self, *args, **options):
         started = time.monotonic()
         verbose = options["verbosity"] > 0
         plans, staff_phones = build_plans()
@@ -834,6 +843,7 @@ class Command(BaseCommand):
                 with tenant_scope(tenant):
                     before = _counts()
                     TenantSeeder(tenant, plan, staff_phones).run()
+                    demo_tickets_seed(tenant=tenant)
                     after = _counts()
             if verbose:
                 summary = "，".join(f"{label} {after[label]}（新建 {after[label] - before[label]}）" for label in after)

@@ -1,0 +1,209 @@
+"""Ticket reads: what a person may see, the list page, the ticket page, the public tracking
+page, classification rules and templates for the intake channels."""
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Prefetch, Q
+from django.utils.functional import cached_property
+
+from scrm.permissions import TENANT_WIDE_ROLES
+from scrm.selectors import membership_current, visibility_q
+
+from .classification import Rule
+from .models import (
+    OPEN_STATUSES,
+    Attachment,
+    Category,
+    ClassificationRule,
+    Status,
+    Ticket,
+    TicketTemplate,
+)
+
+
+def visible_tickets(*, user):
+    """Tickets the user may see: the whole tenant for tenant-wide roles; otherwise tickets of
+    their regions/stores (from grants and home store) and tickets assigned to them."""
+    qs = Ticket.objects.all()
+    if user.is_superuser:
+        return qs
+    membership = membership_current(user=user)
+    if membership is None:
+        return qs.none()
+    if membership.role in TENANT_WIDE_ROLES:
+        return qs
+    return qs.filter(visibility_q(user=user) | Q(assignee=user))
+
+
+class CappedPaginator(Paginator):
+    """Counts at most `cap` rows: an exact COUNT(*) over a million tickets costs more than the
+    page itself, and nobody pages to row 10,001."""
+
+    cap = 10000
+
+    @cached_property
+    def count(self):
+        return self.object_list.order_by()[: self.cap + 1].count()
+
+    @property
+    def is_capped(self):
+        return self.count > self.cap
+
+
+def ticket_list(*, user, search="", status="", priority="", template_id=None, category_id=None, region_id=None,
+                store_id=None, assignee_id=None, mine=False, open_only=False):
+    """The staff ticket list: visible tickets, filtered, newest first, with everything a row shows."""
+    qs = visible_tickets(user=user).select_related("template", "category", "customer", "store", "assignee")
+    if search:
+        qs = qs.filter(Q(number=search.upper()) | Q(title__icontains=search) | Q(customer__phone=search)
+                       | Q(customer__name=search))
+    if status:
+        qs = qs.filter(status=status)
+    elif open_only:
+        qs = qs.filter(status__in=OPEN_STATUSES)
+    for field, value in (("priority", priority), ("template_id", template_id), ("category_id", category_id),
+                         ("region_id", region_id), ("store_id", store_id), ("assignee_id", assignee_id)):
+        if value:
+            qs = qs.filter(**{field: value})
+    if mine:
+        qs = qs.filter(assignee=user)
+    return qs.only(
+        "id", "number", "title", "priority", "status", "source", "created_at", "updated_at", "tenant_id",
+        "template__id", "template__name", "category__id", "category__name", "customer__id", "customer__name",
+        "customer__phone", "customer__tier", "store__id", "store__name", "assignee__id", "assignee__username",
+        "assignee__first_name",
+    ).order_by("-created_at", "-id")
+
+
+def ticket_page(queryset, page_number, per_page=25) -> Page:
+    return CappedPaginator(queryset, per_page).get_page(page_number)
+
+
+def ticket_get(*, user, pk):
+    """One visible ticket with what its page shows, or None."""
+    return (
+        visible_tickets(user=user)
+        .select_related("template", "template_version", "category", "customer", "customer__store", "opportunity",
+                        "store", "region", "assignee", "created_by", "parent", "merged_into")
+        .prefetch_related("tags")
+        .filter(pk=pk)
+        .first()
+    )
+
+
+def ticket_timeline(*, ticket, public_only=False):
+    events = ticket.events.select_related("actor").prefetch_related(
+        Prefetch("attachments", queryset=Attachment.objects.order_by("id"))
+    )
+    if public_only:
+        events = events.filter(is_public=True)
+    return events.order_by("created_at", "id")
+
+
+def ticket_attachments(*, ticket, public_only=False):
+    qs = ticket.attachments.order_by("id")
+    return qs.filter(is_public=True) if public_only else qs
+
+
+def ticket_related(*, ticket):
+    """Children, merged duplicates, and the customer's other recent tickets."""
+    children = list(ticket.children.only("id", "number", "title", "status").order_by("id"))
+    merged = list(ticket.merged.only("id", "number", "title", "status").order_by("id"))
+    recent = []
+    if ticket.customer_id:
+        recent = list(
+            Ticket.objects.filter(customer_id=ticket.customer_id).exclude(pk=ticket.pk)
+            .only("id", "number", "title", "status", "created_at").order_by("-created_at")[:5]
+        )
+    return {"children": children, "merged": merged, "customer_recent": recent}
+
+
+def ticket_by_tracking_token(*, token):
+    """The ticket a public tracking link points at (scope must be open), or None."""
+    return (
+        Ticket.objects.select_related("template", "store", "merged_into").filter(tracking_token=token).first()
+    )
+
+
+def ticket_open_for_sender(*, customer):
+    """The customer's most recent open ticket: a new message from them becomes its comment."""
+    return Ticket.objects.filter(customer=customer, status__in=OPEN_STATUSES).order_by("-created_at").first()
+
+
+def ticket_by_number(*, number):
+    return Ticket.objects.filter(number=number).first()
+
+
+def classification_rules():
+    """The tenant's active rules as plain data, in the order they are tried."""
+    rules = ClassificationRule.objects.filter(is_active=True).prefetch_related("add_tags").order_by("order", "id")
+    return [
+        Rule(id=r.pk, name=r.name, keywords=tuple(r.keywords or ()), match_all=r.match == r.Match.ALL,
+             template_id=r.set_template_id, category_id=r.set_category_id, priority=r.set_priority,
+             tag_ids=tuple(t.pk for t in r.add_tags.all()))
+        for r in rules
+    ]
+
+
+def template_list(*, active_only=False):
+    qs = TicketTemplate.objects.select_related("category", "current_version").order_by("category__order", "name")
+    return qs.filter(is_active=True) if active_only else qs
+
+
+def template_public_get(*, slug):
+    return (
+        TicketTemplate.objects.select_related("current_version", "category")
+        .filter(slug=slug, is_public=True, is_active=True, current_version__isnull=False)
+        .first()
+    )
+
+
+def template_published(*, pk):
+    return TicketTemplate.objects.select_related("current_version").filter(
+        pk=pk, is_active=True, current_version__isnull=False
+    ).first()
+
+
+def category_list():
+    return Category.objects.order_by("order", "name")
+
+
+def status_counts(*, user):
+    """Open tickets per status for the list's tabs (one grouped query)."""
+    from django.db.models import Count
+
+    rows = visible_tickets(user=user).filter(status__in=OPEN_STATUSES).values_list("status").annotate(n=Count("id"))
+    counts = dict(rows.order_by())
+    return {s: counts.get(s, 0) for s in (Status.NEW, Status.IN_PROGRESS, Status.WAITING)}
+
+
+
+
+# --- configuration pages ------------------------------------------------------------------
+
+def template_get(*, pk):
+    """One template of the tenant in scope (any state) for the builder, or None."""
+    return TicketTemplate.objects.select_related("category", "current_version").filter(pk=pk).first()
+
+
+def classification_rule_list():
+    """Every rule of the tenant (active or not), in the order they are tried, with what a row shows."""
+    return (
+        ClassificationRule.objects.select_related("set_template", "set_category")
+        .prefetch_related("add_tags").order_by("order", "id")
+    )
+
+
+def classification_rule_get(*, pk):
+    return classification_rule_list().filter(pk=pk).first()
+
+
+def api_key_list():
+    from .models import ApiKey
+
+    return ApiKey.objects.select_related("created_by").order_by("-is_active", "-created_at", "-id")
+
+
+def api_key_get(*, pk):
+    from .models import ApiKey
+
+    return ApiKey.objects.filter(pk=pk).first()

@@ -1,0 +1,434 @@
+"""Ticket writes: intake from any channel, the timeline, numbering, field edits, comments and
+attachments, assignment, status changes, split and merge. One transaction each; every change
+of a ticket writes exactly one timeline event here."""
+
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_fsm import can_proceed
+
+from notifications.services import event_emit
+from scrm.models import Customer, Membership
+from scrm.services import customer_create
+
+from .. import fields as schema
+from ..classification import rule_match
+from ..models import (
+    PRIORITY_RANK,
+    Attachment,
+    EventKind,
+    Priority,
+    Source,
+    Status,
+    Ticket,
+    TicketNumberSequence,
+    TicketTemplate,
+    TimelineEvent,
+    tracking_token_new,
+)
+from ..selectors import classification_rules
+
+MAX_TITLE = 200
+
+
+def invalid_choice():
+    """The message for an id that is not one of the caller's choices (another tenant's, too)."""
+    return _("Select a valid choice. That choice is not one of the available choices.")
+
+
+# --- timeline ---------------------------------------------------------------------------
+
+def _actor_label(actor, fallback=""):
+    if actor is None:
+        return fallback
+    return actor.first_name or actor.username
+
+
+def timeline_event_add(*, ticket, kind, actor=None, actor_label="", message="", changes=None, is_public=False):
+    """Append one event to a ticket's timeline. Called by the services in this package (and
+    the workflow engine) inside their transaction; never on its own from a view."""
+    return TimelineEvent.objects.create(
+        tenant_id=ticket.tenant_id, ticket=ticket, kind=kind, actor=actor,
+        actor_label=actor_label or _actor_label(actor), message=message, changes=changes or [],
+        is_public=is_public,
+    )
+
+
+# --- numbering --------------------------------------------------------------------------
+
+def ticket_number_next(*, tenant, prefix, day=None):
+    """The next number for prefix and day, e.g. WX-20261123-0001. The counter row is locked
+    until the caller's transaction ends, so numbers are unique and a rollback leaves no gap."""
+    day = day or timezone.localdate()
+    sequences = TicketNumberSequence.objects.select_for_update()
+    sequence = sequences.filter(prefix=prefix, day=day).first()
+    if sequence is None:
+        try:
+            with transaction.atomic():
+                sequence = TicketNumberSequence.objects.create(tenant=tenant, prefix=prefix, day=day)
+        except IntegrityError:
+            # Another transaction created today's row first; wait for its lock and continue.
+            sequence = sequences.get(prefix=prefix, day=day)
+    sequence.last_value += 1
+    TicketNumberSequence.objects.filter(pk=sequence.pk).update(last_value=sequence.last_value)
+    return f"{prefix}-{day:%Y%m%d}-{sequence.last_value:04d}"
+
+
+# --- customers --------------------------------------------------------------------------
+
+def customer_link(*, tenant, name="", phone="", email="", wecom_external_userid="", wechat_openid="",
+                  region=None, store=None):
+    """The customer these identifiers belong to, created when none matches. Phone, WeCom id
+    and openid are unique per tenant; email links only when it points at one customer."""
+    lookups = [("phone", phone), ("wecom_external_userid", wecom_external_userid), ("wechat_openid", wechat_openid)]
+    for field, value in lookups:
+        if value:
+            found = Customer.objects.filter(**{field: value}).first()
+            if found is not None:
+                return found
+    if email:
+        found = list(Customer.objects.filter(email__iexact=email)[:2])
+        if len(found) == 1:
+            return found[0]
+    if not (phone or wecom_external_userid or wechat_openid or email):
+        return None
+    fallback_name = name or phone or email or _("WeChat customer")
+    try:
+        with transaction.atomic():
+            return customer_create(
+                tenant=tenant, name=fallback_name[:60], phone=phone, email=email,
+                wecom_external_userid=wecom_external_userid, wechat_openid=wechat_openid, region=region, store=store,
+            )
+    except ValidationError as exc:
+        if "phone" in getattr(exc, "error_dict", {}) and phone:
+            # A concurrent intake created the same customer a moment ago.
+            found = Customer.objects.filter(phone=phone).first()
+            if found is not None:
+                return found
+        raise
+
+
+# --- intake -----------------------------------------------------------------------------
+
+def _text_of(title, description, data):
+    parts = [title or "", description or ""]
+    parts.extend(str(v) for v in data.values() if isinstance(v, str))
+    return "\n".join(parts)
+
+
+def _first_of_type(version_fields, data, field_type):
+    for field in version_fields:
+        if field["type"] == field_type and data.get(field["key"]) not in (None, "", []):
+            return data[field["key"]]
+    return None
+
+
+def _store_attachments(*, ticket, files_to_store, actor, is_public):
+    stored = {}
+    for key, uploads in files_to_store.items():
+        stored[key] = []
+        for upload in uploads:
+            attachment = Attachment.objects.create(
+                tenant_id=ticket.tenant_id, ticket=ticket, field_key=key, file=upload, name=upload.name[:200],
+                size=upload.size, content_type=(getattr(upload, "content_type", "") or "")[:100],
+                is_public=is_public, uploaded_by=actor,
+            )
+            stored[key].append({"id": attachment.pk, "name": attachment.name, "size": attachment.size})
+    return stored
+
+
+@transaction.atomic
+def ticket_intake(
+    *, tenant, source, template=None, data=None, files=None, audience="staff", title="", description="",
+    priority=None, customer=None, contact=None, opportunity=None, store=None, region=None, actor=None,
+    raw_payload=None, tags=(), partial=False,
+):
+    """Create a ticket from any channel: classify, validate the data against the template's
+    published version, link the customer, number it, write its first timeline event and the
+    notifications it causes — all or nothing.
+
+    `contact` (name/phone/email/wecom_external_userid/wechat_openid) links or creates the
+    customer when `customer` is not given. Raises ValidationError with field errors."""
+    if source not in Source.values:
+        raise ValueError(f"unknown source {source!r}")
+    data = dict(data or {})
+    title = (title or "").strip()
+    if len(title) > MAX_TITLE:
+        raise ValidationError({"title": _("Ensure this value has at most %(n)d characters.") % {"n": MAX_TITLE}})
+    verdict = rule_match(classification_rules(), _text_of(title, description, data))
+    rule = verdict.rule if verdict else None
+    if template is None and rule and rule.template_id:
+        template = TicketTemplate.objects.filter(pk=rule.template_id, is_active=True).first()
+    if template is None:
+        raise ValidationError({"template": _("Choose a ticket template.")})
+    if template.tenant_id != tenant.pk:
+        raise ValidationError({"template": invalid_choice()})
+    version = template.current_version
+    if version is None or not template.is_active:
+        raise ValidationError({"template": _("This template is not published.")})
+
+    # Message channels (WeCom, e-mail) carry free text only: staff fill the fields later.
+    cleaned, files_to_store = schema.data_clean(version.fields, data, audience=audience, files=files, partial=partial)
+
+    for obj, field in ((customer, "customer"), (opportunity, "opportunity"), (store, "store"), (region, "region")):
+        if obj is not None and obj.tenant_id != tenant.pk:
+            raise ValidationError({field: invalid_choice()})
+    if store is None:
+        store_id = _first_of_type(version.fields, cleaned, "store")
+        if store_id:
+            from scrm.models import Store
+
+            store = Store.objects.select_related("region").filter(pk=store_id).first()
+    if customer is None and contact:
+        contact = {k: v for k, v in contact.items() if v}
+        if not contact.get("phone"):
+            phone = _first_of_type(version.fields, cleaned, "phone")
+            if phone:
+                contact["phone"] = phone
+        customer = customer_link(tenant=tenant, store=store, region=getattr(store, "region", None), **contact)
+    if opportunity is not None and customer is not None and opportunity.customer_id != customer.pk:
+        raise ValidationError({"opportunity": _("This opportunity belongs to another customer.")})
+    if store is None and customer is not None and customer.store_id:
+        store = customer.store
+    if region is None:
+        region = store.region if store is not None else (customer.region if customer is not None else None)
+
+    priority = priority or template.default_priority
+    if rule and rule.priority and PRIORITY_RANK[rule.priority] > PRIORITY_RANK[priority]:
+        priority = rule.priority
+    if priority not in Priority.values:
+        raise ValidationError({"priority": _("Unknown priority.")})
+    if not title:
+        who = customer.name if customer is not None else ""
+        title = f"{template.name} · {who}" if who else template.name
+
+    ticket = Ticket(
+        tenant=tenant, number=ticket_number_next(tenant=tenant, prefix=template.number_prefix),
+        template=template, template_version=version,
+        category_id=(rule.category_id if rule and rule.category_id else template.category_id),
+        title=title[:MAX_TITLE], description=description or "", priority=priority, source=source,
+        customer=customer, opportunity=opportunity, region=region, store=store, created_by=actor,
+        data=cleaned, raw_payload=raw_payload or {}, tracking_token=tracking_token_new(tenant.pk),
+    )
+    ticket.save()
+    if files_to_store:
+        ticket.data.update(_store_attachments(
+            ticket=ticket, files_to_store=files_to_store, actor=actor, is_public=audience == "public",
+        ))
+        Ticket.objects.filter(pk=ticket.pk).update(data=ticket.data)
+    tag_ids = set(rule.tag_ids) if rule else set()
+    tag_ids.update(t.pk for t in tags)
+    if tag_ids:
+        ticket.tags.set(tag_ids)
+    message = _("Ticket created via %(source)s.") % {"source": Source(source).label}
+    if rule:
+        message += " " + _("Rule “%(rule)s” matched: %(words)s.") % {
+            "rule": rule.name, "words": "、".join(verdict.matched),
+        }
+    timeline_event_add(
+        ticket=ticket, kind=EventKind.CREATED, actor=actor,
+        actor_label=_actor_label(actor, customer.name if customer else ""), message=message, is_public=True,
+    )
+    event_emit(tenant=tenant, event="ticket_created", ticket=ticket, actor=actor)
+    return ticket
+
+
+# --- edits ------------------------------------------------------------------------------
+
+@transaction.atomic
+def ticket_data_update(*, ticket, actor, data, files=None):
+    """Staff edit of the custom fields: validates like intake (partially), records old → new."""
+    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    version_fields = ticket.template_version.fields
+    cleaned, files_to_store = schema.data_clean(version_fields, data, audience="staff", files=files, partial=True,
+                                                current=ticket.data)
+    labels = {f["key"]: f for f in version_fields}
+    changes = []
+    new_data = dict(ticket.data)
+    for key, value in cleaned.items():
+        if key not in data and labels.get(key, {}).get("type") != "computed":
+            continue
+        if new_data.get(key) != value:
+            changes.append({"field": key, "label": schema.field_label(labels[key]),
+                            "old": schema.display_value(labels[key], new_data.get(key)),
+                            "new": schema.display_value(labels[key], value)})
+            new_data[key] = value
+    if files_to_store:
+        for key, items in _store_attachments(
+            ticket=ticket, files_to_store=files_to_store, actor=actor, is_public=False
+        ).items():
+            new_data[key] = list(new_data.get(key) or []) + items
+            changes.append({"field": key, "label": schema.field_label(labels[key]), "old": "",
+                            "new": "、".join(i["name"] for i in items)})
+    if not changes:
+        return ticket
+    ticket.data = new_data
+    ticket.save(update_fields=["data", "updated_at"])
+    timeline_event_add(ticket=ticket, kind=EventKind.CHANGED, actor=actor, changes=changes)
+    return ticket
+
+
+@transaction.atomic
+def ticket_comment_add(*, ticket, body, actor=None, actor_label="", is_public=False, files=(), notify=True):
+    """A comment (internal or visible to the customer), optionally with files."""
+    body = (body or "").strip()
+    if not body and not files:
+        raise ValidationError({"body": _("Write a comment or attach a file.")})
+    if len(body) > 10000:
+        raise ValidationError({"body": _("Ensure this value has at most %(n)d characters.") % {"n": 10000}})
+    files = list(files)
+    for upload in files:
+        schema.upload_check(upload, kind="file")
+    event = timeline_event_add(
+        ticket=ticket, kind=EventKind.COMMENT, actor=actor, actor_label=actor_label, message=body,
+        is_public=is_public,
+    )
+    for upload in files:
+        Attachment.objects.create(
+            tenant_id=ticket.tenant_id, ticket=ticket, event=event, file=upload, name=upload.name[:200],
+            size=upload.size, content_type=(getattr(upload, "content_type", "") or "")[:100], is_public=is_public,
+            uploaded_by=actor,
+        )
+    Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
+    if notify:
+        event_emit(tenant=ticket.tenant, event="ticket_commented", ticket=ticket, actor=actor,
+                   context={"comment": body, "public": is_public})
+    return event
+
+
+@transaction.atomic
+def ticket_assign(*, ticket, assignee, actor):
+    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    if assignee is not None and not Membership.objects.filter(user=assignee, is_active=True).exists():
+        raise ValidationError({"assignee": _("Select a member of staff of this tenant.")})
+    if ticket.assignee_id == getattr(assignee, "pk", None):
+        return ticket
+    old = _actor_label(ticket.assignee, "—")
+    ticket.assignee = assignee
+    ticket.save(update_fields=["assignee", "updated_at"])
+    timeline_event_add(
+        ticket=ticket, kind=EventKind.ASSIGNED, actor=actor,
+        changes=[{"field": "assignee", "label": str(_("Assignee")), "old": old, "new": _actor_label(assignee, "—")}],
+    )
+    if assignee is not None:
+        event_emit(tenant=ticket.tenant, event="ticket_assigned", ticket=ticket, actor=actor)
+    return ticket
+
+
+_STATUS_ACTIONS = {
+    "start": ("start", None),
+    "wait": ("wait_for_customer", None),
+    "resolve": ("resolve", "ticket_resolved"),
+    "reopen": ("reopen", None),
+    "close": ("close", None),
+    "cancel": ("cancel", None),
+}
+
+
+@transaction.atomic
+def ticket_status_change(*, ticket, action, actor, note=""):
+    """Move the lifecycle (start, wait, resolve, reopen, close, cancel); the workflow engine
+    drives these once a ticket runs a workflow."""
+    if action not in _STATUS_ACTIONS:
+        raise ValidationError({"action": _("Unknown action.")})
+    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    method_name, event = _STATUS_ACTIONS[action]
+    method = getattr(ticket, method_name)
+    if not can_proceed(method):
+        raise ValidationError(
+            {"action": _("A ticket that is %(status)s cannot do that.") % {"status": ticket.get_status_display()}}
+        )
+    old = ticket.get_status_display()
+    method()
+    now = timezone.now()
+    if ticket.status == Status.RESOLVED:
+        ticket.resolved_at = now
+    if ticket.status in (Status.CLOSED, Status.CANCELLED):
+        ticket.closed_at = now
+    ticket.save()
+    timeline_event_add(
+        ticket=ticket, kind=EventKind.STATUS, actor=actor, message=note, is_public=True,
+        changes=[{"field": "status", "label": str(_("Status")), "old": old, "new": ticket.get_status_display()}],
+    )
+    if event:
+        event_emit(tenant=ticket.tenant, event=event, ticket=ticket, actor=actor)
+    return ticket
+
+
+# --- split and merge --------------------------------------------------------------------
+
+@transaction.atomic
+def ticket_split(*, ticket, actor, parts):
+    """Split a ticket into child tickets (e.g. 安装 and 维修 of one visit). `parts` is a list of
+    {"title", "template" (optional), "description"}; children copy customer, store and data
+    their template knows."""
+    if not parts:
+        raise ValidationError({"parts": _("Give at least one child ticket.")})
+    if len(parts) > 20:
+        raise ValidationError({"parts": _("At most 20 child tickets at once.")})
+    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    if not ticket.is_open:
+        raise ValidationError({"parts": _("Only an open ticket can be split.")})
+    children = []
+    for part in parts:
+        template = part.get("template") or ticket.template
+        if template.tenant_id != ticket.tenant_id:
+            raise ValidationError({"template": invalid_choice()})
+        version = template.current_version
+        if version is None:
+            raise ValidationError({"template": _("This template is not published.")})
+        keys = {f["key"] for f in version.fields}
+        child = Ticket.objects.create(
+            tenant_id=ticket.tenant_id, number=ticket_number_next(tenant=ticket.tenant, prefix=template.number_prefix),
+            template=template, template_version=version, category_id=template.category_id,
+            title=(part.get("title") or ticket.title)[:MAX_TITLE], description=part.get("description", ""),
+            priority=ticket.priority, source=ticket.source, customer=ticket.customer, opportunity=ticket.opportunity,
+            region=ticket.region, store=ticket.store, created_by=actor, parent=ticket,
+            tracking_token=tracking_token_new(ticket.tenant_id),
+            data={k: v for k, v in ticket.data.items() if k in keys},
+        )
+        timeline_event_add(
+            ticket=child, kind=EventKind.SPLIT, actor=actor, is_public=True,
+            message=_("Split from %(number)s.") % {"number": ticket.number},
+        )
+        children.append(child)
+    timeline_event_add(
+        ticket=ticket, kind=EventKind.SPLIT, actor=actor, is_public=True,
+        message=_("Split into %(numbers)s.") % {"numbers": "、".join(c.number for c in children)},
+    )
+    return children
+
+
+@transaction.atomic
+def ticket_merge(*, source, target, actor):
+    """Merge a duplicate into another ticket: the duplicate closes with a link, both timelines
+    say so, and its customer-visible comments stay readable from the target."""
+    if source.pk == target.pk:
+        raise ValidationError({"target": _("A ticket cannot be merged into itself.")})
+    if source.tenant_id != target.tenant_id:
+        raise ValidationError({"target": invalid_choice()})
+    locked = {t.pk: t for t in Ticket.objects.select_for_update().filter(pk__in=[source.pk, target.pk])}
+    source, target = locked[source.pk], locked[target.pk]
+    if not source.is_open:
+        raise ValidationError({"target": _("Only an open ticket can be merged.")})
+    if target.merged_into_id is not None or target.status == Status.CANCELLED:
+        raise ValidationError({"target": _("Merge into a ticket that is not itself merged or cancelled.")})
+    old = source.get_status_display()
+    source.merged_into = target
+    source.close()
+    source.closed_at = timezone.now()
+    source.save()
+    timeline_event_add(
+        ticket=source, kind=EventKind.MERGED, actor=actor, is_public=True,
+        message=_("Merged into %(number)s.") % {"number": target.number},
+        changes=[{"field": "status", "label": str(_("Status")), "old": old, "new": source.get_status_display()}],
+    )
+    timeline_event_add(
+        ticket=target, kind=EventKind.MERGED, actor=actor, is_public=True,
+        message=_("%(number)s was merged into this ticket.") % {"number": source.number},
+    )
+    return target
+
+

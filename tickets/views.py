@@ -1,0 +1,467 @@
+"""Ticket pages: the public web form and tracking page (no login), and the staff list, new
+ticket, ticket page and its actions. Thin: selectors read, services write."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views import View
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from notifications.selectors import ticket_notifications
+from scrm.models import Tenant
+from scrm.ratelimit import client_ip, rate_limited
+from scrm.selectors import customer_get, opportunity_get, visible_customers
+from scrm.tenancy import tenant_scope
+from scrm.views import StaffView
+
+from . import fields as schema
+from . import selectors, services
+from .forms import AssignForm, CommentForm, ContactForm, CustomerReplyForm, MergeForm, SplitForm, StaffTicketForm
+from .models import OPEN_STATUSES, Attachment, Priority, Source, Status
+
+PUBLIC_FORM_RATE = getattr(settings, "PUBLIC_FORM_RATE_PER_MINUTE", 20)
+
+
+def _field_errors_to_form(form, exc):
+    """Put a service's ValidationError onto the form: known fields get field errors."""
+    if hasattr(exc, "error_dict"):
+        for key, errors in exc.error_dict.items():
+            form.add_error(key if key in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+# --- public ---------------------------------------------------------------------------------
+
+def _public_tenant(slug):
+    tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
+    if tenant is None:
+        raise Http404
+    return tenant
+
+
+class PublicFormView(View):
+    """`/s/<tenant>/<template>/`: the template's public fields plus a contact block."""
+
+    def dispatch(self, request, tenant_slug, template_slug):
+        self.tenant = _public_tenant(tenant_slug)
+        with tenant_scope(self.tenant):
+            self.template = selectors.template_public_get(slug=template_slug)
+            if self.template is None:
+                raise Http404
+            return super().dispatch(request)
+
+    def form_class(self):
+        return schema.form_class_for(self.template.current_version.fields, audience="public")
+
+    def contact_keys(self):
+        """(name key, phone key) when the template asks for contact details itself; then the
+        fixed contact block is not shown twice."""
+        public = [f for f in self.template.current_version.fields if f.get("public") == "edit"]
+        phone = next((f["key"] for f in public if f["type"] == "phone"), None)
+        name = next((f["key"] for f in public if f["type"] == "text" and (
+            f.get("prefill") == "customer.name" or f["key"] in ("contact_name", "name"))), None)
+        return name, phone
+
+    def contact_form(self, data=None):
+        return None if self.contact_keys()[1] else ContactForm(data)
+
+    def get(self, request):
+        return self.render(self.contact_form(), self.form_class()())
+
+    def post(self, request):
+        if rate_limited(scope="public-form", ident=client_ip(request), limit=PUBLIC_FORM_RATE):
+            return render(request, "tickets/public/rate_limited.html", {"tenant": self.tenant}, status=429)
+        contact = self.contact_form(request.POST)
+        fields_form = self.form_class()(request.POST, request.FILES)
+        contact_ok, fields_ok = (contact is None or contact.is_valid()), fields_form.is_valid()
+        if contact_ok and fields_ok:
+            if contact is None:
+                name_key, phone_key = self.contact_keys()
+                data = fields_form.cleaned_json
+                who = {"name": data.get(name_key) or "", "phone": data[phone_key]}
+            else:
+                who = {"name": contact.cleaned_data["contact_name"], "phone": contact.cleaned_data["contact_phone"]}
+            try:
+                ticket = services.ticket_intake(
+                    tenant=self.tenant, source=Source.WEB, template=self.template, data=fields_form.raw_data,
+                    files=fields_form.raw_files, audience="public",
+                    contact=who,
+                    raw_payload={"form": {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"},
+                                 "files": [f.name for f in request.FILES.values()], "ip": client_ip(request)},
+                )
+            except ValidationError as exc:
+                _field_errors_to_form(fields_form, exc)
+            else:
+                return redirect("ticket-public-thanks", token=ticket.tracking_token)
+        return self.render(contact, fields_form, status=400)
+
+    def render(self, contact, fields_form, status=200):
+        return render(self.request, "tickets/public/form.html", {
+            "tenant": self.tenant, "template": self.template, "contact": contact, "form": fields_form,
+        }, status=status)
+
+
+def _tracked_ticket(token):
+    """(tenant, ticket) for a tracking token; the token starts with the tenant id in hex."""
+    head, _sep, _rest = token.partition("-")
+    try:
+        tenant_id = int(head, 16)
+    except ValueError:
+        raise Http404 from None
+    tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
+    if tenant is None:
+        raise Http404
+    return tenant
+
+
+@never_cache
+def public_thanks(request, token):
+    tenant = _tracked_ticket(token)
+    with tenant_scope(tenant):
+        ticket = selectors.ticket_by_tracking_token(token=token)
+        if ticket is None:
+            raise Http404
+        return render(request, "tickets/public/thanks.html", {"tenant": tenant, "ticket": ticket})
+
+
+class TrackView(View):
+    """`/track/<token>/`: status and public timeline, like a parcel; the customer may add a message."""
+
+    def dispatch(self, request, token):
+        self.tenant = _tracked_ticket(token)
+        with tenant_scope(self.tenant):
+            self.ticket = selectors.ticket_by_tracking_token(token=token)
+            if self.ticket is None:
+                raise Http404
+            return super().dispatch(request)
+
+    def get(self, request):
+        return self.render(CustomerReplyForm())
+
+    def post(self, request):
+        if rate_limited(scope="track-reply", ident=client_ip(request), limit=PUBLIC_FORM_RATE):
+            return render(request, "tickets/public/rate_limited.html", {"tenant": self.tenant}, status=429)
+        form = CustomerReplyForm(request.POST)
+        if form.is_valid() and self.ticket.is_open:
+            services.ticket_comment_add(
+                ticket=self.ticket, body=form.cleaned_data["body"], actor=None,
+                actor_label=self.ticket.customer.name if self.ticket.customer_id else _("Customer"), is_public=True,
+            )
+            return redirect("ticket-track", token=self.ticket.tracking_token)
+        if not self.ticket.is_open:
+            form.add_error(None, _("This ticket is closed; please submit a new request."))
+        return self.render(form, status=400)
+
+    def render(self, form, status=200):
+        steps = [Status.NEW, Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED]
+        current = self.ticket.status if self.ticket.status in steps else Status.IN_PROGRESS
+        return render(self.request, "tickets/public/track.html", {
+            "tenant": self.tenant, "ticket": self.ticket, "form": form,
+            "events": selectors.ticket_timeline(ticket=self.ticket, public_only=True),
+            "steps": [(s, Status(s).label, steps.index(s) <= steps.index(current)) for s in steps],
+        }, status=status)
+
+
+# --- staff ----------------------------------------------------------------------------------
+
+class TicketListView(StaffView):
+    permission = "tickets.view_ticket"
+
+    def get(self, request):
+        status = request.GET.get("status", "")
+        priority = request.GET.get("priority", "")
+        filters = {
+            "search": request.GET.get("q", "").strip()[:60],
+            "status": status if status in Status.values else "",
+            "priority": priority if priority in Priority.values else "",
+            "template_id": self.int_param("template"),
+            "store_id": self.int_param("store"),
+            "mine": request.GET.get("mine") == "1",
+            "open_only": request.GET.get("open") == "1",
+        }
+        page = selectors.ticket_page(selectors.ticket_list(user=request.user, **filters), request.GET.get("page"))
+        context = {
+            "page": page, "filters": filters, "statuses": Status.choices, "priorities": Priority.choices,
+            "templates": selectors.template_list(), "query": self.querystring(),
+        }
+        template = "tickets/_list_table.html" if request.headers.get("HX-Request") else "tickets/list.html"
+        return render(request, template, context)
+
+
+class TicketNewChooseView(StaffView):
+    permission = "tickets.add_ticket"
+
+    def get(self, request):
+        templates = selectors.template_list(active_only=True).filter(current_version__isnull=False)
+        return render(request, "tickets/new_choose.html", {"templates": templates, "query": request.GET.urlencode()})
+
+
+class TicketCreateView(StaffView):
+    """Staff 'new ticket' for phone calls and walk-ins, with customer search or creation; the
+    customer and opportunity pages link here with ?customer= / ?opportunity=."""
+
+    permission = "tickets.add_ticket"
+
+    def dispatch(self, request, *args, **kwargs):
+        return super().dispatch(request, *args, **kwargs)
+
+    def setup_objects(self, template_id):
+        self.template = selectors.template_published(pk=template_id)
+        if self.template is None:
+            raise Http404
+        self.opportunity = None
+        self.customer = None
+        opp_id = self.int_param("opportunity")
+        if opp_id:
+            self.opportunity = opportunity_get(user=self.request.user, pk=opp_id)
+            self.customer = self.opportunity.customer if self.opportunity else None
+        cust_id = self.int_param("customer") or self.request.POST.get("customer_id", "")
+        if self.customer is None and str(cust_id).isdigit():
+            self.customer = customer_get(user=self.request.user, pk=int(cust_id))
+
+    def get(self, request, template_id):
+        self.setup_objects(template_id)
+        version_fields = self.template.current_version.fields
+        initial = schema.prefill_values(version_fields, customer=self.customer, opportunity=self.opportunity)
+        fields_form = schema.form_class_for(version_fields, audience="staff", data_initial=initial)()
+        base = StaffTicketForm(initial={
+            "priority": self.template.default_priority, "source": "phone",
+            "customer_id": getattr(self.customer, "pk", None),
+        })
+        return self.render(base, fields_form)
+
+    def post(self, request, template_id):
+        self.setup_objects(template_id)
+        base = StaffTicketForm(request.POST)
+        fields_form = schema.form_class_for(self.template.current_version.fields, audience="staff")(
+            request.POST, request.FILES)
+        base_ok, fields_ok = base.is_valid(), fields_form.is_valid()
+        if base_ok and fields_ok:
+            data = base.cleaned_data
+            contact = None if self.customer else {"name": data["customer_name"], "phone": data["customer_phone"]}
+            try:
+                ticket = services.ticket_intake(
+                    tenant=request.tenant, source=data["source"], template=self.template,
+                    data=fields_form.raw_data, files=fields_form.raw_files, audience="staff", title=data["title"],
+                    description=data["description"], priority=data["priority"], customer=self.customer,
+                    contact=contact, opportunity=self.opportunity, actor=request.user,
+                    raw_payload={"entered_by": request.user.username},
+                )
+            except ValidationError as exc:
+                _field_errors_to_form(base, exc)
+            else:
+                messages.success(request, _("Ticket %(number)s created.") % {"number": ticket.number})
+                return redirect("ticket-detail", pk=ticket.pk)
+        return self.render(base, fields_form, status=400)
+
+    def render(self, base, fields_form, status=200):
+        return render(self.request, "tickets/new.html", {
+            "template": self.template, "base": base, "form": fields_form, "customer": self.customer,
+            "opportunity": self.opportunity,
+        }, status=status)
+
+
+class CustomerSearchView(StaffView):
+    """htmx: customers matching a name or phone, for the new-ticket form."""
+
+    permission = "scrm.view_customer"
+
+    def get(self, request):
+        q = request.GET.get("q", "").strip()[:40]
+        customers = []
+        if len(q) >= 2:
+            customers = list(
+                visible_customers(user=request.user).filter(phone__startswith=q)[:8]
+                if q.isdigit() else visible_customers(user=request.user).filter(name__icontains=q)[:8]
+            )
+        return render(request, "tickets/_customer_results.html", {"customers": customers, "q": q})
+
+
+class TicketDetailView(StaffView):
+    permission = "tickets.view_ticket"
+
+    def get_ticket(self, pk):
+        ticket = selectors.ticket_get(user=self.request.user, pk=pk)
+        if ticket is None:
+            raise Http404
+        return ticket
+
+    def get(self, request, pk):
+        ticket = self.get_ticket(pk)
+        return self.render(ticket)
+
+    def render(self, ticket, status=200, **forms):
+        version_fields = ticket.template_version.fields
+        field_rows = [
+            {"field": f, "label": schema.field_label(f), "value": schema.display_value(f, ticket.data.get(f["key"]))}
+            for f in version_fields
+        ]
+        edit_form = schema.form_class_for(
+            [f for f in version_fields if f.get("staff", "edit") == "edit"], audience="staff", data_initial=ticket.data
+        )()
+        context = {
+            "ticket": ticket, "field_rows": field_rows, "edit_form": forms.get("edit_form", edit_form),
+            "timeline": _timeline(selectors.ticket_timeline(ticket=ticket), ticket_notifications(ticket=ticket)),
+            "attachments": selectors.ticket_attachments(ticket=ticket),
+            "related": selectors.ticket_related(ticket=ticket),
+            "comment_form": forms.get("comment_form", CommentForm()),
+            "assign_form": forms.get("assign_form", AssignForm(initial={"assignee": ticket.assignee_id})),
+            "split_form": forms.get("split_form", SplitForm()),
+            "merge_form": forms.get("merge_form", MergeForm()),
+            "actions": [a for a in ("start", "wait", "resolve", "reopen", "close", "cancel")
+                        if _action_allowed(ticket, a)],
+            "can_change": self.request.user.has_perm("tickets.change_ticket"),
+            "open_statuses": OPEN_STATUSES,
+        }
+        return render(self.request, "tickets/detail.html", context, status=status)
+
+
+def _timeline(events, notifications):
+    """Events and outgoing notifications in one list, oldest first, for the 操作记录墙."""
+    rows = [("event", e.created_at, e) for e in events] + [("notification", n.created_at, n) for n in notifications]
+    return [(kind, item) for kind, _at, item in sorted(rows, key=lambda r: r[1])]
+
+
+def _action_allowed(ticket, action):
+    from django_fsm import can_proceed
+
+    method = {"start": "start", "wait": "wait_for_customer", "resolve": "resolve", "reopen": "reopen",
+              "close": "close", "cancel": "cancel"}[action]
+    return can_proceed(getattr(ticket, method))
+
+
+class TicketActionView(TicketDetailView):
+    """POST-only actions on a ticket: comment, edit fields, assign, status, split, merge."""
+
+    permission = "tickets.change_ticket"
+
+    def get(self, request, pk, action):
+        self.get_ticket(pk)  # 404 for tickets one may not see, like any other route
+        return redirect("ticket-detail", pk=pk)
+
+    def post(self, request, pk, action):
+        ticket = self.get_ticket(pk)
+        handler = getattr(self, f"do_{action}", None)
+        if handler is None:
+            raise Http404
+        try:
+            result = handler(ticket)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return self.render(self.get_ticket(pk), status=400)
+        if isinstance(result, HttpResponse):
+            return result
+        return redirect("ticket-detail", pk=pk)
+
+    def do_comment(self, ticket):
+        form = CommentForm(self.request.POST, self.request.FILES)
+        if not form.is_valid():
+            return self.render(ticket, status=400, comment_form=form)
+        services.ticket_comment_add(ticket=ticket, body=form.cleaned_data["body"], actor=self.request.user,
+                                    is_public=form.cleaned_data["is_public"], files=form.cleaned_data["files"])
+        messages.success(self.request, _("Comment added."))
+
+    def do_edit(self, ticket):
+        fields = [f for f in ticket.template_version.fields if f.get("staff", "edit") == "edit"]
+        form = schema.form_class_for(fields, audience="staff")(self.request.POST, self.request.FILES)
+        if not form.is_valid():
+            return self.render(ticket, status=400, edit_form=form)
+        services.ticket_data_update(ticket=ticket, actor=self.request.user, data=form.raw_data, files=form.raw_files)
+        messages.success(self.request, _("Saved."))
+
+    def do_assign(self, ticket):
+        form = AssignForm(self.request.POST)
+        if not form.is_valid():
+            return self.render(ticket, status=400, assign_form=form)
+        services.ticket_assign(ticket=ticket, assignee=form.cleaned_data["assignee"], actor=self.request.user)
+        messages.success(self.request, _("Assignment saved."))
+
+    def do_status(self, ticket):
+        services.ticket_status_change(ticket=ticket, action=self.request.POST.get("to", ""), actor=self.request.user,
+                                      note=self.request.POST.get("note", "")[:500])
+        messages.success(self.request, _("Status changed."))
+
+    def do_split(self, ticket):
+        form = SplitForm(self.request.POST)
+        if not form.is_valid():
+            return self.render(ticket, status=400, split_form=form)
+        children = services.ticket_split(ticket=ticket, actor=self.request.user, parts=[
+            {"title": title, "template": form.cleaned_data["template"]} for title in form.cleaned_data["titles"]
+        ])
+        messages.success(self.request, _("Split into %(n)d tickets.") % {"n": len(children)})
+
+    def do_merge(self, ticket):
+        form = MergeForm(self.request.POST)
+        if not form.is_valid():
+            return self.render(ticket, status=400, merge_form=form)
+        target = selectors.visible_tickets(user=self.request.user).filter(
+            number=form.cleaned_data["target_number"].strip().upper()).first()
+        if target is None:
+            form.add_error("target_number", _("No ticket with this number."))
+            return self.render(ticket, status=400, merge_form=form)
+        services.ticket_merge(source=ticket, target=target, actor=self.request.user)
+        messages.success(self.request, _("Merged into %(number)s.") % {"number": target.number})
+        return redirect("ticket-detail", pk=target.pk)
+
+
+class AttachmentDownloadView(StaffView):
+    permission = "tickets.view_ticket"
+
+    def get(self, request, pk):
+        attachment = Attachment.objects.filter(
+            pk=pk, ticket__in=selectors.visible_tickets(user=request.user).values("pk")).first()
+        if attachment is None:
+            raise Http404
+        return FileResponse(attachment.file.open("rb"), as_attachment=True, filename=attachment.name)
+
+
+def public_attachment(request, token, pk):
+    tenant = _tracked_ticket(token)
+    with tenant_scope(tenant):
+        ticket = selectors.ticket_by_tracking_token(token=token)
+        attachment = Attachment.objects.filter(pk=pk, ticket=ticket, is_public=True).first() if ticket else None
+        if attachment is None:
+            raise Http404
+        return FileResponse(attachment.file.open("rb"), as_attachment=True, filename=attachment.name)
+
+
+# --- health ---------------------------------------------------------------------------------
+
+@require_GET
+@never_cache
+def healthz(request):
+    """Liveness (`?live=1`: the process answers) and readiness: database, cache and broker."""
+    if request.GET.get("live"):
+        return JsonResponse({"status": "ok"})
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        from django.core.cache import cache
+
+        cache.set("healthz", "1", 5)
+        checks["cache"] = "ok" if cache.get("healthz") == "1" else "error: read back failed"
+    except Exception as exc:
+        checks["cache"] = f"error: {type(exc).__name__}"
+    try:
+        from scrm.celery import app
+
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        checks["broker"] = "ok"
+    except Exception as exc:
+        checks["broker"] = f"error: {type(exc).__name__}"
+    healthy = all(v == "ok" for v in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503)
+
+
