@@ -1,0 +1,265 @@
+"""The WeChat Work and WeChat official account callbacks, driven by messages that wechatpy itself
+encrypts and signs: one ticket per MsgId, a comment for the sender's next message, 403 and
+nothing written for a forged signature, the URL verification handshake."""
+
+import hashlib
+
+import pytest
+import xmltodict
+from django.urls import include, path
+from wechatpy.crypto import WeChatCrypto as WeChatMpCrypto
+from wechatpy.enterprise.crypto import PrpCrypto
+from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
+
+from scrm.models import Customer
+from scrm.tenancy import tenant_scope
+from scrm.urls import urlpatterns as root_urlpatterns
+from tickets.models import EventKind, InboundMessage, Source, Ticket, TimelineEvent
+from tickets.services import (
+    category_get_or_create,
+    template_create,
+    template_draft_set,
+    template_publish,
+    ticket_status_change,
+)
+
+urlpatterns = [path("", include("tickets.hooks_urls")), *root_urlpatterns]
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+
+TOKEN = "QDG6eK"
+AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+CORP_ID = "wx5823bf96d3bd56c7"
+APP_ID = "wx0123456789abcdef"
+USER = "wmJ8ZkCQAAexample-userid"
+OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+TIMESTAMP = "1793577600"
+NONCE = "1372623149"
+WECOM_URL = "/hooks/wecom/weidao/"
+WECHAT_URL = "/hooks/wechat/weidao/"
+FIELDS = [{"key": "desc", "type": "textarea", "label": {"zh-hans": "描述"}, "required": False, "public": "edit"}]
+
+
+@pytest.fixture
+def tenant(tenant_a):
+    tenant_a.settings = {
+        "wecom": {"corp_id": CORP_ID, "agent_id": "1000002", "secret": "s", "token": TOKEN,
+                  "encoding_aes_key": AES_KEY},
+        "wechat": {"app_id": APP_ID, "secret": "s", "token": TOKEN, "encoding_aes_key": AES_KEY},
+    }
+    tenant_a.save()
+    with tenant_scope(tenant_a):
+        category = category_get_or_create(tenant=tenant_a, code="consult", name="咨询")
+        template = template_create(tenant=tenant_a, name="客服咨询", slug="consult", category=category,
+                                   number_prefix="ZX", is_public=True)
+        template_draft_set(template=template, fields=FIELDS)
+        template_publish(template=template)
+    return tenant_a
+
+
+def text_xml(content, msg_id, *, sender=USER, to=CORP_ID, msg_type="text"):
+    extra = f"<Content><![CDATA[{content}]]></Content>" if msg_type == "text" else (
+        f"<PicUrl><![CDATA[{content}]]></PicUrl><MediaId><![CDATA[media-{msg_id}]]></MediaId>"
+    )
+    return (
+        f"<xml><ToUserName><![CDATA[{to}]]></ToUserName><FromUserName><![CDATA[{sender}]]></FromUserName>"
+        f"<CreateTime>1793577600</CreateTime><MsgType><![CDATA[{msg_type}]]></MsgType>{extra}"
+        f"<MsgId>{msg_id}</MsgId><AgentID>1000002</AgentID></xml>"
+    )
+
+
+def sha1_signature(*parts):
+    """WeChat's signature, written out: SHA-1 of the sorted parts joined."""
+    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
+
+
+def wecom_post(client, xml, *, crypto=None, signature=None, nonce=NONCE):
+    crypto = crypto or WeComCrypto(TOKEN, AES_KEY, CORP_ID)
+    envelope = crypto.encrypt_message(xml, nonce, TIMESTAMP)
+    parsed = xmltodict.parse(envelope)["xml"]
+    assert parsed["MsgSignature"] == sha1_signature(crypto.token, TIMESTAMP, nonce, parsed["Encrypt"])
+    query = f"msg_signature={signature or parsed['MsgSignature']}&timestamp={TIMESTAMP}&nonce={nonce}"
+    return client.post(f"{WECOM_URL}?{query}", data=envelope, content_type="text/xml")
+
+
+def state(tenant):
+    with tenant_scope(tenant):
+        return (Ticket.objects.count(), InboundMessage.objects.count(), Customer.objects.count(),
+                TimelineEvent.objects.count())
+
+
+# --- WeChat Work ------------------------------------------------------------------------
+
+def test_encrypted_text_message_becomes_one_ticket(client, tenant):
+    response = wecom_post(client, text_xml("门店空调漏水，请派人看看", 6000001))
+    assert response.status_code == 200
+    assert response.content == b"success"
+    with tenant_scope(tenant):
+        ticket = Ticket.objects.select_related("customer").get()
+        assert ticket.source == Source.WECOM
+        assert ticket.number.startswith("ZX-")
+        assert ticket.description == "门店空调漏水，请派人看看"
+        assert ticket.customer.wecom_external_userid == USER
+        assert ticket.raw_payload["MsgId"] == "6000001"
+        assert ticket.raw_payload["FromUserName"] == USER
+        message = InboundMessage.objects.get()
+        assert (message.channel, message.external_id, message.sender, message.ticket_id) == (
+            "wecom", "6000001", USER, ticket.pk)
+
+
+def test_same_msgid_twice_is_one_ticket(client, tenant):
+    xml = text_xml("第一条", 6000002)
+    assert wecom_post(client, xml).status_code == 200
+    after_first = state(tenant)
+    again = wecom_post(client, xml, nonce="99887766")  # the platform's retry: new nonce, same message
+    assert again.status_code == 200
+    assert again.content == b"success"
+    assert state(tenant) == after_first
+    assert after_first[:3] == (1, 1, 1)
+
+
+def test_next_message_from_the_sender_comments_the_open_ticket(client, tenant):
+    wecom_post(client, text_xml("空调漏水", 6000003))
+    wecom_post(client, text_xml("补充：是二楼包间", 6000004))
+    with tenant_scope(tenant):
+        ticket = Ticket.objects.get()
+        comments = list(ticket.events.filter(kind=EventKind.COMMENT).values_list("message", "is_public"))
+        assert comments == [("补充：是二楼包间", True)]
+        assert InboundMessage.objects.get(external_id="6000004").ticket_id == ticket.pk
+        assert Customer.objects.count() == 1
+        ticket_status_change(ticket=ticket, action="resolve", actor=None)
+    wecom_post(client, text_xml("又漏了", 6000005))
+    with tenant_scope(tenant):
+        assert Ticket.objects.count() == 2
+        assert Ticket.objects.order_by("-id").first().description == "又漏了"
+
+
+def test_image_message_is_noted(client, tenant):
+    url = "https://wework.qpic.cn/wwpic/photo-1.jpg"
+    assert wecom_post(client, text_xml(url, 6000006, msg_type="image")).status_code == 200
+    with tenant_scope(tenant):
+        ticket = Ticket.objects.get()
+        assert url in ticket.description
+        assert ticket.raw_payload["MediaId"] == "media-6000006"
+
+
+def test_events_are_acknowledged_and_not_stored(client, tenant):
+    xml = (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[{USER}]]></FromUserName>"
+        "<CreateTime>1793577600</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[enter_agent]]></Event><AgentID>1000002</AgentID></xml>"
+    )
+    response = wecom_post(client, xml)
+    assert (response.status_code, response.content) == (200, b"success")
+    assert state(tenant) == (0, 0, 0, 0)
+
+
+def test_forged_signature_is_403_and_writes_nothing(client, tenant):
+    response = wecom_post(client, text_xml("假消息", 6000007), signature="0" * 40)
+    assert response.status_code == 403
+    assert state(tenant) == (0, 0, 0, 0)
+
+
+def test_wrong_token_or_corp_is_403(client, tenant):
+    wrong_token = WeComCrypto("not-the-token", AES_KEY, CORP_ID)
+    assert wecom_post(client, text_xml("x", 6000008), crypto=wrong_token).status_code == 403
+    # Signed with the right token but encrypted for another corp: the corp id inside does not match.
+    other_corp = WeComCrypto(TOKEN, AES_KEY, "wwOtherCorp")
+    assert wecom_post(client, text_xml("x", 6000009), crypto=other_corp).status_code == 403
+    assert state(tenant) == (0, 0, 0, 0)
+
+
+def test_url_verification_returns_the_decrypted_echostr(client, tenant):
+    echostr = PrpCrypto(WeComCrypto(TOKEN, AES_KEY, CORP_ID).key).encrypt("6148735218741937", CORP_ID).decode()
+    signature = sha1_signature(TOKEN, TIMESTAMP, NONCE, echostr)
+    query = {"msg_signature": signature, "timestamp": TIMESTAMP, "nonce": NONCE, "echostr": echostr}
+    response = client.get(WECOM_URL, query)
+    assert response.status_code == 200
+    assert response.content == b"6148735218741937"
+    assert client.get(WECOM_URL, {**query, "msg_signature": "f" * 40}).status_code == 403
+    assert client.get(WECOM_URL, {k: v for k, v in query.items() if k != "echostr"}).status_code == 400
+
+
+@pytest.mark.parametrize("body, code", [
+    (b"<xml><Encrypt>unterminated", 400),
+    (b"not xml at all", 400),
+    (b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'aaaa'>]><xml><Encrypt>&a;</Encrypt></xml>", 400),
+    (b"<xml><Other>1</Other></xml>", 400),
+    (b"", 400),
+    (b"<xml>" + b"a" * (64 * 1024) + b"</xml>", 413),
+])
+def test_malformed_or_oversized_bodies(client, tenant, body, code):
+    query = f"msg_signature={'a' * 40}&timestamp={TIMESTAMP}&nonce={NONCE}"
+    response = client.post(f"{WECOM_URL}?{query}", data=body, content_type="text/xml")
+    assert response.status_code == code
+    assert state(tenant) == (0, 0, 0, 0)
+
+
+def test_missing_signature_is_403(client, tenant):
+    assert client.post(WECOM_URL, data=b"<xml/>", content_type="text/xml").status_code == 403
+
+
+def test_unknown_or_unconfigured_tenant_is_404(client, tenant, tenant_b):
+    assert client.get("/hooks/wecom/no-such-tenant/", {"echostr": "x"}).status_code == 404
+    assert client.post("/hooks/wecom/meijia/", data=b"<xml/>", content_type="text/xml").status_code == 404
+    assert client.get("/hooks/wechat/meijia/", {"echostr": "x"}).status_code == 404
+    tenant.is_active = False
+    tenant.save()
+    assert wecom_post(client, text_xml("x", 6000010)).status_code == 404
+
+
+def test_other_methods_are_405(client, tenant):
+    assert client.put(WECOM_URL, data=b"<xml/>", content_type="text/xml").status_code == 405
+
+
+def test_tenant_without_a_template_gets_422_and_nothing_written(client, tenant_a):
+    tenant_a.settings = {"wecom": {"corp_id": CORP_ID, "token": TOKEN, "encoding_aes_key": AES_KEY}}
+    tenant_a.save()
+    response = wecom_post(client, text_xml("有人吗", 6000011))
+    assert response.status_code == 422
+    assert state(tenant_a) == (0, 0, 0, 0)
+
+
+# --- WeChat official account ------------------------------------------------------------
+
+def mp_text(content, msg_id):
+    return text_xml(content, msg_id, sender=OPENID, to="gh_123456789abc").replace(
+        "<AgentID>1000002</AgentID>", "")
+
+
+def test_official_account_plain_mode(client, tenant):
+    query = f"signature={sha1_signature(TOKEN, TIMESTAMP, NONCE)}&timestamp={TIMESTAMP}&nonce={NONCE}"
+    response = client.post(f"{WECHAT_URL}?{query}", data=mp_text("订的包间能改时间吗", 7000001),
+                           content_type="text/xml")
+    assert (response.status_code, response.content) == (200, b"success")
+    client.post(f"{WECHAT_URL}?{query}", data=mp_text("订的包间能改时间吗", 7000001), content_type="text/xml")
+    with tenant_scope(tenant):
+        ticket = Ticket.objects.select_related("customer").get()
+        assert ticket.source == Source.WECHAT
+        assert ticket.customer.wechat_openid == OPENID
+        assert ticket.description == "订的包间能改时间吗"
+        assert InboundMessage.objects.get().channel == "wechat"
+
+
+def test_official_account_safe_mode(client, tenant):
+    crypto = WeChatMpCrypto(TOKEN, AES_KEY, APP_ID)
+    envelope = crypto.encrypt_message(mp_text("加密的消息", 7000002), NONCE, TIMESTAMP)
+    msg_signature = xmltodict.parse(envelope)["xml"]["MsgSignature"]
+    plain = sha1_signature(TOKEN, TIMESTAMP, NONCE)
+    query = f"signature={plain}&timestamp={TIMESTAMP}&nonce={NONCE}&encrypt_type=aes&msg_signature="
+    response = client.post(f"{WECHAT_URL}?{query}{msg_signature}", data=envelope, content_type="text/xml")
+    assert (response.status_code, response.content) == (200, b"success")
+    forged = client.post(f"{WECHAT_URL}?{query}{'0' * 40}", data=envelope, content_type="text/xml")
+    assert forged.status_code == 403
+    with tenant_scope(tenant):
+        assert Ticket.objects.get().description == "加密的消息"
+        assert InboundMessage.objects.count() == 1
+
+
+def test_official_account_forged_signature_and_verification(client, tenant):
+    good = {"signature": sha1_signature(TOKEN, TIMESTAMP, NONCE), "timestamp": TIMESTAMP, "nonce": NONCE}
+    assert client.get(WECHAT_URL, {**good, "echostr": "5835646851"}).content == b"5835646851"
+    assert client.get(WECHAT_URL, {**good, "signature": "0" * 40, "echostr": "1"}).status_code == 403
+    forged = f"signature={'0' * 40}&timestamp={TIMESTAMP}&nonce={NONCE}"
+    response = client.post(f"{WECHAT_URL}?{forged}", data=mp_text("假的", 7000003), content_type="text/xml")
+    assert response.status_code == 403
+    assert state(tenant) == (0, 0, 0, 0)
