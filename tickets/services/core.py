@@ -232,6 +232,9 @@ def ticket_intake(
         actor_label=_actor_label(actor, customer.name if customer else ""), message=message, is_public=True,
     )
     event_emit(tenant=tenant, event="ticket_created", ticket=ticket, actor=actor)
+    from workflow.engine import workflow_start  # the engine builds on these services
+
+    workflow_start(ticket=ticket, actor=actor)
     return ticket
 
 
@@ -334,6 +337,17 @@ def ticket_status_change(*, ticket, action, actor, note=""):
     if action not in _STATUS_ACTIONS:
         raise ValidationError({"action": _("Unknown action.")})
     ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    from workflow.models import Run, TaskStatus, TokenState
+
+    run = Run.objects.filter(ticket=ticket, is_finished=False).first()
+    if run is not None:
+        if action != "cancel":
+            raise ValidationError({"action": _("This ticket follows its workflow: act on its tasks instead.")})
+        run.tasks.filter(status=TaskStatus.OPEN).update(status=TaskStatus.CANCELLED)
+        run.tokens.filter(state__in=[TokenState.ACTIVE, TokenState.WAITING]).update(state=TokenState.CANCELLED)
+        run.is_finished = True
+        run.finished_at = timezone.now()
+        run.save(update_fields=["is_finished", "finished_at"])
     method_name, event = _STATUS_ACTIONS[action]
     method = getattr(ticket, method_name)
     if not can_proceed(method):

@@ -1,0 +1,67 @@
+"""Automatic nodes run registered actions. Other apps add theirs with @workflow_action (spare
+parts will reserve stock, settlement will compute lines) without touching the engine."""
+
+import hashlib
+import hmac
+import json
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+ACTIONS = {}
+
+
+def workflow_action(name):
+    """Register `func(*, ticket, node, params, actor) -> str` (a line for the timeline)."""
+
+    def register(func):
+        ACTIONS[name] = func
+        return func
+
+    return register
+
+
+@workflow_action("set_fields")
+def set_fields(*, ticket, node, params, actor):
+    from tickets.services import ticket_data_update
+
+    values = params.get("values") or {}
+    ticket_data_update(ticket=ticket, actor=actor, data=values)
+    return _("Fields set: %(keys)s") % {"keys": "、".join(values)}
+
+
+@workflow_action("create_child")
+def create_child(*, ticket, node, params, actor):
+    from tickets.models import TicketTemplate
+    from tickets.services import ticket_split
+
+    template = TicketTemplate.objects.filter(slug=params.get("template", "")).first() if params.get("template") else None
+    children = ticket_split(ticket=ticket, actor=actor, parts=[{"title": params.get("title") or ticket.title,
+                                                                "template": template}])
+    return _("Child ticket %(number)s created.") % {"number": children[0].number}
+
+
+def webhook_signature(secret, body):
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def webhook_body(ticket, node):
+    return json.dumps({"ticket": ticket.number, "status": ticket.status, "node": node["key"],
+                       "data": ticket.data}, ensure_ascii=False, sort_keys=True, default=str).encode()
+
+
+@workflow_action("webhook")
+def webhook(*, ticket, node, params, actor):
+    """POST a signed payload after commit (a Celery task with retries does the network call)."""
+    url = params.get("url", "")
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError as exc:
+        raise ValidationError(_("The webhook URL is not valid.")) from exc
+    from .tasks import webhook_deliver_task
+
+    transaction.on_commit(lambda: webhook_deliver_task.delay(
+        tenant_id=ticket.tenant_id, ticket_id=ticket.pk, node_key=node["key"]), robust=True)
+    return _("Webhook queued to %(url)s.") % {"url": url}

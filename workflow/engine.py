@@ -1,0 +1,433 @@
+"""The engine that moves a ticket through its workflow: `workflow_start(ticket)` and
+`task_act(task, action, …)`. Each call is one transaction that locks the ticket row first, so
+two people acting at once are serialised and never double-advance it; every node entered and
+every action writes one timeline event; the ticket's lifecycle (django-fsm) follows the graph."""
+
+import datetime
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_fsm import can_proceed
+
+from notifications.services import event_emit
+from scrm.models import Membership
+from tickets import fields as schema
+from tickets.models import EventKind, Status, Ticket
+from tickets.services import ticket_split, timeline_event_add
+
+from .actions import ACTIONS
+from .conditions import condition_eval, ticket_context
+from .graph import HUMAN_KINDS, _index, node_label
+from .models import Run, Task, TaskStatus, Token, TokenState, Workflow
+from .routing import HandlerContext, handlers_resolve
+
+MAX_STEPS = 200  # automatic nodes in a loop must not spin forever
+
+
+class _Graph:
+    def __init__(self, graph):
+        self.raw = graph
+        self.nodes, self.out, self.inc = _index(graph)
+
+    def start(self):
+        return next(k for k, n in self.nodes.items() if n["kind"] == "start")
+
+
+def _actor_name(user):
+    return (user.first_name or user.username) if user is not None else _("System")
+
+
+def _lifecycle(ticket, method, actor):
+    """Drive the ticket's FSM status; returns the (old, new) labels when it changed."""
+    transition = getattr(ticket, method)
+    if not can_proceed(transition):
+        return None
+    old = ticket.get_status_display()
+    transition()
+    now = timezone.now()
+    if ticket.status == Status.RESOLVED:
+        ticket.resolved_at = now
+    if ticket.status in (Status.CLOSED, Status.CANCELLED):
+        ticket.closed_at = now
+    ticket.save()
+    return {"field": "status", "label": str(_("Status")), "old": old, "new": ticket.get_status_display()}
+
+
+# --- start ------------------------------------------------------------------------------
+
+@transaction.atomic
+def workflow_start(*, ticket, actor=None):
+    """Start the ticket's template workflow (its published version), if it has one."""
+    workflow = Workflow.objects.select_related("current_version").filter(
+        template_id=ticket.template_id, current_version__isnull=False).first()
+    if workflow is None:
+        return None
+    # Lock the row but keep the caller's instance (intake hands over the ticket it just made).
+    Ticket.objects.select_for_update().filter(pk=ticket.pk).values("pk").get()
+    if Run.objects.filter(ticket=ticket).exists():
+        raise ValidationError(_("This ticket already runs a workflow."))
+    version = workflow.current_version
+    run = Run.objects.create(tenant_id=ticket.tenant_id, ticket=ticket, version=version)
+    graph = _Graph(version.graph)
+    change = _lifecycle(ticket, "start", actor)
+    timeline_event_add(
+        ticket=ticket, kind=EventKind.WORKFLOW, actor=actor, is_public=True,
+        message=_("Workflow “%(name)s” v%(n)d started.") % {"name": workflow.name, "n": version.number},
+        changes=[change] if change else [],
+    )
+    token = Token.objects.create(tenant_id=ticket.tenant_id, run=run, node=graph.start())
+    _advance(run=run, ticket=ticket, graph=graph, tokens=[token], actor=actor, previous=actor)
+    return run
+
+
+# --- moving tokens ----------------------------------------------------------------------
+
+def _follow(graph, node_key, ticket, *, on=None):
+    """The transition to take out of a node: on approve/reject the matching one; otherwise the
+    first whose condition holds, else the default."""
+    transitions = graph.out[node_key]
+    if on is not None:
+        matching = [t for t in transitions if t.get("on", "approve") == on]
+        if on == "reject":
+            matching = [t for t in transitions if t.get("on") == "reject"]
+        transitions = matching
+    if not transitions:
+        return None
+    conditional = [t for t in transitions if t.get("condition") and not t.get("default")]
+    if conditional:
+        context = ticket_context(ticket)
+        for t in conditional:
+            if condition_eval(t["condition"], context):
+                return t
+    defaults = [t for t in transitions if t.get("default") or not t.get("condition")]
+    return defaults[0] if defaults else None
+
+
+def _advance(*, run, ticket, graph, tokens, actor, previous):
+    steps = 0
+    queue = list(tokens)
+    while queue:
+        steps += 1
+        if steps > MAX_STEPS:
+            raise ValidationError(_("The workflow loops without reaching a person or an end."))
+        token = queue.pop(0)
+        node = graph.nodes[token.node]
+        kind = node["kind"]
+        if kind == "start":
+            _move(token, graph.out[token.node][0]["to"], queue)
+        elif kind in HUMAN_KINDS:
+            _enter_human(run=run, ticket=ticket, token=token, node=node, actor=actor, previous=previous)
+        elif kind == "condition":
+            t = _follow(graph, token.node, ticket)
+            timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None,
+                               message=_("Branch “%(node)s” → %(to)s.") % {
+                                   "node": node_label(node), "to": node_label(graph.nodes[t["to"]])})
+            _move(token, t["to"], queue)
+        elif kind == "split":
+            token.state = TokenState.DONE
+            token.save(update_fields=["state"])
+            for t in graph.out[token.node]:
+                queue.append(Token.objects.create(tenant_id=ticket.tenant_id, run=run, node=t["to"],
+                                                  split_token=token))
+            timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None,
+                               message=_("Parallel work starts: %(names)s.") % {
+                                   "names": "、".join(node_label(graph.nodes[t["to"]]) for t in graph.out[token.node])})
+        elif kind == "join":
+            merged = _join(run=run, token=token)
+            if merged is not None:
+                timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None,
+                                   message=_("All branches joined at “%(node)s”.") % {"node": node_label(node)})
+                _move(merged, graph.out[merged.node][0]["to"], queue)
+        elif kind == "auto":
+            action = ACTIONS.get(node.get("action"))
+            if action is None:
+                raise ValidationError(_("Unknown automatic action “%(a)s”.") % {"a": node.get("action")})
+            line = action(ticket=ticket, node=node, params=node.get("params") or {}, actor=actor)
+            ticket.refresh_from_db()
+            timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None,
+                               message=_("Automatic step “%(node)s”: %(line)s") % {"node": node_label(node),
+                                                                                   "line": line})
+            _move(token, _follow(graph, token.node, ticket)["to"], queue)
+        elif kind == "end":
+            token.state = TokenState.DONE
+            token.save(update_fields=["state"])
+            if not run.tokens.filter(state__in=[TokenState.ACTIVE, TokenState.WAITING]).exists():
+                _finish(run=run, ticket=ticket, actor=actor)
+
+
+def _move(token, to, queue):
+    token.node = to
+    token.save(update_fields=["node"])
+    queue.append(token)
+
+
+def _join(*, run, token):
+    """Park the token at the join; when every branch of its split has arrived, return one
+    token (of the enclosing branch) to carry on, else None."""
+    token.state = TokenState.WAITING
+    token.save(update_fields=["state"])
+    split = token.split_token
+    siblings = list(run.tokens.filter(split_token=split).exclude(state=TokenState.CANCELLED))
+    if any(s.state != TokenState.WAITING or s.node != token.node for s in siblings):
+        return None
+    Token.objects.filter(pk__in=[s.pk for s in siblings]).update(state=TokenState.DONE)
+    return Token.objects.create(tenant_id=run.tenant_id, run=run, node=token.node,
+                                split_token=split.split_token if split else None)
+
+
+def _enter_human(*, run, ticket, token, node, actor, previous, returned=False, handlers=None):
+    ctx = HandlerContext(ticket=ticket, previous=previous)
+    if handlers is None:
+        if node["kind"] == "countersign":
+            handlers = []
+            for rule in node.get("handlers") or [node.get("handler")]:
+                for user in handlers_resolve(rule, ctx, many=len(node.get("handlers") or []) <= 1):
+                    if user not in handlers:
+                        handlers.append(user)
+        else:
+            handlers = handlers_resolve(node.get("handler"), ctx)
+    backup = (handlers_resolve(node.get("backup"), ctx) or [None])[0] if node.get("backup") else None
+    limit = node.get("time_limit")
+    due = timezone.now() + datetime.timedelta(minutes=limit) if limit else None
+    created = []
+    for user in handlers or [None]:
+        created.append(Task.objects.create(
+            tenant_id=ticket.tenant_id, run=run, ticket=ticket, token=token, node=node["key"],
+            node_name=node_label(node)[:60], assignee=user, backup=backup if backup != user else None, due_at=due,
+            is_returned=returned,
+        ))
+    changes = []
+    if node.get("status") == "waiting":
+        change = _lifecycle(ticket, "wait_for_customer", actor)
+    else:
+        change = _lifecycle(ticket, "start", actor)
+    if change:
+        changes.append(change)
+    first = created[0].assignee
+    if first is not None and ticket.assignee_id != first.pk:
+        changes.append({"field": "assignee", "label": str(_("Assignee")),
+                        "old": _actor_name(ticket.assignee) if ticket.assignee_id else "—", "new": _actor_name(first)})
+        ticket.assignee = first
+        ticket.save(update_fields=["assignee", "updated_at"])
+    names = "、".join(_actor_name(t.assignee) if t.assignee else _("unassigned (exception pool)") for t in created)
+    message = (_("Returned to “%(node)s”, handler: %(names)s.") if returned
+               else _("Now at “%(node)s”, handler: %(names)s.")) % {"node": node_label(node), "names": names}
+    timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None, message=message, changes=changes,
+                       is_public=not returned)
+    users = [t.assignee for t in created if t.assignee is not None]
+    if users:
+        event_emit(tenant=ticket.tenant, event="ticket_returned" if returned else "ticket_assigned", ticket=ticket,
+                   actor=actor, users=users, occurrence=f"task{created[0].pk}",
+                   context={"node_name": node_label(node)})
+    return created
+
+
+def _finish(*, run, ticket, actor):
+    run.is_finished = True
+    run.finished_at = timezone.now()
+    run.save(update_fields=["is_finished", "finished_at"])
+    changes = [c for c in (_lifecycle(ticket, "resolve", actor),) if c]
+    close = _lifecycle(ticket, "close", actor)
+    if close:
+        if changes:
+            changes[0]["new"] = close["new"]
+        else:
+            changes.append(close)
+    timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=actor, is_public=True,
+                       message=_("Workflow finished; the ticket is closed."), changes=changes)
+    event_emit(tenant=ticket.tenant, event="ticket_resolved", ticket=ticket, actor=actor)
+
+
+# --- acting -----------------------------------------------------------------------------
+
+def task_holders(task):
+    ids = {task.assignee_id, task.backup_id} | {u.pk for u in task.co_handlers.all()}
+    ids.discard(None)
+    return ids
+
+
+def task_allowed_actions(task, user, graph=None):
+    """The actions this user may take on this task now (for the buttons)."""
+    if task.status != TaskStatus.OPEN or user.pk not in task_holders(task):
+        return []
+    graph = graph or _Graph(task.run.version.graph)
+    node = graph.nodes[task.node]
+    actions = list(node.get("actions", []))
+    if node["kind"] == "approval":
+        actions = [a for a in actions if a != "submit"]
+    else:
+        actions = [a for a in actions if a not in ("approve", "reject")]
+        if "submit" not in actions:
+            actions.insert(0, "submit")
+    if "return" in actions and not _return_targets(task, graph):
+        actions.remove("return")
+    return actions
+
+
+def _return_targets(task, graph):
+    """Earlier human nodes of this run that were completed, most recent first."""
+    done = (Task.objects.filter(run_id=task.run_id, status=TaskStatus.DONE).exclude(node=task.node)
+            .order_by("-completed_at", "-id").values_list("node", flat=True))
+    seen = []
+    for key in done:
+        if key not in seen and key in graph.nodes:
+            seen.append(key)
+    return seen
+
+
+def node_field_rules(graph, node_key):
+    spec = graph.nodes[node_key].get("fields") or {}
+    return set(spec.get("visible", [])), set(spec.get("editable", [])), set(spec.get("required", []))
+
+
+@transaction.atomic
+def task_act(*, task, action, user, data=None, comment="", target=None, transfer_to=None, co_handler=None,
+             parts=None, files=None):
+    """Act on a task: submit / approve / reject / return (to `target`, an earlier node) /
+    transfer (to `transfer_to`) / cohandle (add `co_handler`) / split (`parts`) / close."""
+    ticket = Ticket.objects.select_for_update().get(pk=task.ticket_id)
+    task = Task.objects.select_for_update().select_related("run__version").get(pk=task.pk)
+    if task.status != TaskStatus.OPEN:
+        raise ValidationError({"action": _("This task is already finished.")})
+    if user.pk not in task_holders(task):
+        raise ValidationError({"action": _("You do not hold this task.")})
+    run, graph = task.run, _Graph(task.run.version.graph)
+    node = graph.nodes[task.node]
+    if action not in task_allowed_actions(task, user, graph):
+        raise ValidationError({"action": _("“%(action)s” is not allowed at “%(node)s”.") % {
+            "action": action, "node": node_label(node)}})
+    changes = _write_fields(ticket=ticket, graph=graph, task=task, data=data or {}, files=files,
+                            check_required=action in ("submit", "approve"))
+    label = {"submit": _("submitted"), "approve": _("approved"), "reject": _("rejected"), "return": _("returned"),
+             "transfer": _("transferred"), "cohandle": _("added a co-handler"), "split": _("split the ticket"),
+             "close": _("closed the ticket")}[action]
+    message = _("“%(node)s”: %(who)s %(action)s.") % {"node": node_label(node), "who": _actor_name(user),
+                                                      "action": label}
+    if comment:
+        message += "\n" + comment[:2000]
+
+    if action == "transfer":
+        if transfer_to is None or not Membership.objects.filter(user=transfer_to, is_active=True).exists():
+            raise ValidationError({"transfer_to": _("Select a member of staff of this tenant.")})
+        changes.append({"field": "handler", "label": str(_("Handler")), "old": _actor_name(task.assignee),
+                        "new": _actor_name(transfer_to)})
+        task.assignee = transfer_to
+        task.save(update_fields=["assignee"])
+        ticket.assignee = transfer_to
+        ticket.save(update_fields=["assignee", "updated_at"])
+        timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=user, message=message, changes=changes)
+        event_emit(tenant=ticket.tenant, event="ticket_assigned", ticket=ticket, actor=user, users=[transfer_to],
+                   occurrence=f"task{task.pk}-transfer{transfer_to.pk}")
+        return task
+    if action == "cohandle":
+        if co_handler is None or not Membership.objects.filter(user=co_handler, is_active=True).exists():
+            raise ValidationError({"co_handler": _("Select a member of staff of this tenant.")})
+        task.co_handlers.add(co_handler)
+        timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=user,
+                           message=message + " " + _actor_name(co_handler), changes=changes)
+        return task
+    if action == "split":
+        children = ticket_split(ticket=ticket, actor=user, parts=parts or [])
+        timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=user, message=message, changes=changes)
+        return children
+    if action == "close":
+        _cancel_open(run)
+        run.tokens.filter(state__in=[TokenState.ACTIVE, TokenState.WAITING]).update(state=TokenState.CANCELLED)
+        timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=user, message=message, changes=changes)
+        _finish(run=run, ticket=ticket, actor=user)
+        return task
+
+    _complete(task, action, user)
+    token = task.token
+    if action == "return" or (action == "reject" and not _follow(graph, task.node, ticket, on="reject")):
+        targets = _return_targets(task, graph)
+        target = target or (targets[0] if targets else None)
+        if target not in targets:
+            raise ValidationError({"target": _("Return to a node this ticket has already passed.")})
+        _cancel_open(run, token=token)
+        previous_task = (Task.objects.filter(run=run, node=target, status=TaskStatus.DONE)
+                         .select_related("completed_by").order_by("-completed_at", "-id").first())
+        timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=user, message=message, changes=changes,
+                           is_public=False)
+        token.node = target
+        token.save(update_fields=["node"])
+        _enter_human(run=run, ticket=ticket, token=token, node=graph.nodes[target], actor=user, previous=user,
+                     returned=True, handlers=[previous_task.completed_by] if previous_task else None)
+        return task
+    timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=user, message=message, changes=changes)
+    if node["kind"] == "countersign" and not _countersign_complete(task, node):
+        return task
+    _cancel_open(run, token=token)
+    transition = _follow(graph, task.node, ticket, on=action if node["kind"] == "approval" else None)
+    if transition is None:
+        raise ValidationError({"action": _("No way out of “%(node)s” for this action.") % {"node": node_label(node)}})
+    token.node = transition["to"]
+    token.save(update_fields=["node"])
+    _advance(run=run, ticket=ticket, graph=graph, tokens=[token], actor=user, previous=user)
+    return task
+
+
+def _complete(task, action, user):
+    task.status = TaskStatus.DONE
+    task.action = action
+    task.completed_by = user
+    task.completed_at = timezone.now()
+    task.save(update_fields=["status", "action", "completed_by", "completed_at"])
+
+
+def _cancel_open(run, token=None):
+    qs = Task.objects.filter(run=run, status=TaskStatus.OPEN)
+    if token is not None:
+        qs = qs.filter(token=token)
+    qs.update(status=TaskStatus.CANCELLED)
+
+
+def _countersign_complete(task, node):
+    siblings = Task.objects.filter(token=task.token, node=task.node, status__in=[TaskStatus.OPEN, TaskStatus.DONE],
+                                   created_at__gte=task.created_at - datetime.timedelta(seconds=1))
+    done = siblings.filter(status=TaskStatus.DONE).count()
+    if node.get("mode", "all") == "any":
+        return done >= min(node.get("n", 1), siblings.count())
+    return not siblings.filter(status=TaskStatus.OPEN).exists()
+
+
+def _write_fields(*, ticket, graph, task, data, files, check_required):
+    """Validate and store the node's editable fields (field-level permission); the others in
+    `data` are refused. Required fields must hold a value after the write."""
+    _visible, editable, required = node_field_rules(graph, task.node)
+    editable |= set(graph.nodes[task.node].get("unlock", []))
+    extra = [k for k in data if k not in editable]
+    if extra:
+        raise ValidationError({"data": _("These fields cannot be edited at this node: %(keys)s.") % {
+            "keys": ", ".join(sorted(extra))}})
+    version_fields = ticket.template_version.fields
+    writable = [dict(f, staff="edit") for f in version_fields if f["key"] in editable]
+    changes = []
+    if data or files:
+        cleaned, _files = schema.data_clean(writable, data, audience="staff", files=files, partial=True,
+                                            current=ticket.data)
+        by_key = {f["key"]: f for f in version_fields}
+        new = dict(ticket.data)
+        for key, value in cleaned.items():
+            if key in data and new.get(key) != value:
+                changes.append({"field": key, "label": schema.field_label(by_key[key]),
+                                "old": schema.display_value(by_key[key], new.get(key)),
+                                "new": schema.display_value(by_key[key], value)})
+                new[key] = value
+        if changes:
+            ticket.data = new
+            ticket.save(update_fields=["data", "updated_at"])
+    if check_required:
+        missing = [k for k in required if ticket.data.get(k) in (None, "", [])]
+        if missing:
+            labels = {f["key"]: schema.field_label(f) for f in version_fields}
+            raise ValidationError({"data": _("Fill in before submitting: %(fields)s.") % {
+                "fields": "、".join(labels.get(k, k) for k in missing)}})
+    return changes
+
+
+def staff_user(pk):
+    return get_user_model().objects.filter(pk=pk, memberships__in=Membership.objects.filter(is_active=True)).first()

@@ -1,0 +1,273 @@
+"""Workflow graphs as plain data: the format, validation before publish (with messages a
+manager can act on), and a server-rendered SVG diagram. No database here.
+
+A graph is {"nodes": [...], "transitions": [...]}. A node: {"key", "kind", "name", and by kind:
+"handler"/"backup" (handler rules, see workflow/routing.py), "handlers" + "mode" ("all"/"any") + "n"
+for countersign, "time_limit" (minutes), "fields": {"visible", "editable", "required"},
+"actions" (allowed actions), "unlock" (financial fields editable only here), "status"
+("waiting" puts the ticket in waiting-on-customer), "action" + "params" for automatic nodes}.
+A transition: {"from", "to", optional "condition" (workflow/conditions.py), "default": true on
+a branch's fallback, "on": "approve"/"reject" after an approval node}."""
+
+import re
+from collections import defaultdict, deque
+
+from django.core.exceptions import ValidationError
+from django.utils.html import escape
+from django.utils.translation import gettext as _
+
+from .conditions import condition_check
+
+KINDS = ("start", "task", "approval", "countersign", "split", "join", "condition", "auto", "end")
+HUMAN_KINDS = ("task", "approval", "countersign")
+ACTIONS = ("submit", "approve", "reject", "return", "transfer", "cohandle", "split", "close")
+DEFAULT_ACTIONS = {
+    "task": ["submit", "return", "transfer", "cohandle"],
+    "approval": ["approve", "reject", "return", "transfer"],
+    "countersign": ["submit", "return"],
+}
+KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def node_label(node):
+    name = node.get("name") or node["key"]
+    if isinstance(name, dict):
+        from django.utils.translation import get_language
+
+        return name.get(get_language() or "zh-hans") or name.get("zh-hans") or node["key"]
+    return name
+
+
+def _index(graph):
+    nodes = {n["key"]: n for n in graph.get("nodes", []) if isinstance(n, dict) and "key" in n}
+    out, inc = defaultdict(list), defaultdict(list)
+    for t in graph.get("transitions", []):
+        if isinstance(t, dict) and t.get("from") in nodes and t.get("to") in nodes:
+            out[t["from"]].append(t)
+            inc[t["to"]].append(t)
+    return nodes, out, inc
+
+
+def _reachable(start, out):
+    seen, queue = {start}, deque([start])
+    while queue:
+        key = queue.popleft()
+        for t in out[key]:
+            if t["to"] not in seen:
+                seen.add(t["to"])
+                queue.append(t["to"])
+    return seen
+
+
+def graph_validate(graph, *, field_keys=None, action_names=None):
+    """Normalise and check a graph; raise ValidationError listing every problem found."""
+    from .routing import RULES
+
+    errors = []
+    if not isinstance(graph, dict) or not isinstance(graph.get("nodes"), list) or not isinstance(
+            graph.get("transitions", []), list):
+        raise ValidationError(_("A workflow is {\"nodes\": […], \"transitions\": […]}."))
+    seen = set()
+    for i, node in enumerate(graph["nodes"], start=1):
+        if not isinstance(node, dict):
+            errors.append(_("Node %(i)d is not an object.") % {"i": i})
+            continue
+        key = node.get("key")
+        if not isinstance(key, str) or not KEY_RE.match(key):
+            errors.append(_("Node %(i)d: the key must be lower-case letters, digits and _ (starting with a letter).")
+                          % {"i": i})
+            continue
+        if key in seen:
+            errors.append(_("Node “%(key)s” appears twice.") % {"key": key})
+        seen.add(key)
+        kind = node.get("kind")
+        if kind not in KINDS:
+            errors.append(_("Node “%(key)s”: unknown kind “%(kind)s”.") % {"key": key, "kind": kind})
+            continue
+        if kind in HUMAN_KINDS:
+            rules = node.get("handlers") if kind == "countersign" else [node.get("handler")]
+            if not rules or not all(isinstance(r, dict) and r.get("rule") in RULES for r in rules):
+                errors.append(_("Node “%(key)s” has no handler rule.") % {"key": key})
+            backup = node.get("backup")
+            if backup and (not isinstance(backup, dict) or backup.get("rule") not in RULES):
+                errors.append(_("Node “%(key)s”: the backup handler rule is not valid.") % {"key": key})
+            actions = node.setdefault("actions", list(DEFAULT_ACTIONS[kind]))
+            bad = [a for a in actions if a not in ACTIONS]
+            if bad:
+                errors.append(_("Node “%(key)s”: unknown actions %(actions)s.") % {"key": key, "actions": bad})
+            limit = node.get("time_limit")
+            if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
+                                      or not 1 <= limit <= 525600):
+                errors.append(_("Node “%(key)s”: the time limit is minutes between 1 and 525600.") % {"key": key})
+            if kind == "countersign":
+                mode = node.setdefault("mode", "all")
+                if mode not in ("all", "any"):
+                    errors.append(_("Node “%(key)s”: countersign mode is “all” or “any”.") % {"key": key})
+                n = node.get("n", 1)
+                if mode == "any" and (not isinstance(n, int) or n < 1):
+                    errors.append(_("Node “%(key)s”: “any N” needs N of at least 1.") % {"key": key})
+            field_spec = node.setdefault("fields", {})
+            for part in ("visible", "editable", "required"):
+                keys = field_spec.setdefault(part, [])
+                if field_keys is not None and not isinstance(keys, list):
+                    errors.append(_("Node “%(key)s”: %(part)s must be a list.") % {"key": key, "part": part})
+                elif field_keys is not None:
+                    unknown = [k for k in keys if k not in field_keys]
+                    if unknown:
+                        errors.append(_("Node “%(key)s”: unknown fields %(fields)s.") % {"key": key,
+                                                                                       "fields": unknown})
+        if kind == "auto" and action_names is not None and node.get("action") not in action_names:
+            errors.append(_("Node “%(key)s”: unknown automatic action “%(action)s”.") % {
+                "key": key, "action": node.get("action")})
+    nodes, out, inc = _index(graph)
+    for t in graph.get("transitions", []):
+        if not isinstance(t, dict) or t.get("from") not in nodes or t.get("to") not in nodes:
+            errors.append(_("A transition points at a node that does not exist: %(t)s.") % {"t": t})
+            continue
+        try:
+            condition_check(t.get("condition"))
+        except ValidationError as exc:
+            errors.append(_("Transition %(a)s → %(b)s: %(error)s") % {"a": t["from"], "b": t["to"],
+                                                                     "error": " ".join(exc.messages)})
+    starts = [k for k, n in nodes.items() if n.get("kind") == "start"]
+    ends = [k for k, n in nodes.items() if n.get("kind") == "end"]
+    if len(starts) != 1:
+        errors.append(_("A workflow needs exactly one start node."))
+    if not ends:
+        errors.append(_("A workflow needs at least one end node."))
+    if errors:
+        raise ValidationError(errors)
+    start = starts[0]
+    for key, node in nodes.items():
+        kind, n_out, n_in = node["kind"], len(out[key]), len(inc[key])
+        label = {"key": key}
+        if kind == "start" and (n_out != 1 or n_in):
+            errors.append(_("The start node “%(key)s” needs exactly one way out and no way in.") % label)
+        if kind == "end" and n_out:
+            errors.append(_("The end node “%(key)s” cannot lead anywhere.") % label)
+        if kind not in ("end",) and not n_out:
+            errors.append(_("Node “%(key)s” leads nowhere.") % label)
+        if kind == "split" and n_out < 2:
+            errors.append(_("The split “%(key)s” needs at least two branches.") % label)
+        if kind == "join" and n_in < 2:
+            errors.append(_("The join “%(key)s” needs at least two incoming branches.") % label)
+        if kind == "condition":
+            defaults = [t for t in out[key] if t.get("default") or not t.get("condition")]
+            if len(defaults) != 1:
+                errors.append(_("The branch “%(key)s” needs exactly one default way (without a condition).")
+                              % label)
+        if kind == "approval" and not any(t.get("on", "approve") == "approve" for t in out[key]):
+            errors.append(_("The approval “%(key)s” needs a way out on approve.") % label)
+    reachable = _reachable(start, out)
+    for key in nodes:
+        if key not in reachable:
+            errors.append(_("Node “%(key)s” cannot be reached from the start.") % {"key": key})
+    reverse = defaultdict(list)
+    for key, ts in out.items():
+        for t in ts:
+            reverse[t["to"]].append({"to": key})
+    can_finish = set()
+    for end in ends:
+        can_finish |= _reachable(end, reverse)
+    for key in reachable:
+        if key not in can_finish:
+            errors.append(_("From node “%(key)s” no path reaches an end (a cycle with no exit).") % {"key": key})
+    splits = [k for k, n in nodes.items() if n["kind"] == "split"]
+    for key, node in nodes.items():
+        if node["kind"] != "join":
+            continue
+        matched = any(
+            sum(1 for t in out[s] if key in _reachable(t["to"], out)) >= 2 for s in splits
+        )
+        if not matched:
+            errors.append(_("The join “%(key)s” has no split whose branches meet there.") % {"key": key})
+    if errors:
+        raise ValidationError(errors)
+    return graph
+
+
+# --- diagram ----------------------------------------------------------------------------
+
+_W, _H, _GX, _GY = 132, 44, 48, 34
+_COLOURS = {"start": "#e7f5ec", "end": "#f1f3f5", "condition": "#fff4e0", "split": "#eef2ff", "join": "#eef2ff",
+            "auto": "#f3e8ff", "approval": "#e8f4fd", "countersign": "#fdecec", "task": "#ffffff"}
+
+
+def _layers(graph):
+    nodes, out, _inc = _index(graph)
+    start = next((k for k, n in nodes.items() if n.get("kind") == "start"), None)
+    depth = {}
+    if start is not None:
+        # Longest-path layering over the graph without back edges (edges to an ancestor).
+        order, stack, on_path = [], [(start, iter(out[start]))], {start}
+        depth[start] = 0
+        while stack:
+            key, edges = stack[-1]
+            nxt = next(edges, None)
+            if nxt is None:
+                stack.pop()
+                on_path.discard(key)
+                order.append(key)
+                continue
+            to = nxt["to"]
+            if to in on_path:
+                continue
+            if depth.get(to, -1) < depth[key] + 1:
+                depth[to] = depth[key] + 1
+                stack.append((to, iter(out[to])))
+                on_path.add(to)
+    for key in nodes:
+        depth.setdefault(key, max(depth.values(), default=-1) + 1)
+    layers = defaultdict(list)
+    for key in nodes:
+        layers[depth[key]].append(key)
+    return nodes, out, layers
+
+
+def graph_svg(graph, *, active=(), done=()):
+    """The diagram as an SVG string: left to right by layer, current nodes highlighted."""
+    nodes, out, layers = _layers(graph)
+    pos = {}
+    height = max((len(keys) for keys in layers.values()), default=1)
+    for layer, keys in layers.items():
+        offset = (height - len(keys)) * (_H + _GY) / 2
+        for i, key in enumerate(keys):
+            pos[key] = (16 + layer * (_W + _GX), 16 + offset + i * (_H + _GY))
+    width = 32 + (max(layers, default=0) + 1) * (_W + _GX) - _GX
+    total_h = 32 + height * (_H + _GY) - _GY
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {total_h}" class="wf-diagram" '
+             f'role="img" aria-label="{escape(_("Workflow diagram"))}">',
+             '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+             'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#8a94a6"/></marker></defs>']
+    for key, transitions in out.items():
+        for t in transitions:
+            (x1, y1), (x2, y2) = pos[key], pos[t["to"]]
+            back = x2 <= x1
+            sx, sy = x1 + _W, y1 + _H / 2
+            ex, ey = x2, y2 + _H / 2
+            if back:
+                sx, ex = x1 + _W / 2, x2 + _W / 2
+                sy, ey = y1 + _H, y2 + _H
+                d = f"M{sx},{sy} C{sx},{sy + 40} {ex},{ey + 40} {ex},{ey}"
+            else:
+                d = f"M{sx},{sy} C{sx + _GX / 2},{sy} {ex - _GX / 2},{ey} {ex},{ey}"
+            dash = ' stroke-dasharray="4 3"' if t.get("on") == "reject" or back else ""
+            parts.append(f'<path d="{d}" fill="none" stroke="#8a94a6" stroke-width="1.4"{dash} '
+                         f'marker-end="url(#arrow)"/>')
+            if t.get("condition") or t.get("on") == "reject":
+                label = _("reject") if t.get("on") == "reject" else _("if")
+                parts.append(f'<text x="{(sx + ex) / 2}" y="{(sy + ey) / 2 - 4}" font-size="10" fill="#8a6d00" '
+                             f'text-anchor="middle">{escape(label)}</text>')
+    for key, node in nodes.items():
+        x, y = pos[key]
+        fill = _COLOURS.get(node.get("kind"), "#fff")
+        stroke, sw = ("#1f5eff", 3) if key in active else (("#198754", 1.6) if key in done else ("#b8c0cc", 1.2))
+        rx = 22 if node.get("kind") in ("start", "end") else 6
+        marker = ' data-active="1"' if key in active else ""
+        parts.append(f'<g data-node="{escape(key)}"{marker}>'
+                     f'<rect x="{x}" y="{y}" width="{_W}" height="{_H}" rx="{rx}" fill="{fill}" stroke="{stroke}" '
+                     f'stroke-width="{sw}"/>'
+                     f'<text x="{x + _W / 2}" y="{y + _H / 2 + 4}" font-size="12" text-anchor="middle" '
+                     f'fill="#223">{escape(node_label(node)[:12])}</text></g>')
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,22 @@
+"""Celery tasks of the workflow: deliver a webhook node's signed payload, with retries."""
+
+import requests
+
+from scrm.tasks import tenant_task
+
+from .actions import webhook_body, webhook_signature
+from .models import Run
+
+
+@tenant_task(name="workflow.webhook_deliver", autoretry_for=(requests.RequestException,), retry_backoff=True,
+             retry_kwargs={"max_retries": 5})
+def webhook_deliver_task(*, tenant_id, ticket_id, node_key):
+    run = Run.objects.select_related("ticket", "version").get(ticket_id=ticket_id)
+    node = next(n for n in run.version.graph["nodes"] if n["key"] == node_key)
+    params = node.get("params") or {}
+    body = webhook_body(run.ticket, node)
+    headers = {"Content-Type": "application/json",
+               "X-SCRM-Signature": "sha256=" + webhook_signature(params.get("secret", ""), body)}
+    response = requests.post(params["url"], data=body, headers=headers, timeout=5)
+    response.raise_for_status()
+    return response.status_code
