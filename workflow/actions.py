@@ -37,7 +37,8 @@ def create_child(*, ticket, node, params, actor):
     from tickets.models import TicketTemplate
     from tickets.services import ticket_split
 
-    template = TicketTemplate.objects.filter(slug=params.get("template", "")).first() if params.get("template") else None
+    slug = params.get("template")
+    template = TicketTemplate.objects.filter(slug=slug).first() if slug else None
     children = ticket_split(ticket=ticket, actor=actor, parts=[{"title": params.get("title") or ticket.title,
                                                                 "template": template}])
     return _("Child ticket %(number)s created.") % {"number": children[0].number}
