@@ -5,8 +5,9 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
-    path("s/<slug:tenant_slug>/<slug:template_slug>/", views.PublicFormView.as_view(), name="ticket-public-form"),
+    # The thanks page comes first: "thanks" would otherwise be read as a tenant slug.
     path("s/thanks/<str:token>/", views.public_thanks, name="ticket-public-thanks"),
+    path("s/<slug:tenant_slug>/<slug:template_slug>/", views.PublicFormView.as_view(), name="ticket-public-form"),
     path("track/<str:token>/", views.TrackView.as_view(), name="ticket-track"),
     path("track/<str:token>/files/<int:pk>/", views.public_attachment, name="ticket-public-attachment"),
     path("tickets/", views.TicketListView.as_view(), name="ticket-list"),
