@@ -32,6 +32,7 @@ urlpatterns = [
     path("stores/<int:pk>/edit/", views.StoreUpdateView.as_view(), name="store-update"),
     path("regions/", views.RegionListView.as_view(), name="region-list"),
     path("", include("tickets.urls")),
+    path("", include("tickets.urls_config")),
     path("", include("tickets.api_urls")),
     path("", include("tickets.hooks_urls")),
     path("", include("notifications.urls")),

@@ -20,8 +20,8 @@ from tests.factories import (
     TeamFactory,
     published_template,
 )
-from tickets.models import Attachment, Ticket, TicketTemplate
-from tickets.services import ticket_comment_add, ticket_intake
+from tickets.models import ApiKey, Attachment, ClassificationRule, Ticket, TicketTemplate
+from tickets.services import api_key_create, classification_rule_save, ticket_comment_add, ticket_intake
 
 # Routes that are public by design (login, language switch, the public form and tracking link,
 # health, callbacks with their own signatures, the API with its own keys) — each has its own tests.
@@ -42,6 +42,12 @@ PK_ROUTES = {
     "ticket-action": (Ticket, {"action": "comment"}),
     "ticket-attachment": (Attachment, {}),
     "ticket-create": (TicketTemplate, {}),
+    **{name: (TicketTemplate, {}) for name in (
+        "template-builder", "template-settings", "template-field-form", "template-field-delete",
+        "template-fields-reorder", "template-preview", "template-publish", "template-export", "template-import-into",
+    )},
+    "rule-update": (ClassificationRule, {}),
+    "apikey-revoke": (ApiKey, {}),
 }
 
 
@@ -91,6 +97,9 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
                                customer=customer, title="甲工单")
         ticket_comment_add(ticket=ticket, body="甲备注", actor=admin_a,
                            files=[SimpleUploadedFile("甲.txt", b"hello", content_type="text/plain")])
+        objects[ClassificationRule] = classification_rule_save(tenant=tenant_a, name="甲规则", keywords="甲",
+                                                               set_priority="high")
+        objects[ApiKey] = api_key_create(tenant=tenant_a, name="甲密钥")[0]
         objects.update({TicketTemplate: template, Ticket: ticket, Attachment: Attachment.objects.get(),
                         "event": ticket.events.first(), "category": template.category})
     return objects

@@ -52,6 +52,8 @@ def _template_save(template, values):
     if not PREFIX_RE.match(template.number_prefix):
         # Checked here so an import with a bad prefix is a form error, not the database's CHECK.
         raise ValidationError({"number_prefix": _("Use 1 to 8 letters A–Z, e.g. WX.")})
+    if len(template.description or "") > 1000:  # a TextField's max_length is not a model check
+        raise ValidationError({"description": _("Ensure this value has at most 1000 characters.")})
     _clean(template)
     if TicketTemplate.objects.exclude(pk=template.pk).filter(slug=template.slug).exists():
         raise ValidationError({"slug": _("A template with this slug already exists.")})
