@@ -63,6 +63,16 @@ ROLE_PERMISSIONS[Role.AGENT] += _TICKET_WORK
 ROLE_PERMISSIONS[Role.ENGINEER] += ["tickets.view_ticket", "tickets.change_ticket"]
 ROLE_PERMISSIONS[Role.FINANCE] += ["tickets.view_ticket"]
 
+# Workflows: managers design and publish them; everyone who works tickets sees and acts on tasks.
+_WORKFLOW_CONFIG = [f"workflow.{action}_workflow" for action in ("view", "add", "change", "delete")] + [
+    "workflow.view_workflowversion", "workflow.view_run",
+]
+_TASK_WORK = ["workflow.view_task", "workflow.change_task"]
+ROLE_PERMISSIONS[Role.ADMIN] += _WORKFLOW_CONFIG + _TASK_WORK
+ROLE_PERMISSIONS[Role.MANAGER] += _WORKFLOW_CONFIG + _TASK_WORK
+for _role in (Role.REGIONAL_MANAGER, Role.AGENT, Role.ENGINEER, Role.FINANCE):
+    ROLE_PERMISSIONS[_role] += _TASK_WORK
+
 # Roles whose visibility is the whole tenant; the others see what their grants cover.
 TENANT_WIDE_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT, Role.FINANCE})
 # Roles that get the Django admin (is_staff); what they see there is still their tenant only.

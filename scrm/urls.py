@@ -33,6 +33,7 @@ urlpatterns = [
     path("regions/", views.RegionListView.as_view(), name="region-list"),
     path("", include("tickets.urls")),
     path("", include("tickets.urls_config")),
+    path("", include("workflow.urls")),
     path("", include("tickets.api_urls")),
     path("", include("tickets.hooks_urls")),
     path("", include("notifications.urls")),

@@ -8,6 +8,7 @@ import datetime
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
@@ -25,6 +26,12 @@ from .models import Run, Task, TaskStatus, Token, TokenState, Workflow
 from .routing import HandlerContext, handlers_resolve
 
 MAX_STEPS = 200  # automatic nodes in a loop must not spin forever
+_REFRESH_FIELDS = [f.attname for f in Ticket._meta.concrete_fields if f.name not in ("id", "status")]
+# What nearly every act reads of its ticket: the template version's fields (_write_fields) and
+# the tenant (notifications). Both are NOT NULL, so inner joins. Joining the nullable ones the
+# condition context reads as well (customer, opportunity, store …) was measured slower on
+# PostgreSQL: planning a ten-table outer join costs ~3 ms, more than the lazy queries it saves.
+_TICKET_RELATED = ("tenant", "template_version")
 
 
 class _Graph:
@@ -136,7 +143,7 @@ def _advance(*, run, ticket, graph, tokens, actor, previous):
                                message=_("Parallel work starts: %(names)s.") % {
                                    "names": "、".join(node_label(graph.nodes[t["to"]]) for t in graph.out[token.node])})
         elif kind == "join":
-            merged = _join(run=run, token=token)
+            merged = _join(run=run, token=token, graph=graph)
             if merged is not None:
                 timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None,
                                    message=_("All branches joined at “%(node)s”.") % {"node": node_label(node)})
@@ -146,7 +153,10 @@ def _advance(*, run, ticket, graph, tokens, actor, previous):
             if action is None:
                 raise ValidationError(_("Unknown automatic action “%(a)s”.") % {"a": node.get("action")})
             line = action(ticket=ticket, node=node, params=node.get("params") or {}, actor=actor)
-            ticket.refresh_from_db()
+            # The action wrote through its own service: reload what it may have changed. Not the
+            # status: django-fsm refuses a direct write of a protected field (and only the
+            # engine's lifecycle transitions move it).
+            ticket.refresh_from_db(fields=_REFRESH_FIELDS)
             timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None,
                                message=_("Automatic step “%(node)s”: %(line)s") % {"node": node_label(node),
                                                                                    "line": line})
@@ -164,18 +174,32 @@ def _move(token, to, queue):
     queue.append(token)
 
 
-def _join(*, run, token):
-    """Park the token at the join; when every branch of its split has arrived, return one
-    token (of the enclosing branch) to carry on, else None."""
+def _join(*, run, token, graph):
+    """Park the token at the join; when every branch of its split has arrived, return the token
+    that entered the split (revived at the join) to carry on, else None.
+
+    The token that enters a split is parked there (state done) while its branches run, and comes
+    back to life here: so it is still "pending" for the join of an enclosing split (nested
+    parallel sections), and the work before the split and after the join stays on one token (a
+    return from after the join may go back before the split). Branch tokens of an earlier pass
+    through the same split (a loop) are done at this join and no longer count."""
     token.state = TokenState.WAITING
     token.save(update_fields=["state"])
     split = token.split_token
     siblings = list(run.tokens.filter(split_token=split).exclude(state=TokenState.CANCELLED))
-    if any(s.state != TokenState.WAITING or s.node != token.node for s in siblings):
+    arrived = [s for s in siblings if s.state == TokenState.WAITING and s.node == token.node]
+    pending = [s for s in siblings if s not in arrived and (
+        s.state in (TokenState.ACTIVE, TokenState.WAITING)
+        or (s.state == TokenState.DONE and graph.nodes.get(s.node, {}).get("kind") == "split"))]
+    if pending:
         return None
-    Token.objects.filter(pk__in=[s.pk for s in siblings]).update(state=TokenState.DONE)
-    return Token.objects.create(tenant_id=run.tenant_id, run=run, node=token.node,
-                                split_token=split.split_token if split else None)
+    Token.objects.filter(pk__in=[s.pk for s in arrived]).update(state=TokenState.DONE)
+    if split is None:
+        return Token.objects.create(tenant_id=run.tenant_id, run=run, node=token.node)
+    split.state = TokenState.ACTIVE
+    split.node = token.node
+    split.save(update_fields=["state", "node"])
+    return split
 
 
 def _enter_human(*, run, ticket, token, node, actor, previous, returned=False, handlers=None):
@@ -251,9 +275,15 @@ def task_holders(task):
 
 def task_allowed_actions(task, user, graph=None):
     """The actions this user may take on this task now (for the buttons)."""
-    if task.status != TaskStatus.OPEN or user.pk not in task_holders(task):
+    return _allowed_actions(task, user, graph or _Graph(task.run.version.graph), holders=task_holders(task))
+
+
+def _allowed_actions(task, user, graph, *, holders, check_returns=True):
+    """task_allowed_actions with the holders given; with check_returns=False "return" and
+    "reject" are listed without asking whether there is a node to go back to (a query) — for
+    task_act, when the action asked for is neither."""
+    if task.status != TaskStatus.OPEN or user.pk not in holders:
         return []
-    graph = graph or _Graph(task.run.version.graph)
     node = graph.nodes[task.node]
     actions = list(node.get("actions", []))
     if node["kind"] == "approval":
@@ -262,14 +292,22 @@ def task_allowed_actions(task, user, graph=None):
         actions = [a for a in actions if a not in ("approve", "reject")]
         if "submit" not in actions:
             actions.insert(0, "submit")
-    if "return" in actions and not _return_targets(task, graph):
-        actions.remove("return")
+    if check_returns and ("return" in actions or "reject" in actions) and not _return_targets(task, graph):
+        if "return" in actions:
+            actions.remove("return")
+        # Without a reject way out, reject returns to the previous node: none, no reject.
+        if "reject" in actions and not any(t.get("on") == "reject" for t in graph.out[task.node]):
+            actions.remove("reject")
     return actions
 
 
 def _return_targets(task, graph):
-    """Earlier human nodes of this run that were completed, most recent first."""
-    done = (Task.objects.filter(run_id=task.run_id, status=TaskStatus.DONE).exclude(node=task.node)
+    """Earlier human nodes that this task's token completed, most recent first. Only its own
+    token's: inside a parallel branch that is the branch's own nodes (returning into another
+    branch, or before the split while the other branches run, would strand them); after a join
+    it is the nodes before the split and after the join."""
+    done = (Task.objects.filter(run_id=task.run_id, token_id=task.token_id, status=TaskStatus.DONE)
+            .exclude(node=task.node)
             .order_by("-completed_at", "-id").values_list("node", flat=True))
     seen = []
     for key in done:
@@ -288,19 +326,26 @@ def task_act(*, task, action, user, data=None, comment="", target=None, transfer
              parts=None, files=None):
     """Act on a task: submit / approve / reject / return (to `target`, an earlier node) /
     transfer (to `transfer_to`) / cohandle (add `co_handler`) / split (`parts`) / close."""
-    ticket = Ticket.objects.select_for_update().get(pk=task.ticket_id)
-    task = Task.objects.select_for_update().select_related("run__version").get(pk=task.pk)
+    # of=("self",) on both: lock only the ticket and the task rows. A plain FOR UPDATE also
+    # locks every joined row — the workflow version and template version that all tickets on
+    # them share — so acts on different tickets would queue behind each other.
+    ticket = (Ticket.objects.select_for_update(of=("self",))
+              .select_related(*_TICKET_RELATED).get(pk=task.ticket_id))
+    task = (Task.objects.select_for_update(of=("self",)).select_related("run__version", "token")
+            .get(pk=task.pk))
     if task.status != TaskStatus.OPEN:
         raise ValidationError({"action": _("This task is already finished.")})
-    if user.pk not in task_holders(task):
+    holders = task_holders(task)
+    if user.pk not in holders:
         raise ValidationError({"action": _("You do not hold this task.")})
     run, graph = task.run, _Graph(task.run.version.graph)
     node = graph.nodes[task.node]
-    if action not in task_allowed_actions(task, user, graph):
+    if action not in _allowed_actions(task, user, graph, holders=holders,
+                                      check_returns=action in ("return", "reject")):
         raise ValidationError({"action": _("“%(action)s” is not allowed at “%(node)s”.") % {
             "action": action, "node": node_label(node)}})
     changes = _write_fields(ticket=ticket, graph=graph, task=task, data=data or {}, files=files,
-                            check_required=action in ("submit", "approve"))
+                            check_required=action in ("submit", "approve"), actor=user)
     label = {"submit": _("submitted"), "approve": _("approved"), "reject": _("rejected"), "return": _("returned"),
              "transfer": _("transferred"), "cohandle": _("added a co-handler"), "split": _("split the ticket"),
              "close": _("closed the ticket")}[action]
@@ -348,7 +393,7 @@ def task_act(*, task, action, user, data=None, comment="", target=None, transfer
         if target not in targets:
             raise ValidationError({"target": _("Return to a node this ticket has already passed.")})
         _cancel_open(run, token=token)
-        previous_task = (Task.objects.filter(run=run, node=target, status=TaskStatus.DONE)
+        previous_task = (Task.objects.filter(run=run, token=token, node=target, status=TaskStatus.DONE)
                          .select_related("completed_by").order_by("-completed_at", "-id").first())
         timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=user, message=message, changes=changes,
                            is_public=False)
@@ -386,20 +431,29 @@ def _cancel_open(run, token=None):
 
 
 def _countersign_complete(task, node):
-    siblings = Task.objects.filter(token=task.token, node=task.node, status__in=[TaskStatus.OPEN, TaskStatus.DONE],
-                                   created_at__gte=task.created_at - datetime.timedelta(seconds=1))
-    done = siblings.filter(status=TaskStatus.DONE).count()
+    """Whether the countersign round this task belongs to is complete. A node entered again (a
+    loop, a return) starts a new round on the same token: the round is the tasks created after
+    the previous round ended, which is when one of its tasks was completed (its last signature,
+    or a return) — every task of this round was created before any of them was completed."""
+    same = Task.objects.filter(token_id=task.token_id, node=task.node)
+    ended = (same.filter(status=TaskStatus.DONE, completed_at__lt=task.created_at)
+             .aggregate(at=Max("completed_at"))["at"])
+    siblings = same.filter(status__in=[TaskStatus.OPEN, TaskStatus.DONE])
+    if ended is not None:
+        siblings = siblings.filter(created_at__gt=ended)
+    counts = dict(siblings.values_list("status").annotate(n=Count("id")).order_by())
+    done, still_open = counts.get(TaskStatus.DONE, 0), counts.get(TaskStatus.OPEN, 0)
     if node.get("mode", "all") == "any":
-        return done >= min(node.get("n", 1), siblings.count())
-    return not siblings.filter(status=TaskStatus.OPEN).exists()
+        return done >= min(node.get("n", 1), done + still_open)
+    return not still_open
 
 
-def _write_fields(*, ticket, graph, task, data, files, check_required):
+def _write_fields(*, ticket, graph, task, data, files, check_required, actor=None):
     """Validate and store the node's editable fields (field-level permission); the others in
     `data` are refused. Required fields must hold a value after the write."""
     _visible, editable, required = node_field_rules(graph, task.node)
     editable |= set(graph.nodes[task.node].get("unlock", []))
-    extra = [k for k in data if k not in editable]
+    extra = [k for k in [*data, *(files or {})] if k not in editable]
     if extra:
         raise ValidationError({"data": _("These fields cannot be edited at this node: %(keys)s.") % {
             "keys": ", ".join(sorted(extra))}})
@@ -407,8 +461,8 @@ def _write_fields(*, ticket, graph, task, data, files, check_required):
     writable = [dict(f, staff="edit") for f in version_fields if f["key"] in editable]
     changes = []
     if data or files:
-        cleaned, _files = schema.data_clean(writable, data, audience="staff", files=files, partial=True,
-                                            current=ticket.data)
+        cleaned, files_to_store = schema.data_clean(writable, data, audience="staff", files=files, partial=True,
+                                                    current=ticket.data)
         by_key = {f["key"]: f for f in version_fields}
         new = dict(ticket.data)
         for key, value in cleaned.items():
@@ -417,6 +471,14 @@ def _write_fields(*, ticket, graph, task, data, files, check_required):
                                 "old": schema.display_value(by_key[key], new.get(key)),
                                 "new": schema.display_value(by_key[key], value)})
                 new[key] = value
+        if files_to_store:  # uploads at a node become the ticket's attachments, like a staff edit
+            from tickets.services.core import _store_attachments
+
+            stored = _store_attachments(ticket=ticket, files_to_store=files_to_store, actor=actor, is_public=False)
+            for key, items in stored.items():
+                new[key] = list(new.get(key) or []) + items
+                changes.append({"field": key, "label": schema.field_label(by_key[key]), "old": "",
+                                "new": "、".join(i["name"] for i in items)})
         if changes:
             ticket.data = new
             ticket.save(update_fields=["data", "updated_at"])

@@ -30,19 +30,27 @@ KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
 def node_label(node):
-    name = node.get("name") or node["key"]
+    """The node's name in the active language, always a string (a draft may hold anything)."""
+    key = str(node.get("key", ""))
+    name = node.get("name") or key
     if isinstance(name, dict):
         from django.utils.translation import get_language
 
-        return name.get(get_language() or "zh-hans") or name.get("zh-hans") or node["key"]
-    return name
+        name = name.get(get_language() or "zh-hans") or name.get("zh-hans") or key
+    return name if isinstance(name, str) else key
+
+
+def _is_key(value):
+    """A string, so it can be looked up (a malformed import may put lists or dicts anywhere)."""
+    return isinstance(value, str)
 
 
 def _index(graph):
-    nodes = {n["key"]: n for n in graph.get("nodes", []) if isinstance(n, dict) and "key" in n}
+    nodes = {n["key"]: n for n in graph.get("nodes", []) if isinstance(n, dict) and _is_key(n.get("key"))}
     out, inc = defaultdict(list), defaultdict(list)
     for t in graph.get("transitions", []):
-        if isinstance(t, dict) and t.get("from") in nodes and t.get("to") in nodes:
+        if isinstance(t, dict) and _is_key(t.get("from")) and _is_key(t.get("to")) and t["from"] in nodes \
+                and t["to"] in nodes:
             out[t["from"]].append(t)
             inc[t["to"]].append(t)
     return nodes, out, inc
@@ -86,13 +94,15 @@ def graph_validate(graph, *, field_keys=None, action_names=None):
             continue
         if kind in HUMAN_KINDS:
             rules = node.get("handlers") if kind == "countersign" else [node.get("handler")]
-            if not rules or not all(isinstance(r, dict) and r.get("rule") in RULES for r in rules):
+            if not isinstance(rules, list) or not rules or not all(
+                    isinstance(r, dict) and _is_key(r.get("rule")) and r["rule"] in RULES for r in rules):
                 errors.append(_("Node “%(key)s” has no handler rule.") % {"key": key})
             backup = node.get("backup")
-            if backup and (not isinstance(backup, dict) or backup.get("rule") not in RULES):
+            if backup and (not isinstance(backup, dict) or not _is_key(backup.get("rule"))
+                           or backup["rule"] not in RULES):
                 errors.append(_("Node “%(key)s”: the backup handler rule is not valid.") % {"key": key})
             actions = node.setdefault("actions", list(DEFAULT_ACTIONS[kind]))
-            bad = [a for a in actions if a not in ACTIONS]
+            bad = [a for a in actions if a not in ACTIONS] if isinstance(actions, list) else [actions]
             if bad:
                 errors.append(_("Node “%(key)s”: unknown actions %(actions)s.") % {"key": key, "actions": bad})
             limit = node.get("time_limit")
@@ -107,21 +117,29 @@ def graph_validate(graph, *, field_keys=None, action_names=None):
                 if mode == "any" and (not isinstance(n, int) or n < 1):
                     errors.append(_("Node “%(key)s”: “any N” needs N of at least 1.") % {"key": key})
             field_spec = node.setdefault("fields", {})
-            for part in ("visible", "editable", "required"):
-                keys = field_spec.setdefault(part, [])
-                if field_keys is not None and not isinstance(keys, list):
-                    errors.append(_("Node “%(key)s”: %(part)s must be a list.") % {"key": key, "part": part})
+            if not isinstance(field_spec, dict):
+                errors.append(_("Node “%(key)s”: fields must be an object.") % {"key": key})
+                field_spec = {}
+            for part in ("visible", "editable", "required", "unlock"):
+                keys = node.get("unlock", []) if part == "unlock" else field_spec.setdefault(part, [])
+                if not isinstance(keys, list) or not all(_is_key(k) for k in keys):
+                    errors.append(_("Node “%(key)s”: %(part)s must be a list of field keys.") % {
+                        "key": key, "part": part})
                 elif field_keys is not None:
                     unknown = [k for k in keys if k not in field_keys]
                     if unknown:
                         errors.append(_("Node “%(key)s”: unknown fields %(fields)s.") % {"key": key,
                                                                                        "fields": unknown})
-        if kind == "auto" and action_names is not None and node.get("action") not in action_names:
+        if kind == "auto" and action_names is not None and (
+                not _is_key(node.get("action")) or node["action"] not in action_names):
             errors.append(_("Node “%(key)s”: unknown automatic action “%(action)s”.") % {
                 "key": key, "action": node.get("action")})
+        if kind == "auto" and not isinstance(node.get("params") or {}, dict):
+            errors.append(_("Node “%(key)s”: the parameters of an automatic action are an object.") % {"key": key})
     nodes, out, inc = _index(graph)
     for t in graph.get("transitions", []):
-        if not isinstance(t, dict) or t.get("from") not in nodes or t.get("to") not in nodes:
+        if not isinstance(t, dict) or not _is_key(t.get("from")) or not _is_key(t.get("to")) \
+                or t["from"] not in nodes or t["to"] not in nodes:
             errors.append(_("A transition points at a node that does not exist: %(t)s.") % {"t": t})
             continue
         try:
@@ -135,11 +153,13 @@ def graph_validate(graph, *, field_keys=None, action_names=None):
         errors.append(_("A workflow needs exactly one start node."))
     if not ends:
         errors.append(_("A workflow needs at least one end node."))
-    if errors:
+    if len(starts) != 1:
         raise ValidationError(errors)
+    # Node-level problems do not stop the analysis of the whole graph: a manager sees every
+    # message at once rather than one round of fixes at a time.
     start = starts[0]
     for key, node in nodes.items():
-        kind, n_out, n_in = node["kind"], len(out[key]), len(inc[key])
+        kind, n_out, n_in = node.get("kind"), len(out[key]), len(inc[key])
         label = {"key": key}
         if kind == "start" and (n_out != 1 or n_in):
             errors.append(_("The start node “%(key)s” needs exactly one way out and no way in.") % label)
@@ -170,11 +190,11 @@ def graph_validate(graph, *, field_keys=None, action_names=None):
     for end in ends:
         can_finish |= _reachable(end, reverse)
     for key in reachable:
-        if key not in can_finish:
+        if ends and key not in can_finish:
             errors.append(_("From node “%(key)s” no path reaches an end (a cycle with no exit).") % {"key": key})
-    splits = [k for k, n in nodes.items() if n["kind"] == "split"]
+    splits = [k for k, n in nodes.items() if n.get("kind") == "split"]
     for key, node in nodes.items():
-        if node["kind"] != "join":
+        if node.get("kind") != "join":
             continue
         matched = any(
             sum(1 for t in out[s] if key in _reachable(t["to"], out)) >= 2 for s in splits

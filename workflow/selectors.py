@@ -60,3 +60,47 @@ def workflow_list():
 
 def workflow_get(*, pk):
     return Workflow.objects.select_related("template__current_version", "current_version").filter(pk=pk).first()
+
+
+def workflow_template_rows():
+    """Every ticket template with its workflow and published version (the designer's list)."""
+    from tickets.models import TicketTemplate
+
+    return (TicketTemplate.objects.select_related("category", "current_version", "workflow",
+                                                  "workflow__current_version")
+            .order_by("-is_active", "name", "id"))
+
+
+def workflow_users(*, graph):
+    """The users named by the graph's handler rules, by id (for the designer's summaries)."""
+    from django.contrib.auth import get_user_model
+
+    ids = set()
+    for node in (graph or {}).get("nodes") or []:
+        if not isinstance(node, dict):
+            continue
+        rules = [node.get("handler"), node.get("backup"), *(node.get("handlers") or [])]
+        ids |= {r.get("user_id") for r in rules if isinstance(r, dict) and isinstance(r.get("user_id"), int)}
+    return {u.pk: u for u in get_user_model().objects.filter(pk__in=ids)} if ids else {}
+
+
+def ticket_for_panel(*, user, pk):
+    """A ticket the user may see, with its template version and workflow run, or None."""
+    from tickets.selectors import visible_tickets
+
+    return (visible_tickets(user=user)
+            .select_related("template", "template_version", "workflow_run__version__workflow")
+            .filter(pk=pk).first())
+
+
+def task_for_user(*, user, pk):
+    """A task on a ticket the user may see (whoever holds it), or None."""
+    from tickets.selectors import visible_tickets
+
+    return (Task.objects.select_related("run__version", "ticket")
+            .filter(pk=pk, ticket__in=visible_tickets(user=user)).first())
+
+
+def queue_counts(*, user):
+    return {"mine": tasks_mine(user=user).count(), "team": tasks_team(user=user).count(),
+            "returned": tasks_returned(user=user).count()}

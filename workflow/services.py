@@ -47,7 +47,9 @@ def workflow_draft_set(*, workflow, graph, name=None):
 @transaction.atomic
 def workflow_publish(*, workflow, actor=None):
     """Validate the draft against its template's fields and freeze it as a new version."""
-    workflow = Workflow.objects.select_for_update().select_related("template__current_version").get(pk=workflow.pk)
+    # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the outer join.
+    workflow = (Workflow.objects.select_for_update(of=("self",)).select_related("template__current_version")
+                .get(pk=workflow.pk))
     graph = graph_validate(workflow.draft, field_keys=_field_keys(workflow.template), action_names=set(ACTIONS))
     current = workflow.current_version
     if current is not None and current.graph == graph:
@@ -75,7 +77,7 @@ def workflow_import(*, template, payload, publish=False, actor=None):
         workflow = workflow_create(template=template, name=str(payload.get("name") or template.name))
     workflow_draft_set(workflow=workflow, graph=graph, name=str(payload.get("name") or ""))
     if publish:
-        workflow_publish(workflow=workflow, actor=actor)
+        workflow.current_version = workflow_publish(workflow=workflow, actor=actor)
     return workflow
 
 

@@ -22,6 +22,8 @@ from tests.factories import (
 )
 from tickets.models import ApiKey, Attachment, ClassificationRule, Ticket, TicketTemplate
 from tickets.services import api_key_create, classification_rule_save, ticket_comment_add, ticket_intake
+from workflow.models import Task, Workflow
+from workflow.services import workflow_create, workflow_draft_set, workflow_publish
 
 # Routes that are public by design (login, language switch, the public form and tracking link,
 # health, callbacks with their own signatures, the API with its own keys) — each has its own tests.
@@ -48,6 +50,13 @@ PK_ROUTES = {
     )},
     "rule-update": (ClassificationRule, {}),
     "apikey-revoke": (ApiKey, {}),
+    **{name: (Workflow, {}) for name in (
+        "workflow-designer", "workflow-node", "workflow-node-delete", "workflow-transition",
+        "workflow-transition-delete", "workflow-diagram", "workflow-validate", "workflow-publish", "workflow-export",
+        "workflow-import",
+    )},
+    "workflow-ticket-panel": (Ticket, {}),
+    "workflow-task-act": (Task, {}),
 }
 
 
@@ -93,6 +102,14 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
         region_grant(user=admin_a, region=region)
         objects[RegionUserObjectPermission] = RegionUserObjectPermission.objects.get(user=admin_a)
         template = published_template(tenant_a)
+        workflow = workflow_create(template=template, name="甲流程")
+        workflow_draft_set(workflow=workflow, graph={
+            "nodes": [{"key": "start", "kind": "start", "name": "开始"},
+                      {"key": "work", "kind": "task", "name": "甲节点",
+                       "handler": {"rule": "role", "role": "admin", "scope": "tenant"}},
+                      {"key": "end", "kind": "end", "name": "结束"}],
+            "transitions": [{"from": "start", "to": "work"}, {"from": "work", "to": "end"}]})
+        workflow_publish(workflow=workflow)
         ticket = ticket_intake(tenant=tenant_a, source="phone", template=template, data={"order_no": "甲订单"},
                                customer=customer, title="甲工单")
         ticket_comment_add(ticket=ticket, body="甲备注", actor=admin_a,
@@ -100,6 +117,7 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
         objects[ClassificationRule] = classification_rule_save(tenant=tenant_a, name="甲规则", keywords="甲",
                                                                set_priority="high")
         objects[ApiKey] = api_key_create(tenant=tenant_a, name="甲密钥")[0]
+        objects.update({Workflow: workflow, Task: Task.objects.get(ticket=ticket)})
         objects.update({TicketTemplate: template, Ticket: ticket, Attachment: Attachment.objects.get(),
                         "event": ticket.events.first(), "category": template.category})
     return objects
