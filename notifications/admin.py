@@ -5,14 +5,30 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from scrm.admin import TenantModelAdmin
+from scrm.admin import TenantAdminForm, TenantModelAdmin
 
 from . import services
 from .models import CustomerOptOut, Notification, NotificationTemplate, Preference
 
 
+class NotificationTemplateAdminForm(TenantAdminForm):
+    """The same sandbox check as the managers' editor: errors on the field, with the line."""
+
+    def clean(self):
+        cleaned = super().clean()
+        errors = services.template_clean(
+            channel=cleaned.get("channel", ""), subject=(cleaned.get("subject") or "").strip(),
+            body=cleaned.get("body") or "", sms_template_code=(cleaned.get("sms_template_code") or "").strip(),
+        )
+        for field, message in errors.items():
+            if field in self.fields and field not in self.errors:
+                self.add_error(field, message)
+        return cleaned
+
+
 @admin.register(NotificationTemplate)
 class NotificationTemplateAdmin(TenantModelAdmin):
+    form = NotificationTemplateAdminForm
     list_display = ["event", "channel", "language", "subject", "updated_at"]
     list_filter = ["event", "channel", "language"]
     search_fields = ["subject", "body"]
@@ -33,7 +49,7 @@ class CustomerOptOutAdmin(TenantModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(TenantModelAdmin):
-    list_display = ["created_at", "event", "channel", "status", "attempts", "address", "ticket", "last_error"]
+    list_display = ["created_at", "event", "channel", "status", "attempts", "address", "ticket", "last_error", "note"]
     list_filter = ["status", "channel", "event"]
     search_fields = ["address", "idempotency_key", "ticket__number"]
     list_select_related = ["ticket"]

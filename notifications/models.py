@@ -64,7 +64,7 @@ class NotificationTemplate(TenantOwned):
     set of plain-text variables only; the built-in defaults apply where none is saved."""
 
     event = models.CharField(_("event"), max_length=24, choices=Event.choices)
-    channel = models.CharField(_("channel"), max_length=8, choices=ChannelName.choices)
+    channel = models.CharField(_("channel"), max_length=8, choices=[(c.value, c.label) for c in TEMPLATE_CHANNELS])
     language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
     subject = models.CharField(_("subject"), max_length=200, blank=True)
     body = models.TextField(_("body"), max_length=4000)

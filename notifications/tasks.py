@@ -21,9 +21,7 @@ def notifications_sweep_task():
     # System sweep across tenants (DESIGN.md rule 1 allows the escape hatch here); each row is
     # then delivered by a task that opens its own tenant's scope.
     with scopes_disabled():
-        due = services.notifications_due()
-    services._enqueue(due)
-    return len(due)
+        return services.notifications_sweep()
 
 
 @worker_ready.connect

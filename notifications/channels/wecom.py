@@ -101,6 +101,12 @@ class EarlyExpiryRedisStorage(RedisStorage):
             ttl = max(int(ttl) - TOKEN_EARLY_EXPIRY, 1)
         super().set(key, value, ttl)
 
+    def clear(self):
+        """Forget every token under this store's prefix (as ExpiringMemoryStorage.clear does)."""
+        keys = list(self.redis.scan_iter(match=self.key_name("*")))
+        if keys:
+            self.redis.delete(*keys)
+
 
 _memory_storage = ExpiringMemoryStorage()
 

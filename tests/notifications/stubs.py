@@ -101,6 +101,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes: without TCP_NODELAY, Nagle and the client's delayed
+    # ACK hold every answer ~40 ms on loopback, which would swamp any timing taken through a stub.
+    disable_nagle_algorithm = True
 
     def setup(self):
         super().setup()
