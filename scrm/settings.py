@@ -228,6 +228,10 @@ NOTIFICATIONS_CONSOLE = env_bool("NOTIFICATIONS_CONSOLE", not PRODUCTION)
 NOTIFICATION_MAX_ATTEMPTS = int(env("NOTIFICATION_MAX_ATTEMPTS", "5"))
 NOTIFICATION_BACKOFF_SECONDS = int(env("NOTIFICATION_BACKOFF_SECONDS", "30"))
 
+# --- public intake ----------------------------------------------------------------------
+# Submissions of the public web form (and tracking-page replies) per client IP and minute.
+PUBLIC_FORM_RATE_PER_MINUTE = int(env("PUBLIC_FORM_RATE_PER_MINUTE", "20"))
+
 # --- API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -7,13 +7,16 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from notifications.selectors import ticket_notifications
-from scrm.models import Tenant
+from scrm.models import CustomerTier, Tenant
 from scrm.ratelimit import client_ip, rate_limited
 from scrm.selectors import customer_get, opportunity_get, visible_customers
 from scrm.tenancy import tenant_scope
@@ -25,6 +28,7 @@ from .forms import AssignForm, CommentForm, ContactForm, CustomerReplyForm, Merg
 from .models import OPEN_STATUSES, Attachment, Priority, Source, Status
 
 PUBLIC_FORM_RATE = getattr(settings, "PUBLIC_FORM_RATE_PER_MINUTE", 20)
+PAGE_SIZES = (25, 50, 100)  # rows per page the ticket list offers; the first is the default
 
 
 def _field_errors_to_form(form, exc):
@@ -37,6 +41,24 @@ def _field_errors_to_form(form, exc):
 
 
 # --- public ---------------------------------------------------------------------------------
+
+# The form classes a public-form POST is read and validated with, per published version (never
+# changed once published) and language: building one costs a picker query and the schema check.
+# Their picker widgets keep the choices of when they were built, which reading a POST never
+# uses; a form shown again (with errors) is built afresh.
+_POST_FORM_CLASSES = {}
+_POST_FORM_CLASSES_MAX = 512
+
+
+def _post_form_class(version, *, audience):
+    key = (version.pk, audience, get_language())
+    form_class = _POST_FORM_CLASSES.get(key)
+    if form_class is None:
+        if len(_POST_FORM_CLASSES) >= _POST_FORM_CLASSES_MAX:
+            _POST_FORM_CLASSES.clear()
+        form_class = _POST_FORM_CLASSES[key] = schema.form_class_for(version.fields, audience=audience)
+    return form_class
+
 
 def _public_tenant(slug):
     tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
@@ -78,8 +100,9 @@ class PublicFormView(View):
         if rate_limited(scope="public-form", ident=client_ip(request), limit=PUBLIC_FORM_RATE):
             return render(request, "tickets/public/rate_limited.html", {"tenant": self.tenant}, status=429)
         contact = self.contact_form(request.POST)
-        fields_form = self.form_class()(request.POST, request.FILES)
+        fields_form = _post_form_class(self.template.current_version, audience="public")(request.POST, request.FILES)
         contact_ok, fields_ok = (contact is None or contact.is_valid()), fields_form.is_valid()
+        intake_error = None
         if contact_ok and fields_ok:
             if contact is None:
                 name_key, phone_key = self.contact_keys()
@@ -94,11 +117,18 @@ class PublicFormView(View):
                     contact=who,
                     raw_payload={"form": {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"},
                                  "files": [f.name for f in request.FILES.values()], "ip": client_ip(request)},
+                    # The form's clean() just ran data_clean on this version: no second pass.
+                    cleaned=(fields_form.cleaned_json, fields_form.files_to_store),
                 )
             except ValidationError as exc:
-                _field_errors_to_form(fields_form, exc)
+                intake_error = exc
             else:
                 return redirect("ticket-public-thanks", token=ticket.tracking_token)
+        # Shown again: a freshly built form (current picker choices) with the same errors.
+        fields_form = self.form_class()(request.POST, request.FILES)
+        fields_form.is_valid()
+        if intake_error is not None:
+            _field_errors_to_form(fields_form, intake_error)
         return self.render(contact, fields_form, status=400)
 
     def render(self, contact, fields_form, status=200):
@@ -185,13 +215,46 @@ class TicketListView(StaffView):
             "mine": request.GET.get("mine") == "1",
             "open_only": request.GET.get("open") == "1",
         }
-        page = selectors.ticket_page(selectors.ticket_list(user=request.user, **filters), request.GET.get("page"))
+        per_page = self.int_param("per_page")
+        per_page = per_page if per_page in PAGE_SIZES else PAGE_SIZES[0]
+        page = selectors.ticket_page(selectors.ticket_list(user=request.user, **filters), request.GET.get("page"),
+                                     per_page=per_page)
+        _label_rows(page.object_list)
         context = {
             "page": page, "filters": filters, "statuses": Status.choices, "priorities": Priority.choices,
-            "templates": selectors.template_list(), "query": self.querystring(),
+            "templates": selectors.template_choices(), "query": self.querystring(), "per_page": per_page,
+            "page_sizes": PAGE_SIZES, "size_query": self.querystring_without("per_page"),
         }
         template = "tickets/_list_table.html" if request.headers.get("HX-Request") else "tickets/list.html"
         return render(request, template, context)
+
+
+    def querystring_without(self, *names):
+        """The current filters without the page number and `names` (links that set them)."""
+        params = self.request.GET.copy()
+        for name in ("page", *names):
+            params.pop(name, None)
+        return params.urlencode()
+
+
+def _label_rows(rows):
+    """Give each row of the list its labels and link, worked out once per page: Django's
+    get_FOO_display() rebuilds its choices map and translates on every call, and a row has four
+    of them, a date and a URL — with 100 rows that was most of the page's time."""
+    labels = {name: {value: str(label) for value, label in choices} for name, choices in (
+        ("status", Status.choices), ("priority", Priority.choices), ("source", Source.choices),
+        ("tier", CustomerTier.choices))}
+    marker = 987654321  # reverse() once; every row's link differs only in its pk
+    detail_url = reverse("ticket-detail", args=[marker]).replace(str(marker), "{}")
+    for ticket in rows:
+        ticket.detail_url = detail_url.format(ticket.pk)
+        ticket.status_label = labels["status"].get(ticket.status, ticket.status)
+        ticket.priority_label = labels["priority"].get(ticket.priority, ticket.priority)
+        ticket.source_label = labels["source"].get(ticket.source, ticket.source)
+        ticket.created_label = timezone.localtime(ticket.created_at).strftime("%m-%d %H:%M")  # |date:"m-d H:i"
+        if ticket.customer is not None:
+            ticket.customer.tier_label = labels["tier"].get(ticket.customer.tier, ticket.customer.tier)
+    return rows
 
 
 class TicketNewChooseView(StaffView):
@@ -302,13 +365,16 @@ class TicketDetailView(StaffView):
             {"field": f, "label": schema.field_label(f), "value": schema.display_value(f, ticket.data.get(f["key"]))}
             for f in version_fields
         ]
-        edit_form = schema.form_class_for(
-            [f for f in version_fields if f.get("staff", "edit") == "edit"], audience="staff", data_initial=ticket.data
-        )()
+        can_change = self.request.user.has_perm("tickets.change_ticket")
+        # The fields' edit form comes with the page only after a failed save (with its errors);
+        # otherwise "Edit fields" loads it (TicketActionView.get): most visits only read.
+        edit_form = forms.get("edit_form")
+        attachments = list(selectors.ticket_attachments(ticket=ticket))
         context = {
-            "ticket": ticket, "field_rows": field_rows, "edit_form": forms.get("edit_form", edit_form),
-            "timeline": _timeline(selectors.ticket_timeline(ticket=ticket), ticket_notifications(ticket=ticket)),
-            "attachments": selectors.ticket_attachments(ticket=ticket),
+            "ticket": ticket, "field_rows": field_rows, "edit_form": edit_form,
+            "timeline": _timeline(selectors.ticket_timeline(ticket=ticket, attachments=attachments),
+                                  ticket_notifications(ticket=ticket)),
+            "attachments": attachments,
             "related": selectors.ticket_related(ticket=ticket),
             "comment_form": forms.get("comment_form", CommentForm()),
             "assign_form": forms.get("assign_form", AssignForm(initial={"assignee": ticket.assignee_id})),
@@ -316,10 +382,16 @@ class TicketDetailView(StaffView):
             "merge_form": forms.get("merge_form", MergeForm()),
             "actions": [a for a in ("start", "wait", "resolve", "reopen", "close", "cancel")
                         if _action_allowed(ticket, a)],
-            "can_change": self.request.user.has_perm("tickets.change_ticket"),
+            "can_change": can_change,
             "open_statuses": OPEN_STATUSES,
         }
         return render(self.request, "tickets/detail.html", context, status=status)
+
+
+def _edit_form(ticket):
+    """The staff form for the fields staff may edit, filled with the ticket's data."""
+    fields = [f for f in ticket.template_version.fields if f.get("staff", "edit") == "edit"]
+    return schema.form_class_for(fields, audience="staff", data_initial=ticket.data)()
 
 
 def _timeline(events, notifications):
@@ -342,7 +414,10 @@ class TicketActionView(TicketDetailView):
     permission = "tickets.change_ticket"
 
     def get(self, request, pk, action):
-        self.get_ticket(pk)  # 404 for tickets one may not see, like any other route
+        ticket = self.get_ticket(pk)  # 404 for tickets one may not see, like any other route
+        if action == "edit" and request.headers.get("HX-Request") and ticket.status in OPEN_STATUSES:
+            # "Edit fields" on the ticket page loads the form here, on demand.
+            return render(request, "tickets/_edit_form.html", {"ticket": ticket, "edit_form": _edit_form(ticket)})
         return redirect("ticket-detail", pk=pk)
 
     def post(self, request, pk, action):

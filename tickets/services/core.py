@@ -4,7 +4,7 @@ of a ticket writes exactly one timeline event here."""
 
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
@@ -58,22 +58,43 @@ def timeline_event_add(*, ticket, kind, actor=None, actor_label="", message="", 
 
 # --- numbering --------------------------------------------------------------------------
 
+def _sequence_increment(*, tenant_id, prefix, day):
+    """Add one to the counter row and return the new value, or None when there is no row yet.
+    One statement that locks the row until the transaction ends: `UPDATE … RETURNING` where the
+    database has it (PostgreSQL, SQLite ≥ 3.35), else SELECT … FOR UPDATE and UPDATE."""
+    TicketNumberSequence.objects.all()  # raises outside a tenant scope, like every ORM query here
+    if connection.vendor in ("postgresql", "sqlite") and connection.features.can_return_columns_from_insert:
+        table = connection.ops.quote_name(TicketNumberSequence._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET last_value = last_value + 1"  # noqa: S608 (no user input in the SQL)
+                " WHERE tenant_id = %s AND prefix = %s AND day = %s RETURNING last_value",
+                [tenant_id, prefix, connection.ops.adapt_datefield_value(day)],
+            )
+            row = cursor.fetchone()
+        return row[0] if row else None
+    sequence = TicketNumberSequence.objects.select_for_update().filter(prefix=prefix, day=day).first()
+    if sequence is None:
+        return None
+    TicketNumberSequence.objects.filter(pk=sequence.pk).update(last_value=sequence.last_value + 1)
+    return sequence.last_value + 1
+
+
 def ticket_number_next(*, tenant, prefix, day=None):
     """The next number for prefix and day, e.g. WX-20261123-0001. The counter row is locked
-    until the caller's transaction ends, so numbers are unique and a rollback leaves no gap."""
+    until the caller's transaction ends, so numbers are unique and a rollback leaves no gap.
+    Call it as late as the transaction allows: concurrent intakes of a tenant queue on that lock."""
     day = day or timezone.localdate()
-    sequences = TicketNumberSequence.objects.select_for_update()
-    sequence = sequences.filter(prefix=prefix, day=day).first()
-    if sequence is None:
+    value = _sequence_increment(tenant_id=tenant.pk, prefix=prefix, day=day)
+    if value is None:
         try:
             with transaction.atomic():
-                sequence = TicketNumberSequence.objects.create(tenant=tenant, prefix=prefix, day=day)
+                TicketNumberSequence.objects.create(tenant=tenant, prefix=prefix, day=day, last_value=1)
+            value = 1
         except IntegrityError:
             # Another transaction created today's row first; wait for its lock and continue.
-            sequence = sequences.get(prefix=prefix, day=day)
-    sequence.last_value += 1
-    TicketNumberSequence.objects.filter(pk=sequence.pk).update(last_value=sequence.last_value)
-    return f"{prefix}-{day:%Y%m%d}-{sequence.last_value:04d}"
+            value = _sequence_increment(tenant_id=tenant.pk, prefix=prefix, day=day)
+    return f"{prefix}-{day:%Y%m%d}-{value:04d}"
 
 
 # --- customers --------------------------------------------------------------------------
@@ -143,14 +164,19 @@ def _store_attachments(*, ticket, files_to_store, actor, is_public):
 def ticket_intake(
     *, tenant, source, template=None, data=None, files=None, audience="staff", title="", description="",
     priority=None, customer=None, contact=None, opportunity=None, store=None, region=None, actor=None,
-    raw_payload=None, tags=(), partial=False,
+    raw_payload=None, tags=(), partial=False, cleaned=None,
 ):
     """Create a ticket from any channel: classify, validate the data against the template's
     published version, link the customer, number it, write its first timeline event and the
     notifications it causes — all or nothing.
 
     `contact` (name/phone/email/wecom_external_userid/wechat_openid) links or creates the
-    customer when `customer` is not given. Raises ValidationError with field errors."""
+    customer when `customer` is not given. Raises ValidationError with field errors.
+
+    `cleaned` is for a caller that has just validated `data`/`files` itself with
+    `fields.data_clean` on this template's published version, the same audience and partial —
+    the web form's clean() does — and passes its result `(cleaned_data, files_to_store)`
+    instead of having the same input validated twice."""
     if source not in Source.values:
         raise ValueError(f"unknown source {source!r}")
     data = dict(data or {})
@@ -170,7 +196,11 @@ def ticket_intake(
         raise ValidationError({"template": _("This template is not published.")})
 
     # Message channels (WeCom, e-mail) carry free text only: staff fill the fields later.
-    cleaned, files_to_store = schema.data_clean(version.fields, data, audience=audience, files=files, partial=partial)
+    if cleaned is None:
+        cleaned, files_to_store = schema.data_clean(
+            version.fields, data, audience=audience, files=files, partial=partial)
+    else:
+        cleaned, files_to_store = cleaned
 
     for obj, field in ((customer, "customer"), (opportunity, "opportunity"), (store, "store"), (region, "region")):
         if obj is not None and obj.tenant_id != tenant.pk:
@@ -221,17 +251,18 @@ def ticket_intake(
     tag_ids = set(rule.tag_ids) if rule else set()
     tag_ids.update(t.pk for t in tags)
     if tag_ids:
-        ticket.tags.set(tag_ids)
+        ticket.tags.add(*sorted(tag_ids))  # a new ticket has none: one INSERT, no read first
     message = _("Ticket created via %(source)s.") % {"source": Source(source).label}
     if rule:
         message += " " + _("Rule “%(rule)s” matched: %(words)s.") % {
             "rule": rule.name, "words": "、".join(verdict.matched),
         }
-    timeline_event_add(
+    created = timeline_event_add(
         ticket=ticket, kind=EventKind.CREATED, actor=actor,
         actor_label=_actor_label(actor, customer.name if customer else ""), message=message, is_public=True,
     )
-    event_emit(tenant=tenant, event="ticket_created", ticket=ticket, actor=actor)
+    # The occurrence is the event just written (what event_emit would look up).
+    event_emit(tenant=tenant, event="ticket_created", ticket=ticket, actor=actor, occurrence=str(created.pk))
     from workflow.engine import workflow_start  # the engine builds on these services
 
     workflow_start(ticket=ticket, actor=actor)

@@ -1,0 +1,58 @@
+"""What the intake benches share: one tenant with stores, the 餐饮投诉 preset published as a
+public template, a few classification rules, and the form data of the n-th complaint."""
+
+import datetime
+
+COMPLAINTS = [
+    ("quality", "红烧肉里吃出一根头发，太恶心了，要求退款"),
+    ("service", "服务员态度很差，点餐半天没人理，希望门店给个说法"),
+    ("waiting", "等位一个多小时还没有上菜，孩子饿得直哭，体验非常差"),
+    ("hygiene", "桌子上有虫子爬过，卫生状况堪忧，请尽快整改"),
+    ("quality", "鱼不新鲜，吃完以后有点拉肚子，希望赔偿医药费"),
+    ("other", "发票开错了抬头，打电话一直没人接，请尽快联系我处理"),
+]
+EXPECTATIONS = ["apology", "redo", "refund", "coupon", "other"]
+STORES = 10
+
+
+def seed_intake(*, tenant, stores=STORES):
+    """Region, stores, the public 餐饮投诉 template and four active rules (plus an inactive one).
+    Call inside tenant_scope(tenant). Returns (template, [store ids])."""
+    from scrm.services import region_create, store_create
+    from tickets.models import Priority
+    from tickets.services import category_get_or_create, classification_rule_save, template_from_preset
+
+    region = region_create(tenant=tenant, name="华东", code="east")
+    store_ids = [
+        store_create(tenant=tenant, region=region, name=f"上海{i}号店", code=f"sh-{i:02d}").pk for i in range(stores)
+    ]
+    template = template_from_preset(tenant=tenant, preset_slug="canyin_tousu")
+    template.refresh_from_db()
+    safety = category_get_or_create(tenant=tenant, code="food_safety", name="食品安全")
+    classification_rule_save(tenant=tenant, name="退款", keywords=["退款", "退费", "赔偿"],
+                             set_priority=Priority.URGENT, tag_names=["退款"], order=10)
+    classification_rule_save(tenant=tenant, name="食品安全", keywords=["头发", "异物", "虫子", "拉肚子"],
+                             set_category=safety, set_priority=Priority.HIGH, tag_names=["食品安全"], order=20)
+    classification_rule_save(tenant=tenant, name="服务态度", keywords=["态度", "服务员"], tag_names=["服务"], order=30)
+    classification_rule_save(tenant=tenant, name="等位", keywords=["等位", "上菜"], match="all", tag_names=["出餐慢"],
+                             order=40)
+    classification_rule_save(tenant=tenant, name="停用规则", keywords=["发票"], set_priority=Priority.URGENT,
+                             order=5, is_active=False)
+    return template, store_ids
+
+
+def form_data(i, *, store_ids, phones):
+    """The public form's fields for complaint i; `phones` distinct phones are reused, so the
+    first `phones` complaints create customers and the rest link to them."""
+    kind, text = COMPLAINTS[i % len(COMPLAINTS)]
+    dined = datetime.datetime(2025, 1, 1, 12, 0) + datetime.timedelta(minutes=37 * i)
+    return {
+        "store": str(store_ids[i % len(store_ids)]),
+        "dined_at": dined.strftime("%Y-%m-%dT%H:%M"),
+        "order_no": f"WD{i:010d}",
+        "complaint_type": kind,
+        "description": f"{text}（第{i}单）",
+        "contact_name": f"顾客{i % phones}",
+        "contact_phone": f"139{i % phones:08d}",
+        "expectation": EXPECTATIONS[i % len(EXPECTATIONS)],
+    }

@@ -1,0 +1,142 @@
+"""The staff ticket list and ticket page read their data in a constant number of queries,
+whatever the number of rows, the page size or the length of the timeline. The list stays within
+the target of the 1,000,000-ticket bench (bench/bench_ticket_pages.py): 12 queries. The ticket
+page needs 18: 9 of them are the signed-in shell every staff page pays (session, user, the
+membership three times, four permission reads, the unread-notification count), 9 its own."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from scrm.tenancy import tenant_scope
+from tests.factories import CustomerFactory, RegionFactory, StoreFactory
+from tickets.models import Source, Status
+from tickets.services import (
+    template_from_preset,
+    ticket_assign,
+    ticket_comment_add,
+    ticket_intake,
+    ticket_status_change,
+)
+
+pytestmark = pytest.mark.django_db
+
+LIST_MAX_QUERIES = 12
+DETAIL_MAX_QUERIES = 18
+
+
+@pytest.fixture
+def stores(tenant_a):
+    with tenant_scope(tenant_a):
+        region = RegionFactory(tenant=tenant_a, code="east")
+        return [StoreFactory(tenant=tenant_a, region=region, code=f"s{i}") for i in range(3)]
+
+
+@pytest.fixture
+def complaint(tenant_a):
+    with tenant_scope(tenant_a):
+        return template_from_preset(tenant=tenant_a, preset_slug="canyin_tousu")
+
+
+def add_tickets(tenant, template, stores, assignee, count, start=0):
+    with tenant_scope(tenant):
+        for i in range(start, start + count):
+            customer = CustomerFactory(tenant=tenant, store=stores[i % len(stores)])
+            ticket = ticket_intake(
+                tenant=tenant, source=Source.API, template=template, customer=customer, title=f"投诉{i:03d}",
+                data={"store": stores[i % len(stores)].pk, "dined_at": "2026-01-02T12:00", "complaint_type": "service",
+                      "description": "服务员态度很差，希望改进", "contact_name": customer.name,
+                      "contact_phone": customer.phone},
+            )
+            if i % 2:
+                ticket_assign(ticket=ticket, assignee=assignee, actor=assignee)
+            if i % 3 == 0:
+                ticket_status_change(ticket=ticket, action="start", actor=assignee)
+
+
+def count_queries(client, url, django_assert_max_num_queries, limit=LIST_MAX_QUERIES):
+    with django_assert_max_num_queries(limit) as captured:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(captured.captured_queries), response.content.decode()
+
+
+@pytest.mark.parametrize("query", ["", "?status=in_progress", "?page=2&status=", "?q=TS-", "?open=1&priority=high"])
+def test_ticket_list_queries_do_not_grow_with_rows_or_page_size(
+    tenant_a, agent_a, complaint, stores, client_for, django_assert_max_num_queries, query
+):
+    add_tickets(tenant_a, complaint, stores, agent_a, 3)
+    client = client_for(agent_a)
+    url = reverse("ticket-list") + query
+    client.get(url)  # warm-up: content types and other process-wide caches
+    few, _body = count_queries(client, url, django_assert_max_num_queries)
+
+    add_tickets(tenant_a, complaint, stores, agent_a, 27, start=3)
+    many, body = count_queries(client, url, django_assert_max_num_queries, limit=few)
+    sep = "&" if "?" in url else "?"
+    big_page, big_body = count_queries(client, f"{url}{sep}per_page=100", django_assert_max_num_queries, limit=few)
+    assert many <= few and big_page <= few
+    if not query:
+        assert body.count('href="/tickets/') - big_body.count('href="/tickets/') <= 0
+        assert "投诉029" in big_body and "投诉003" in big_body  # 30 rows on one page of 100
+
+
+def test_ticket_list_page_size_is_limited(tenant_a, agent_a, complaint, stores, client_for):
+    add_tickets(tenant_a, complaint, stores, agent_a, 30)
+    client = client_for(agent_a)
+    default = client.get(reverse("ticket-list")).content.decode()
+    assert default.count('data-testid="ticket-row"') == 25
+    assert client.get(reverse("ticket-list") + "?per_page=100").content.decode().count('data-testid="ticket-row"') == 30
+    # Anything but the offered sizes falls back to the default.
+    odd = client.get(reverse("ticket-list") + "?per_page=100000").content.decode()
+    assert odd.count('data-testid="ticket-row"') == 25
+
+
+def test_ticket_page_queries_do_not_grow_with_the_timeline(
+    tenant_a, agent_a, complaint, stores, client_for, django_assert_max_num_queries
+):
+    add_tickets(tenant_a, complaint, stores, agent_a, 3)
+    with tenant_scope(tenant_a):
+        from tickets.models import Ticket
+
+        ticket = Ticket.objects.order_by("id").first()
+        child_parent = Ticket.objects.order_by("id").last()
+    client = client_for(agent_a)
+    url = reverse("ticket-detail", args=[ticket.pk])
+    client.get(url)
+    few, _body = count_queries(client, url, django_assert_max_num_queries, limit=DETAIL_MAX_QUERIES)
+
+    with tenant_scope(tenant_a):
+        for i in range(27):
+            files = [SimpleUploadedFile(f"照片{i}.txt", b"x" * 10, content_type="text/plain")] if i % 5 == 0 else []
+            ticket_comment_add(ticket=ticket, body=f"第{i}条备注", actor=agent_a, is_public=bool(i % 2), files=files)
+        ticket_status_change(ticket=ticket, action="wait", actor=agent_a)  # still open: the edit form shows
+        add_tickets(tenant_a, complaint, stores, agent_a, 5, start=100)  # more tickets of other customers
+        assert Ticket.objects.get(pk=ticket.pk).status == Status.WAITING
+    many, body = count_queries(client, url, django_assert_max_num_queries, limit=few)
+    assert many <= few
+    assert "第26条备注" in body and "照片0.txt" in body
+    other, _body = count_queries(client, reverse("ticket-detail", args=[child_parent.pk]),
+                                 django_assert_max_num_queries, limit=few)
+    assert other <= few
+
+
+def test_edit_form_loads_on_demand(tenant_a, agent_a, complaint, stores, client_for):
+    add_tickets(tenant_a, complaint, stores, agent_a, 1)
+    with tenant_scope(tenant_a):
+        from tickets.models import Ticket
+
+        ticket = Ticket.objects.get()
+    client = client_for(agent_a)
+    page = client.get(reverse("ticket-detail", args=[ticket.pk])).content.decode()
+    edit_url = reverse("ticket-action", args=[ticket.pk, "edit"])
+    assert f'hx-get="{edit_url}"' in page and 'name="order_no"' not in page
+    form = client.get(edit_url, HTTP_HX_REQUEST="true")
+    assert form.status_code == 200
+    body = form.content.decode()
+    assert 'data-testid="edit-fields-form"' in body and 'name="order_no"' in body and "csrfmiddlewaretoken" in body
+    assert client.get(edit_url).status_code == 302  # without htmx: back to the ticket, as before
+    # A failed save shows the form with its errors, opened, on the page itself.
+    bad = client.post(edit_url, {"order_no": "x"})
+    assert bad.status_code == 400
+    assert 'id="edit-fields"' in bad.content.decode() and 'name="order_no"' in bad.content.decode()
