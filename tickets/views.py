@@ -3,7 +3,7 @@ ticket, ticket page and its actions. Thin: selectors read, services write."""
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -21,6 +21,7 @@ from scrm.ratelimit import client_ip, rate_limited
 from scrm.selectors import customer_get, opportunity_get, visible_customers
 from scrm.tenancy import tenant_scope
 from scrm.views import StaffView
+from workflow.selectors import ticket_field_scope, ticket_runs_workflow
 
 from . import fields as schema
 from . import selectors, services
@@ -361,11 +362,14 @@ class TicketDetailView(StaffView):
 
     def render(self, ticket, status=200, **forms):
         version_fields = ticket.template_version.fields
+        # Field-level permission: an engineer sees the fields their workflow nodes allow.
+        scope = ticket_field_scope(ticket=ticket, user=self.request.user)
         field_rows = [
             {"field": f, "label": schema.field_label(f), "value": schema.display_value(f, ticket.data.get(f["key"]))}
-            for f in version_fields
+            for f in version_fields if scope is None or f["key"] in scope
         ]
-        can_change = self.request.user.has_perm("tickets.change_ticket")
+        running = ticket_runs_workflow(ticket=ticket)
+        can_change = self.request.user.has_perm("tickets.change_ticket") and scope is None
         # The fields' edit form comes with the page only after a failed save (with its errors);
         # otherwise "Edit fields" loads it (TicketActionView.get): most visits only read.
         edit_form = forms.get("edit_form")
@@ -380,8 +384,9 @@ class TicketDetailView(StaffView):
             "assign_form": forms.get("assign_form", AssignForm(initial={"assignee": ticket.assignee_id})),
             "split_form": forms.get("split_form", SplitForm()),
             "merge_form": forms.get("merge_form", MergeForm()),
-            "actions": [a for a in ("start", "wait", "resolve", "reopen", "close", "cancel")
-                        if _action_allowed(ticket, a)],
+            # While a workflow runs, the engine moves the status; only cancelling stays here.
+            "actions": [a for a in (("cancel",) if running else ("start", "wait", "resolve", "reopen", "close",
+                                                                  "cancel")) if _action_allowed(ticket, a)],
             "can_change": can_change,
             "open_statuses": OPEN_STATUSES,
         }
@@ -443,6 +448,8 @@ class TicketActionView(TicketDetailView):
         messages.success(self.request, _("Comment added."))
 
     def do_edit(self, ticket):
+        if ticket_field_scope(ticket=ticket, user=self.request.user) is not None:
+            raise PermissionDenied  # engineers edit fields through their workflow task only
         fields = [f for f in ticket.template_version.fields if f.get("staff", "edit") == "edit"]
         form = schema.form_class_for(fields, audience="staff")(self.request.POST, self.request.FILES)
         if not form.is_valid():

@@ -5,7 +5,7 @@ from django.db.models import Q
 
 from scrm.models import StaffProfile, Team
 
-from .models import Task, TaskStatus, TokenState, Workflow
+from .models import Run, Task, TaskStatus, TokenState, Workflow
 
 
 def _queue_base():
@@ -104,3 +104,34 @@ def task_for_user(*, user, pk):
 def queue_counts(*, user):
     return {"mine": tasks_mine(user=user).count(), "team": tasks_team(user=user).count(),
             "returned": tasks_returned(user=user).count()}
+
+
+def ticket_field_scope(*, ticket, user):
+    """The custom-field keys an engineer may see on a ticket that runs a workflow: those the
+    nodes of their tasks make visible or editable (field-level permission). None means no
+    restriction (other roles, or no workflow)."""
+    from scrm.models import Role
+    from scrm.selectors import membership_current
+
+    membership = membership_current(user=user)
+    if user.is_superuser or membership is None or membership.role != Role.ENGINEER:
+        return None
+    try:
+        run = ticket.workflow_run
+    except Run.DoesNotExist:
+        return None
+    nodes = {n["key"]: n for n in run.version.graph.get("nodes", [])}
+    keys = set()
+    for node_key in Task.objects.filter(run=run, assignee=user).values_list("node", flat=True).distinct():
+        spec = nodes.get(node_key, {}).get("fields") or {}
+        keys |= set(spec.get("visible", [])) | set(spec.get("editable", []))
+    return keys
+
+
+def ticket_runs_workflow(*, ticket):
+    """Whether the ticket's workflow is still running (uses a select_related run if loaded)."""
+    try:
+        run = ticket.workflow_run
+    except Run.DoesNotExist:
+        return False
+    return not run.is_finished
