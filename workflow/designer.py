@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from .graph import KEY_RE, KINDS
+from .graph import KEY_RE, KINDS, transition_label
 from .models import Workflow
 from .services import workflow_draft_set
 
@@ -146,7 +146,7 @@ def draft_check(graph):
     for t in transitions:
         if not isinstance(t, dict) or not isinstance(t.get("from"), str) or not isinstance(t.get("to"), str) \
                 or t["from"] not in seen or t["to"] not in seen:
-            errors.append(_("A transition points at a node that does not exist: %(t)s.") % {"t": str(t)[:120]})
+            errors.append(_("A transition points at a node that does not exist: %(t)s.") % {"t": transition_label(t)})
     if errors:
         raise ValidationError(errors)
     return graph

@@ -29,6 +29,13 @@ DEFAULT_ACTIONS = {
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
+def transition_label(t):
+    """“a → b” for messages (a dict's repr would depend on the key order the database kept)."""
+    if isinstance(t, dict):
+        return f"{t.get('from')} → {t.get('to')}"[:120]
+    return str(t)[:120]
+
+
 def node_label(node):
     """The node's name in the active language, always a string (a draft may hold anything)."""
     key = str(node.get("key", ""))
@@ -140,7 +147,7 @@ def graph_validate(graph, *, field_keys=None, action_names=None):
     for t in graph.get("transitions", []):
         if not isinstance(t, dict) or not _is_key(t.get("from")) or not _is_key(t.get("to")) \
                 or t["from"] not in nodes or t["to"] not in nodes:
-            errors.append(_("A transition points at a node that does not exist: %(t)s.") % {"t": t})
+            errors.append(_("A transition points at a node that does not exist: %(t)s.") % {"t": transition_label(t)})
             continue
         try:
             condition_check(t.get("condition"))

@@ -293,7 +293,7 @@ INVALID = {
         ["The approval “ap” needs a way out on approve."]),
     "transition to a missing node": (
         _graph([START, A, END], [edge("start", "a"), edge("a", "end"), edge("a", "ghost")]),
-        ["A transition points at a node that does not exist: {'from': 'a', 'to': 'ghost'}."]),
+        ["A transition points at a node that does not exist: a → ghost."]),
     "node leads nowhere": (
         _graph([START, A, B, END], [edge("start", "a"), edge("a", "end"), edge("a", "b")]),
         ["Node “b” leads nowhere.", "From node “b” no path reaches an end (a cycle with no exit)."]),
