@@ -352,6 +352,14 @@ def main():
     configs = ([("sync", 1), ("gthread", 2), ("gthread", 4)] if args.matrix
                else [(args.worker_class, args.threads)])
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_DB_URL, socket_connect_timeout=2).ping()
+        admin_sql(base, "SELECT 1")
+    except Exception as exc:  # make bench on a laptop without the services: say so, do not fail
+        print(f"http_intake: skipped, needs PostgreSQL ({base}) and Redis (127.0.0.1:6379): {exc}")
+        return 0
     admin_sql(base, f'CREATE DATABASE "{name}"')
     print(f"http_intake: load average before the run {os.getloadavg()[0]:.2f} (other processes share the CPUs)",
           flush=True)

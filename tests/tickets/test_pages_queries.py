@@ -140,3 +140,22 @@ def test_edit_form_loads_on_demand(tenant_a, agent_a, complaint, stores, client_
     bad = client.post(edit_url, {"order_no": "x"})
     assert bad.status_code == 400
     assert 'id="edit-fields"' in bad.content.decode() and 'name="order_no"' in bad.content.decode()
+
+
+def test_list_search_finds_number_title_phone_and_name(tenant_a, agent_a, complaint, stores):
+    from tickets.selectors import ticket_list
+
+    add_tickets(tenant_a, complaint, stores, agent_a, 4)
+    with tenant_scope(tenant_a):
+        from tickets.models import Ticket
+
+        first, second = Ticket.objects.select_related("customer").order_by("id")[:2]
+
+        def found(term):
+            return sorted(ticket_list(user=agent_a, search=term).values_list("pk", flat=True))
+
+        assert found(first.number.lower()) == [first.pk]  # numbers match in any case
+        assert found("投诉001") == [second.pk]  # titles contain it
+        assert found(second.customer.phone) == [second.pk]
+        assert found(first.customer.name) == [first.pk]
+        assert found("no such thing") == []
