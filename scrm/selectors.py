@@ -21,10 +21,17 @@ from .permissions import TENANT_WIDE_ROLES
 _CACHE_ATTR = "_scrm_memberships"
 
 
+def _real(user):
+    """The user behind request.user's lazy wrapper, so the cache below is the one the auth
+    backends (which get the real user) read too."""
+    return getattr(user, "_wrapped", user) if user.is_authenticated else user
+
+
 def membership_current(*, user):
     """The user's active membership in the tenant in scope (cached on the user object)."""
     if not user.is_authenticated:
         return None
+    user = _real(user)
     tenant_id = get_scope().get("tenant")
     cache = user.__dict__.setdefault(_CACHE_ATTR, {})
     if tenant_id not in cache:
@@ -35,7 +42,7 @@ def membership_current(*, user):
 def membership_remember(*, user, membership):
     """Let the middleware hand over the membership it already loaded."""
     if membership is not None:
-        user.__dict__.setdefault(_CACHE_ATTR, {})[membership.tenant_id] = membership
+        _real(user).__dict__.setdefault(_CACHE_ATTR, {})[membership.tenant_id] = membership
 
 
 def _is_tenant_wide(user):

@@ -1,12 +1,14 @@
 """Forms of the ticket pages. The custom fields' form comes from tickets.fields.form_class_for;
 these are the fixed parts around it (contact, comment, assignment, split, merge, settings)."""
 
+import datetime
 import json
 import re
 
 import yaml
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from scrm.forms import BootstrapFormMixin, StaffChoiceField, scoped_formfield, staff_users
@@ -102,6 +104,20 @@ class AssignForm(BootstrapFormMixin, forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = staff_users()
+
+
+class DepartForm(BootstrapFormMixin, forms.Form):
+    """"On my way": when the engineer expects to arrive (today or later)."""
+
+    eta = forms.DateTimeField(label=_("Expected arrival"),
+                              widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+                              input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"])
+
+    def clean_eta(self):
+        eta, now = self.cleaned_data["eta"], timezone.now()
+        if eta < now - datetime.timedelta(minutes=5) or eta > now + datetime.timedelta(days=30):
+            raise forms.ValidationError(_("Give an arrival time between now and 30 days ahead."))
+        return eta
 
 
 class SplitForm(BootstrapFormMixin, forms.Form):

@@ -25,7 +25,16 @@ from workflow.selectors import ticket_field_scope, ticket_runs_workflow
 
 from . import fields as schema
 from . import selectors, services
-from .forms import AssignForm, CommentForm, ContactForm, CustomerReplyForm, MergeForm, SplitForm, StaffTicketForm
+from .forms import (
+    AssignForm,
+    CommentForm,
+    ContactForm,
+    CustomerReplyForm,
+    DepartForm,
+    MergeForm,
+    SplitForm,
+    StaffTicketForm,
+)
 from .models import OPEN_STATUSES, Attachment, Priority, Source, Status
 
 PUBLIC_FORM_RATE = getattr(settings, "PUBLIC_FORM_RATE_PER_MINUTE", 20)
@@ -463,6 +472,14 @@ class TicketActionView(TicketDetailView):
             return self.render(ticket, status=400, assign_form=form)
         services.ticket_assign(ticket=ticket, assignee=form.cleaned_data["assignee"], actor=self.request.user)
         messages.success(self.request, _("Assignment saved."))
+
+    def do_depart(self, ticket):
+        form = DepartForm(self.request.POST)
+        if not form.is_valid():
+            messages.error(self.request, " ".join(form.errors.get("eta", [])))
+            return self.render(ticket, status=400)
+        services.ticket_engineer_depart(ticket=ticket, actor=self.request.user, eta=form.cleaned_data["eta"])
+        messages.success(self.request, _("The customer has been told you are on the way."))
 
     def do_status(self, ticket):
         services.ticket_status_change(ticket=ticket, action=self.request.POST.get("to", ""), actor=self.request.user,

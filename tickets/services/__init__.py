@@ -19,6 +19,7 @@ from .core import (
     ticket_assign,
     ticket_comment_add,
     ticket_data_update,
+    ticket_engineer_depart,
     ticket_intake,
     ticket_merge,
     ticket_number_next,
@@ -33,6 +34,7 @@ __all__ = [
     "classification_rule_save", "customer_link", "inbound_message_receive", "inbound_template",
     "template_create", "template_draft_set", "template_export", "template_from_preset", "template_import",
     "template_publish", "template_update", "ticket_assign", "ticket_comment_add", "ticket_data_update",
+    "ticket_engineer_depart",
     "ticket_intake", "ticket_intake_idempotent", "ticket_merge", "ticket_number_next", "ticket_split",
     "ticket_status_change", "timeline_event_add",
 ]

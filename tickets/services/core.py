@@ -402,6 +402,21 @@ def ticket_status_change(*, ticket, action, actor, note=""):
     return ticket
 
 
+@transaction.atomic
+def ticket_engineer_depart(*, ticket, actor, eta):
+    """The engineer sets off: a public timeline line and the customer's "on the way" message
+    with the expected arrival time."""
+    if not ticket.is_open:
+        raise ValidationError({"eta": _("Only an open ticket can be visited.")})
+    eta_text = timezone.localtime(eta).strftime("%Y-%m-%d %H:%M")
+    event = timeline_event_add(ticket=ticket, kind=EventKind.CHANGED, actor=actor, is_public=True,
+                               message=_("Engineer %(name)s is on the way, arriving about %(eta)s.") % {
+                                   "name": _actor_label(actor), "eta": eta_text})
+    event_emit(tenant=ticket.tenant, event="engineer_on_the_way", ticket=ticket, actor=actor,
+               context={"eta": eta_text, "assignee_name": _actor_label(actor)}, occurrence=f"e{event.pk}")
+    return event
+
+
 # --- split and merge --------------------------------------------------------------------
 
 @transaction.atomic
