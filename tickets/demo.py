@@ -59,8 +59,19 @@ def demo_tickets_seed(*, tenant, rng=None):
         for order, (name, words, priority, tags) in enumerate(RULES):
             classification_rule_save(tenant=tenant, name=name, keywords=words, set_priority=priority, tag_names=tags,
                                      order=(order + 1) * 10)
-    if Ticket.objects.exists():
-        return 0
+    created = 0 if Ticket.objects.exists() else _demo_tickets(tenant, templates, rng)
+    # Workflows come after the demo tickets (those show every plain status); tickets submitted
+    # from now on run the preset workflow of their template.
+    from workflow.models import Workflow
+    from workflow.services import workflow_from_preset
+
+    for slug in PRESETS.get(tenant.slug, []):
+        if not Workflow.objects.filter(template=templates[slug]).exists():
+            workflow_from_preset(template=templates[slug], preset_slug=slug)
+    return created
+
+
+def _demo_tickets(tenant, templates, rng):
     staff = {role: list(Membership.objects.filter(role=role, is_active=True).select_related("user").order_by("id"))
              for role in (Role.AGENT, Role.ENGINEER, Role.REGIONAL_MANAGER)}
     agents = [m.user for m in staff[Role.AGENT]]
