@@ -98,6 +98,19 @@ class TenantModelAdmin(admin.ModelAdmin):
         return ScopedForm
 
 
+class ReadOnlyAdmin(TenantModelAdmin):
+    """Rows that only services write (append-only ledgers, run state): visible, never edited here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "is_active", "created_at"]

@@ -3,7 +3,7 @@ Tickets change through the ticket pages (services); the admin never edits them."
 
 from django.contrib import admin
 
-from scrm.admin import TenantModelAdmin
+from scrm.admin import ReadOnlyAdmin, TenantModelAdmin
 
 from .models import (
     ApiKey,
@@ -17,19 +17,6 @@ from .models import (
     TicketTemplate,
     TimelineEvent,
 )
-
-
-class ReadOnlyAdmin(TenantModelAdmin):
-    """Append-only or service-owned rows: visible, searchable, never edited here."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Category)

@@ -3,20 +3,9 @@ edited in the designer (/config/workflows/) and move through the engine, never h
 
 from django.contrib import admin
 
-from scrm.admin import TenantModelAdmin
+from scrm.admin import ReadOnlyAdmin
 
 from .models import Run, Task, Workflow, WorkflowVersion
-
-
-class ReadOnlyAdmin(TenantModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Workflow)

@@ -11,13 +11,12 @@ from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import can_proceed
 
 from notifications.services import event_emit
 from scrm.models import Membership
 from tickets import fields as schema
-from tickets.models import EventKind, Status, Ticket
-from tickets.services import ticket_split, timeline_event_add
+from tickets.models import EventKind, Ticket
+from tickets.services import ticket_split, ticket_transition, timeline_event_add
 
 from .actions import ACTIONS
 from .conditions import condition_eval, ticket_context
@@ -48,19 +47,8 @@ def _actor_name(user):
 
 
 def _lifecycle(ticket, method, actor):
-    """Drive the ticket's FSM status; returns the (old, new) labels when it changed."""
-    transition = getattr(ticket, method)
-    if not can_proceed(transition):
-        return None
-    old = ticket.get_status_display()
-    transition()
-    now = timezone.now()
-    if ticket.status == Status.RESOLVED:
-        ticket.resolved_at = now
-    if ticket.status in (Status.CLOSED, Status.CANCELLED):
-        ticket.closed_at = now
-    ticket.save()
-    return {"field": "status", "label": str(_("Status")), "old": old, "new": ticket.get_status_display()}
+    """Drive the ticket's FSM status; the timeline change when it moved, else None."""
+    return ticket_transition(ticket=ticket, method=method)
 
 
 # --- start ------------------------------------------------------------------------------

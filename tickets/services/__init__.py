@@ -25,6 +25,7 @@ from .core import (
     ticket_number_next,
     ticket_split,
     ticket_status_change,
+    ticket_transition,
     timeline_event_add,
 )
 from .inbound import IdempotencyConflict, inbound_message_receive, inbound_template, ticket_intake_idempotent
@@ -36,5 +37,5 @@ __all__ = [
     "template_publish", "template_update", "ticket_assign", "ticket_comment_add", "ticket_data_update",
     "ticket_engineer_depart",
     "ticket_intake", "ticket_intake_idempotent", "ticket_merge", "ticket_number_next", "ticket_split",
-    "ticket_status_change", "timeline_event_add",
+    "ticket_status_change", "ticket_transition", "timeline_event_add",
 ]

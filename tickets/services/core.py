@@ -351,6 +351,23 @@ def ticket_assign(*, ticket, assignee, actor):
     return ticket
 
 
+def ticket_transition(*, ticket, method):
+    """Run one FSM transition, stamp resolved/closed times and save; returns the timeline change
+    ("old → new" status), or None when the transition cannot run now. The caller writes the event."""
+    transition = getattr(ticket, method)
+    if not can_proceed(transition):
+        return None
+    old = ticket.get_status_display()
+    transition()
+    now = timezone.now()
+    if ticket.status == Status.RESOLVED:
+        ticket.resolved_at = now
+    if ticket.status in (Status.CLOSED, Status.CANCELLED):
+        ticket.closed_at = now
+    ticket.save()
+    return {"field": "status", "label": str(_("Status")), "old": old, "new": ticket.get_status_display()}
+
+
 _STATUS_ACTIONS = {
     "start": ("start", None),
     "wait": ("wait_for_customer", None),
@@ -385,18 +402,9 @@ def ticket_status_change(*, ticket, action, actor, note=""):
         raise ValidationError(
             {"action": _("A ticket that is %(status)s cannot do that.") % {"status": ticket.get_status_display()}}
         )
-    old = ticket.get_status_display()
-    method()
-    now = timezone.now()
-    if ticket.status == Status.RESOLVED:
-        ticket.resolved_at = now
-    if ticket.status in (Status.CLOSED, Status.CANCELLED):
-        ticket.closed_at = now
-    ticket.save()
-    timeline_event_add(
-        ticket=ticket, kind=EventKind.STATUS, actor=actor, message=note, is_public=True,
-        changes=[{"field": "status", "label": str(_("Status")), "old": old, "new": ticket.get_status_display()}],
-    )
+    change = ticket_transition(ticket=ticket, method=method_name)
+    timeline_event_add(ticket=ticket, kind=EventKind.STATUS, actor=actor, message=note, is_public=True,
+                       changes=[change])
     if event:
         event_emit(tenant=ticket.tenant, event=event, ticket=ticket, actor=actor)
     return ticket
