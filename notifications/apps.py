@@ -1,4 +1,4 @@
-"""App config of notifications; its models arrive with its issue (see README "Known gaps")."""
+"""App config of notifications: saved message templates are cached per tenant (scrm.config_cache)."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -7,3 +7,10 @@ from django.utils.translation import gettext_lazy as _
 class NotificationsConfig(AppConfig):
     name = "notifications"
     verbose_name = _("Notifications")
+
+    def ready(self):
+        from scrm.config_cache import config_watch
+
+        from .models import NotificationTemplate
+
+        config_watch(NotificationTemplate)

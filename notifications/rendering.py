@@ -6,6 +6,8 @@ errors, unknown variables, dotted attribute access, any tag but `if` and any fil
 FILTERS — each refusal names the line. The context only ever holds strings, so even a template
 that slipped past the check could not reach an object."""
 
+import functools
+
 from django.core.exceptions import ValidationError
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import FilterExpression, TextNode, Variable, VariableNode
@@ -77,6 +79,13 @@ def template_check(source):
     if len(source) > MAX_SOURCE:
         raise ValidationError(_("Ensure this value has at most %(n)d characters.") % {"n": MAX_SOURCE},
                               code="max_length")
+    return _vetted(source)
+
+
+@functools.lru_cache(maxsize=1024)
+def _vetted(source):
+    # Every outbox row renders its subject and body: compile and vet each source once per
+    # process. A compiled template is read-only and safe to share; refusals are not cached.
     try:
         template = _ENGINE.from_string(source)
     except TemplateSyntaxError as exc:

@@ -21,6 +21,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as BrokerError
 
+from scrm.config_cache import tenant_config
 from scrm.models import Membership, StaffProfile
 
 from .channels import (
@@ -99,13 +100,17 @@ def _language(tenant):
 
 class _Renderer:
     """Renders one event in one language for any channel: the tenant's saved template if there
-    is one (all fetched in one query), else the built-in wording. A saved template that fails
-    to render (saved before a rule existed, or by hand) falls back to the built-in wording and
-    says so — an event never fails the transaction that caused it."""
+    is one (all fetched in one query, cached per tenant until a template changes), else the
+    built-in wording. A saved template that fails to render (saved before a rule existed, or by
+    hand) falls back to the built-in wording and says so — an event never fails the transaction
+    that caused it."""
 
-    def __init__(self, event, language, variables):
+    def __init__(self, tenant_id, event, language, variables):
         self.event, self.language, self.variables = event, language, variables
-        self.saved = {t.channel: t for t in NotificationTemplate.objects.filter(event=event, language=language)}
+        self.saved = tenant_config(tenant_id).get(f"notification_templates:{event}:{language}", lambda: {
+            t.channel: t
+            for t in NotificationTemplate.objects.filter(tenant_id=tenant_id, event=event, language=language)
+        })
 
     def __call__(self, channel):
         """(subject, body, params, note) for a channel."""
@@ -232,7 +237,7 @@ def event_emit(*, tenant, event, ticket=None, actor=None, users=None, customers=
         return []
     variables = _variables(tenant, ticket, actor, context)
     language = _language(tenant)
-    render = _Renderer(event, language, variables)
+    render = _Renderer(tenant.pk, event, language, variables)
     priority = getattr(ticket, "priority", Priority.NORMAL)
     now = timezone.now()
     base_key = f"{event}:{getattr(ticket, 'pk', '-')}:{occurrence or _occurrence(ticket)}"
@@ -479,7 +484,7 @@ def _coded_message(notification, message):
     rendered with the row's variables; without one it waits (MissingCredentials), burning no
     attempt, until the template is saved and the waiting rows are released or retried."""
     variables = (notification.params or {}).get("variables") or {}
-    render = _Renderer(notification.event, _language(notification.tenant), variables)
+    render = _Renderer(notification.tenant_id, notification.event, _language(notification.tenant), variables)
     (subject, body, params), _note = render(notification.channel)
     if not params.get("template_code"):
         raise MissingCredentials(
@@ -510,7 +515,7 @@ def _customer_fallback(notification, error):
     if variables is None:
         return None
     prefix = notification.idempotency_key.rsplit(":", 1)[0]
-    render = _Renderer(notification.event, _language(tenant), variables)
+    render = _Renderer(tenant.pk, notification.event, _language(tenant), variables)
     for channel in CUSTOMER_CHANNEL_ORDER[CUSTOMER_CHANNEL_ORDER.index(notification.channel) + 1:]:
         address = _customer_address(channel, customer)
         if not address:

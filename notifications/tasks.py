@@ -11,7 +11,8 @@ from scrm.tasks import tenant_task
 from . import services
 
 
-@tenant_task(name="notifications.deliver", acks_late=True)
+# The outbox row records the outcome; a result in Redis would only cost every publish a subscribe.
+@tenant_task(name="notifications.deliver", acks_late=True, ignore_result=True)
 def notification_deliver_task(*, notification_id, tenant_id):
     return services.notification_deliver(notification_id=notification_id)
 

@@ -24,3 +24,7 @@ class ScrmConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(_sync_role_groups, dispatch_uid="scrm-role-groups")
+        from .config_cache import config_watch
+        from .models import Region, Store
+
+        config_watch(Region, Store)

@@ -1,6 +1,7 @@
 """Core data: tenants and memberships, the organisation (regions, stores, teams, staff) and CRM
 (customers, opportunities). Every model but Tenant is tenant-owned and scoped."""
 
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -20,6 +21,8 @@ class Tenant(models.Model):
     settings = models.JSONField(_("settings"), default=dict, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # Replaced whenever the configuration intake caches changes (scrm.config_cache).
+    config_stamp = models.UUIDField(default=uuid.uuid4, editable=False)
 
     class Meta:
         verbose_name = _("tenant")

@@ -223,3 +223,12 @@ def dashboard_summary(*, user):
         "pipeline_amount": pipeline["amount"] or 0,
         "stores": visible_stores(user=user).filter(is_active=True).count(),
     }
+
+
+def store_cached(pk):
+    """A store of the tenant in scope with its region, or None: for intake, which links every
+    ticket to a store. Cached per tenant until a store or region changes; callers only read it."""
+    from .config_cache import tenant_config
+
+    stores = tenant_config().get("stores", lambda: {s.pk: s for s in Store.objects.select_related("region")})
+    return stores.get(pk)

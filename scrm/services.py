@@ -293,11 +293,13 @@ def _customer_save(customer, fields, tags):
             raise ValidationError({"store": _("This store is not in the chosen region.")})
     for key, value in fields.items():
         setattr(customer, key, value)
-    _clean(customer)
-    _customer_duplicates(customer)
+    # Region, store and owner were checked above (same tenant, staff seat): full_clean's
+    # existence reads of them would only repeat that.
+    _clean(customer, exclude=["region", "store", "owner"])
     try:
-        # A savepoint, so a concurrent duplicate caught by the unique constraint leaves the
-        # outer transaction usable and reports the same clear error as the check above.
+        # Phone, WeCom id and openid are unique per tenant in the database, so a duplicate is
+        # found by the insert itself rather than by a read before it. A savepoint, so the outer
+        # transaction stays usable for the read that names the other customer.
         with transaction.atomic():
             customer.save()
     except IntegrityError:

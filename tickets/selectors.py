@@ -8,6 +8,7 @@ from django.db import connection
 from django.db.models import F, Lookup, Prefetch, Q, Subquery
 from django.utils.functional import cached_property
 
+from scrm.config_cache import tenant_config
 from scrm.models import Customer
 from scrm.permissions import TENANT_WIDE_ROLES
 from scrm.selectors import membership_current, visibility_q
@@ -203,8 +204,13 @@ def ticket_by_number(*, number):
 
 
 def classification_rules():
-    """The tenant's active rules as plain data, in the order they are tried. One query (every
-    intake runs it): a rule with tags comes back once per tag, their ids in name order."""
+    """The tenant's active rules as plain data, in the order they are tried (every intake runs
+    them: cached per tenant until a rule changes)."""
+    return tenant_config().get("classification_rules", _classification_rules_load)
+
+
+def _classification_rules_load():
+    # One query: a rule with tags comes back once per tag, their ids in name order.
     rows = (
         ClassificationRule.objects.filter(is_active=True)
         .order_by("order", "id", "add_tags__name", "add_tags__id")
@@ -218,11 +224,11 @@ def classification_rules():
             tags[pk] = []
         if tag_id is not None:
             tags[pk].append(tag_id)
-    return [
+    return tuple(
         Rule(id=pk, name=name, keywords=tuple(keywords or ()), match_all=match == ClassificationRule.Match.ALL,
              template_id=template_id, category_id=category_id, priority=priority, tag_ids=tuple(tags[pk]))
         for pk, (name, keywords, match, template_id, category_id, priority) in rules.items()
-    ]
+    )
 
 
 def template_list(*, active_only=False):
@@ -239,11 +245,13 @@ def template_choices():
 
 
 def template_public_get(*, slug):
-    return (
+    """The published public template with this slug, or None. Every public-form request asks:
+    found ones are cached per tenant until a template changes (callers only read them)."""
+    return tenant_config().get(f"public_template:{slug}", lambda: (
         TicketTemplate.objects.select_related("current_version", "category")
         .filter(slug=slug, is_public=True, is_active=True, current_version__isnull=False)
         .first()
-    )
+    ), keep_none=False)
 
 
 def template_published(*, pk):

@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from notifications.selectors import ticket_notifications
+from scrm.config_cache import config_pinned
 from scrm.models import CustomerTier, Tenant
 from scrm.ratelimit import client_ip, rate_limited
 from scrm.selectors import customer_get, opportunity_get, visible_customers
@@ -37,8 +38,12 @@ from .forms import (
 )
 from .models import OPEN_STATUSES, Attachment, Priority, Source, Status
 
-PUBLIC_FORM_RATE = getattr(settings, "PUBLIC_FORM_RATE_PER_MINUTE", 20)
 PAGE_SIZES = (25, 50, 100)  # rows per page the ticket list offers; the first is the default
+
+
+def _public_rate():
+    """Requests per minute and IP the public form and tracking replies take."""
+    return getattr(settings, "PUBLIC_FORM_RATE_PER_MINUTE", 20)
 
 
 def _field_errors_to_form(form, exc):
@@ -82,7 +87,8 @@ class PublicFormView(View):
 
     def dispatch(self, request, tenant_slug, template_slug):
         self.tenant = _public_tenant(tenant_slug)
-        with tenant_scope(self.tenant):
+        # The tenant row was just read: its config stamp serves every cached read of the request.
+        with tenant_scope(self.tenant), config_pinned(self.tenant, stamp=self.tenant.config_stamp):
             self.template = selectors.template_public_get(slug=template_slug)
             if self.template is None:
                 raise Http404
@@ -107,7 +113,7 @@ class PublicFormView(View):
         return self.render(self.contact_form(), self.form_class()())
 
     def post(self, request):
-        if rate_limited(scope="public-form", ident=client_ip(request), limit=PUBLIC_FORM_RATE):
+        if rate_limited(scope="public-form", ident=client_ip(request), limit=_public_rate()):
             return render(request, "tickets/public/rate_limited.html", {"tenant": self.tenant}, status=429)
         contact = self.contact_form(request.POST)
         fields_form = _post_form_class(self.template.current_version, audience="public")(request.POST, request.FILES)
@@ -185,7 +191,7 @@ class TrackView(View):
         return self.render(CustomerReplyForm())
 
     def post(self, request):
-        if rate_limited(scope="track-reply", ident=client_ip(request), limit=PUBLIC_FORM_RATE):
+        if rate_limited(scope="track-reply", ident=client_ip(request), limit=_public_rate()):
             return render(request, "tickets/public/rate_limited.html", {"tenant": self.tenant}, status=429)
         form = CustomerReplyForm(request.POST)
         if form.is_valid() and self.ticket.is_open:

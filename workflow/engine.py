@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from notifications.services import event_emit
+from scrm.config_cache import tenant_config
 from scrm.models import Membership
 from tickets import fields as schema
 from tickets.models import EventKind, Ticket
@@ -53,13 +54,20 @@ def _lifecycle(ticket, method, actor):
 
 # --- start ------------------------------------------------------------------------------
 
-@transaction.atomic
 def workflow_start(*, ticket, actor=None):
     """Start the ticket's template workflow (its published version), if it has one."""
-    workflow = Workflow.objects.select_related("current_version").filter(
-        template_id=ticket.template_id, current_version__isnull=False).first()
+    # Every intake asks: the answer is cached per tenant until a workflow changes, and a
+    # template without one costs no query (not even a savepoint).
+    workflow = tenant_config(ticket.tenant_id).get(f"workflow_of_template:{ticket.template_id}", lambda: (
+        Workflow.objects.select_related("current_version").filter(
+            template_id=ticket.template_id, current_version__isnull=False).first()))
     if workflow is None:
         return None
+    return _workflow_run_start(ticket=ticket, workflow=workflow, actor=actor)
+
+
+@transaction.atomic
+def _workflow_run_start(*, ticket, workflow, actor):
     # Lock the row but keep the caller's instance (intake hands over the ticket it just made).
     Ticket.objects.select_for_update().filter(pk=ticket.pk).values("pk").get()
     if Run.objects.filter(ticket=ticket).exists():

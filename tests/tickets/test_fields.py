@@ -16,6 +16,7 @@ from django.utils.functional import Promise
 from hypothesis import given
 from hypothesis import strategies as st
 
+from scrm.config_cache import config_pinned
 from scrm.models import Membership
 from scrm.tenancy import tenant_scope
 from tests.factories import CustomerFactory, OpportunityFactory, RegionFactory, StoreFactory, UserFactory
@@ -406,9 +407,17 @@ def test_pickers_refuse_to_run_outside_a_tenant_scope(db):
 def test_pickers_look_up_once_per_type(scope_a, django_assert_num_queries):
     stores = [StoreFactory(region=RegionFactory(tenant=scope_a)) for _ in range(3)]
     fields = [fld(f"s{i}", "store") for i in range(3)]
-    with django_assert_num_queries(1):
-        cleaned, _files = data_clean(fields, {f"s{i}": s.pk for i, s in enumerate(stores)}, audience="staff")
+    data = {f"s{i}": s.pk for i, s in enumerate(stores)}
+    with django_assert_num_queries(2):  # the tenant's config stamp, then its stores once
+        cleaned, _files = data_clean(fields, data, audience="staff")
     assert cleaned == {f"s{i}": s.pk for i, s in enumerate(stores)}
+    with django_assert_num_queries(1):  # the stores are cached until a store or region changes
+        data_clean(fields, data, audience="staff")
+    with config_pinned(scope_a), django_assert_num_queries(0):
+        data_clean(fields, data, audience="staff")
+    newer = StoreFactory(region=stores[0].region)
+    cleaned, _files = data_clean([fld("s", "store")], {"s": newer.pk}, audience="staff")
+    assert cleaned == {"s": newer.pk}
 
 
 # --- files ---------------------------------------------------------------------------------------

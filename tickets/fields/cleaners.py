@@ -9,8 +9,8 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.utils.translation import gettext, ngettext
-from django_scopes import get_scope
 
+from scrm.config_cache import scoped_tenant_id, tenant_config
 from scrm.models import Customer, Membership, Region, StaffProfile, Store
 from scrm.phone import phone_normalize
 
@@ -245,18 +245,8 @@ def _clean_rating(field, raw):
 # Pickers: the only part that reads the database, always inside one tenant's scope.
 
 
-def _tenant_id():
-    """The tenant of the open scope. Refuses to run unscoped or with scopes switched off, where
-    a picker would accept (and show) another tenant's rows."""
-    current = get_scope()
-    tenant = current.get("tenant")
-    if not current.get("_enabled", False) or tenant is None or isinstance(tenant, list | tuple):
-        raise RuntimeError("Picker fields need one tenant scope: call inside tenant_scope(tenant).")
-    return getattr(tenant, "pk", tenant)
-
-
 def _staff_labels(ids, *, active_only):
-    tenant_id = _tenant_id()
+    tenant_id = scoped_tenant_id()
     memberships = Membership.objects.filter(tenant_id=tenant_id).select_related("user")
     if ids is not None:
         memberships = memberships.filter(user_id__in=ids)
@@ -275,14 +265,24 @@ def _picker_labels(kind, ids=None, *, active_only=False):
     """{id: name} of the given ids (or all) of the tenant in scope."""
     if kind == "staff":
         return _staff_labels(ids, active_only=active_only)
-    model = {"region": Region, "store": Store, "customer": Customer}[kind]
-    rows = model.objects.filter(tenant_id=_tenant_id())
+    if kind in ("region", "store"):
+        # Few rows that change rarely, read by every intake: the tenant's cached list.
+        rows = _org_rows(kind)
+        return {pk: name for pk, name, is_open in rows if (ids is None or pk in ids) and (is_open or not active_only)}
+    rows = Customer.objects.filter(tenant_id=scoped_tenant_id())
     if ids is not None:
         rows = rows.filter(pk__in=ids)
-    if active_only and kind == "store":
-        rows = rows.filter(is_active=True)
-    order = "code" if kind in ("region", "store") else "name"
-    return dict(rows.order_by(order, "pk").values_list("pk", "name"))
+    return dict(rows.order_by("name", "pk").values_list("pk", "name"))
+
+
+def _org_rows(kind):
+    """(id, name, open) of every region or store of the tenant in scope, in code order."""
+    def load():
+        if kind == "store":
+            return tuple(Store.objects.order_by("code", "pk").values_list("pk", "name", "is_active"))
+        return tuple((pk, name, True) for pk, name in Region.objects.order_by("code", "pk").values_list("pk", "name"))
+
+    return tenant_config(scoped_tenant_id()).get(f"picker:{kind}", load)
 
 
 def _picker_choices(field):

@@ -147,7 +147,7 @@ def _check_audience(audience):
         raise ValueError(f"audience must be one of {AUDIENCES}, not {audience!r}")
 
 
-def data_clean(fields, data, *, audience, files=None, partial=False, current=None):
+def data_clean(fields, data, *, audience, files=None, partial=False, current=None, normalised=False):
     """Validate submitted `data` (a dict or QueryDict) and `files` against a field list.
 
     Only fields the audience may edit are read; the rest keep their defaults (or, with
@@ -155,9 +155,10 @@ def data_clean(fields, data, *, audience, files=None, partial=False, current=Non
     fail unless partial. Returns (cleaned_data, files_to_store); raises ValidationError({key:
     [messages]}) with every field's errors at once. Pickers check ids in the open tenant scope.
     With partial=True, pass the stored data as `current` so a computed field is recomputed when
-    only some of its inputs change."""
+    only some of its inputs change. `normalised=True` says `fields` is schema_validate's own
+    result (a form built by form_class_for holds one), so the check is not repeated."""
     _check_audience(audience)
-    schema = schema_validate(fields)
+    schema = fields if normalised else schema_validate(fields)
     data = data if data is not None else {}
     files = files if files is not None else {}
     cleaned, to_store, errors, picked = {}, {}, {}, {}

@@ -45,7 +45,7 @@ class TicketDataForm(forms.Form):
         self.raw_data, self.raw_files = raw, uploads
         try:
             self.cleaned_json, self.files_to_store = data_clean(
-                self.schema, raw, audience=self.audience, files=uploads, partial=self.partial
+                self.schema, raw, audience=self.audience, files=uploads, partial=self.partial, normalised=True,
             )
         except ValidationError as exc:
             if hasattr(exc, "error_dict"):

@@ -10,7 +10,9 @@ from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
 from notifications.services import event_emit
+from scrm.config_cache import config_pinned
 from scrm.models import Customer, Membership
+from scrm.selectors import store_cached
 from scrm.services import customer_create
 
 from .. import fields as schema
@@ -106,7 +108,9 @@ def customer_link(*, tenant, name="", phone="", email="", wecom_external_userid=
     lookups = [("phone", phone), ("wecom_external_userid", wecom_external_userid), ("wechat_openid", wechat_openid)]
     for field, value in lookups:
         if value:
-            found = Customer.objects.filter(**{field: value}).first()
+            # Spelling out the unique index's condition (non-empty) lets PostgreSQL use that
+            # index; without it, it walked every customer of the tenant in created order.
+            found = Customer.objects.filter(**{field: value}).exclude(**{field: ""}).order_by().first()
             if found is not None:
                 return found
     if email:
@@ -117,11 +121,11 @@ def customer_link(*, tenant, name="", phone="", email="", wecom_external_userid=
         return None
     fallback_name = name or phone or email or _("WeChat customer")
     try:
-        with transaction.atomic():
-            return customer_create(
-                tenant=tenant, name=fallback_name[:60], phone=phone, email=email,
-                wecom_external_userid=wecom_external_userid, wechat_openid=wechat_openid, region=region, store=store,
-            )
+        # customer_create runs in its own savepoint: a refusal leaves this transaction usable.
+        return customer_create(
+            tenant=tenant, name=fallback_name[:60], phone=phone, email=email,
+            wecom_external_userid=wecom_external_userid, wechat_openid=wechat_openid, region=region, store=store,
+        )
     except ValidationError as exc:
         if "phone" in getattr(exc, "error_dict", {}) and phone:
             # A concurrent intake created the same customer a moment ago.
@@ -177,96 +181,97 @@ def ticket_intake(
     `fields.data_clean` on this template's published version, the same audience and partial —
     the web form's clean() does — and passes its result `(cleaned_data, files_to_store)`
     instead of having the same input validated twice."""
-    if source not in Source.values:
-        raise ValueError(f"unknown source {source!r}")
-    data = dict(data or {})
-    title = (title or "").strip()
-    if len(title) > MAX_TITLE:
-        raise ValidationError({"title": _("Ensure this value has at most %(n)d characters.") % {"n": MAX_TITLE}})
-    verdict = rule_match(classification_rules(), _text_of(title, description, data))
-    rule = verdict.rule if verdict else None
-    if template is None and rule and rule.template_id:
-        template = TicketTemplate.objects.filter(pk=rule.template_id, is_active=True).first()
-    if template is None:
-        raise ValidationError({"template": _("Choose a ticket template.")})
-    if template.tenant_id != tenant.pk:
-        raise ValidationError({"template": invalid_choice()})
-    version = template.current_version
-    if version is None or not template.is_active:
-        raise ValidationError({"template": _("This template is not published.")})
+    # Templates, rules, stores, message templates and the workflow come from the tenant's
+    # cached configuration, its stamp read once for the whole intake.
+    with config_pinned(tenant):
+        if source not in Source.values:
+            raise ValueError(f"unknown source {source!r}")
+        data = dict(data or {})
+        title = (title or "").strip()
+        if len(title) > MAX_TITLE:
+            raise ValidationError({"title": _("Ensure this value has at most %(n)d characters.") % {"n": MAX_TITLE}})
+        verdict = rule_match(classification_rules(), _text_of(title, description, data))
+        rule = verdict.rule if verdict else None
+        if template is None and rule and rule.template_id:
+            template = TicketTemplate.objects.filter(pk=rule.template_id, is_active=True).first()
+        if template is None:
+            raise ValidationError({"template": _("Choose a ticket template.")})
+        if template.tenant_id != tenant.pk:
+            raise ValidationError({"template": invalid_choice()})
+        version = template.current_version
+        if version is None or not template.is_active:
+            raise ValidationError({"template": _("This template is not published.")})
 
-    # Message channels (WeCom, e-mail) carry free text only: staff fill the fields later.
-    if cleaned is None:
-        cleaned, files_to_store = schema.data_clean(
-            version.fields, data, audience=audience, files=files, partial=partial)
-    else:
-        cleaned, files_to_store = cleaned
+        # Message channels (WeCom, e-mail) carry free text only: staff fill the fields later.
+        if cleaned is None:
+            cleaned, files_to_store = schema.data_clean(
+                version.fields, data, audience=audience, files=files, partial=partial)
+        else:
+            cleaned, files_to_store = cleaned
 
-    for obj, field in ((customer, "customer"), (opportunity, "opportunity"), (store, "store"), (region, "region")):
-        if obj is not None and obj.tenant_id != tenant.pk:
-            raise ValidationError({field: invalid_choice()})
-    if store is None:
-        store_id = _first_of_type(version.fields, cleaned, "store")
-        if store_id:
-            from scrm.models import Store
+        for obj, field in ((customer, "customer"), (opportunity, "opportunity"), (store, "store"), (region, "region")):
+            if obj is not None and obj.tenant_id != tenant.pk:
+                raise ValidationError({field: invalid_choice()})
+        if store is None:
+            store_id = _first_of_type(version.fields, cleaned, "store")
+            if store_id:
+                store = store_cached(store_id)
+        if customer is None and contact:
+            contact = {k: v for k, v in contact.items() if v}
+            if not contact.get("phone"):
+                phone = _first_of_type(version.fields, cleaned, "phone")
+                if phone:
+                    contact["phone"] = phone
+            customer = customer_link(tenant=tenant, store=store, region=getattr(store, "region", None), **contact)
+        if opportunity is not None and customer is not None and opportunity.customer_id != customer.pk:
+            raise ValidationError({"opportunity": _("This opportunity belongs to another customer.")})
+        if store is None and customer is not None and customer.store_id:
+            store = customer.store
+        if region is None:
+            region = store.region if store is not None else (customer.region if customer is not None else None)
 
-            store = Store.objects.select_related("region").filter(pk=store_id).first()
-    if customer is None and contact:
-        contact = {k: v for k, v in contact.items() if v}
-        if not contact.get("phone"):
-            phone = _first_of_type(version.fields, cleaned, "phone")
-            if phone:
-                contact["phone"] = phone
-        customer = customer_link(tenant=tenant, store=store, region=getattr(store, "region", None), **contact)
-    if opportunity is not None and customer is not None and opportunity.customer_id != customer.pk:
-        raise ValidationError({"opportunity": _("This opportunity belongs to another customer.")})
-    if store is None and customer is not None and customer.store_id:
-        store = customer.store
-    if region is None:
-        region = store.region if store is not None else (customer.region if customer is not None else None)
+        priority = priority or template.default_priority
+        if rule and rule.priority and PRIORITY_RANK[rule.priority] > PRIORITY_RANK[priority]:
+            priority = rule.priority
+        if priority not in Priority.values:
+            raise ValidationError({"priority": _("Unknown priority.")})
+        if not title:
+            who = customer.name if customer is not None else ""
+            title = f"{template.name} · {who}" if who else template.name
 
-    priority = priority or template.default_priority
-    if rule and rule.priority and PRIORITY_RANK[rule.priority] > PRIORITY_RANK[priority]:
-        priority = rule.priority
-    if priority not in Priority.values:
-        raise ValidationError({"priority": _("Unknown priority.")})
-    if not title:
-        who = customer.name if customer is not None else ""
-        title = f"{template.name} · {who}" if who else template.name
+        ticket = Ticket(
+            tenant=tenant, number=ticket_number_next(tenant=tenant, prefix=template.number_prefix),
+            template=template, template_version=version,
+            category_id=(rule.category_id if rule and rule.category_id else template.category_id),
+            title=title[:MAX_TITLE], description=description or "", priority=priority, source=source,
+            customer=customer, opportunity=opportunity, region=region, store=store, created_by=actor,
+            data=cleaned, raw_payload=raw_payload or {}, tracking_token=tracking_token_new(tenant.pk),
+        )
+        ticket.save()
+        if files_to_store:
+            ticket.data.update(_store_attachments(
+                ticket=ticket, files_to_store=files_to_store, actor=actor, is_public=audience == "public",
+            ))
+            Ticket.objects.filter(pk=ticket.pk).update(data=ticket.data)
+        tag_ids = set(rule.tag_ids) if rule else set()
+        tag_ids.update(t.pk for t in tags)
+        if tag_ids:
+            ticket.tags.add(*sorted(tag_ids))  # a new ticket has none: one INSERT, no read first
+        message = _("Ticket created via %(source)s.") % {"source": Source(source).label}
+        if rule:
+            message += " " + _("Rule “%(rule)s” matched: %(words)s.") % {
+                "rule": rule.name, "words": "、".join(verdict.matched),
+            }
+        created = timeline_event_add(
+            ticket=ticket, kind=EventKind.CREATED, actor=actor,
+            actor_label=_actor_label(actor, customer.name if customer else ""), message=message, is_public=True,
+        )
+        # The occurrence is the event just written (what event_emit would look up).
+        event_emit(tenant=tenant, event="ticket_created", ticket=ticket, actor=actor, occurrence=str(created.pk))
+        from workflow.engine import workflow_start  # the engine builds on these services
 
-    ticket = Ticket(
-        tenant=tenant, number=ticket_number_next(tenant=tenant, prefix=template.number_prefix),
-        template=template, template_version=version,
-        category_id=(rule.category_id if rule and rule.category_id else template.category_id),
-        title=title[:MAX_TITLE], description=description or "", priority=priority, source=source,
-        customer=customer, opportunity=opportunity, region=region, store=store, created_by=actor,
-        data=cleaned, raw_payload=raw_payload or {}, tracking_token=tracking_token_new(tenant.pk),
-    )
-    ticket.save()
-    if files_to_store:
-        ticket.data.update(_store_attachments(
-            ticket=ticket, files_to_store=files_to_store, actor=actor, is_public=audience == "public",
-        ))
-        Ticket.objects.filter(pk=ticket.pk).update(data=ticket.data)
-    tag_ids = set(rule.tag_ids) if rule else set()
-    tag_ids.update(t.pk for t in tags)
-    if tag_ids:
-        ticket.tags.add(*sorted(tag_ids))  # a new ticket has none: one INSERT, no read first
-    message = _("Ticket created via %(source)s.") % {"source": Source(source).label}
-    if rule:
-        message += " " + _("Rule “%(rule)s” matched: %(words)s.") % {
-            "rule": rule.name, "words": "、".join(verdict.matched),
-        }
-    created = timeline_event_add(
-        ticket=ticket, kind=EventKind.CREATED, actor=actor,
-        actor_label=_actor_label(actor, customer.name if customer else ""), message=message, is_public=True,
-    )
-    # The occurrence is the event just written (what event_emit would look up).
-    event_emit(tenant=tenant, event="ticket_created", ticket=ticket, actor=actor, occurrence=str(created.pk))
-    from workflow.engine import workflow_start  # the engine builds on these services
-
-    workflow_start(ticket=ticket, actor=actor)
-    return ticket
+        workflow_start(ticket=ticket, actor=actor)
+        return ticket
 
 
 # --- edits ------------------------------------------------------------------------------
