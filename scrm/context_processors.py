@@ -1,4 +1,5 @@
-"""What the base layout needs on every page: the tenant, the tenants one may switch to, the role."""
+"""What the base layout needs on every page: the tenant, the tenants one may switch to, the role,
+the unread-notification count (the last two read only when the layout shows them)."""
 
 from .tenancy import tenants_for_user
 
@@ -11,7 +12,8 @@ def shell(request):
     return {
         "current_tenant": getattr(request, "tenant", None),
         "current_membership": membership,
-        "switchable_tenants": lambda: tenants_for_user(user),
+        # The middleware has read the memberships already (request.memberships): no second query.
+        "switchable_tenants": lambda: tenants_for_user(user, memberships=getattr(request, "memberships", None)),
         "unread_notifications": lambda: _unread(request),
     }
 

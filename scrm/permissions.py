@@ -1,11 +1,15 @@
 """Roles and what they may do. A role is a Django group holding model permissions; which
 group applies is decided per request by the membership in the tenant in scope, so one user
 can be an admin in one tenant and an agent in another. Object scopes (a regional manager's
-regions and stores) are guardian grants, read by scrm.selectors."""
+regions and stores) are guardian grants, read by scrm.selectors.
 
-from django.contrib.auth.backends import BaseBackend
+A request reads all of its permissions in one query (`permissions_preload`): the user's own
+and their groups' (Django's ModelBackend) with those of their role (TenantRoleBackend)."""
+
+from django.contrib.auth.backends import BaseBackend, ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
+from django.db.models import Value
 from django_scopes import get_scope
 
 from .models import Role
@@ -95,6 +99,10 @@ def role_groups_sync():
         group.permissions.set(wanted)
 
 
+# Where TenantRoleBackend keeps a user's role permissions, per tenant, for the request.
+_ROLE_PERMS_ATTR = "_scrm_role_perms"
+
+
 class TenantRoleBackend(BaseBackend):
     """Grants the permissions of the role the user holds in the tenant in scope."""
 
@@ -104,7 +112,7 @@ class TenantRoleBackend(BaseBackend):
         tenant_id = get_scope().get("tenant")
         if tenant_id is None or isinstance(tenant_id, (list, tuple)):
             return set()
-        cache = user_obj.__dict__.setdefault("_scrm_role_perms", {})
+        cache = user_obj.__dict__.setdefault(_ROLE_PERMS_ATTR, {})
         if tenant_id not in cache:
             from .selectors import membership_current
 
@@ -128,3 +136,72 @@ class TenantRoleBackend(BaseBackend):
 
     def has_module_perms(self, user_obj, app_label):
         return any(p.startswith(app_label + ".") for p in self._role_permissions(user_obj))
+
+
+def permissions_preload(*, user, membership):
+    """Have the request read every permission of `user` in one query, when first asked.
+
+    Django keeps a user's permissions on the user object for the request, ModelBackend in
+    `_user_perm_cache`, `_group_perm_cache` and `_perm_cache` (the first two are a query each),
+    TenantRoleBackend in `_scrm_role_perms` (a third). This puts stand-ins in those places that
+    run a single query for all three on first use: the middleware calls it (through
+    scrm.selectors.membership_remember) once it knows the membership of the request's tenant.
+    What each backend answers is unchanged. Superusers are left alone: has_perm grants them
+    everything without reading, and ModelBackend lists every permission for them, which is not
+    what the query below reads."""
+    if membership is None or user.is_anonymous or not user.is_active or user.is_superuser:
+        return
+    read = _PermissionsRead(user=user, role=membership.role)
+    user._user_perm_cache = _PermissionsOnFirstUse(read, "user")
+    user._group_perm_cache = _PermissionsOnFirstUse(read, "group")
+    user._perm_cache = _PermissionsOnFirstUse(read, "all")
+    user.__dict__.setdefault(_ROLE_PERMS_ATTR, {})[membership.tenant_id] = _PermissionsOnFirstUse(read, "role")
+
+
+class _PermissionsRead:
+    """The one query behind permissions_preload's stand-ins, run by the first of them read."""
+
+    def __init__(self, *, user, role):
+        self.user, self.role, self.sets = user, role, None
+
+    def get(self, name):
+        if self.sets is None:
+            backend = ModelBackend()  # its own querysets, so the rows are exactly what it would read
+
+            def rows(permissions, source):
+                return permissions.order_by().values_list(Value(source), "content_type__app_label", "codename")
+
+            query = rows(backend._get_user_permissions(self.user), "user").union(
+                rows(backend._get_group_permissions(self.user), "group"),
+                rows(Permission.objects.filter(group__name=role_group_name(self.role)), "role"),
+                all=True,
+            )
+            sets = {"user": set(), "group": set(), "role": set()}
+            for source, app_label, codename in query:
+                sets[source].add(f"{app_label}.{codename}")
+            sets["all"] = sets["user"] | sets["group"]
+            self.sets = sets
+        return self.sets[name]
+
+
+class _PermissionsOnFirstUse:
+    """A read-only set of "app_label.codename" strings, read from the database on first use.
+    The backends only test membership in, and iterate over, their caches."""
+
+    __slots__ = ("_name", "_read")
+
+    def __init__(self, read, name):
+        self._read, self._name = read, name
+
+    def __contains__(self, perm):
+        return perm in self._read.get(self._name)
+
+    def __iter__(self):
+        return iter(self._read.get(self._name))
+
+    def __len__(self):
+        return len(self._read.get(self._name))
+
+    def __repr__(self):  # without reading: error pages and debuggers show the locals
+        loaded = self._read.sets
+        return repr(loaded[self._name]) if loaded is not None else f"<{self._name} permissions, not read yet>"

@@ -16,7 +16,7 @@ from .models import (
     Tag,
     Team,
 )
-from .permissions import TENANT_WIDE_ROLES
+from .permissions import TENANT_WIDE_ROLES, permissions_preload
 
 _CACHE_ATTR = "_scrm_memberships"
 
@@ -40,9 +40,12 @@ def membership_current(*, user):
 
 
 def membership_remember(*, user, membership):
-    """Let the middleware hand over the membership it already loaded."""
+    """Let the middleware hand over the membership it already loaded; with it, the request's
+    permissions are read in one query when first checked (scrm.permissions.permissions_preload)."""
     if membership is not None:
-        _real(user).__dict__.setdefault(_CACHE_ATTR, {})[membership.tenant_id] = membership
+        user = _real(user)
+        user.__dict__.setdefault(_CACHE_ATTR, {})[membership.tenant_id] = membership
+        permissions_preload(user=user, membership=membership)
 
 
 def _is_tenant_wide(user):

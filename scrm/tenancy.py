@@ -35,20 +35,24 @@ def user_memberships(user):
         )
 
 
-def tenants_for_user(user):
-    """Tenants the user may switch to: every active one for a superuser, else their memberships'."""
+def tenants_for_user(user, *, memberships=None):
+    """Tenants the user may switch to: every active one for a superuser, else their memberships'
+    (pass `memberships` when they are at hand: user_memberships(user), as request.memberships)."""
     from .models import Tenant
 
     if user.is_superuser:
         return list(Tenant.objects.filter(is_active=True))
-    return [m.tenant for m in user_memberships(user)]
+    if memberships is None:
+        memberships = user_memberships(user)
+    return [m.tenant for m in memberships]
 
 
 def resolve_tenant(request):
     """Pick the request's tenant and membership: the one chosen in the session if still allowed,
-    else the user's first. Returns (tenant, membership); (None, None) for a user with no seat."""
+    else the user's first. Returns (tenant, membership); (None, None) for a user with no seat.
+    The memberships it reads stay on request.memberships: the tenant switcher lists them."""
     user = request.user
-    memberships = user_memberships(user)
+    memberships = request.memberships = user_memberships(user)
     wanted = request.session.get(SESSION_TENANT_KEY)
     by_tenant = {m.tenant_id: m for m in memberships}
     if wanted in by_tenant:
@@ -78,6 +82,7 @@ class TenantScopeMiddleware:
     def __call__(self, request):
         request.tenant = None
         request.membership = None
+        request.memberships = []
         if not request.user.is_authenticated:
             return self.get_response(request)
         request.tenant, request.membership = resolve_tenant(request)

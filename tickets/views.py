@@ -380,13 +380,14 @@ class TicketDetailView(StaffView):
         # Field-level permission: an engineer sees the fields their workflow nodes allow.
         scope = ticket_field_scope(ticket=ticket, user=self.request.user)
         field_rows = [
-            {"field": f, "label": schema.field_label(f), "value": schema.display_value(f, ticket.data.get(f["key"]))}
+            {"field": f, "label": schema.field_label(f), "value": _field_display(ticket, f)}
             for f in version_fields if scope is None or f["key"] in scope
         ]
         running = ticket_runs_workflow(ticket=ticket)
         can_change = self.request.user.has_perm("tickets.change_ticket") and scope is None
-        # The fields' edit form comes with the page only after a failed save (with its errors);
-        # otherwise "Edit fields" loads it (TicketActionView.get): most visits only read.
+        # The fields' edit form and the split form come with the page only after a failed save
+        # (with their errors); otherwise "Edit fields" and "Split into child tickets" load them
+        # when first opened (TicketActionView.get): most visits only read.
         edit_form = forms.get("edit_form")
         attachments = list(selectors.ticket_attachments(ticket=ticket))
         context = {
@@ -397,7 +398,7 @@ class TicketDetailView(StaffView):
             "related": selectors.ticket_related(ticket=ticket),
             "comment_form": forms.get("comment_form", CommentForm()),
             "assign_form": forms.get("assign_form", AssignForm(initial={"assignee": ticket.assignee_id})),
-            "split_form": forms.get("split_form", SplitForm()),
+            "split_form": forms.get("split_form"),
             "merge_form": forms.get("merge_form", MergeForm()),
             # While a workflow runs, the engine moves the status; only cancelling stays here.
             "actions": [a for a in (("cancel",) if running else ("start", "wait", "resolve", "reopen", "close",
@@ -406,6 +407,20 @@ class TicketDetailView(StaffView):
             "open_statuses": OPEN_STATUSES,
         }
         return render(self.request, "tickets/detail.html", context, status=status)
+
+
+# Picker types whose value is usually the ticket's own store, region or customer (intake links
+# the ticket to them), which ticket_get has joined: their name is on hand, no need to read it again.
+_PICKERS_ON_TICKET = ("store", "region", "customer")
+
+
+def _field_display(ticket, field):
+    """A custom field's value as the ticket page shows it (schema.display_value)."""
+    value = ticket.data.get(field["key"])
+    kind = field.get("type")
+    if kind in _PICKERS_ON_TICKET and type(value) is int and value == getattr(ticket, f"{kind}_id"):
+        return getattr(ticket, kind).name or f"#{value}"  # what display_value shows for a picker
+    return schema.display_value(field, value)
 
 
 def _edit_form(ticket):
@@ -435,9 +450,13 @@ class TicketActionView(TicketDetailView):
 
     def get(self, request, pk, action):
         ticket = self.get_ticket(pk)  # 404 for tickets one may not see, like any other route
-        if action == "edit" and request.headers.get("HX-Request") and ticket.status in OPEN_STATUSES:
-            # "Edit fields" on the ticket page loads the form here, on demand.
-            return render(request, "tickets/_edit_form.html", {"ticket": ticket, "edit_form": _edit_form(ticket)})
+        if request.headers.get("HX-Request") and ticket.status in OPEN_STATUSES:
+            # "Edit fields" and "Split into child tickets" on the ticket page load their form
+            # here, on demand.
+            if action == "edit":
+                return render(request, "tickets/_edit_form.html", {"ticket": ticket, "edit_form": _edit_form(ticket)})
+            if action == "split":
+                return render(request, "tickets/_split_form.html", {"ticket": ticket, "split_form": SplitForm()})
         return redirect("ticket-detail", pk=pk)
 
     def post(self, request, pk, action):

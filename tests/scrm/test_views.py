@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from scrm import services
-from scrm.models import Customer, Role, Store
+from scrm.models import Customer, Membership, Role, Store
 from scrm.tenancy import SESSION_TENANT_KEY, tenant_scope
 from tests.conftest import make_member
 from tests.factories import (
@@ -501,6 +501,27 @@ def test_member_of_both_tenants_switches_and_sees_b_only(tenant_a, tenant_b, cli
     tenant_c = TenantFactory()
     assert client.post(reverse("tenant-switch"), {"tenant": tenant_c.pk}).status_code == 404
     assert client.session[SESSION_TENANT_KEY] == tenant_b.pk
+
+
+def test_switcher_lists_the_tenants_one_holds_an_active_seat_in(tenant_a, tenant_b, client_for):
+    user = make_member(tenant_a, Role.AGENT, "dual")
+    with tenant_scope(tenant_b):
+        services.membership_set(tenant=tenant_b, user=user, role=Role.ENGINEER)
+    left, closed = TenantFactory(name="已离开"), TenantFactory(name="已停用", is_active=False)
+    for tenant in (left, closed):
+        with tenant_scope(tenant):
+            services.membership_set(tenant=tenant, user=user, role=Role.AGENT)
+    with tenant_scope(left):
+        Membership.objects.filter(user=user).update(is_active=False)
+    page = client_for(user).get(reverse("home")).content.decode()
+    offered = set(re.findall(r'name="tenant" value="(\d+)"', page))
+    assert offered == {str(tenant_a.pk), str(tenant_b.pk)}
+    assert client_for(make_member(tenant_a, Role.AGENT, "single")).get(reverse("home")).content.decode().count(
+        'name="tenant"') == 0  # one tenant: nothing to switch to
+
+    root = UserFactory(is_superuser=True, is_staff=True)
+    page = client_for(root).get(reverse("home")).content.decode()
+    assert set(re.findall(r'name="tenant" value="(\d+)"', page)) == {str(t.pk) for t in (tenant_a, tenant_b, left)}
 
 
 def test_switch_refuses_an_offsite_next(tenant_a, agent_a, client_for):
