@@ -288,10 +288,12 @@ def event_emit(*, tenant, event, ticket=None, actor=None, users=None, customers=
                 "time": timezone.localtime(quiet_until).strftime("%H:%M")} if quiet_until else ""
             add(channel, user=user, address=address, note=note, due=quiet_until)
 
+    # Service messages (the ticket's own news) go whatever the customer opted out of: no read.
+    optional = customers and event not in SERVICE_EVENTS
     opted_out = set(CustomerOptOut.objects.filter(customer__in=[c.pk for c in customers])
-                    .values_list("customer_id", flat=True)) if customers else set()
+                    .values_list("customer_id", flat=True)) if optional else set()
     for customer in customers:
-        if customer.pk in opted_out and event not in SERVICE_EVENTS:
+        if customer.pk in opted_out:
             add(ChannelName.NONE, customer=customer, status=DeliveryStatus.SKIPPED,
                 note=_("The customer opted out of optional messages."))
             continue

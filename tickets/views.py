@@ -71,7 +71,8 @@ def _post_form_class(version, *, audience):
     if form_class is None:
         if len(_POST_FORM_CLASSES) >= _POST_FORM_CLASSES_MAX:
             _POST_FORM_CLASSES.clear()
-        form_class = _POST_FORM_CLASSES[key] = schema.form_class_for(version.fields, audience=audience)
+        form_class = _POST_FORM_CLASSES[key] = schema.form_class_for(version.fields, audience=audience,
+                                                                     read_only=True)
     return form_class
 
 

@@ -75,9 +75,20 @@ def _initial_for(field, value):
     return None if FIELD_TYPES[kind].is_file else value
 
 
-def form_class_for(fields, *, audience, data_initial=None):
+class _SharedFields(dict):
+    """base_fields of a form that only reads input: every instance uses the same Field objects
+    instead of deep copies (a copy per request of every field and widget is most of what
+    building such a form costs). Only safe where nothing changes a field per instance."""
+
+    def __deepcopy__(self, memo):
+        return dict(self)
+
+
+def form_class_for(fields, *, audience, data_initial=None, read_only=False):
     """A Django Form class with one form field per field the audience can see (view-only ones
-    disabled), labelled in the active language. Build it inside the tenant scope (pickers)."""
+    disabled), labelled in the active language. Build it inside the tenant scope (pickers).
+    `read_only=True` is for a class that only validates submissions and is never rendered:
+    its instances share their Field objects."""
     _check_audience(audience)
     schema = schema_validate(fields)
     data_initial = data_initial or {}
@@ -97,6 +108,8 @@ def form_class_for(fields, *, audience, data_initial=None):
         )
     form_class = type("TicketDataForm", (TicketDataForm,), {"schema": schema, "audience": audience})
     # Set after class creation: a field key may be any name, including one of Form's methods.
+    if read_only:
+        form_fields = _SharedFields(form_fields)
     form_class.base_fields = form_fields
     form_class.declared_fields = form_fields
     return form_class
