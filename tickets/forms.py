@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from scrm.forms import BootstrapFormMixin, StaffChoiceField, scoped_formfield, staff_users
 from scrm.phone import phone_normalize
+from scrm.selectors import customer_get, opportunity_get
 
 from . import fields as schema
 from .models import ClassificationRule, Priority, TicketTemplate
@@ -38,7 +39,11 @@ class ContactForm(BootstrapFormMixin, forms.Form):
 
 
 class StaffTicketForm(BootstrapFormMixin, forms.Form):
-    """The fixed part of the staff 'new ticket' form (phone calls, walk-ins)."""
+    """The fixed part of the staff 'new ticket' form (phone calls, walk-ins), and what the ticket
+    links to among what `user` may see: the opportunity the page was opened for (`opportunity_id`,
+    from ?opportunity=; its customer comes with it), otherwise the customer picked (the hidden
+    customer_id, first filled from ?customer=). One the user may not see (another tenant's or
+    region's, or gone) is an error, never dropped; `customer` and `opportunity` are the objects."""
 
     title = forms.CharField(label=_("Title"), max_length=200, required=False,
                             help_text=_("Leave empty to name it after the template and customer."))
@@ -50,13 +55,44 @@ class StaffTicketForm(BootstrapFormMixin, forms.Form):
     customer_name = forms.CharField(label=_("Customer name"), max_length=60, required=False)
     customer_phone = forms.CharField(label=_("Customer phone"), max_length=24, required=False)
 
+    def __init__(self, *args, user, opportunity_id=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.opportunity_id = opportunity_id
+        self.opportunity = opportunity_get(user=user, pk=opportunity_id) if opportunity_id else None
+        self.customer = self.opportunity.customer if self.opportunity else None
+        if not self.is_bound and self.customer is None and self.initial.get("customer_id"):
+            self.customer = customer_get(user=user, pk=self.initial["customer_id"])
+
+    @property
+    def links_missing(self):
+        """An unbound form opened for an opportunity or customer the user may not see."""
+        if self.opportunity_id:
+            return self.opportunity is None
+        return bool(self.initial.get("customer_id")) and self.customer is None
+
+    def clean_customer_id(self):
+        pk = self.cleaned_data.get("customer_id")
+        if pk is not None and not self.opportunity_id:  # an opportunity brings its customer
+            self.customer = customer_get(user=self.user, pk=pk)
+            if self.customer is None:
+                raise ValidationError(
+                    _("This customer does not exist or you may not see it; search again or enter a phone number."),
+                    code="not_visible",
+                )
+        return pk
+
     def clean_customer_phone(self):
         raw = self.cleaned_data.get("customer_phone")
         return phone_normalize(raw) if raw else ""
 
     def clean(self):
         cleaned = super().clean()
-        if not cleaned.get("customer_id") and not cleaned.get("customer_phone"):
+        if self.opportunity_id and self.opportunity is None:
+            self.add_error(None, ValidationError(_("This opportunity does not exist or you may not see it."),
+                                                 code="not_visible"))
+        elif (self.customer is None and not cleaned.get("customer_phone")
+              and not self.has_error("customer_id") and not self.has_error("customer_phone")):
             self.add_error("customer_phone", _("Pick a customer or enter a phone number to create one."))
         return cleaned
 

@@ -19,7 +19,7 @@ from notifications.selectors import ticket_notifications
 from scrm.config_cache import config_pinned
 from scrm.models import CustomerTier, Tenant
 from scrm.ratelimit import client_ip, rate_limited
-from scrm.selectors import customer_get, opportunity_get, visible_customers
+from scrm.selectors import visible_customers
 from scrm.tenancy import tenant_scope
 from scrm.views import StaffView
 from workflow.selectors import ticket_field_scope, ticket_runs_workflow
@@ -284,53 +284,43 @@ class TicketNewChooseView(StaffView):
 
 class TicketCreateView(StaffView):
     """Staff 'new ticket' for phone calls and walk-ins, with customer search or creation; the
-    customer and opportunity pages link here with ?customer= / ?opportunity=."""
+    customer and opportunity pages link here with ?customer= / ?opportunity=. The form resolves
+    those among what the user may see: the page 404s for one they may not, a POST gets an error."""
 
     permission = "tickets.add_ticket"
 
-    def dispatch(self, request, *args, **kwargs):
-        return super().dispatch(request, *args, **kwargs)
-
-    def setup_objects(self, template_id):
+    def setup_template(self, template_id):
         self.template = selectors.template_published(pk=template_id)
         if self.template is None:
             raise Http404
-        self.opportunity = None
-        self.customer = None
-        opp_id = self.int_param("opportunity")
-        if opp_id:
-            self.opportunity = opportunity_get(user=self.request.user, pk=opp_id)
-            self.customer = self.opportunity.customer if self.opportunity else None
-        cust_id = self.int_param("customer") or self.request.POST.get("customer_id", "")
-        if self.customer is None and str(cust_id).isdigit():
-            self.customer = customer_get(user=self.request.user, pk=int(cust_id))
 
     def get(self, request, template_id):
-        self.setup_objects(template_id)
-        version_fields = self.template.current_version.fields
-        initial = schema.prefill_values(version_fields, customer=self.customer, opportunity=self.opportunity)
-        fields_form = schema.form_class_for(version_fields, audience="staff", data_initial=initial)()
-        base = StaffTicketForm(initial={
-            "priority": self.template.default_priority, "source": "phone",
-            "customer_id": getattr(self.customer, "pk", None),
+        self.setup_template(template_id)
+        base = StaffTicketForm(user=request.user, opportunity_id=self.int_param("opportunity"), initial={
+            "priority": self.template.default_priority, "source": "phone", "customer_id": self.int_param("customer"),
         })
+        if base.links_missing:
+            raise Http404
+        version_fields = self.template.current_version.fields
+        initial = schema.prefill_values(version_fields, customer=base.customer, opportunity=base.opportunity)
+        fields_form = schema.form_class_for(version_fields, audience="staff", data_initial=initial)()
         return self.render(base, fields_form)
 
     def post(self, request, template_id):
-        self.setup_objects(template_id)
-        base = StaffTicketForm(request.POST)
+        self.setup_template(template_id)
+        base = StaffTicketForm(request.POST, user=request.user, opportunity_id=self.int_param("opportunity"))
         fields_form = schema.form_class_for(self.template.current_version.fields, audience="staff")(
             request.POST, request.FILES)
         base_ok, fields_ok = base.is_valid(), fields_form.is_valid()
         if base_ok and fields_ok:
             data = base.cleaned_data
-            contact = None if self.customer else {"name": data["customer_name"], "phone": data["customer_phone"]}
+            contact = None if base.customer else {"name": data["customer_name"], "phone": data["customer_phone"]}
             try:
                 ticket = services.ticket_intake(
                     tenant=request.tenant, source=data["source"], template=self.template,
                     data=fields_form.raw_data, files=fields_form.raw_files, audience="staff", title=data["title"],
-                    description=data["description"], priority=data["priority"], customer=self.customer,
-                    contact=contact, opportunity=self.opportunity, actor=request.user,
+                    description=data["description"], priority=data["priority"], customer=base.customer,
+                    contact=contact, opportunity=base.opportunity, actor=request.user,
                     raw_payload={"entered_by": request.user.username},
                 )
             except ValidationError as exc:
@@ -342,8 +332,8 @@ class TicketCreateView(StaffView):
 
     def render(self, base, fields_form, status=200):
         return render(self.request, "tickets/new.html", {
-            "template": self.template, "base": base, "form": fields_form, "customer": self.customer,
-            "opportunity": self.opportunity,
+            "template": self.template, "base": base, "form": fields_form, "customer": base.customer,
+            "opportunity": base.opportunity,
         }, status=status)
 
 
