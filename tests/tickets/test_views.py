@@ -720,6 +720,44 @@ def test_another_tenants_opportunity_id_is_refused(tenant_a, tenant_b, repair, a
     assert rows(tenant_a) == before
 
 
+def test_a_customer_or_opportunity_in_the_url_the_user_cannot_see_is_404(tenant_a, tenant_b, repair, agent):
+    with tenant_scope(tenant_b):
+        customer = CustomerFactory(tenant=tenant_b)
+        opportunity = OpportunityFactory(customer=customer)
+    assert agent.get(create_url(repair, customer=customer.pk)).status_code == 404
+    assert agent.get(create_url(repair, opportunity=opportunity.pk)).status_code == 404
+
+
+def test_a_regional_manager_cannot_file_for_a_customer_outside_their_regions(
+        tenant_a, repair, store_a, regional_manager_a, client_for):
+    with tenant_scope(tenant_a):
+        north = RegionFactory(tenant=tenant_a, name="华北", code="north")
+        StoreFactory(tenant=tenant_a, region=north, code="bj")
+        theirs = CustomerFactory(tenant=tenant_a, name="华东客户", store=store_a, region=store_a.region)
+    region_grant(user=regional_manager_a, region=north)
+    manager = in_english(client_for(regional_manager_a))
+    before = rows(tenant_a)
+
+    response = manager.post(create_url(repair), staff_post(customer_id=theirs.pk, customer_name="",
+                                                           customer_phone=""))
+
+    assert response.status_code == 400
+    assert "This customer does not exist or you may not see it" in text(response)
+    assert rows(tenant_a) == before
+
+
+def test_new_ticket_buttons_only_for_those_who_may_file_tickets(tenant_a, finance_a, agent, client_for):
+    with tenant_scope(tenant_a):
+        customer = CustomerFactory(tenant=tenant_a)
+        OpportunityFactory(customer=customer)
+    finance = in_english(client_for(finance_a))
+    for client, shown in ((agent, True), (finance, False)):  # finance reads customers, files no tickets
+        response = client.get(reverse("customer-detail", args=[customer.pk]))
+        assert response.status_code == 200
+        assert (f"{reverse('ticket-new')}?customer={customer.pk}" in text(response)) is shown
+        assert (f"{reverse('ticket-new')}?opportunity=" in text(response)) is shown
+
+
 def test_another_tenants_template_is_404(tenant_b, agent):
     with tenant_scope(tenant_b):
         theirs = published_template(tenant_b, slug="theirs", prefix="MJ")
