@@ -32,7 +32,13 @@ from scrm.tenancy import tenant_scope
 
 from . import selectors
 from .models import ApiKey, Priority, Source, Status, Ticket, TicketTemplate
-from .services import IdempotencyConflict, api_key_hash, ticket_intake, ticket_intake_idempotent
+from .services import (
+    IdempotencyConflict,
+    api_key_hash,
+    api_key_mark_used,
+    ticket_intake,
+    ticket_intake_idempotent,
+)
 
 MAX_BODY_BYTES = 256 * 1024
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -82,16 +88,19 @@ class ApiKeyAuthentication(BaseAuthentication):
         # Like the membership lookup in scrm/tenancy.py it cannot leak other rows: the prefix is
         # globally unique, it returns only that key's tenant id, hash and flag, and nothing is
         # used before the hash matches. Everything after runs inside the key's tenant scope.
-        row = ApiKey._base_manager.filter(prefix=prefix).values_list("tenant_id", "hashed_key", "is_active", "pk")
+        row = ApiKey._base_manager.filter(prefix=prefix).values_list(
+            "tenant_id", "hashed_key", "is_active", "pk", "last_used_at")
         row = row.first()
         if row is None or not hmac.compare_digest(row[1], api_key_hash(secret)):
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
-        tenant_id, _hashed, is_active, key_id = row
+        tenant_id, _hashed, is_active, key_id, last_used_at = row
         if not is_active:
             raise exceptions.AuthenticationFailed(_("This API key has been revoked."))
         tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
         if tenant is None:
             raise exceptions.AuthenticationFailed(_("This API key's tenant is not active."))
+        with tenant_scope(tenant):
+            api_key_mark_used(key_id=key_id, last_used_at=last_used_at)
         return ApiClient(tenant=tenant, key_id=key_id), None
 
     def authenticate_header(self, request):

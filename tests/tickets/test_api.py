@@ -1,9 +1,11 @@
 """The REST API: API-key authentication, ticket creation (idempotent with a key), lists, detail,
 templates and the OpenAPI schema. Bad input is a 4xx JSON answer that writes nothing."""
 
+import datetime
 import json
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import include, path
@@ -13,7 +15,7 @@ from scrm.models import Customer
 from scrm.tenancy import tenant_scope
 from scrm.urls import urlpatterns as root_urlpatterns
 from tests.factories import CustomerFactory, OpportunityFactory, RegionFactory, StoreFactory
-from tickets.models import IdempotencyRecord, Source, Status, Ticket, TimelineEvent
+from tickets.models import ApiKey, IdempotencyRecord, Source, Status, Ticket, TimelineEvent
 from tickets.services import (
     api_key_create,
     api_key_revoke,
@@ -257,6 +259,34 @@ def test_revoked_key_and_inactive_tenant_are_401(client, tenant_a, api_a):
     tenant_a.is_active = False
     tenant_a.save()
     assert get(client, api_a, URL).status_code == 401
+
+
+def test_a_used_key_shows_when_it_was_last_used_without_a_write_per_call(client, tenant_a, api_a):
+    def last_used():
+        with tenant_scope(tenant_a):
+            return ApiKey.objects.get(prefix=api_a.split(".")[0]).last_used_at
+
+    assert last_used() is None
+    with time_machine.travel("2026-11-23 10:00 +0800", tick=False):
+        assert get(client, api_a, URL).status_code == 200
+        first = last_used()
+        assert first is not None
+        with CaptureQueriesContext(connection) as calls:
+            get(client, api_a, URL)
+        assert not any(q["sql"].startswith("UPDATE") for q in calls.captured_queries)
+    with time_machine.travel("2026-11-23 10:06 +0800", tick=False):
+        get(client, api_a, URL)
+    assert last_used() - first == datetime.timedelta(minutes=6)
+
+
+def test_a_refused_key_is_not_marked_used(client, tenant_a):
+    with tenant_scope(tenant_a):
+        key, secret = api_key_create(tenant=tenant_a, name="old")
+        api_key_revoke(key=key)
+    assert get(client, secret, URL).status_code == 401
+    assert get(client, secret[:-2] + "xx", URL).status_code == 401
+    with tenant_scope(tenant_a):
+        assert ApiKey.objects.get(pk=key.pk).last_used_at is None
 
 
 def test_signed_in_staff_without_key_is_401(client_for, agent_a):

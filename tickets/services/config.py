@@ -1,6 +1,7 @@
 """Configuration writes for tickets: categories, templates (draft edits, publishing immutable
 versions, presets, JSON/YAML export and import), classification rules and API keys."""
 
+import datetime
 import hashlib
 import re
 import secrets
@@ -8,6 +9,7 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
@@ -328,6 +330,21 @@ def api_key_create(*, tenant, name, actor=None):
     _clean(key)
     key.save()
     return key, secret
+
+
+# How fresh "last used" on the API keys page is: a write on every call would cost each request
+# an UPDATE (and serialise a busy integrator's calls on the key's row) for a date shown to the minute.
+API_KEY_USE_RESOLUTION = datetime.timedelta(minutes=5)
+
+
+def api_key_mark_used(*, key_id, last_used_at, now=None):
+    """Record that a key authenticated a request, at most once per API_KEY_USE_RESOLUTION (one
+    UPDATE, in the key's tenant scope). Returns whether it wrote."""
+    now = now or timezone.now()
+    if last_used_at is not None and now - last_used_at < API_KEY_USE_RESOLUTION:
+        return False
+    ApiKey.objects.filter(pk=key_id).update(last_used_at=now)
+    return True
 
 
 @transaction.atomic
