@@ -228,10 +228,17 @@ def dashboard_summary(*, user):
     }
 
 
-def store_cached(pk):
-    """A store of the tenant in scope with its region, or None: for intake, which links every
-    ticket to a store. Cached per tenant until a store or region changes; callers only read it."""
+def stores_cached(config=None):
+    """Every store of the tenant in scope with its region, {id: Store} in code order: for intake
+    (which links every ticket to a store) and the store pickers. Cached per tenant until a store
+    or region changes (scrm.config_cache); callers only read it. Pass `config` when holding the
+    tenant's cache entry already (its stamp is not read again)."""
     from .config_cache import tenant_config
 
-    stores = tenant_config().get("stores", lambda: {s.pk: s for s in Store.objects.select_related("region")})
-    return stores.get(pk)
+    return (config or tenant_config()).get("stores", lambda: {
+        s.pk: s for s in Store.objects.select_related("region").order_by("code", "pk")})
+
+
+def store_cached(pk):
+    """A store of the tenant in scope with its region, or None (see stores_cached)."""
+    return stores_cached().get(pk)

@@ -370,8 +370,10 @@ class TicketDetailView(StaffView):
         version_fields = ticket.template_version.fields
         # Field-level permission: an engineer sees the fields their workflow nodes allow.
         scope = ticket_field_scope(ticket=ticket, user=self.request.user)
+        known_names = _names_on_ticket(ticket)
         field_rows = [
-            {"field": f, "label": schema.field_label(f), "value": _field_display(ticket, f)}
+            {"field": f, "label": schema.field_label(f),
+             "value": schema.display_value(f, ticket.data.get(f["key"]), known_names=known_names)}
             for f in version_fields if scope is None or f["key"] in scope
         ]
         running = ticket_runs_workflow(ticket=ticket)
@@ -400,18 +402,11 @@ class TicketDetailView(StaffView):
         return render(self.request, "tickets/detail.html", context, status=status)
 
 
-# Picker types whose value is usually the ticket's own store, region or customer (intake links
-# the ticket to them), which ticket_get has joined: their name is on hand, no need to read it again.
-_PICKERS_ON_TICKET = ("store", "region", "customer")
-
-
-def _field_display(ticket, field):
-    """A custom field's value as the ticket page shows it (schema.display_value)."""
-    value = ticket.data.get(field["key"])
-    kind = field.get("type")
-    if kind in _PICKERS_ON_TICKET and type(value) is int and value == getattr(ticket, f"{kind}_id"):
-        return getattr(ticket, kind).name or f"#{value}"  # what display_value shows for a picker
-    return schema.display_value(field, value)
+def _names_on_ticket(ticket):
+    """{picker type: {id: name}} of the ticket's own store, region and customer, which
+    ticket_get has joined: a store/region/customer field usually holds one of them."""
+    return {kind: {getattr(ticket, f"{kind}_id"): getattr(ticket, kind).name}
+            for kind in ("store", "region", "customer") if getattr(ticket, f"{kind}_id")}
 
 
 def _edit_form(ticket):

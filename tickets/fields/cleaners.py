@@ -11,8 +11,9 @@ from django.core.validators import EmailValidator, URLValidator
 from django.utils.translation import gettext, ngettext
 
 from scrm.config_cache import scoped_tenant_id, tenant_config
-from scrm.models import Customer, Membership, Region, StaffProfile, Store
+from scrm.models import Customer, Membership, Region, StaffProfile
 from scrm.phone import phone_normalize
+from scrm.selectors import stores_cached
 
 from .base import (
     _FALSE,
@@ -277,12 +278,14 @@ def _picker_labels(kind, ids=None, *, active_only=False):
 
 def _org_rows(kind):
     """(id, name, open) of every region or store of the tenant in scope, in code order."""
+    config = tenant_config(scoped_tenant_id())
+
     def load():
-        if kind == "store":
-            return tuple(Store.objects.order_by("code", "pk").values_list("pk", "name", "is_active"))
+        if kind == "store":  # derived from the stores intake caches: no read of its own
+            return tuple((s.pk, s.name, s.is_active) for s in stores_cached(config).values())
         return tuple((pk, name, True) for pk, name in Region.objects.order_by("code", "pk").values_list("pk", "name"))
 
-    return tenant_config(scoped_tenant_id()).get(f"picker:{kind}", load)
+    return config.get(f"picker:{kind}", load)
 
 
 def _picker_choices(field):

@@ -251,14 +251,18 @@ def field_label(field):
     return _text(field.get("label"), field.get("key", ""))
 
 
-def display_value(field, value):
-    """A stored value as text for the ticket page, in the active language ("" when empty)."""
+def display_value(field, value, *, known_names=None):
+    """A stored value as text for the ticket page, in the active language ("" when empty).
+    `known_names` ({picker type: {id: name}}) are names the caller has read already — the ticket
+    page its own store, region and customer — so a picker does not read them again."""
     ftype = FIELD_TYPES.get(field.get("type"))
     if _is_empty(value):
         return ""
     if ftype is None:
         return str(value)
     try:
+        if ftype.picker and known_names:
+            return ftype.display(field, value, known_names.get(field["type"]))
         return ftype.display(field, value)
     except (ValidationError, InvalidOperation, TypeError, ValueError, AttributeError):
         return str(value)  # data older than a schema change: show it raw rather than fail the page

@@ -56,8 +56,13 @@ def _display_cascade(field, value):
     return " / ".join(labels)
 
 
-def _display_picker(field, value):
-    return _picker_labels(field["type"], [value]).get(value) or f"#{value}"
+def _display_picker(field, value, known_names=None):
+    """The picked row's name: from `known_names` ({id: name}, read already by the caller) when it
+    is there, else read now."""
+    name = known_names.get(value) if known_names and type(value) is int else None
+    if name is None:
+        name = _picker_labels(field["type"], [value]).get(value)
+    return name or f"#{value}"
 
 
 def _display_address(field, value):
