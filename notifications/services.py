@@ -13,15 +13,15 @@ import time
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
-from django.db.models.constants import OnConflict
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as BrokerError
 
 from scrm.config_cache import tenant_config
+from scrm.db import insert_new
 from scrm.models import Membership, StaffProfile
 
 from .channels import (
@@ -313,38 +313,10 @@ def event_emit(*, tenant, event, ticket=None, actor=None, users=None, customers=
     return _rows_save(rows, tenant_id=tenant.pk)
 
 
-def _rows_insert_new(rows):
-    """Insert the rows whose key is new and return them with their pks, or None where the
-    database cannot say in one statement which rows it inserted. `INSERT … ON CONFLICT DO
-    NOTHING RETURNING` (PostgreSQL, SQLite ≥ 3.35) answers exactly that: one round trip instead
-    of read existing keys, insert, read the new pks. QuerySet._insert is what bulk_create uses."""
-    features = connection.features
-    if connection.vendor not in ("postgresql", "sqlite") or not (
-        features.supports_ignore_conflicts and features.can_return_rows_from_bulk_insert
-    ):
-        return None
-    opts = Notification._meta
-    fields = [f for f in opts.concrete_fields if not f.primary_key and not getattr(f, "generated", False)]
-    for row in rows:
-        row._prepare_related_fields_for_save(operation_name="bulk_create")
-    key_field = opts.get_field("idempotency_key")
-    returned = Notification.objects._insert(
-        rows, fields=fields, returning_fields=[opts.pk, key_field], on_conflict=OnConflict.IGNORE,
-    )
-    ids = {key: pk for pk, key in (r for r in returned if r)}
-    inserted = []
-    for row in rows:
-        if row.idempotency_key in ids:
-            row.pk = ids.pop(row.idempotency_key)
-            row._state.adding, row._state.db = False, connection.alias
-            inserted.append(row)
-    return inserted
-
-
 def _rows_save(rows, *, tenant_id):
     """Insert the rows whose key is new (a concurrent writer of the same key wins quietly) and
     enqueue the ones due now once the transaction commits."""
-    inserted = _rows_insert_new(rows)
+    inserted = insert_new(rows, key="idempotency_key")
     if inserted is not None:
         rows = inserted
         if not rows:

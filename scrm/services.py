@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm, remove_perm
 
+from .db import insert_new
 from .models import (
     Customer,
     CustomerTier,
@@ -296,22 +297,40 @@ def _customer_save(customer, fields, tags):
     # Region, store and owner were checked above (same tenant, staff seat): full_clean's
     # existence reads of them would only repeat that.
     _clean(customer, exclude=["region", "store", "owner"])
-    try:
-        # Phone, WeCom id and openid are unique per tenant in the database, so a duplicate is
-        # found by the insert itself rather than by a read before it. A savepoint, so the outer
-        # transaction stays usable for the read that names the other customer.
-        with transaction.atomic():
-            customer.save()
-    except IntegrityError:
+    # Everything that can refuse has been checked, so nothing below raises inside the atomic
+    # block: nested in a caller's transaction (intake), only the tags need a savepoint.
+    with transaction.atomic(savepoint=tags is not None):
+        refused = _customer_write(customer)
+        if refused is None and tags is not None:
+            customer.tags.set(tags)
+    if refused is not None:
         _customer_duplicates(customer)
-        raise
-    if tags is not None:
-        customer.tags.set(tags)
+        raise refused
     return customer
 
 
-@transaction.atomic
+def _customer_write(customer):
+    """Insert or update the row; the IntegrityError when a unique field (phone, WeCom id,
+    openid: unique per tenant in the database) belongs to another customer, else None. The
+    constraint finds a duplicate, not a read before the write. A new customer is one statement
+    that skips a refused row (no savepoint); an update keeps its savepoint, so the caller's
+    transaction stays usable for the read that names the other customer."""
+    if customer._state.adding:
+        inserted = insert_new([customer])
+        if inserted is not None:
+            return None if inserted else IntegrityError("customer: a unique field is taken")
+    try:
+        with transaction.atomic():
+            customer.save()
+    except IntegrityError as exc:
+        return exc
+    return None
+
+
 def customer_create(*, tenant, name, phone="", tags=None, **fields):
+    """A new customer. Validates, then writes in one transaction (a savepoint when nested only
+    if there are tags): a refusal raises ValidationError and leaves the caller's transaction
+    usable, which intake's customer link relies on."""
     unknown = set(fields) - set(CUSTOMER_FIELDS)
     if unknown:
         raise TypeError(f"customer_create got unknown fields {sorted(unknown)}")
@@ -319,7 +338,6 @@ def customer_create(*, tenant, name, phone="", tags=None, **fields):
     return _customer_save(customer, {"name": name, "phone": phone, **fields}, tags)
 
 
-@transaction.atomic
 def customer_update(*, customer, tags=None, **fields):
     unknown = set(fields) - set(CUSTOMER_FIELDS)
     if unknown:

@@ -77,10 +77,10 @@ def _post_form_class(version, *, audience):
 
 
 def _public_tenant(slug):
-    tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
-    if tenant is None:
-        raise Http404
-    return tenant
+    try:
+        return Tenant.objects.get(slug=slug, is_active=True)  # slug is unique: no ORDER BY
+    except Tenant.DoesNotExist:
+        raise Http404 from None
 
 
 class PublicFormView(View):

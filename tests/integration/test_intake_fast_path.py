@@ -1,14 +1,18 @@
 """What keeps public intake cheap on the production stack: the Redis rate limiter (one round trip,
-a window that expires, open when Redis is down) and the customer lookup by phone answered from
-its unique index rather than by walking the tenant's customers."""
+a window that expires, open when Redis is down), the customer lookup by phone answered from its
+unique index rather than by walking the tenant's customers, a new customer written without a
+savepoint, and the broker transport's kept client."""
 
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from scrm import ratelimit
+from scrm import broker, celery_app, ratelimit
+from scrm.models import Customer
+from scrm.services import customer_create
 from scrm.tenancy import tenant_scope
 from tests.factories import CustomerFactory
 from tickets.services import customer_link
@@ -20,6 +24,14 @@ def limiter_keys():
     yield client
     for key in client.scan_iter("rl:test-*"):
         client.delete(key)
+
+
+@pytest.fixture
+def celery_redis():
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete("scrm-test-kept-client")
+    yield client
+    client.delete("scrm-test-kept-client")
 
 
 def test_redis_limiter_counts_per_ident_and_expires_its_window(limiter_keys):
@@ -57,3 +69,32 @@ def test_customer_lookup_by_phone_uses_the_unique_index(tenant_a):
         finally:
             cursor.execute("SET enable_seqscan = on")
     assert "customer_unique_phone" in plan
+
+
+def test_a_duplicate_customer_inside_intakes_transaction_does_not_abort_it(tenant_a):
+    # On PostgreSQL a failed INSERT aborts the transaction; ON CONFLICT DO NOTHING does not, so
+    # customer_create needs no savepoint and the caller can still read the customer that won.
+    with tenant_scope(tenant_a):
+        CustomerFactory(tenant=tenant_a, name="老张", phone="13800138000")
+        with transaction.atomic():
+            with CaptureQueriesContext(connection) as captured, pytest.raises(ValidationError) as excinfo:
+                customer_create(tenant=tenant_a, name="新张", phone="13800138000")
+            assert "老张" in excinfo.value.message_dict["phone"][0]
+            assert not [q for q in captured.captured_queries if "SAVEPOINT" in q["sql"]]
+            assert Customer.objects.filter(phone="13800138000").get().name == "老张"
+        assert Customer.objects.count() == 1
+
+
+def test_the_broker_transport_keeps_one_client_for_publishing(celery_redis):
+    # kombu's Redis channel built a new redis.Redis for every message; ours keeps one per pool.
+    with celery_app.connection_for_write() as conn:
+        assert isinstance(conn.transport, broker.Transport)
+        channel = conn.default_channel
+        producer = conn.Producer(channel)
+        for n in range(3):
+            producer.publish({"n": n}, routing_key="scrm-test-kept-client", serializer="json")
+        kept = channel._kept_client
+        assert kept is not None and kept.connection_pool is channel.pool
+        producer.publish({"n": 3}, routing_key="scrm-test-kept-client", serializer="json")
+        assert channel._kept_client is kept
+        assert celery_redis.llen("scrm-test-kept-client") == 4

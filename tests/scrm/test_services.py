@@ -6,6 +6,8 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from scrm import services
 from scrm.models import (
@@ -95,6 +97,27 @@ def test_duplicate_phone_names_the_existing_customer_and_writes_nothing(scope_a)
     assert "13800138000" in errors["phone"][0]
     assert Customer.objects.count() == before
     assert not Customer.objects.filter(name="新张").exists()
+
+
+def test_customer_create_inside_a_transaction_takes_no_savepoint_and_a_duplicate_leaves_it_usable(scope_a):
+    # Intake creates customers inside its own transaction and reads the winner after a refusal.
+    CustomerFactory(tenant=scope_a, name="老张", phone="13800138000")
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as captured:
+            created = services.customer_create(tenant=scope_a, name="李梅", phone="13900001234")
+        assert not [q for q in captured.captured_queries if "SAVEPOINT" in q["sql"]]
+        with pytest.raises(ValidationError) as excinfo:
+            services.customer_create(tenant=scope_a, name="新张", phone="13800138000")
+        assert "老张" in error_dict(excinfo)["phone"][0]
+        assert Customer.objects.filter(phone="13800138000").get().name == "老张"
+    assert sorted(Customer.objects.values_list("name", flat=True)) == sorted(["老张", "李梅"])
+    assert created.pk == Customer.objects.get(name="李梅").pk
+
+
+def test_customer_create_with_tags_is_all_or_nothing(scope_a):
+    tag = TagFactory(tenant=scope_a, name="VIP")
+    customer = services.customer_create(tenant=scope_a, name="周杰", phone="13900005678", tags=[tag])
+    assert list(customer.tags.all()) == [tag]
 
 
 def test_duplicate_phone_in_another_tenant_is_fine(tenant_a, tenant_b):

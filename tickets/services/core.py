@@ -110,9 +110,11 @@ def customer_link(*, tenant, name="", phone="", email="", wecom_external_userid=
         if value:
             # Spelling out the unique index's condition (non-empty) lets PostgreSQL use that
             # index; without it, it walked every customer of the tenant in created order.
-            found = Customer.objects.filter(**{field: value}).exclude(**{field: ""}).order_by().first()
-            if found is not None:
-                return found
+            # Unique, so get() (no ORDER BY for first() to compile and the database to plan).
+            try:
+                return Customer.objects.filter(**{field: value}).exclude(**{field: ""}).get()
+            except Customer.DoesNotExist:
+                pass
     if email:
         found = list(Customer.objects.filter(email__iexact=email)[:2])
         if len(found) == 1:
@@ -121,7 +123,7 @@ def customer_link(*, tenant, name="", phone="", email="", wecom_external_userid=
         return None
     fallback_name = name or phone or email or _("WeChat customer")
     try:
-        # customer_create runs in its own savepoint: a refusal leaves this transaction usable.
+        # A refusal by customer_create (a duplicate) leaves this transaction usable.
         return customer_create(
             tenant=tenant, name=fallback_name[:60], phone=phone, email=email,
             wecom_external_userid=wecom_external_userid, wechat_openid=wechat_openid, region=region, store=store,
