@@ -18,6 +18,7 @@ stay pending). Everything is torn down at the end: gunicorn stopped, database dr
 14 flushed."""
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -261,7 +262,16 @@ class Client:
         raise AssertionError("unreachable")
 
 
-def form_worker(port, site, indices, results, errors):
+def _all_ready(ready, errors):
+    try:
+        ready.wait()
+    except threading.BrokenBarrierError:
+        errors.append("another client could not start")
+        return False
+    return True
+
+
+def form_worker(port, site, indices, results, errors, ready):
     from intake_seed import form_data
 
     client = Client(port)
@@ -269,13 +279,19 @@ def form_worker(port, site, indices, results, errors):
     response, body = client.request("GET", path)
     if response.status != 200:
         errors.append(f"GET {path}: {response.status}")
+        ready.abort()
         return
     cookie = re.search(r"csrftoken=([^;]+)", response.getheader("Set-Cookie", "")).group(1)
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
+    # Built before the clock starts: the load client's CPU is taken from the same two cores.
+    requests = []
     for i in indices:
         fields = {"csrfmiddlewaretoken": token, **form_data(i, store_ids=site["store_ids"], phones=site["phones"])}
         payload, content_type = multipart(fields)
-        headers = {"Content-Type": content_type, "Cookie": f"csrftoken={cookie}"}
+        requests.append((i, payload, {"Content-Type": content_type, "Cookie": f"csrftoken={cookie}"}))
+    if not _all_ready(ready, errors):
+        return
+    for i, payload, headers in requests:
         started = time.perf_counter()
         response, body = client.request("POST", path, body=payload, headers=headers)
         elapsed = time.perf_counter() - started
@@ -285,18 +301,23 @@ def form_worker(port, site, indices, results, errors):
             errors.append(f"POST form #{i}: {response.status} {body[:200]!r}")
 
 
-def api_worker(port, site, indices, results, errors):
+def api_worker(port, site, indices, results, errors, ready):
     from intake_seed import form_data
 
     client = Client(port)
+    requests = []
     for i in indices:
         data = form_data(i, store_ids=site["store_ids"], phones=site["phones"])
         payload = {"template": site["template"], "data": data,
                    "customer": {"name": data["contact_name"], "phone": data["contact_phone"]}}
         headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {site['api_key']}",
                    "Idempotency-Key": str(uuid.uuid4())}
+        requests.append((i, json.dumps(payload).encode(), headers))
+    if not _all_ready(ready, errors):
+        return
+    for i, payload, headers in requests:
         started = time.perf_counter()
-        response, body = client.request("POST", "/api/v1/tickets/", body=json.dumps(payload).encode(), headers=headers)
+        response, body = client.request("POST", "/api/v1/tickets/", body=payload, headers=headers)
         elapsed = time.perf_counter() - started
         if response.status == 201:
             results.append(elapsed)
@@ -304,13 +325,21 @@ def api_worker(port, site, indices, results, errors):
             errors.append(f"POST api #{i}: {response.status} {body[:300]!r}")
 
 
-def drive(worker, port, site, start, count, clients):
+def drive(worker, port, site, start, count, clients, on_start=None):
+    """Run `count` requests over `clients` threads. Each builds its requests first; the clock
+    (and `on_start`, the CPU meter) starts once all are built."""
     results, errors = [], []
+    ready = threading.Barrier(clients + 1)
     chunks = [range(start + c, start + count, clients) for c in range(clients)]
-    threads = [threading.Thread(target=worker, args=(port, site, chunk, results, errors)) for chunk in chunks]
-    began = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(port, site, chunk, results, errors, ready)) for chunk in chunks]
     for t in threads:
         t.start()
+    # A client that could not start breaks the barrier: all stop, their errors say why.
+    with contextlib.suppress(threading.BrokenBarrierError):
+        ready.wait()
+    if on_start is not None:
+        on_start()
+    began = time.perf_counter()
     for t in threads:
         t.join()
     return results, errors, time.perf_counter() - began
@@ -382,8 +411,8 @@ def main():
             meter = CpuMeter(server, base, name)
             for part in parts:
                 worker = form_worker if part == "form" else api_worker
-                meter.start()
-                results, errors, elapsed = drive(worker, server.port, site, start, args.count, args.clients)
+                results, errors, elapsed = drive(worker, server.port, site, start, args.count, args.clients,
+                                                 on_start=meter.start)
                 cpu = meter.stop(len(results))
                 expected["web" if part == "form" else "api"] += len(results)
                 ok &= not errors
