@@ -26,7 +26,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from scrm.models import Customer, Opportunity, Store, Tenant
+from scrm.models import Customer, Opportunity, Store
 from scrm.phone import phone_normalize
 from scrm.tenancy import tenant_scope
 
@@ -86,22 +86,23 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
         # The one unscoped read of the API: no tenant is known yet, and finding it is the point.
         # Like the membership lookup in scrm/tenancy.py it cannot leak other rows: the prefix is
-        # globally unique, it returns only that key's tenant id, hash and flag, and nothing is
-        # used before the hash matches. Everything after runs inside the key's tenant scope.
-        row = ApiKey._base_manager.filter(prefix=prefix).values_list(
-            "tenant_id", "hashed_key", "is_active", "pk", "last_used_at")
-        row = row.first()
-        if row is None or not hmac.compare_digest(row[1], api_key_hash(secret)):
+        # globally unique, it returns only that key and its tenant (one query, get(): no ORDER
+        # BY), and nothing is used before the hash matches. Everything after runs inside the
+        # key's tenant scope.
+        try:
+            key = ApiKey._base_manager.select_related("tenant").get(prefix=prefix)
+        except ApiKey.DoesNotExist:
+            key = None
+        if key is None or not hmac.compare_digest(key.hashed_key, api_key_hash(secret)):
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
-        tenant_id, _hashed, is_active, key_id, last_used_at = row
-        if not is_active:
+        if not key.is_active:
             raise exceptions.AuthenticationFailed(_("This API key has been revoked."))
-        tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
-        if tenant is None:
+        tenant = key.tenant
+        if not tenant.is_active:
             raise exceptions.AuthenticationFailed(_("This API key's tenant is not active."))
         with tenant_scope(tenant):
-            api_key_mark_used(key_id=key_id, last_used_at=last_used_at)
-        return ApiClient(tenant=tenant, key_id=key_id), None
+            api_key_mark_used(key_id=key.pk, last_used_at=key.last_used_at)
+        return ApiClient(tenant=tenant, key_id=key.pk), None
 
     def authenticate_header(self, request):
         # Makes DRF answer 401 (with WWW-Authenticate), not 403, when the key is missing or bad.

@@ -279,6 +279,20 @@ def test_a_used_key_shows_when_it_was_last_used_without_a_write_per_call(client,
     assert last_used() - first == datetime.timedelta(minutes=6)
 
 
+def test_checking_a_key_reads_the_key_and_its_tenant_in_one_query(tenant_a, api_a):
+    from rest_framework.test import APIRequestFactory
+
+    from tickets.api import ApiKeyAuthentication
+
+    request = APIRequestFactory().get(URL, HTTP_AUTHORIZATION=f"Api-Key {api_a}")
+    ApiKeyAuthentication().authenticate(request)  # the first use writes last_used_at
+    with CaptureQueriesContext(connection) as calls:
+        client_, _none = ApiKeyAuthentication().authenticate(request)
+    assert client_.tenant == tenant_a and client_.tenant.name == tenant_a.name
+    assert len(calls.captured_queries) == 1
+    assert '"scrm_tenant"' in calls.captured_queries[0]["sql"]
+
+
 def test_a_refused_key_is_not_marked_used(client, tenant_a):
     with tenant_scope(tenant_a):
         key, secret = api_key_create(tenant=tenant_a, name="old")
