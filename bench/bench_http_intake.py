@@ -376,7 +376,7 @@ def main():
         "SECRET_KEY": "bench-" + uuid.uuid4().hex, "ALLOWED_HOSTS": HOST, "SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": db_url(base, name), "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "60"),
         "REDIS_URL": REDIS_DB_URL, "STATIC_ROOT": static_root.name, "LOG_LEVEL": "WARNING",
-        "PUBLIC_FORM_RATE_PER_MINUTE": "1000000", "SITE_URL": f"http://{HOST}",
+        "PUBLIC_FORM_RATE_PER_MINUTE": "1000000", "API_RATE_PER_MINUTE": "1000000", "SITE_URL": f"http://{HOST}",
     }
     configs = ([("sync", 1), ("gthread", 2), ("gthread", 4)] if args.matrix
                else [(args.worker_class, args.threads)])

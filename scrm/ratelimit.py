@@ -1,5 +1,5 @@
-"""A fixed-window request counter for public endpoints (per IP): in Redis when the site has it,
-else in the cache."""
+"""A fixed-window request counter for public endpoints (per IP, or per API key): in Redis when
+the site has it, else in the cache."""
 
 import logging
 import threading
@@ -32,6 +32,11 @@ def _redis_client():
             if _redis is None:
                 _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
     return _redis
+
+
+def window_left(window=60):
+    """Seconds until the current window ends (what a 429's Retry-After says)."""
+    return max(1, int(window - time.time() % window))
 
 
 def rate_limited(*, scope, ident, limit, window=60):

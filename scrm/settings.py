@@ -232,6 +232,11 @@ NOTIFICATION_BACKOFF_SECONDS = int(env("NOTIFICATION_BACKOFF_SECONDS", "30"))
 # --- public intake ----------------------------------------------------------------------
 # Submissions of the public web form (and tracking-page replies) per client IP and minute.
 PUBLIC_FORM_RATE_PER_MINUTE = int(env("PUBLIC_FORM_RATE_PER_MINUTE", "20"))
+# Per API key: an integrator's burst passes, a runaway loop is stopped with 429 and Retry-After.
+API_RATE_PER_MINUTE = int(env("API_RATE_PER_MINUTE", "1200"))
+# Per client IP on the WeCom/WeChat callbacks, counted before the signature check: the platforms
+# send from a few addresses and retry a refused delivery, so the default is generous.
+CALLBACK_RATE_PER_MINUTE = int(env("CALLBACK_RATE_PER_MINUTE", "1200"))
 
 # --- API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -24,10 +24,12 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from scrm.models import Customer, Opportunity, Store
 from scrm.phone import phone_normalize
+from scrm.ratelimit import rate_limited, window_left
 from scrm.tenancy import tenant_scope
 
 from . import selectors
@@ -279,8 +281,10 @@ def _errors(*codes):
         413: "Body larger than 256 KB.",
         415: "Body is not JSON.",
         422: "Idempotency-Key reused with a different body.",
+        429: "More than API_RATE_PER_MINUTE requests with this key this minute; retry after `Retry-After` seconds.",
     }
-    return {code: OpenApiResponse(ErrorSerializer, description=texts[code]) for code in codes}
+    # Every endpoint takes the key's rate limit.
+    return {code: OpenApiResponse(ErrorSerializer, description=texts[code]) for code in (*codes, 429)}
 
 
 # --- reads the API needs (tenant scope open) --------------------------------------------
@@ -306,11 +310,25 @@ def _tenant_object(model, pk, field, errors):
 
 # --- views ------------------------------------------------------------------------------
 
+class ApiKeyThrottle(BaseThrottle):
+    """`API_RATE_PER_MINUTE` requests per key and minute (one Redis round trip, as the public
+    form's limit); DRF answers 429 with Retry-After. Runs after authentication, so a missing or
+    bad key is 401 and not counted."""
+
+    def allow_request(self, request, view):
+        return not rate_limited(scope="api", ident=f"key{request.user.key_id}", limit=settings.API_RATE_PER_MINUTE)
+
+    def wait(self):
+        return window_left()
+
+
 class TenantApiView(generics.GenericAPIView):
-    """Base view: API-key authentication, JSON only, and the key's tenant scope around the handler."""
+    """Base view: API-key authentication, JSON only, a per-key rate limit, and the key's tenant
+    scope around the handler."""
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAuthenticated]
+    throttle_classes = [ApiKeyThrottle]
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
 

@@ -2,7 +2,8 @@
 WeChat official account (公众号) at /hooks/wechat/<tenant>/. Each checks the signature with the
 tenant's token (403 and nothing written when it fails), decrypts, and hands text and image
 messages to `inbound_message_receive`, which makes one ticket — or a comment on the sender's
-open ticket — per message id, however often the platform redelivers it.
+open ticket — per message id, however often the platform redelivers it. Each client IP may call
+CALLBACK_RATE_PER_MINUTE times a minute (429 after).
 
 Per-tenant settings: `Tenant.settings["wecom"] = {"corp_id", "agent_id", "secret", "token",
 "encoding_aes_key"}` and `Tenant.settings["wechat"] = {"app_id", "secret", "token",
@@ -12,6 +13,7 @@ import binascii
 import logging
 from xml.parsers.expat import ExpatError
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.utils.translation import gettext as _
@@ -26,6 +28,7 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
 from scrm.models import Tenant
+from scrm.ratelimit import client_ip, rate_limited, window_left
 from scrm.tenancy import tenant_scope
 
 from .models import Source
@@ -44,6 +47,17 @@ MALFORMED = (ExpatError, KeyError, TypeError, ValueError, AttributeError, IndexE
 class _Refused(Exception):
     def __init__(self, response):
         self.response = response
+
+
+def _limited(request):
+    """429 when this client IP sent more than CALLBACK_RATE_PER_MINUTE callbacks this minute: a
+    flood of forged deliveries then costs a counter, not a tenant read and a decryption each. The
+    platforms retry a refused delivery, so nothing genuine is lost."""
+    if rate_limited(scope="callback", ident=client_ip(request), limit=settings.CALLBACK_RATE_PER_MINUTE):
+        response = HttpResponse("too many requests", status=429, content_type="text/plain")
+        response["Retry-After"] = str(window_left())
+        return response
+    return None
 
 
 def _tenant_config(slug, section, required):
@@ -107,6 +121,8 @@ def _receive(*, tenant, channel, message, sender):
 @require_http_methods(["GET", "POST"])
 def wecom_callback(request, tenant_slug):
     """WeChat Work: GET verifies the URL (decrypt the echostr), POST delivers an encrypted message."""
+    if (refused := _limited(request)) is not None:
+        return refused
     tenant, config = _tenant_config(tenant_slug, "wecom", WECOM_KEYS)
     try:
         crypto = WeComCrypto(config["token"], config["encoding_aes_key"], config["corp_id"])
@@ -144,6 +160,8 @@ def wecom_callback(request, tenant_slug):
 def wechat_callback(request, tenant_slug):
     """WeChat official account: the plain signature on every call; in safe mode
     (`encrypt_type=aes`) the message is decrypted with the tenant's EncodingAESKey."""
+    if (refused := _limited(request)) is not None:
+        return refused
     tenant, config = _tenant_config(tenant_slug, "wechat", WECHAT_KEYS)
     timestamp = request.GET.get("timestamp", "")
     nonce = request.GET.get("nonce", "")

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import time_machine
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import include, path
@@ -301,6 +302,26 @@ def test_a_refused_key_is_not_marked_used(client, tenant_a):
     assert get(client, secret[:-2] + "xx", URL).status_code == 401
     with tenant_scope(tenant_a):
         assert ApiKey.objects.get(pk=key.pk).last_used_at is None
+
+
+@time_machine.travel("2026-11-23 10:00:05 +0800", tick=False)  # every call in one window
+def test_more_calls_than_the_keys_rate_are_429_with_retry_after_and_write_nothing(client, tenant_a, api_a,
+                                                                               settings):
+    cache.clear()
+    settings.API_RATE_PER_MINUTE = 2
+    assert post(client, api_a, body()).status_code == 201
+    assert get(client, api_a, URL).status_code == 200
+    before = counts(tenant_a)
+    refused = post(client, api_a, body(title="第三次"), key="third")
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "55"
+    assert refused.json()["detail"]
+    assert counts(tenant_a) == before  # no ticket, no idempotency row
+    # A bad key is still 401, and not counted; another key of the tenant has its own count.
+    assert get(client, api_a[:-2] + "xx", URL).status_code == 401
+    with tenant_scope(tenant_a):
+        _key, other = api_key_create(tenant=tenant_a, name="second")
+    assert post(client, other, body(title="另一把钥匙")).status_code == 201
 
 
 def test_signed_in_staff_without_key_is_401(client_for, agent_a):

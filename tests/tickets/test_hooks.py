@@ -5,7 +5,9 @@ nothing written for a forged signature, the URL verification handshake."""
 import hashlib
 
 import pytest
+import time_machine
 import xmltodict
+from django.core.cache import cache
 from django.urls import include, path
 from wechatpy.crypto import WeChatCrypto as WeChatMpCrypto
 from wechatpy.enterprise.crypto import PrpCrypto
@@ -263,3 +265,26 @@ def test_official_account_forged_signature_and_verification(client, tenant):
     response = client.post(f"{WECHAT_URL}?{forged}", data=mp_text("假的", 7000003), content_type="text/xml")
     assert response.status_code == 403
     assert state(tenant) == (0, 0, 0, 0)
+
+
+# --- rate limit -------------------------------------------------------------------------
+
+@time_machine.travel("2026-11-23 10:00:05 +0800", tick=False)  # every call in one window
+def test_a_flood_from_one_ip_is_429_before_any_read_and_writes_nothing(client, tenant, settings,
+                                                                       django_assert_num_queries):
+    cache.clear()
+    settings.CALLBACK_RATE_PER_MINUTE = 2
+    assert wecom_post(client, text_xml("第一条", 6100001)).status_code == 200
+    assert wecom_post(client, text_xml("伪造", 6100002), signature="0" * 40).status_code == 403
+    with django_assert_num_queries(0):  # no tenant read, no decryption: a counter only
+        refused = wecom_post(client, text_xml("第三条", 6100003))
+    assert (refused.status_code, refused.content) == (429, b"too many requests")
+    assert refused["Retry-After"] == "55"
+    query = f"signature={sha1_signature(TOKEN, TIMESTAMP, NONCE)}&timestamp={TIMESTAMP}&nonce={NONCE}"
+    wechat = client.post(f"{WECHAT_URL}?{query}", data=mp_text("公众号也算", 7100001), content_type="text/xml")
+    assert wechat.status_code == 429
+    assert state(tenant) == (1, 1, 1, 1)  # the first message only
+    # Another client address has its own count.
+    other = client.post(WECHAT_URL + "?" + query, data=mp_text("别处来的", 7100002), content_type="text/xml",
+                        REMOTE_ADDR="10.1.2.3")
+    assert other.status_code == 200
