@@ -4,6 +4,7 @@ hour and so hides changes of a few percent in tickets/s and CPU milliseconds.
 
     .venv/bin/python bench/bench_intake_cost.py                # 200 POSTs, 2 of 3 by a new customer
     .venv/bin/python bench/bench_intake_cost.py --requests 500
+    .venv/bin/python bench/bench_intake_cost.py --part api     # POST /api/v1/tickets/ instead
 
 It seeds a throw-away PostgreSQL database as bench_http_intake does (production settings, Redis
 db 14), then drives Django's WSGI handler in one process under valgrind's callgrind: the browser's
@@ -16,6 +17,7 @@ Needs valgrind (`apt-get install valgrind`); skipped with a message without it o
 import argparse
 import collections
 import io
+import json
 import os
 import re
 import shutil
@@ -29,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def child(site, requests):
+def child(site, requests, part):
     """Runs under valgrind: warm up, say READY, wait, run the measured requests, say DONE."""
     import django
 
@@ -41,9 +43,9 @@ def child(site, requests):
     from intake_seed import form_data
 
     app = get_wsgi_application()
-    path = f"/s/{site['tenant']}/{site['template']}/"
+    form_path = f"/s/{site['tenant']}/{site['template']}/"
 
-    def call(method, body=b"", headers=None):
+    def call(method, body=b"", headers=None, path=form_path):
         environ = {
             "REQUEST_METHOD": method, "PATH_INFO": path, "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
             "HTTP_HOST": "127.0.0.1", "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http",
@@ -60,15 +62,30 @@ def child(site, requests):
     cookie = next(re.search(r"csrftoken=([^;]+)", v).group(1) for k, v in headers if k == "Set-Cookie")
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1).decode()
 
-    def post(i):
+    def complaint(i):
         data = form_data(i, store_ids=site["store_ids"], phones=10**8)
         # Two of three requests come from a new customer, the third from the one before it.
         data["contact_phone"] = f"139{(i if i % 3 else i - 1):08d}"
-        payload, content_type = multipart({"csrfmiddlewaretoken": token, **data})
+        return data
+
+    def post_form(i):
+        payload, content_type = multipart({"csrfmiddlewaretoken": token, **complaint(i)})
         status, _headers, body = call("POST", payload, {"CONTENT_TYPE": content_type,
                                                          "HTTP_COOKIE": f"csrftoken={cookie}"})
         if not status.startswith("302"):
             raise SystemExit(f"POST #{i}: {status} {body[:300]!r}")
+
+    def post_api(i):
+        data = complaint(i)
+        payload = json.dumps({"template": site["template"], "data": data,
+                              "customer": {"name": data["contact_name"], "phone": data["contact_phone"]}}).encode()
+        status, _headers, body = call("POST", payload, {
+            "CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": f"Api-Key {site['api_key']}",
+            "HTTP_IDEMPOTENCY_KEY": f"bench-{i}"}, path="/api/v1/tickets/")
+        if not status.startswith("201"):
+            raise SystemExit(f"POST api #{i}: {status} {body[:300]!r}")
+
+    post = post_form if part == "form" else post_api
 
     for i in range(1, 31):
         post(i)
@@ -91,17 +108,15 @@ def child(site, requests):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--part", choices=["form", "api"], default="form",
+                        help="the public form (multipart, CSRF) or POST /api/v1/tickets/ (JSON, key, Idempotency-Key)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     if args.child:
         sys.path.insert(0, str(ROOT))
-        import json
-
-        child(json.loads(args.child), args.requests)
+        child(json.loads(args.child), args.requests, args.part)
         return 0
-
-    import json
 
     import bench_http_intake as http
 
@@ -125,7 +140,8 @@ def main():
         "SECRET_KEY": "bench-" + uuid.uuid4().hex, "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": http.db_url(base, name), "DB_CONN_MAX_AGE": "60", "REDIS_URL": http.REDIS_DB_URL,
         "STATIC_ROOT": os.path.join(work.name, "static"), "LOG_LEVEL": "WARNING",
-        "PUBLIC_FORM_RATE_PER_MINUTE": "1000000", "SITE_URL": "http://127.0.0.1",
+        "PUBLIC_FORM_RATE_PER_MINUTE": "1000000", "API_RATE_PER_MINUTE": "1000000",
+        "SITE_URL": "http://127.0.0.1",
     }
     http.admin_sql(base, f'CREATE DATABASE "{name}"')
     proc = None
@@ -134,7 +150,8 @@ def main():
         out_file = os.path.join(work.name, "callgrind.out")
         proc = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out_file}",
-             sys.executable, __file__, "--requests", str(args.requests), "--child", json.dumps(site)],
+             sys.executable, __file__, "--requests", str(args.requests), "--part", args.part,
+             "--child", json.dumps(site)],
             cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
 
@@ -159,7 +176,8 @@ def main():
         proc.wait(timeout=120)
         with open(out_file) as f:
             total = next(int(line.split()[1]) for line in f if line.startswith("totals:"))
-        print(f"intake_cost: requests={args.requests}, instructions_per_request={total / args.requests / 1e6:.2f}M, "
+        print(f"intake_cost_{args.part}: requests={args.requests}, "
+              f"instructions_per_request={total / args.requests / 1e6:.2f}M, "
               f"sql_statements new_customer={statements[0]} returning_customer={statements[1]} "
               "(web process only; 2 of 3 requests by a new customer)", flush=True)
     finally:

@@ -27,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from scrm.config_cache import config_pinned
 from scrm.models import Customer, Opportunity, Store
 from scrm.phone import phone_normalize
 from scrm.ratelimit import rate_limited, window_left
@@ -344,6 +345,8 @@ class TenantApiView(generics.GenericAPIView):
         super().initial(request, *args, **kwargs)  # authenticates (401) before any scope opens
         tenant = request.user.tenant
         self._scope_stack.enter_context(tenant_scope(tenant))
+        # The key's tenant row was just read: its stamp serves every cached read of the request.
+        self._scope_stack.enter_context(config_pinned(tenant, stamp=tenant.config_stamp))
         request.tenant = request._request.tenant = tenant
 
 
@@ -407,9 +410,7 @@ class TicketListCreateView(TenantApiView):
         key = self._idempotency_key(request)
 
         errors = {}
-        template = TicketTemplate.objects.select_related("current_version").filter(
-            slug=values["template"], is_active=True
-        ).first()
+        template = selectors.template_active_get(slug=values["template"])
         if template is None:
             errors["template"] = [_("No active template has the slug “%(slug)s”.") % {"slug": values["template"]}]
         customer = _tenant_object(Customer, values.get("customer_id"), "customer_id", errors)

@@ -254,6 +254,16 @@ def template_public_get(*, slug):
     ), keep_none=False)
 
 
+def template_active_get(*, slug):
+    """The active template with this slug (public or not), with its published version, or None:
+    what the API files a ticket against. Cached like template_public_get."""
+    return tenant_config().get(f"active_template:{slug}", lambda: (
+        TicketTemplate.objects.select_related("current_version", "category")
+        .filter(slug=slug, is_active=True)
+        .first()
+    ), keep_none=False)
+
+
 def template_published(*, pk):
     return TicketTemplate.objects.select_related("current_version").filter(
         pk=pk, is_active=True, current_version__isnull=False

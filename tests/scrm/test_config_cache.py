@@ -14,7 +14,7 @@ from scrm.services import customer_create
 from scrm.tenancy import tenant_scope
 from tests.factories import RegionFactory, StoreFactory, published_template
 from tickets.models import Priority, Source
-from tickets.selectors import classification_rules, template_public_get
+from tickets.selectors import classification_rules, template_active_get, template_public_get
 from tickets.services import (
     category_get_or_create,
     classification_rule_save,
@@ -135,6 +135,17 @@ def test_public_template_follows_unpublishing_and_misses_are_not_kept(scope_a):
     assert "public_template:no-such-form" not in tenant_config().values
     template_update(template=template, is_public=True)
     assert template_public_get(slug="dinner").pk == template.pk
+
+
+def test_the_apis_template_is_any_active_one_and_follows_deactivation(scope_a, django_assert_num_queries):
+    template = published_template(scope_a, slug="internal")
+    template_update(template=template, is_public=False)
+    assert template_active_get(slug="internal").pk == template.pk  # not public: the API still files
+    with django_assert_num_queries(1):  # the stamp only; the template comes from the cache
+        assert template_active_get(slug="internal").current_version_id == template.current_version_id
+    template_update(template=template, is_active=False)
+    assert template_active_get(slug="internal") is None
+    assert "active_template:internal" not in tenant_config().values
 
 
 def test_tenants_never_share_entries(tenant_a, tenant_b):

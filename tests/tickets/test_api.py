@@ -280,6 +280,18 @@ def test_a_used_key_shows_when_it_was_last_used_without_a_write_per_call(client,
     assert last_used() - first == datetime.timedelta(minutes=6)
 
 
+@pytest.mark.django_db(transaction=True)  # no test transaction around it: what production sends
+def test_a_ticket_with_an_idempotency_key_is_one_transaction_without_savepoints(client, tenant_a, api_a):
+    post(client, api_a, body(), key="warm-up")  # fills the process's configuration cache
+    with CaptureQueriesContext(connection) as calls:
+        response = post(client, api_a, body(title="第二单"), key="second")
+    assert response.status_code == 201, response.content
+    sql = [q["sql"] for q in calls.captured_queries]
+    assert not [q for q in sql if "SAVEPOINT" in q]
+    assert not [q for q in sql if q.startswith("SELECT config_stamp")]  # pinned from the key's tenant row
+    assert not [q for q in sql if 'FROM "tickets_tickettemplate"' in q]  # from the cache
+
+
 def test_checking_a_key_reads_the_key_and_its_tenant_in_one_query(tenant_a, api_a):
     from rest_framework.test import APIRequestFactory
 
