@@ -362,9 +362,10 @@ def _enqueue(pairs, *, force=False):
         return
     for notification_id, tenant_id in pairs:
         try:
-            notification_deliver_task.apply_async(
-                kwargs={"notification_id": notification_id, "tenant_id": tenant_id}, retry=False,
-            )
+            kwargs = {"notification_id": notification_id, "tenant_id": tenant_id}
+            # Two ints: their repr is what Celery's size-capped saferepr walk would produce, at
+            # a fraction of its cost (which was 14% of a publish).
+            notification_deliver_task.apply_async(kwargs=kwargs, retry=False, argsrepr="()", kwargsrepr=repr(kwargs))
         except (BrokerError, OSError):  # broker unreachable: the sweep retries; the caller must not fail
             _broker_down_until = time.monotonic() + _broker_pause()
             logger.warning("broker unavailable; %d notification(s) left for the sweep", len(pairs), exc_info=True)
