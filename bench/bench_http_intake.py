@@ -35,24 +35,12 @@ import urllib.parse
 import uuid
 from pathlib import Path
 
+from common import percentile, proc_cpu_seconds  # bench/ is the script's folder
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 REDIS_DB_URL = "redis://127.0.0.1:6379/14"
 HOST = "127.0.0.1"
-
-
-def percentile(samples, pct):
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))]
-
-
-def proc_cpu_seconds(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def children(pid):

@@ -1,6 +1,10 @@
-"""Staff forms for customers, opportunities and stores. Choice querysets come from the
+"""Staff forms for customers, opportunities and stores, and what the apps' forms share (Bootstrap
+widgets, staff choices, the import of a configuration file). Choice querysets come from the
 visibility selectors, so another tenant's (or region's) id is simply not a valid choice."""
 
+import json
+
+import yaml
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
@@ -51,6 +55,74 @@ class BootstrapFormMixin:
             else:
                 css = "form-control"
             widget.attrs["class"] = (widget.attrs.get("class", "") + " " + css).strip()
+
+
+def _json_parse(text):
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise forms.ValidationError(
+            _("The file is not valid JSON: %(error)s") % {"error": f"{exc.msg} (line {exc.lineno})"}
+            if isinstance(exc, json.JSONDecodeError) else _("The file is not valid JSON.")
+        ) from exc
+    except RecursionError as exc:
+        raise forms.ValidationError(_("The file is nested too deeply.")) from exc
+
+
+def _yaml_parse(text, alias_error):
+    try:
+        # Aliases (&a / *a) can blow a small file up into a huge document: configuration needs none.
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise forms.ValidationError(alias_error)
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = _(" (line %(line)d)") % {"line": mark.line + 1} if mark is not None else ""
+        raise forms.ValidationError(
+            _("The file is not valid YAML%(where)s: %(error)s") % {"where": where, "error": getattr(exc, "problem", "")
+                                                                   or exc}
+        ) from exc
+    except RecursionError as exc:
+        raise forms.ValidationError(_("The file is nested too deeply.")) from exc
+
+
+class ConfigImportForm(BootstrapFormMixin, forms.Form):
+    """Configuration exported as JSON or YAML (a ticket template, a workflow), at most 512 KB.
+    clean_file parses it into `payload` (a plain dict) and lets `payload_check` refuse what is
+    not the subclass's kind of file; the import service checks the rest. Subclasses declare
+    `file` with their help text and set `alias_error`."""
+
+    file = forms.FileField(label=_("JSON or YAML file"))
+    publish = forms.BooleanField(label=_("Publish right away"), required=False)
+
+    MAX_BYTES = 512 * 1024
+    alias_error = ""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].widget.attrs["accept"] = ".json,.yaml,.yml,application/json,application/yaml"
+        self.payload = None
+
+    def payload_check(self, payload):
+        """Raise a ValidationError when the parsed file is not what this form imports."""
+        raise NotImplementedError
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > self.MAX_BYTES:
+            raise forms.ValidationError(_("The file is larger than 512 KB."))
+        name = (upload.name or "").lower()
+        kind = "json" if name.endswith(".json") else "yaml" if name.endswith((".yaml", ".yml")) else None
+        if kind is None:
+            raise forms.ValidationError(_("Upload a .json, .yaml or .yml file."))
+        try:
+            text = upload.read(self.MAX_BYTES + 1).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise forms.ValidationError(_("The file is not UTF-8 text.")) from exc
+        payload = _json_parse(text) if kind == "json" else _yaml_parse(text, self.alias_error)
+        self.payload_check(payload)
+        self.payload = payload
+        return upload
 
 
 class PhoneFormMixin:

@@ -15,6 +15,7 @@ from .models import (
     StoreUserObjectPermission,
     Tag,
     Team,
+    Tenant,
 )
 from .permissions import TENANT_WIDE_ROLES, permissions_preload
 
@@ -25,6 +26,15 @@ def _real(user):
     """The user behind request.user's lazy wrapper, so the cache below is the one the auth
     backends (which get the real user) read too."""
     return getattr(user, "_wrapped", user) if user.is_authenticated else user
+
+
+def tenant_active_get(*, slug):
+    """The active tenant with this slug, or None: what a public URL (form, callback) names.
+    Unscoped, like the membership lookup: finding the tenant is what opens its scope."""
+    try:
+        return Tenant.objects.get(slug=slug, is_active=True)  # slug is unique: no ORDER BY
+    except Tenant.DoesNotExist:
+        return None
 
 
 def membership_current(*, user):

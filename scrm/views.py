@@ -50,6 +50,21 @@ class StaffView(LoginRequiredMixin, View):
         return int(value) if value.isdigit() else None
 
 
+class ObjectView(View):
+    """Loads the URL's object (`load(pk)`, None when missing or another tenant's) before the HTTP
+    method is dispatched, so such an id is a 404 for every verb. Sits after StaffView in the
+    bases: login and permission are checked first."""
+
+    def load(self, pk):
+        raise NotImplementedError
+
+    def dispatch(self, request, *args, **kwargs):
+        self.object = self.load(kwargs["pk"])
+        if self.object is None:
+            raise Http404
+        return super().dispatch(request, *args, **kwargs)
+
+
 class HomeView(StaffView, TemplateView):
     template_name = "scrm/home.html"
 

@@ -5,13 +5,12 @@ import datetime
 import json
 import re
 
-import yaml
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from scrm.forms import BootstrapFormMixin, StaffChoiceField, scoped_formfield, staff_users
+from scrm.forms import BootstrapFormMixin, ConfigImportForm, StaffChoiceField, scoped_formfield, staff_users
 from scrm.phone import phone_normalize
 from scrm.selectors import customer_get, opportunity_get
 
@@ -232,65 +231,15 @@ class TemplateSettingsForm(BootstrapFormMixin, forms.ModelForm):
         return excluded
 
 
-class TemplateImportForm(BootstrapFormMixin, forms.Form):
-    """A template file exported as JSON or YAML. clean_file parses it into `payload` (a plain
-    dict); the import service checks what it says."""
+class TemplateImportForm(ConfigImportForm):
+    """A template file exported as JSON or YAML."""
 
     file = forms.FileField(label=_("JSON or YAML file"), help_text=_("A file exported from a template (.json, .yaml)."))
-    publish = forms.BooleanField(label=_("Publish right away"), required=False)
+    alias_error = _("YAML aliases (*name) are not allowed in a template file.")
 
-    MAX_BYTES = 512 * 1024
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["file"].widget.attrs["accept"] = ".json,.yaml,.yml,application/json,application/yaml"
-        self.payload = None
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > self.MAX_BYTES:
-            raise forms.ValidationError(_("The file is larger than 512 KB."))
-        name = (upload.name or "").lower()
-        kind = "json" if name.endswith(".json") else "yaml" if name.endswith((".yaml", ".yml")) else None
-        if kind is None:
-            raise forms.ValidationError(_("Upload a .json, .yaml or .yml file."))
-        try:
-            text = upload.read(self.MAX_BYTES + 1).decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise forms.ValidationError(_("The file is not UTF-8 text.")) from exc
-        self.payload = _json_parse(text) if kind == "json" else _yaml_parse(text)
-        if not isinstance(self.payload, dict):
+    def payload_check(self, payload):
+        if not isinstance(payload, dict):
             raise forms.ValidationError(_("The file does not describe a ticket template."))
-        return upload
-
-
-def _json_parse(text):
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise forms.ValidationError(
-            _("The file is not valid JSON: %(error)s") % {"error": f"{exc.msg} (line {exc.lineno})"}
-            if isinstance(exc, json.JSONDecodeError) else _("The file is not valid JSON.")
-        ) from exc
-    except RecursionError as exc:
-        raise forms.ValidationError(_("The file is nested too deeply.")) from exc
-
-
-def _yaml_parse(text):
-    try:
-        # Aliases (&a / *a) can blow a small file up into a huge document: templates need none.
-        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
-            raise forms.ValidationError(_("YAML aliases (*name) are not allowed in a template file."))
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = _(" (line %(line)d)") % {"line": mark.line + 1} if mark is not None else ""
-        raise forms.ValidationError(
-            _("The file is not valid YAML%(where)s: %(error)s") % {"where": where, "error": getattr(exc, "problem", "")
-                                                                   or exc}
-        ) from exc
-    except RecursionError as exc:
-        raise forms.ValidationError(_("The file is nested too deeply.")) from exc
 
 
 # --- the builder's field editor -----------------------------------------------------------

@@ -27,8 +27,8 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
-from scrm.models import Tenant
 from scrm.ratelimit import client_ip, rate_limited, window_left
+from scrm.selectors import tenant_active_get
 from scrm.tenancy import tenant_scope
 
 from .models import Source
@@ -62,7 +62,7 @@ def _limited(request):
 
 def _tenant_config(slug, section, required):
     """The tenant and its channel settings, or 404 when either is missing (no difference shown)."""
-    tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
+    tenant = tenant_active_get(slug=slug)
     config = (tenant.settings or {}).get(section) if tenant is not None else None
     if not isinstance(config, dict) or not all(config.get(key) for key in required):
         raise Http404

@@ -19,7 +19,7 @@ from notifications.selectors import ticket_notifications
 from scrm.config_cache import config_pinned
 from scrm.models import CustomerTier, Tenant
 from scrm.ratelimit import client_ip, rate_limited
-from scrm.selectors import visible_customers
+from scrm.selectors import tenant_active_get, visible_customers
 from scrm.tenancy import tenant_scope
 from scrm.views import StaffView
 from workflow.selectors import ticket_field_scope, ticket_runs_workflow
@@ -77,10 +77,10 @@ def _post_form_class(version, *, audience):
 
 
 def _public_tenant(slug):
-    try:
-        return Tenant.objects.get(slug=slug, is_active=True)  # slug is unique: no ORDER BY
-    except Tenant.DoesNotExist:
-        raise Http404 from None
+    tenant = tenant_active_get(slug=slug)
+    if tenant is None:
+        raise Http404
+    return tenant
 
 
 class PublicFormView(View):

@@ -11,9 +11,8 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views import View
 
-from scrm.views import StaffView
+from scrm.views import ObjectView, StaffView
 
 from . import fields as schema
 from . import selectors
@@ -60,21 +59,6 @@ def errors_to_form(form, exc, aliases=None):
                 form.add_error(None, [f"{key}: {message}" for message in ValidationError(errors).messages])
     else:
         form.add_error(None, exc.messages)
-
-
-class ObjectView(View):
-    """Loads the URL's object before the HTTP method is dispatched, so another tenant's id (or a
-    missing one) is a 404 for every verb. Sits after StaffView in the bases: login and permission
-    are checked first."""
-
-    def load(self, pk):
-        raise NotImplementedError
-
-    def dispatch(self, request, *args, **kwargs):
-        self.object = self.load(kwargs["pk"])
-        if self.object is None:
-            raise Http404
-        return super().dispatch(request, *args, **kwargs)
 
 
 class ConfigFormView(StaffView):

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from .graph import KEY_RE, KINDS, transition_label
+from .graph import KINDS, node_key_check, transition_label
 from .models import Workflow
 from .services import workflow_draft_set
 
@@ -130,13 +130,8 @@ def draft_check(graph):
     seen = set()
     for i, node in enumerate(nodes, start=1):
         key = node.get("key") if isinstance(node, dict) else None
-        if not isinstance(key, str) or not KEY_RE.match(key):
-            errors.append(_("Node %(i)d: the key must be lower-case letters, digits and _ (starting with a letter).")
-                          % {"i": i})
+        if not node_key_check(i, key, seen, errors):
             continue
-        if key in seen:
-            errors.append(_("Node “%(key)s” appears twice.") % {"key": key})
-        seen.add(key)
         if not isinstance(node.get("kind"), str) or node["kind"] not in KINDS:
             errors.append(_("Node “%(key)s”: unknown kind “%(kind)s”.") % {"key": key, "kind": node.get("kind")})
         name = node.get("name", "")

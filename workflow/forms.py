@@ -7,12 +7,11 @@ import json
 import re
 from decimal import Decimal, InvalidOperation
 
-import yaml
 from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from scrm.forms import BootstrapFormMixin, StaffChoiceField, staff_users
+from scrm.forms import BootstrapFormMixin, ConfigImportForm, StaffChoiceField, staff_users
 from scrm.models import Role
 from tickets import fields as schema
 from tickets.models import TicketTemplate
@@ -59,7 +58,6 @@ CONDITION_FIELD_LABELS = {
 RULE_PREFIXES = ("handler", "backup", "extra1", "extra2", "extra3")
 MAX_PARAMS = 4000
 MAX_VALUE = 200
-MAX_IMPORT_BYTES = 512 * 1024
 _INT_RE = re.compile(r"^-?\d{1,15}$")
 
 
@@ -413,58 +411,15 @@ class TransitionForm(BootstrapFormMixin, forms.Form):
         return data
 
 
-class ImportForm(BootstrapFormMixin, forms.Form):
-    """A workflow exported as JSON or YAML (at most 512 KB); `payload` holds the parsed dict."""
+class ImportForm(ConfigImportForm):
+    """A workflow exported as JSON or YAML."""
 
     file = forms.FileField(label=_("JSON or YAML file"), help_text=_("A file exported from a workflow (.json, .yaml)."))
-    publish = forms.BooleanField(label=_("Publish right away"), required=False)
+    alias_error = _("YAML aliases (*name) are not allowed in a workflow file.")
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["file"].widget.attrs["accept"] = ".json,.yaml,.yml,application/json,application/yaml"
-        self.payload = None
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > MAX_IMPORT_BYTES:
-            raise forms.ValidationError(_("The file is larger than 512 KB."))
-        name = (upload.name or "").lower()
-        kind = "json" if name.endswith(".json") else "yaml" if name.endswith((".yaml", ".yml")) else None
-        if kind is None:
-            raise forms.ValidationError(_("Upload a .json, .yaml or .yml file."))
-        try:
-            text = upload.read(MAX_IMPORT_BYTES + 1).decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise forms.ValidationError(_("The file is not UTF-8 text.")) from exc
-        payload = _json_load(text) if kind == "json" else _yaml_load(text)
+    def payload_check(self, payload):
         if not isinstance(payload, dict) or not isinstance(payload.get("graph"), dict):
             raise forms.ValidationError(_("The file does not describe a workflow (it needs a “graph”)."))
-        self.payload = payload
-        return upload
-
-
-def _json_load(text):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise forms.ValidationError(_("The file is not valid JSON: %(error)s (line %(line)d).") % {
-            "error": exc.msg, "line": exc.lineno}) from exc
-    except (ValueError, RecursionError) as exc:
-        raise forms.ValidationError(_("The file is not valid JSON.")) from exc
-
-
-def _yaml_load(text):
-    try:
-        # Aliases (&a / *a) can blow a small file up into a huge document: workflows need none.
-        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
-            raise forms.ValidationError(_("YAML aliases (*name) are not allowed in a workflow file."))
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise forms.ValidationError(_("The file is not valid YAML (line %(line)s): %(error)s") % {
-            "line": mark.line + 1 if mark is not None else "?", "error": getattr(exc, "problem", None) or exc}) from exc
-    except RecursionError as exc:
-        raise forms.ValidationError(_("The file is nested too deeply.")) from exc
 
 
 class WorkflowCreateForm(forms.Form):

@@ -74,6 +74,19 @@ def _reachable(start, out):
     return seen
 
 
+def node_key_check(i, key, seen, errors):
+    """Check node i's key: append what is wrong (not a key, or a repeat) to `errors` and add it to
+    `seen`. False when the key is unusable and the node's other checks should be skipped."""
+    if not isinstance(key, str) or not KEY_RE.match(key):
+        errors.append(_("Node %(i)d: the key must be lower-case letters, digits and _ (starting with a letter).")
+                      % {"i": i})
+        return False
+    if key in seen:
+        errors.append(_("Node “%(key)s” appears twice.") % {"key": key})
+    seen.add(key)
+    return True
+
+
 def graph_validate(graph, *, field_keys=None, action_names=None):
     """Normalise and check a graph; raise ValidationError listing every problem found."""
     from .routing import RULES
@@ -88,13 +101,8 @@ def graph_validate(graph, *, field_keys=None, action_names=None):
             errors.append(_("Node %(i)d is not an object.") % {"i": i})
             continue
         key = node.get("key")
-        if not isinstance(key, str) or not KEY_RE.match(key):
-            errors.append(_("Node %(i)d: the key must be lower-case letters, digits and _ (starting with a letter).")
-                          % {"i": i})
+        if not node_key_check(i, key, seen, errors):
             continue
-        if key in seen:
-            errors.append(_("Node “%(key)s” appears twice.") % {"key": key})
-        seen.add(key)
         kind = node.get("kind")
         if kind not in KINDS:
             errors.append(_("Node “%(key)s”: unknown kind “%(kind)s”.") % {"key": key, "kind": kind})

@@ -17,10 +17,9 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
-from django.views import View
 
 from scrm.forms import staff_users
-from scrm.views import StaffView
+from scrm.views import ObjectView, StaffView
 from tickets import fields as schema
 
 from . import designer, selectors
@@ -69,20 +68,6 @@ def diagram(graph, *, active=(), done=()):
 def errors_of(exc):
     """A ValidationError as a flat list of messages (a dict's keys do not matter to the reader)."""
     return [str(m) for m in exc.messages]
-
-
-class LoadObjectView(View):
-    """Loads the URL's object before the HTTP method runs, so another tenant's id (or a missing
-    one) is a 404 for every verb. After StaffView in the bases: login and permission come first."""
-
-    def load(self, pk):
-        raise NotImplementedError
-
-    def dispatch(self, request, *args, **kwargs):
-        self.object = self.load(kwargs["pk"])
-        if self.object is None:
-            raise Http404
-        return super().dispatch(request, *args, **kwargs)
 
 
 # --- the list of workflows ------------------------------------------------------------------
@@ -152,7 +137,7 @@ def condition_text(condition, field_labels=None):
     return f"{label} {OP_LABELS.get(op, op)} {value}".strip()
 
 
-class DesignerView(StaffView, LoadObjectView):
+class DesignerView(StaffView, ObjectView):
     """`/config/workflows/<pk>/`: the draft's nodes and transitions with their editors, the live
     diagram, and validate / publish / export / import."""
 
@@ -500,7 +485,7 @@ def node_form_for(ticket, editable, required, *, task_pk, data=None, files=None)
     return form
 
 
-class TicketPanelView(StaffView, LoadObjectView):
+class TicketPanelView(StaffView, ObjectView):
     """`workflow/ticket/<pk>/panel/` (htmx): the diagram with the ticket's current node(s), its
     tasks, and for each open task this user holds: the node's fields and the allowed actions."""
 
@@ -563,7 +548,7 @@ def render_panel(request, ticket, *, status=200, bound=None, errors=None, act_va
     return render(request, template, context, status=status)
 
 
-class TaskActView(StaffView, LoadObjectView):
+class TaskActView(StaffView, ObjectView):
     """POST `workflow/task/<pk>/act/`: the node's fields + `_action` (+ `_comment`, `_target`,
     `_transfer_to`, `_co_handler`) → task_act. Any error: the panel again with it, 400, nothing
     changed. Fields the node does not make editable are refused, not ignored."""

@@ -3,7 +3,6 @@ tenant's scope and run only after commit; a duplicate phone racing on PostgreSQL
 clear error as a sequential one; the cache is Redis."""
 
 import threading
-import time
 
 import pytest
 import redis
@@ -17,6 +16,7 @@ from scrm.services import customer_create, tag_get_or_create
 from scrm.tasks import tenant_task
 from scrm.tenancy import tenant_scope
 from tests.factories import CustomerFactory, TenantFactory
+from tests.integration.helpers import wait_for
 
 
 @tenant_task(name="tests.integration.customer_count")
@@ -30,15 +30,6 @@ def tag_create(*, tenant_id, name):
 
     tag_get_or_create(tenant=Tenant.objects.get(pk=tenant_id), name=name)
     return name
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_worker_runs_tenant_task_in_its_scope(celery_worker_thread):

@@ -25,6 +25,7 @@ from scrm.models import Role, StaffProfile
 from scrm.tenancy import tenant_scope
 from tests.conftest import make_member
 from tests.factories import CustomerFactory, TenantFactory, published_template
+from tests.integration.helpers import wait_for
 from tests.notifications.stubs import AliyunSmsStub, WeComStub
 from tickets.models import Ticket
 from tickets.services import ticket_assign, ticket_intake
@@ -68,15 +69,6 @@ def _pings(client):
         return client.ping()
     except redis.ConnectionError:
         return False
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture

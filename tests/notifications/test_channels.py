@@ -36,7 +36,7 @@ from notifications.channels.sms import (
 )
 from notifications.channels.wechat import WeChatChannel
 from notifications.channels.wecom import ExpiringMemoryStorage, WeComChannel, token_storage
-from tests.notifications.stubs import AliyunSmsStub, OfficialAccountStub, TencentSmsStub, WeComStub
+from tests.notifications.stubs import TencentSmsStub
 
 CORP_ID, WECOM_SECRET, AGENT_ID = "ww5f3c0a9b7e1d2c4a", "wecom-app-secret-3f9a0c1e7b5d", 1000002
 APP_ID, WECHAT_SECRET = "wx8a1b2c3d4e5f6a7b", "wechat-app-secret-1c2d3e4f5a6b"
@@ -63,23 +63,7 @@ def tokens():
     return ExpiringMemoryStorage()
 
 
-@pytest.fixture
-def wecom_stub():
-    with WeComStub(corp_id=CORP_ID, secret=WECOM_SECRET, agent_id=AGENT_ID, unknown_users={"left.company"}) as stub:
-        yield stub
-
-
-@pytest.fixture
-def wechat_stub():
-    with OfficialAccountStub(app_id=APP_ID, secret=WECHAT_SECRET, unfollowed={"o-unfollowed"}) as stub:
-        yield stub
-
-
-@pytest.fixture
-def aliyun_stub():
-    with AliyunSmsStub(access_key_id=ALIYUN_ID, access_key_secret=ALIYUN_SECRET) as stub:
-        yield stub
-
+# wecom_stub, wechat_stub and aliyun_stub come from conftest.py.
 
 @pytest.fixture
 def tencent_stub():
