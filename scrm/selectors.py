@@ -4,6 +4,7 @@ the tenant in scope and their guardian grants on regions and stores (a few rows 
 from django.db.models import Count, Q, Sum
 from django_scopes import get_scope
 
+from .db import row_get
 from .models import (
     Customer,
     Membership,
@@ -31,10 +32,7 @@ def _real(user):
 def tenant_active_get(*, slug):
     """The active tenant with this slug, or None: what a public URL (form, callback) names.
     Unscoped, like the membership lookup: finding the tenant is what opens its scope."""
-    try:
-        return Tenant.objects.get(slug=slug, is_active=True)  # slug is unique: no ORDER BY
-    except Tenant.DoesNotExist:
-        return None
+    return row_get(Tenant, "slug = %s AND is_active", [slug])  # read on every public request
 
 
 def membership_current(*, user):

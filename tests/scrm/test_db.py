@@ -1,13 +1,66 @@
-"""scrm.db.insert_new: one INSERT … ON CONFLICT DO NOTHING RETURNING that reports which rows went in,
-so a refused duplicate needs no savepoint to keep the caller's transaction usable."""
+"""scrm.db: insert_new, one INSERT … ON CONFLICT DO NOTHING RETURNING that reports which rows
+went in, so a refused duplicate needs no savepoint to keep the caller's transaction usable; and
+row_get, the one-row read by a unique key that intake makes without building an ORM query."""
 
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django_scopes import ScopeError, scopes_disabled
 
-from scrm.db import insert_new
-from scrm.models import Customer, Tag
+from scrm.db import insert_new, row_get
+from scrm.models import Customer, Tag, Tenant
+from scrm.tenancy import tenant_scope
 from tests.factories import CustomerFactory
+
+
+def _fields(obj):
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+def test_row_get_builds_the_instance_the_orm_would_in_one_statement(tenant_a):
+    tenant_a.settings = {"public_form": {"rate": 30}, "名称": "江南"}
+    tenant_a.save()
+    with CaptureQueriesContext(connection) as captured:
+        found = row_get(Tenant, "slug = %s AND is_active", ["weidao"])
+    assert len(captured.captured_queries) == 1
+    # JSON decoded, the UUID stamp and the aware datetime converted as the ORM converts them.
+    assert _fields(found) == _fields(Tenant.objects.get(pk=tenant_a.pk))
+    assert found.settings["名称"] == "江南"
+    assert not found._state.adding and found._state.db == "default"
+
+
+def test_row_get_answers_none_when_nothing_matches(tenant_a):
+    tenant_a.is_active = False
+    tenant_a.save()
+    assert row_get(Tenant, "slug = %s AND is_active", ["weidao"]) is None
+    assert row_get(Tenant, "slug = %s AND is_active", ["nobody"]) is None
+
+
+def test_row_get_refuses_two_rows(tenant_a, tenant_b):
+    with pytest.raises(Tenant.MultipleObjectsReturned):
+        row_get(Tenant, "is_active", [])
+
+
+def test_row_get_reads_only_the_scoped_tenants_rows(tenant_a, tenant_b):
+    with tenant_scope(tenant_b):
+        CustomerFactory(tenant=tenant_b, name="乙", phone="13800138000")
+    with tenant_scope(tenant_a):
+        assert row_get(Customer, "phone = %s", ["13800138000"]) is None
+        mine = CustomerFactory(tenant=tenant_a, name="甲", phone="13800138000")
+        found = row_get(Customer, "phone = %s", ["13800138000"])
+        assert found.pk == mine.pk and _fields(found) == _fields(Customer.objects.get(pk=mine.pk))
+    with tenant_scope([tenant_a, tenant_b]), pytest.raises(Customer.MultipleObjectsReturned):
+        row_get(Customer, "phone = %s", ["13800138000"])
+    with scopes_disabled():
+        assert row_get(Customer, "name = %s", ["乙"]).tenant_id == tenant_b.pk
+
+
+def test_row_get_of_a_tenant_owned_model_refuses_to_run_unscoped(tenant_a):
+    with tenant_scope(tenant_a):
+        CustomerFactory(tenant=tenant_a, phone="13800138000")
+    with CaptureQueriesContext(connection) as captured, pytest.raises(ScopeError):
+        row_get(Customer, "phone = %s", ["13800138000"])
+    assert captured.captured_queries == []
 
 
 def test_one_new_row_goes_in_with_its_pk_in_one_statement(scope_a):

@@ -11,6 +11,7 @@ from django_fsm import can_proceed
 
 from notifications.services import event_emit
 from scrm.config_cache import config_pinned
+from scrm.db import row_get
 from scrm.models import Customer, Membership
 from scrm.selectors import store_cached
 from scrm.services import customer_create
@@ -109,12 +110,10 @@ def customer_link(*, tenant, name="", phone="", email="", wecom_external_userid=
     for field, value in lookups:
         if value:
             # Spelling out the unique index's condition (non-empty) lets PostgreSQL use that
-            # index; without it, it walked every customer of the tenant in created order.
-            # Unique, so get() (no ORDER BY for first() to compile and the database to plan).
-            try:
-                return Customer.objects.filter(**{field: value}).exclude(**{field: ""}).get()
-            except Customer.DoesNotExist:
-                pass
+            # partial index. `field` comes from the list above, never from input.
+            found = row_get(Customer, f"{field} = %s AND {field} <> ''", [value])
+            if found is not None:
+                return found
     if email:
         found = list(Customer.objects.filter(email__iexact=email)[:2])
         if len(found) == 1:
