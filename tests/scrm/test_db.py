@@ -1,16 +1,18 @@
 """scrm.db: insert_new, one INSERT … ON CONFLICT DO NOTHING RETURNING that reports which rows
 went in, so a refused duplicate needs no savepoint to keep the caller's transaction usable; and
-row_get, the one-row read by a unique key that intake makes without building an ORM query."""
+row_get and row_insert, the one-row read by a unique key and the one-row INSERT that intake makes
+without compiling an ORM query."""
 
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django_scopes import ScopeError, scopes_disabled
 
-from scrm.db import insert_new, row_get
+from scrm.db import insert_new, row_get, row_insert
 from scrm.models import Customer, Tag, Tenant
 from scrm.tenancy import tenant_scope
 from tests.factories import CustomerFactory
+from tickets.models import Ticket
 
 
 def _fields(obj):
@@ -104,3 +106,37 @@ def test_no_rows_is_no_statement(scope_a):
     with CaptureQueriesContext(connection) as captured:
         assert insert_new([]) == []
     assert captured.captured_queries == []
+
+
+def test_row_insert_writes_what_save_writes_in_one_statement(scope_a):
+    customer = Customer(tenant=scope_a, name="王芳", phone="13700001111", note="老客户")
+    with CaptureQueriesContext(connection) as captured:
+        assert row_insert(customer) is customer
+    assert len(captured.captured_queries) == 1
+    assert customer.pk is not None and not customer._state.adding
+    assert customer.created_at is not None  # auto_now_add stamped on the instance, as save() does
+    assert _fields(Customer.objects.get(pk=customer.pk)) == _fields(customer)
+
+
+def test_row_insert_refuses_a_row_of_another_tenant_and_writes_nothing(tenant_a, tenant_b):
+    with tenant_scope(tenant_b), CaptureQueriesContext(connection) as captured, pytest.raises(ValueError):
+        row_insert(Customer(tenant=tenant_a, name="王芳", phone="13700001111"))
+    assert captured.captured_queries == []
+    with pytest.raises(ScopeError):
+        row_insert(Customer(tenant=tenant_a, name="王芳", phone="13700001111"))
+    with tenant_scope(tenant_a):
+        assert Customer.objects.count() == 0
+
+
+def test_row_insert_refuses_an_unsaved_related_row(scope_a):
+    store_less = Customer(tenant=scope_a, name="王芳", phone="13700001111")
+    with pytest.raises(ValueError, match="unsaved related object"):
+        row_insert(Ticket(tenant=scope_a, number="X-1", title="t", customer=store_less))
+    assert Ticket.objects.count() == 0
+
+
+def test_insert_new_refuses_a_row_of_another_tenant(tenant_a, tenant_b):
+    with tenant_scope(tenant_b), pytest.raises(ValueError):
+        insert_new([Tag(tenant=tenant_a, name="退款")])
+    with tenant_scope(tenant_a):
+        assert Tag.objects.count() == 0

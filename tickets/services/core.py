@@ -11,7 +11,7 @@ from django_fsm import can_proceed
 
 from notifications.services import event_emit
 from scrm.config_cache import config_pinned
-from scrm.db import row_get
+from scrm.db import row_get, row_insert
 from scrm.models import Customer, Membership
 from scrm.selectors import store_cached
 from scrm.services import customer_create
@@ -52,11 +52,12 @@ def _actor_label(actor, fallback=""):
 def timeline_event_add(*, ticket, kind, actor=None, actor_label="", message="", changes=None, is_public=False):
     """Append one event to a ticket's timeline. Called by the services in this package (and
     the workflow engine) inside their transaction; never on its own from a view."""
-    return TimelineEvent.objects.create(
+    # Every service writes one: a plain INSERT, not an ORM query compiled each time.
+    return row_insert(TimelineEvent(
         tenant_id=ticket.tenant_id, ticket=ticket, kind=kind, actor=actor,
         actor_label=actor_label or _actor_label(actor), message=message, changes=changes or [],
         is_public=is_public,
-    )
+    ))
 
 
 # --- numbering --------------------------------------------------------------------------
@@ -248,7 +249,7 @@ def ticket_intake(
             customer=customer, opportunity=opportunity, region=region, store=store, created_by=actor,
             data=cleaned, raw_payload=raw_payload or {}, tracking_token=tracking_token_new(tenant.pk),
         )
-        ticket.save()
+        row_insert(ticket)
         if files_to_store:
             ticket.data.update(_store_attachments(
                 ticket=ticket, files_to_store=files_to_store, actor=actor, is_public=audience == "public",
