@@ -118,20 +118,32 @@ def _saved(row, pk):
     row._state.adding, row._state.db = False, connection.alias
 
 
-def row_insert(row):
-    """Insert one new model instance in one statement (`INSERT … RETURNING id`) and set its pk:
-    what `save()` does for a new row, without compiling the query each time. No save signals
-    are sent: use it for models nothing listens to (the ticket, its timeline events)."""
-    if not connection.features.can_return_columns_from_insert:
-        row.save(force_insert=True)
-        return row
-    fields, head, values = _insert_plan(type(row))
-    params = _insert_values([row], fields)
-    pk_column = connection.ops.quote_name(row._meta.pk.column)
+def insert_rows(rows):
+    """Insert new model instances of one model in one statement (`INSERT … VALUES …, …
+    RETURNING id`) and set their pks: what `save()` or `bulk_create` does for new rows, without
+    compiling the query each time. Pks come back in the order of the rows, as bulk_create
+    relies on too. No save or m2m signals are sent: use it for models nothing listens to (the
+    ticket, its timeline events, its tag links)."""
+    if not rows:
+        return rows
+    if not connection.features.can_return_rows_from_bulk_insert:
+        for row in rows:
+            row.save(force_insert=True)
+        return rows
+    model = type(rows[0])
+    fields, head, values = _insert_plan(model)
+    params = _insert_values(rows, fields)
+    pk_column = connection.ops.quote_name(model._meta.pk.column)
     with connection.cursor() as cursor:
-        cursor.execute(f"{head}{values} RETURNING {pk_column}", params)
-        _saved(row, cursor.fetchone()[0])
-    return row
+        cursor.execute(f"{head}{', '.join([values] * len(rows))} RETURNING {pk_column}", params)
+        for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
+            _saved(row, pk)
+    return rows
+
+
+def row_insert(row):
+    """insert_rows for one row; returns it."""
+    return insert_rows([row])[0]
 
 
 def insert_new(rows, *, key=None):

@@ -4,11 +4,11 @@ row_get and row_insert, the one-row read by a unique key and the one-row INSERT 
 without compiling an ORM query."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django_scopes import ScopeError, scopes_disabled
 
-from scrm.db import insert_new, row_get, row_insert
+from scrm.db import insert_new, insert_rows, row_get, row_insert
 from scrm.models import Customer, Tag, Tenant
 from scrm.tenancy import tenant_scope
 from tests.factories import CustomerFactory
@@ -140,3 +140,19 @@ def test_insert_new_refuses_a_row_of_another_tenant(tenant_a, tenant_b):
         insert_new([Tag(tenant=tenant_a, name="退款")])
     with tenant_scope(tenant_a):
         assert Tag.objects.count() == 0
+
+
+def test_insert_rows_sets_each_rows_pk_in_order_in_one_statement(scope_a):
+    rows = [Tag(tenant=scope_a, name=name) for name in ("退款", "加急", "团购客户")]
+    with CaptureQueriesContext(connection) as captured:
+        assert insert_rows(rows) is rows
+    assert len(captured.captured_queries) == 1
+    assert {t.pk: t.name for t in rows} == dict(Tag.objects.values_list("pk", "name"))
+    assert insert_rows([]) == []
+
+
+def test_insert_rows_lets_a_unique_constraint_refuse_and_writes_nothing(scope_a):
+    Tag.objects.create(tenant=scope_a, name="退款")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_rows([Tag(tenant=scope_a, name="加急"), Tag(tenant=scope_a, name="退款")])
+    assert list(Tag.objects.values_list("name", flat=True)) == ["退款"]

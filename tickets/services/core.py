@@ -11,7 +11,7 @@ from django_fsm import can_proceed
 
 from notifications.services import event_emit
 from scrm.config_cache import config_pinned
-from scrm.db import row_get, row_insert
+from scrm.db import insert_rows, row_get, row_insert
 from scrm.models import Customer, Membership
 from scrm.selectors import store_cached
 from scrm.services import customer_create
@@ -257,8 +257,8 @@ def ticket_intake(
             Ticket.objects.filter(pk=ticket.pk).update(data=ticket.data)
         tag_ids = set(rule.tag_ids) if rule else set()
         tag_ids.update(t.pk for t in tags)
-        if tag_ids:
-            ticket.tags.add(*sorted(tag_ids))  # a new ticket has none: one INSERT, no read first
+        if tag_ids:  # a new ticket has none: one INSERT, no read first
+            insert_rows([Ticket.tags.through(ticket_id=ticket.pk, tag_id=pk) for pk in sorted(tag_ids)])
         message = _("Ticket created via %(source)s.") % {"source": Source(source).label}
         if rule:
             message += " " + _("Rule “%(rule)s” matched: %(words)s.") % {
