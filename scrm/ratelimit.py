@@ -56,15 +56,17 @@ def rate_limited(*, scope, ident, limit, window=60):
 
 
 def _redis_hit(key, window):
-    """INCR and (first time only) EXPIRE in one round trip; the new count. A Redis outage lets the
-    request through (0): the form must keep taking tickets while the cache is down."""
+    """INCR, and EXPIRE after the first hit of the window only: one command per request, no
+    pipeline to build. A key that missed its EXPIRE (a crash between the two) only lingers: it
+    names a window that is over. A Redis outage lets the request through (0): the form must
+    keep taking tickets while the cache is down."""
     import redis
 
     try:
-        pipe = _redis_client().pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, window + 5, nx=True)
-        hits, _expiry = pipe.execute()
+        client = _redis_client()
+        hits = client.incr(key)
+        if hits == 1:
+            client.expire(key, window + 5)
     except redis.RedisError:
         logger.warning("rate limiter: Redis unavailable, %s not counted", key, exc_info=True)
         return 0

@@ -44,6 +44,17 @@ def test_redis_limiter_counts_per_ident_and_expires_its_window(limiter_keys):
     assert int(limiter_keys.get(keys[0])) == 3
 
 
+def test_redis_limiter_sets_the_expiry_on_the_first_hit_of_a_window_only(limiter_keys, monkeypatch):
+    client = ratelimit._redis_client()
+    expires = []
+    real_expire = client.expire
+    monkeypatch.setattr(client, "expire", lambda key, seconds: expires.append(key) or real_expire(key, seconds))
+    for _ in range(3):
+        ratelimit.rate_limited(scope="test-form", ident="10.0.0.4", limit=5)
+    assert len(expires) == 1 and expires[0].startswith("rl:test-form:10.0.0.4:")
+    assert 0 < limiter_keys.ttl(expires[0]) <= 65
+
+
 def test_redis_limiter_lets_requests_through_when_redis_is_down(monkeypatch):
     # The warning is read off the logger itself: the worker fixture of other tests reconfigures logging.
     warnings = []
