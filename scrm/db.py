@@ -35,7 +35,7 @@ def _select_plan(model):
 
 
 def _scope_condition(tenant_column):
-    ids = _scope_tenant_ids()
+    ids = scope_tenant_ids()
     if ids is None:  # the greppable escape hatch is open: every tenant, as the manager
         return "", []
     return f"{tenant_column} IN ({', '.join(['%s'] * len(ids))}) AND ", sorted(ids)
@@ -92,7 +92,7 @@ def _insert_values(rows, fields):
     manager that would refuse a foreign row."""
     model = type(rows[0])
     owned = hasattr(model._default_manager, "with_scopes_disabled")
-    allowed = _scope_tenant_ids() if owned else None
+    allowed = scope_tenant_ids() if owned else None
     params = []
     for row in rows:
         if allowed is not None and row.tenant_id not in allowed:
@@ -102,7 +102,7 @@ def _insert_values(rows, fields):
     return params
 
 
-def _scope_tenant_ids():
+def scope_tenant_ids():
     """The tenant ids the open scope allows, or None with scopes switched off."""
     current = get_scope()
     if not current.get("_enabled", True):

@@ -4,9 +4,11 @@ the ticket, writes its first timeline event and its notifications — or writes 
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django_scopes import ScopeError
 
 from notifications.models import Notification
 from scrm.models import Customer
+from scrm.tenancy import tenant_scope
 from tests.factories import CustomerFactory, RegionFactory, StoreFactory, published_template
 from tickets.models import Source, Status, Ticket, TimelineEvent
 from tickets.selectors import ticket_list
@@ -134,6 +136,17 @@ def test_numbers_are_per_day_and_gap_free_after_rollback(scope_a):
         assert ok.number == "WX-20261123-0002"
     with time_machine.travel("2026-11-24 09:00 +0800", tick=False):
         assert ticket_number_next(tenant=scope_a, prefix="WX") == "WX-20261124-0001"
+
+
+def test_numbers_are_refused_outside_the_tenants_scope(tenant_a, tenant_b):
+    with tenant_scope(tenant_a):
+        assert ticket_number_next(tenant=tenant_a, prefix="WX").endswith("-0001")
+    with pytest.raises(ScopeError):
+        ticket_number_next(tenant=tenant_a, prefix="WX")
+    with tenant_scope(tenant_b), pytest.raises(ValueError, match="scope"):
+        ticket_number_next(tenant=tenant_a, prefix="WX")
+    with tenant_scope(tenant_a):  # neither refusal used a number
+        assert ticket_number_next(tenant=tenant_a, prefix="WX").endswith("-0002")
 
 
 def test_list_query_count_is_constant(scope_a, agent_a, django_assert_max_num_queries):

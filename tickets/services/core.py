@@ -11,7 +11,7 @@ from django_fsm import can_proceed
 
 from notifications.services import event_emit
 from scrm.config_cache import config_pinned
-from scrm.db import insert_rows, row_get, row_insert
+from scrm.db import insert_rows, row_get, row_insert, scope_tenant_ids
 from scrm.models import Customer, Membership
 from scrm.selectors import store_cached
 from scrm.services import customer_create
@@ -66,7 +66,9 @@ def _sequence_increment(*, tenant_id, prefix, day):
     """Add one to the counter row and return the new value, or None when there is no row yet.
     One statement that locks the row until the transaction ends: `UPDATE … RETURNING` where the
     database has it (PostgreSQL, SQLite ≥ 3.35), else SELECT … FOR UPDATE and UPDATE."""
-    TicketNumberSequence.objects.all()  # raises outside a tenant scope, like every ORM query here
+    allowed = scope_tenant_ids()  # raises outside a tenant scope, like every ORM query here
+    if allowed is not None and tenant_id not in allowed:
+        raise ValueError(f"ticket numbers of tenant {tenant_id} asked for in the scope of {allowed}")
     if connection.vendor in ("postgresql", "sqlite") and connection.features.can_return_columns_from_insert:
         table = connection.ops.quote_name(TicketNumberSequence._meta.db_table)
         with connection.cursor() as cursor:
