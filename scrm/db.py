@@ -5,33 +5,40 @@ costs several times what running it does."""
 from django.db import connection
 from django_scopes import ScopeError, get_scope
 
-# (model, alias) -> (SELECT … FROM table, attnames, converters, tenant column or None)
-_select_plans = {}
+_plans = {}
 
 
-def _select_plan(model):
-    key = (model, connection.alias)
-    plan = _select_plans.get(key)
-    if plan is None:
-        opts = model._meta
-        quote = connection.ops.quote_name
-        fields = opts.concrete_fields
-        converters = []
-        for i, field in enumerate(fields):
-            # The converters the ORM's compiler would apply to this column (JSON text, SQLite's
-            # datetimes and UUIDs …), so an instance built here equals one the ORM loads.
-            col = field.get_col(opts.db_table)
-            found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-            if found:
-                converters.append((i, found, col))
-        # A ScopedManager (TenantOwned): the read is filtered by the open scope, as the manager's.
-        owned = hasattr(model._default_manager, "with_scopes_disabled")
-        plan = _select_plans[key] = (
-            f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(opts.db_table)}",  # noqa: S608
-            [f.attname for f in fields], converters,
-            quote(opts.get_field("tenant").column) if owned else None,
-        )
-    return plan
+def _plan(build, model):
+    """What `build(opts, quote_name)` makes of a model's metadata: once per model and database."""
+    key = (build, model, connection.alias)
+    try:
+        return _plans[key]
+    except KeyError:
+        plan = _plans[key] = build(model._meta, connection.ops.quote_name)
+        return plan
+
+
+def _tenant_owned(model):
+    # A ScopedManager (TenantOwned): reads are filtered by the open scope, writes checked against it.
+    return hasattr(model._default_manager, "with_scopes_disabled")
+
+
+def _select_plan(opts, quote):
+    """(SELECT … FROM table, attnames, converters, tenant column or None)."""
+    fields = opts.concrete_fields
+    converters = []
+    for i, field in enumerate(fields):
+        # The converters the ORM's compiler would apply to this column (JSON text, SQLite's
+        # datetimes and UUIDs …), so an instance built here equals one the ORM loads.
+        col = field.get_col(opts.db_table)
+        found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        if found:
+            converters.append((i, found, col))
+    return (
+        f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(opts.db_table)}",  # noqa: S608
+        [f.attname for f in fields], converters,
+        quote(opts.get_field("tenant").column) if _tenant_owned(opts.model) else None,
+    )
 
 
 def _scope_condition(tenant_column):
@@ -48,7 +55,7 @@ def row_get(model, where, params):
     tenant-owned model is filtered by the open scope and refuses to run without one, like its
     manager. For lookups that every intake makes: the ORM spends several times longer building
     such a query than the database spends running it."""
-    select, attnames, converters, tenant_column = _select_plan(model)
+    select, attnames, converters, tenant_column = _plan(_select_plan, model)
     if tenant_column is not None:
         scope_sql, scope_params = _scope_condition(tenant_column)
         where, params = f"{scope_sql}({where})", [*scope_params, *params]
@@ -66,23 +73,14 @@ def row_get(model, where, params):
     return model.from_db(connection.alias, attnames, values)
 
 
-# (model, alias) -> (fields written, "INSERT INTO table (columns) VALUES ", "(%s, …)")
-_insert_plans = {}
-
-
-def _insert_plan(model):
-    key = (model, connection.alias)
-    plan = _insert_plans.get(key)
-    if plan is None:
-        opts = model._meta
-        quote = connection.ops.quote_name
-        fields = [f for f in opts.concrete_fields if f is not opts.auto_field and not getattr(f, "generated", False)]
-        plan = _insert_plans[key] = (
-            fields,
-            f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES ",  # noqa: S608
-            f"({', '.join(['%s'] * len(fields))})",
-        )
-    return plan
+def _insert_plan(opts, quote):
+    """(fields written, "INSERT INTO table (columns) VALUES ", "(%s, …)")."""
+    fields = [f for f in opts.concrete_fields if f is not opts.auto_field and not getattr(f, "generated", False)]
+    return (
+        fields,
+        f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES ",  # noqa: S608
+        f"({', '.join(['%s'] * len(fields))})",
+    )
 
 
 def _insert_values(rows, fields):
@@ -91,8 +89,7 @@ def _insert_values(rows, fields):
     a tenant-owned row belongs to the open scope's tenant: nothing here reads through a
     manager that would refuse a foreign row."""
     model = type(rows[0])
-    owned = hasattr(model._default_manager, "with_scopes_disabled")
-    allowed = scope_tenant_ids() if owned else None
+    allowed = scope_tenant_ids() if _tenant_owned(model) else None
     params = []
     for row in rows:
         if allowed is not None and row.tenant_id not in allowed:
@@ -131,7 +128,7 @@ def insert_rows(rows):
             row.save(force_insert=True)
         return rows
     model = type(rows[0])
-    fields, head, values = _insert_plan(model)
+    fields, head, values = _plan(_insert_plan, model)
     params = _insert_values(rows, fields)
     pk_column = connection.ops.quote_name(model._meta.pk.column)
     with connection.cursor() as cursor:
@@ -166,7 +163,7 @@ def insert_new(rows, *, key=None):
     if len(rows) > 1 and key is None:
         raise ValueError("insert_new needs `key` to match several rows to their pks")
     model = type(rows[0])
-    fields, head, values = _insert_plan(model)
+    fields, head, values = _plan(_insert_plan, model)
     params = _insert_values(rows, fields)
     quote = connection.ops.quote_name
     returning = quote(model._meta.pk.column) + (f", {quote(model._meta.get_field(key).column)}" if key else "")
