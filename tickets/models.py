@@ -429,6 +429,12 @@ class InboundMessage(TenantOwned):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     payload = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # An image message's picture, fetched from the platform once the message is taken in; set
+    # once, so a redelivered fetch task attaches nothing twice. The error says why it never came.
+    media_attachment = models.OneToOneField(
+        Attachment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    media_error = models.CharField(max_length=300, blank=True)
 
     class Meta:
         constraints = [

@@ -4,10 +4,13 @@ import logging
 
 from celery import shared_task
 
+from notifications.channels import DeliveryError
 from scrm.models import Tenant
 from scrm.tasks import tenant_task
 
 from .mail import MailboxError, mailbox_fetch
+from .models import InboundMessage
+from .services import inbound_media_fetch
 
 logger = logging.getLogger(__name__)
 
@@ -35,3 +38,14 @@ def mail_fetch_all():
     for tenant_id in tenant_ids:
         mail_fetch_task.delay_on_commit(tenant_id=tenant_id)
     return len(tenant_ids)
+
+
+@tenant_task(name="tickets.inbound_media_fetch", bind=True, ignore_result=True, max_retries=5)
+def inbound_media_fetch_task(self, *, tenant_id, message_id):
+    """Fetch an image message's picture; a passing failure (timeout, 5xx, busy) is tried again
+    after 1, 2, 4, 8 and 16 minutes, the last failure is noted on the ticket."""
+    message = InboundMessage.objects.get(pk=message_id)
+    try:
+        inbound_media_fetch(message=message, last_try=self.request.retries >= self.max_retries)
+    except DeliveryError as exc:
+        raise self.retry(exc=exc, countdown=60 * 2**self.request.retries) from None

@@ -13,16 +13,21 @@ RecursionError, fetching a token each time. `_BoundedTokenRetry` keeps wechatpy'
 it once per call: one refresh, one retry, then the error is raised. wechatpy's token fetch also
 passes no timeout; our `TimeoutSession` supplies one.
 
-This module also holds the wechatpy helpers that `wechat.py` (official accounts) shares.
+This module also holds the wechatpy helpers that `wechat.py` (official accounts) shares, and
+`media_download`, which fetches a picture a user sent (WeCom and official account alike).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
+import re
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 import requests
@@ -237,6 +242,76 @@ def call_wechat(func, *args, address_errcodes: frozenset[int] = frozenset(), **k
         )
     # `from None`: the original exception text can hold the access token or the secret.
     raise error from None
+
+
+# --- temporary media: the pictures users send ------------------------------------------
+
+# invalid media_id: also the answer for an expired one (temporary media are kept three days)
+MEDIA_GONE_ERRCODES = frozenset({40007})
+_FILENAME = re.compile(r"""filename\*?=(?:UTF-8'')?"?([^";]+)"?""", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Media:
+    content: bytes
+    content_type: str  # as the platform declared it; the caller checks the bytes
+    filename: str  # the platform's name for it, or ""
+
+
+def media_download(client, media_id: str, *, max_bytes: int) -> Media:
+    """A temporary media file by its id from `media/get` of the client's API (WeCom or the
+    official account: both answer with the file itself, or with JSON holding an errcode).
+    wechatpy's own download bypasses the client's session (no timeout, no token refresh), so
+    this goes through the session, refreshes a refused token once, and stops reading past
+    `max_bytes`. Raises DeliveryError; `retryable` says whether a later try may succeed."""
+    url = client.API_BASE_URL + "media/get"
+    for attempt in range(2):
+        try:
+            response = client._http.get(url, params={"access_token": client.access_token, "media_id": media_id},
+                                        stream=True)
+        except (requests.RequestException, WeChatClientException) as exc:
+            raise wechat_error(exc) from None
+        with response:
+            if response.status_code != 200:
+                raise http_status_error(response.status_code)
+            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if content_type in ("application/json", "text/plain"):
+                try:
+                    result = json.loads(response.raw.read(65536, decode_content=True) or b"{}")
+                except ValueError:
+                    result = {}
+                errcode = _errcode(result) if isinstance(result, dict) else None
+                if errcode in TOKEN_ERRCODES and attempt == 0:
+                    try:
+                        client.fetch_access_token()
+                    except (requests.RequestException, WeChatClientException) as exc:
+                        raise wechat_error(exc) from None
+                    continue
+                errmsg = result.get("errmsg", "") if isinstance(result, dict) else ""
+                if errcode in MEDIA_GONE_ERRCODES:
+                    raise DeliveryError(_("The platform no longer has this file (it keeps them for three days)."),
+                                        retryable=False, code=errcode, detail=errmsg)
+                if not errcode:
+                    raise DeliveryError(_("The provider gave an answer that could not be read."), retryable=True,
+                                        code="bad_answer")
+                raise wechat_error(WeChatClientException(errcode, errmsg, client=client))
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise DeliveryError(_("The file is larger than %(limit)d MB.") % {"limit": max_bytes // 2**20},
+                                    retryable=False, code="too_large")
+            content = bytearray()
+            try:
+                for chunk in response.iter_content(65536):
+                    content += chunk
+                    if len(content) > max_bytes:
+                        raise DeliveryError(_("The file is larger than %(limit)d MB.") % {
+                            "limit": max_bytes // 2**20}, retryable=False, code="too_large")
+            except requests.RequestException as exc:
+                raise transport_error(exc) from None
+            found = _FILENAME.search(response.headers.get("Content-Disposition", ""))
+            filename = PurePath(found.group(1).replace("\\", "/")).name if found else ""
+            return Media(bytes(content), content_type, filename)
+    raise DeliveryError(_("The provider kept refusing a fresh access token."), retryable=True, code="token")
 
 
 # --- the channel -----------------------------------------------------------------------

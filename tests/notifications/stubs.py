@@ -3,13 +3,15 @@
 Each stub is a ThreadingHTTPServer on 127.0.0.1 (port 0) in a daemon thread that records every
 request and answers like the provider, including its errors:
 
-- `WeComStub` — `/cgi-bin/gettoken`, `/cgi-bin/message/send` (qyapi.weixin.qq.com)
-- `OfficialAccountStub` — `/cgi-bin/token`, `/cgi-bin/message/template/send` (api.weixin.qq.com)
+- `WeComStub` — `/cgi-bin/gettoken`, `/cgi-bin/message/send`, `/cgi-bin/media/get` (qyapi.weixin.qq.com)
+- `OfficialAccountStub` — `/cgi-bin/token`, `/cgi-bin/message/template/send`, `/cgi-bin/media/get`
+  (api.weixin.qq.com)
 - `AliyunSmsStub` — dysmsapi `SendSms`; verifies the HMAC-SHA1 signature with the shared secret
 - `TencentSmsStub` — SMS API 3.0 `SendSms`; verifies the TC3-HMAC-SHA256 Authorization header
 
 The WeChat stubs issue real-looking tokens and check them: `expire_tokens()` makes the server
 answer 42001 for the tokens it issued, `revoke_tokens()` 40014 — the client must fetch a new one.
+Their `media` dict (media id → `File`) is what `media/get` serves; an unknown id gets 40007.
 Any stub can be scripted: `fail(path=…, times=N, status=500 | body={…})` answers the next N
 matching requests with that; `delay(path=…, seconds=…)` holds them longer than the client waits
 (released when the stub stops, so nothing sleeps past the test).
@@ -61,6 +63,15 @@ class Recorded:
     form: dict[str, str] = field(default_factory=dict)
     original_url: str = ""  # the URL the client meant, when it came through LoopbackAdapter
     status: int = 0  # what the stub answered
+
+
+@dataclass
+class File:
+    """A binary answer: the bytes, their Content-Type and the name in Content-Disposition."""
+
+    data: bytes
+    content_type: str = "image/jpeg"
+    filename: str = ""
 
 
 @dataclass
@@ -241,7 +252,12 @@ class StubServer:
         else:
             status, payload = self.handle(recorded)
         recorded.status = status
-        if isinstance(payload, (dict, list)):
+        extra = {}
+        if isinstance(payload, File):
+            data, content_type = payload.data, payload.content_type
+            if payload.filename:
+                extra["Content-Disposition"] = f'attachment; filename="{payload.filename}"'
+        elif isinstance(payload, (dict, list)):
             data, content_type = json.dumps(payload, ensure_ascii=False).encode(), "application/json; charset=utf-8"
         else:
             data, content_type = str(payload or "").encode(), "text/plain; charset=utf-8"
@@ -249,6 +265,8 @@ class StubServer:
             handler.send_response(status)
             handler.send_header("Content-Type", content_type)
             handler.send_header("Content-Length", str(len(data)))
+            for name, value in extra.items():
+                handler.send_header(name, value)
             handler.end_headers()
             handler.wfile.write(data)
             handler.wfile.flush()
@@ -269,6 +287,7 @@ class _TokenStub(StubServer):
         self.valid_tokens: set[str] = set()
         self.expired_tokens: set[str] = set()
         self.issued: list[str] = []
+        self.media: dict[str, File] = {}
         self._counter = 0
 
     def expire_tokens(self) -> None:
@@ -303,13 +322,24 @@ class _TokenStub(StubServer):
                 return {"errcode": 42001, "errmsg": "access_token expired"}
         return {"errcode": 40014, "errmsg": "invalid access_token"}
 
+    def _media_get(self, req: Recorded) -> tuple[int, Any]:
+        error = self._token_error(req)
+        if error:
+            return 200, error
+        media = self.media.get(req.query.get("media_id", ""))
+        if media is None:
+            return 200, {"errcode": 40007, "errmsg": "invalid media_id"}
+        return 200, media
+
 
 class WeComStub(_TokenStub):
-    """WeCom: `GET /cgi-bin/gettoken?corpid&corpsecret`, `POST /cgi-bin/message/send?access_token`."""
+    """WeCom: `GET /cgi-bin/gettoken?corpid&corpsecret`, `POST /cgi-bin/message/send?access_token`,
+    `GET /cgi-bin/media/get?access_token&media_id`."""
 
     prefixes = ("https://qyapi.weixin.qq.com/",)
     TOKEN_PATH = "/cgi-bin/gettoken"
     SEND_PATH = "/cgi-bin/message/send"
+    MEDIA_PATH = "/cgi-bin/media/get"
 
     def __init__(self, *, corp_id: str, secret: str, agent_id: int, unknown_users=(), **kwargs):
         super().__init__(**kwargs)
@@ -340,16 +370,19 @@ class WeComStub(_TokenStub):
             return 200, {
                 "errcode": 0, "errmsg": "ok", "invaliduser": "|".join(unknown), "msgid": f"wecom-msg-{self._next_id()}"
             }
+        if req.path == self.MEDIA_PATH and req.method == "GET":
+            return self._media_get(req)
         return 404, "not found"
 
 
 class OfficialAccountStub(_TokenStub):
     """Official account: `GET /cgi-bin/token?grant_type&appid&secret`,
-    `POST /cgi-bin/message/template/send?access_token`."""
+    `POST /cgi-bin/message/template/send?access_token`, `GET /cgi-bin/media/get?access_token&media_id`."""
 
     prefixes = ("https://api.weixin.qq.com/",)
     TOKEN_PATH = "/cgi-bin/token"
     SEND_PATH = "/cgi-bin/message/template/send"
+    MEDIA_PATH = "/cgi-bin/media/get"
 
     def __init__(self, *, app_id: str, secret: str, unfollowed=(), **kwargs):
         super().__init__(**kwargs)
@@ -375,6 +408,8 @@ class OfficialAccountStub(_TokenStub):
             if body.get("touser") in self.unfollowed:
                 return 200, {"errcode": 43004, "errmsg": "require subscribe"}
             return 200, {"errcode": 0, "errmsg": "ok", "msgid": 200228332 + self._next_id()}
+        if req.path == self.MEDIA_PATH and req.method == "GET":
+            return self._media_get(req)
         return 404, "not found"
 
 

@@ -1,29 +1,35 @@
 """The WeChat Work and WeChat official account callbacks, driven by messages that wechatpy itself
 encrypts and signs: one ticket per MsgId, a comment for the sender's next message, 403 and
-nothing written for a forged signature, the URL verification handshake."""
+nothing written for a forged signature, the URL verification handshake, and the picture of an
+image message fetched from the platform's media API (a loopback stub) and attached once."""
 
 import hashlib
 
 import pytest
 import time_machine
 import xmltodict
+from celery.exceptions import Retry
 from django.core.cache import cache
 from django.urls import include, path
 from wechatpy.crypto import WeChatCrypto as WeChatMpCrypto
 from wechatpy.enterprise.crypto import PrpCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 
+from notifications.channels.wecom import token_storage
 from scrm.models import Customer
 from scrm.tenancy import tenant_scope
 from scrm.urls import urlpatterns as root_urlpatterns
-from tickets.models import EventKind, InboundMessage, Source, Ticket, TimelineEvent
+from tests.notifications.stubs import File, OfficialAccountStub, WeComStub
+from tickets.models import Attachment, EventKind, InboundMessage, Source, Ticket, TimelineEvent
 from tickets.services import (
     category_get_or_create,
+    inbound_media_fetch,
     template_create,
     template_draft_set,
     template_publish,
     ticket_status_change,
 )
+from tickets.tasks import inbound_media_fetch_task
 
 urlpatterns = [path("", include("tickets.hooks_urls")), *root_urlpatterns]
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
@@ -288,3 +294,204 @@ def test_a_flood_from_one_ip_is_429_before_any_read_and_writes_nothing(client, t
     other = client.post(WECHAT_URL + "?" + query, data=mp_text("别处来的", 7100002), content_type="text/xml",
                         REMOTE_ADDR="10.1.2.3")
     assert other.status_code == 200
+
+
+# --- pictures: fetched from the platform and attached once ------------------------------
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + bytes(range(256)) * 8
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def wecom_api(media_root):
+    token_storage().clear()  # a token issued by another test's stub means nothing to this one
+    with WeComStub(corp_id=CORP_ID, secret="s", agent_id=1000002) as stub, stub.installed():
+        yield stub
+    token_storage().clear()
+
+
+@pytest.fixture
+def wechat_api(media_root):
+    token_storage().clear()
+    with OfficialAccountStub(app_id=APP_ID, secret="s") as stub, stub.installed():
+        yield stub
+    token_storage().clear()
+
+
+def image_xml(msg_id, *, sender=USER):
+    return text_xml(f"https://wework.qpic.cn/wwpic/{msg_id}.jpg", msg_id, sender=sender, msg_type="image")
+
+
+def send_image(client, msg_id, capture, **kwargs):
+    """An image message, with the fetch task it enqueues run when the request's transaction commits."""
+    with capture(execute=True):
+        response = wecom_post(client, image_xml(msg_id, **kwargs))
+    assert (response.status_code, response.content) == (200, b"success")
+
+
+def media_calls(stub):
+    return [r.query["media_id"] for r in stub.calls(stub.MEDIA_PATH)]
+
+
+def attachment_state(tenant):
+    with tenant_scope(tenant):
+        return (Attachment.objects.count(), TimelineEvent.objects.filter(kind=EventKind.ATTACHMENT).count())
+
+
+def test_picture_is_fetched_and_attached_to_the_new_ticket_once(client, tenant, wecom_api,
+                                                               django_capture_on_commit_callbacks):
+    wecom_api.media["media-6200001"] = File(JPEG, "image/jpeg", "IMG_0412.jpg")
+    send_image(client, 6200001, django_capture_on_commit_callbacks)
+    with tenant_scope(tenant):
+        ticket = Ticket.objects.get()
+        attachment = Attachment.objects.get()
+        assert (attachment.ticket_id, attachment.name, attachment.content_type, attachment.size) == (
+            ticket.pk, "IMG_0412.jpg", "image/jpeg", len(JPEG))
+        with attachment.file.open("rb") as f:
+            assert f.read() == JPEG
+        event = attachment.event
+        assert (event.kind, event.is_public, event.ticket_id) == (EventKind.ATTACHMENT, True, ticket.pk)
+        assert event.message == "收到来自企业微信的图片。"  # in the site's language, as in a worker
+        assert InboundMessage.objects.get().media_attachment_id == attachment.pk
+    assert media_calls(wecom_api) == ["media-6200001"]
+
+    # The platform redelivers the message, and the task is delivered twice: still one picture.
+    send_image(client, 6200001, django_capture_on_commit_callbacks)
+    with tenant_scope(tenant):
+        message = InboundMessage.objects.get()
+        assert inbound_media_fetch(message=message) is None
+        inbound_media_fetch_task.delay(tenant_id=tenant.pk, message_id=message.pk)
+    assert media_calls(wecom_api) == ["media-6200001"]
+    assert attachment_state(tenant) == (1, 1)
+
+
+def test_a_picture_for_the_open_ticket_lands_on_it(client, tenant, wecom_api, django_capture_on_commit_callbacks):
+    wecom_api.media["media-6200003"] = File(b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png")
+    with django_capture_on_commit_callbacks(execute=True):
+        wecom_post(client, text_xml("包间的椅子坏了", 6200002))
+    send_image(client, 6200003, django_capture_on_commit_callbacks)
+    with tenant_scope(tenant):
+        ticket = Ticket.objects.get()
+        attachment = Attachment.objects.get()
+        # No name from the platform: one from the channel and message id, typed by the bytes.
+        assert (attachment.ticket_id, attachment.name, attachment.content_type) == (
+            ticket.pk, "wecom-6200003.png", "image/png")
+
+
+def test_official_account_picture(client, tenant, wechat_api, django_capture_on_commit_callbacks):
+    wechat_api.media["media-7200001"] = File(b"GIF89a" + bytes(32), "image/gif", "sticker.gif")
+    xml = text_xml("http://mmbiz.qpic.cn/p.jpg", 7200001, sender=OPENID, to="gh_123456789abc",
+                   msg_type="image").replace("<AgentID>1000002</AgentID>", "")
+    query = f"signature={sha1_signature(TOKEN, TIMESTAMP, NONCE)}&timestamp={TIMESTAMP}&nonce={NONCE}"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"{WECHAT_URL}?{query}", data=xml, content_type="text/xml").status_code == 200
+    with tenant_scope(tenant):
+        attachment = Attachment.objects.select_related("ticket").get()
+        assert (attachment.ticket.source, attachment.name, attachment.content_type) == (
+            Source.WECHAT, "sticker.gif", "image/gif")
+    assert media_calls(wechat_api) == ["media-7200001"]
+
+
+def test_a_refused_token_is_refreshed_once(client, tenant, wecom_api, django_capture_on_commit_callbacks):
+    wecom_api.media["media-6200004"] = File(JPEG)
+    wecom_api.media["media-6200005"] = File(JPEG)
+    send_image(client, 6200004, django_capture_on_commit_callbacks)
+    wecom_api.expire_tokens()
+    send_image(client, 6200005, django_capture_on_commit_callbacks, sender="another-member")
+    assert len(wecom_api.calls(wecom_api.TOKEN_PATH)) == 2
+    assert media_calls(wecom_api) == ["media-6200004", "media-6200005", "media-6200005"]
+    assert attachment_state(tenant) == (2, 2)
+
+
+def _taken_in_with_fetch_pending(client, tenant, msg_id, capture):
+    with capture() as callbacks:
+        assert wecom_post(client, image_xml(msg_id)).status_code == 200
+    assert len(callbacks) == 1  # the fetch, enqueued when the message's transaction commits
+    with tenant_scope(tenant):
+        return callbacks[0], {"tenant_id": tenant.pk, "message_id": InboundMessage.objects.get().pk}
+
+
+def test_a_passing_failure_is_tried_again_later(client, tenant, wecom_api, django_capture_on_commit_callbacks):
+    wecom_api.media["media-6200006"] = File(JPEG)
+    wecom_api.fail(path=wecom_api.MEDIA_PATH, times=2, status=502)
+    enqueue, kwargs = _taken_in_with_fetch_pending(client, tenant, 6200006, django_capture_on_commit_callbacks)
+    with pytest.raises(Retry) as first:
+        enqueue()
+    with pytest.raises(Retry) as second:  # the broker's second delivery, a minute later
+        inbound_media_fetch_task.apply(kwargs=kwargs, retries=1)
+    assert (first.value.when, second.value.when) == (60, 120)
+    assert attachment_state(tenant) == (0, 0)  # nothing noted while a try is left
+    inbound_media_fetch_task.apply(kwargs=kwargs, retries=2)
+    assert media_calls(wecom_api) == ["media-6200006"] * 3
+    assert attachment_state(tenant) == (1, 1)
+
+
+def test_the_last_passing_failure_is_noted(client, tenant, wecom_api, django_capture_on_commit_callbacks):
+    wecom_api.fail(path=wecom_api.MEDIA_PATH, times=1, status=503)
+    _enqueue, kwargs = _taken_in_with_fetch_pending(client, tenant, 6200007, django_capture_on_commit_callbacks)
+    inbound_media_fetch_task.apply(kwargs=kwargs, retries=inbound_media_fetch_task.max_retries)
+    assert "http_503" in _refused(tenant)
+    assert media_calls(wecom_api) == ["media-6200007"]
+
+
+def _refused(tenant):
+    """The note on the timeline and the message's error, with nothing attached."""
+    with tenant_scope(tenant):
+        assert not Attachment.objects.exists()
+        note = TimelineEvent.objects.get(kind=EventKind.ATTACHMENT)
+        assert note.is_public is False
+        message = InboundMessage.objects.get()
+        assert message.media_attachment_id is None
+        assert message.media_error and message.media_error in note.message
+        return note.message
+
+
+@pytest.mark.parametrize(("media", "limit_mb", "expected"), [
+    (None, 10, "三天"),  # an expired or unknown media id: 40007
+    (File(b"<html>not a picture</html>", "image/jpeg", "x.jpg"), 10, "不是有效的图片"),
+    (File(JPEG + bytes(2**20), "image/jpeg"), 1, "1 MB"),
+])
+def test_what_cannot_be_attached_is_noted_once(client, tenant, wecom_api, settings, media, limit_mb, expected,
+                                                django_capture_on_commit_callbacks):
+    settings.INBOUND_MEDIA_MAX_MB = limit_mb
+    if media is not None:
+        wecom_api.media["media-6200008"] = media
+    send_image(client, 6200008, django_capture_on_commit_callbacks)
+    assert expected in _refused(tenant)
+    assert media_calls(wecom_api) == ["media-6200008"]  # not tried again: it would not change
+    assert [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()] == []  # no file left behind
+
+
+def test_without_the_app_secret_nothing_is_fetched(client, tenant, wecom_api, django_capture_on_commit_callbacks):
+    tenant.settings["wecom"]["secret"] = ""
+    tenant.save()
+    send_image(client, 6200009, django_capture_on_commit_callbacks)
+    _refused(tenant)
+    assert wecom_api.requests == []
+
+
+def test_a_refused_message_enqueues_no_fetch(client, tenant_a, django_capture_on_commit_callbacks):
+    tenant_a.settings = {"wecom": {"corp_id": CORP_ID, "agent_id": "1000002", "secret": "s", "token": TOKEN,
+                                   "encoding_aes_key": AES_KEY}}
+    tenant_a.save()  # no published template: the message is refused with 422
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert wecom_post(client, image_xml(6200010)).status_code == 422
+    assert callbacks == []
+
+
+def test_the_task_does_not_reach_another_tenants_message(client, tenant, tenant_b, wecom_api,
+                                                         django_capture_on_commit_callbacks):
+    wecom_api.media["media-6200011"] = File(JPEG)
+    with django_capture_on_commit_callbacks():  # taken in, fetch not run
+        wecom_post(client, image_xml(6200011))
+    with tenant_scope(tenant):
+        message = InboundMessage.objects.get()
+    with pytest.raises(InboundMessage.DoesNotExist):
+        inbound_media_fetch_task.delay(tenant_id=tenant_b.pk, message_id=message.pk)
+    assert wecom_api.requests == []
+    assert attachment_state(tenant) == (0, 0)

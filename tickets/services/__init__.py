@@ -29,12 +29,18 @@ from .core import (
     ticket_transition,
     timeline_event_add,
 )
-from .inbound import IdempotencyConflict, inbound_message_receive, inbound_template, ticket_intake_idempotent
+from .inbound import (
+    IdempotencyConflict,
+    inbound_media_fetch,
+    inbound_message_receive,
+    inbound_template,
+    ticket_intake_idempotent,
+)
 
 __all__ = [
     "IdempotencyConflict", "api_key_create", "api_key_hash", "api_key_mark_used", "api_key_revoke",
     "category_get_or_create",
-    "classification_rule_save", "customer_link", "inbound_message_receive", "inbound_template",
+    "classification_rule_save", "customer_link", "inbound_media_fetch", "inbound_message_receive", "inbound_template",
     "template_create", "template_draft_set", "template_export", "template_from_preset", "template_import",
     "template_publish", "template_update", "ticket_assign", "ticket_comment_add", "ticket_data_update",
     "ticket_engineer_depart",
