@@ -872,6 +872,21 @@ def test_public_comment_with_a_file_reaches_the_tracking_page(tenant_a, ticket, 
     assert public.get(reverse("ticket-public-attachment", args=["ffff-nothing", attachment.pk])).status_code == 404
 
 
+def test_pictures_show_as_thumbnails_on_both_pages(tenant_a, ticket, agent, public):
+    agent.post(action_url(ticket, "comment"), {
+        "body": "现场照片", "is_public": "on", "files": [upload("现场.png", PNG), upload("报价单.pdf", b"%PDF-1.4 q")],
+    })
+    with tenant_scope(tenant_a):
+        picture, pdf = Attachment.objects.get(name="现场.png"), Attachment.objects.get(name="报价单.pdf")
+    assert picture.content_type == "image/png"
+    staff_page = agent.get(detail_url(ticket)).content.decode()
+    tracking = public.get(track_url(ticket)).content.decode()
+    for page, url_name, token in ((staff_page, "ticket-attachment", ()),
+                                  (tracking, "ticket-public-attachment", (ticket.tracking_token,))):
+        assert f'<img src="{reverse(url_name, args=[*token, picture.pk])}" alt="现场.png"' in page
+        assert f'<img src="{reverse(url_name, args=[*token, pdf.pk])}"' not in page
+
+
 @pytest.mark.parametrize("data, message", [
     ({"body": ""}, "Write a comment or attach a file."),
     ({"body": "   ", "is_public": "on"}, "Write a comment or attach a file."),
