@@ -1,11 +1,64 @@
 """Database helpers the services share: writes that Django's ORM spells in more round trips
 than the database needs, and the one-row reads every intake makes, where building the ORM query
-costs several times what running it does."""
+costs several times what running it does. On PostgreSQL their statements are prepared once per
+connection (DB_PREPARED_STATEMENTS)."""
 
+import hashlib
+
+from django.conf import settings
 from django.db import connection
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
 from django_scopes import ScopeError, get_scope
 
 _plans = {}
+
+
+@receiver(connection_created)
+def _forget_prepared(sender, connection, **kwargs):
+    # Prepared statements live as long as the server session: a new connection has none yet.
+    on = connection.vendor == "postgresql" and settings.DB_PREPARED_STATEMENTS
+    connection.scrm_prepared = set() if on else None
+
+
+_statements = {}
+# A statement with more parameters (a bulk insert's one-off shape) is not worth a plan kept for
+# the connection's life.
+MAX_PREPARED_PARAMS = 200
+
+
+def _statement(sql, count):
+    """(name, EXECUTE …) of a statement with `count` parameters, computed once."""
+    try:
+        return _statements[sql]
+    except KeyError:
+        name = "scrm_" + hashlib.sha1(sql.encode(), usedforsecurity=False).hexdigest()[:20]
+        run = f"EXECUTE {name} ({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
+        found = _statements[sql] = (name, run)
+        return found
+
+
+def execute(cursor, sql, params):
+    """Run one statement of the intake's path (this module's, ticket numbering's). On PostgreSQL
+    with DB_PREPARED_STATEMENTS on, as a prepared statement of this connection: PREPARE on first
+    use, EXECUTE after, so the server plans it once instead of on every intake (psycopg2
+    prepares nothing itself). A statement stays prepared through rollbacks; a new connection
+    starts afresh. Turn the setting off behind a pooler that runs one client's statements on
+    other server sessions (PgBouncer in transaction mode)."""
+    prepared = cursor.db.__dict__.get("scrm_prepared")
+    if prepared is None or len(params) > MAX_PREPARED_PARAMS:
+        cursor.execute(sql, params)
+        return
+    name, execute_sql = _statement(sql, len(params))
+    if name not in prepared:
+        pieces = sql.split("%s")
+        numbered = "".join(piece + (f"${i}" if i < len(pieces) else "") for i, piece in enumerate(pieces, 1))
+        # On the DB-API cursor: once per connection, like the session's setup, not one of the
+        # statements a request makes (query counts and logs show the EXECUTE).
+        with cursor.db.wrap_database_errors:
+            cursor.cursor.execute(f"PREPARE {name} AS {numbered.replace('%%', '%')}")
+        prepared.add(name)
+    cursor.execute(execute_sql, params)
 
 
 def _plan(build, model):
@@ -60,7 +113,7 @@ def row_get(model, where, params):
         scope_sql, scope_params = _scope_condition(tenant_column)
         where, params = f"{scope_sql}({where})", [*scope_params, *params]
     with connection.cursor() as cursor:
-        cursor.execute(f"{select} WHERE {where} LIMIT 2", params)
+        execute(cursor, f"{select} WHERE {where} LIMIT 2", params)
         rows = cursor.fetchall()
     if not rows:
         return None
@@ -132,7 +185,7 @@ def insert_rows(rows):
     params = _insert_values(rows, fields)
     pk_column = connection.ops.quote_name(model._meta.pk.column)
     with connection.cursor() as cursor:
-        cursor.execute(f"{head}{', '.join([values] * len(rows))} RETURNING {pk_column}", params)
+        execute(cursor, f"{head}{', '.join([values] * len(rows))} RETURNING {pk_column}", params)
         for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
             _saved(row, pk)
     return rows
@@ -168,8 +221,8 @@ def insert_new(rows, *, key=None):
     quote = connection.ops.quote_name
     returning = quote(model._meta.pk.column) + (f", {quote(model._meta.get_field(key).column)}" if key else "")
     with connection.cursor() as cursor:
-        cursor.execute(f"{head}{', '.join([values] * len(rows))} ON CONFLICT DO NOTHING RETURNING {returning}",
-                       params)
+        execute(cursor, f"{head}{', '.join([values] * len(rows))} ON CONFLICT DO NOTHING RETURNING {returning}",
+                 params)
         returned = cursor.fetchall()
     if key is None:
         if returned:

@@ -11,7 +11,7 @@ from django_fsm import can_proceed
 
 from notifications.services import event_emit
 from scrm.config_cache import config_pinned
-from scrm.db import insert_rows, row_get, row_insert, scope_tenant_ids
+from scrm.db import execute, insert_rows, row_get, row_insert, scope_tenant_ids
 from scrm.models import Customer, Membership
 from scrm.selectors import store_cached
 from scrm.services import customer_create
@@ -72,7 +72,8 @@ def _sequence_increment(*, tenant_id, prefix, day):
     if connection.vendor in ("postgresql", "sqlite") and connection.features.can_return_columns_from_insert:
         table = connection.ops.quote_name(TicketNumberSequence._meta.db_table)
         with connection.cursor() as cursor:
-            cursor.execute(
+            execute(
+                cursor,
                 f"UPDATE {table} SET last_value = last_value + 1"  # noqa: S608 (no user input in the SQL)
                 " WHERE tenant_id = %s AND prefix = %s AND day = %s RETURNING last_value",
                 [tenant_id, prefix, connection.ops.adapt_datefield_value(day)],
