@@ -295,17 +295,17 @@ def media_download(client, media_id: str, *, max_bytes: int) -> Media:
                     raise DeliveryError(_("The provider gave an answer that could not be read."), retryable=True,
                                         code="bad_answer")
                 raise wechat_error(WeChatClientException(errcode, errmsg, client=client))
+            too_large = DeliveryError(_("The file is larger than %(limit)d MB.") % {"limit": max_bytes // 2**20},
+                                      retryable=False, code="too_large")
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > max_bytes:
-                raise DeliveryError(_("The file is larger than %(limit)d MB.") % {"limit": max_bytes // 2**20},
-                                    retryable=False, code="too_large")
+                raise too_large
             content = bytearray()
             try:
                 for chunk in response.iter_content(65536):
                     content += chunk
                     if len(content) > max_bytes:
-                        raise DeliveryError(_("The file is larger than %(limit)d MB.") % {
-                            "limit": max_bytes // 2**20}, retryable=False, code="too_large")
+                        raise too_large
             except requests.RequestException as exc:
                 raise transport_error(exc) from None
             found = _FILENAME.search(response.headers.get("Content-Disposition", ""))

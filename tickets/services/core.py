@@ -155,16 +155,21 @@ def _first_of_type(version_fields, data, field_type):
     return None
 
 
+def attachment_store(*, ticket, upload, is_public, actor=None, event=None, field_key=""):
+    """Store one checked upload as the ticket's attachment: a field's value, or an event's file."""
+    return Attachment.objects.create(
+        tenant_id=ticket.tenant_id, ticket=ticket, event=event, field_key=field_key, file=upload,
+        name=upload.name[:200], size=upload.size, content_type=(getattr(upload, "content_type", "") or "")[:100],
+        is_public=is_public, uploaded_by=actor,
+    )
+
+
 def _store_attachments(*, ticket, files_to_store, actor, is_public):
     stored = {}
     for key, uploads in files_to_store.items():
         stored[key] = []
         for upload in uploads:
-            attachment = Attachment.objects.create(
-                tenant_id=ticket.tenant_id, ticket=ticket, field_key=key, file=upload, name=upload.name[:200],
-                size=upload.size, content_type=(getattr(upload, "content_type", "") or "")[:100],
-                is_public=is_public, uploaded_by=actor,
-            )
+            attachment = attachment_store(ticket=ticket, upload=upload, is_public=is_public, actor=actor, field_key=key)
             stored[key].append({"id": attachment.pk, "name": attachment.name, "size": attachment.size})
     return stored
 
@@ -330,11 +335,7 @@ def ticket_comment_add(*, ticket, body, actor=None, actor_label="", is_public=Fa
         is_public=is_public,
     )
     for upload in files:
-        Attachment.objects.create(
-            tenant_id=ticket.tenant_id, ticket=ticket, event=event, file=upload, name=upload.name[:200],
-            size=upload.size, content_type=(getattr(upload, "content_type", "") or "")[:100], is_public=is_public,
-            uploaded_by=actor,
-        )
+        attachment_store(ticket=ticket, upload=upload, is_public=is_public, actor=actor, event=event)
     Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
     if notify:
         event_emit(tenant=ticket.tenant, event="ticket_commented", ticket=ticket, actor=actor,

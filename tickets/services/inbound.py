@@ -15,9 +15,9 @@ from notifications.channels.wechat import WeChatChannel
 from notifications.channels.wecom import WeComChannel, media_download
 
 from .. import fields as schema
-from ..models import Attachment, EventKind, IdempotencyRecord, InboundMessage, Source, Ticket, TicketTemplate
+from ..models import EventKind, IdempotencyRecord, InboundMessage, Source, Ticket, TicketTemplate
 from ..selectors import ticket_by_number, ticket_open_for_sender
-from .core import customer_link, ticket_comment_add, ticket_intake, timeline_event_add
+from .core import attachment_store, customer_link, ticket_comment_add, ticket_intake, timeline_event_add
 
 # The channels whose image messages carry a MediaId to fetch, and who fetches it.
 MEDIA_CHANNELS = {Source.WECOM: WeComChannel, Source.WECHAT: WeChatChannel}
@@ -142,10 +142,7 @@ def _media_attach(*, message_id, upload):
         ticket=ticket, kind=EventKind.ATTACHMENT, actor_label=sender, is_public=True,
         message=_("Picture received via %(source)s.") % {"source": Source(message.channel).label},
     )
-    attachment = Attachment.objects.create(
-        tenant_id=ticket.tenant_id, ticket=ticket, event=event, file=upload, name=upload.name, size=upload.size,
-        content_type=upload.content_type[:100], is_public=True,
-    )
+    attachment = attachment_store(ticket=ticket, upload=upload, is_public=True, event=event)
     InboundMessage.objects.filter(pk=message.pk).update(media_attachment=attachment, media_error="")
     Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
     return attachment
