@@ -8,16 +8,10 @@ from django.utils import timezone
 
 from scrm.models import Customer, Membership, Role, Store
 
+from .extensions import lifecycle
 from .models import ClassificationRule, Ticket
 from .selectors import template_list
-from .services import (
-    classification_rule_save,
-    template_from_preset,
-    ticket_assign,
-    ticket_comment_add,
-    ticket_intake,
-    ticket_status_change,
-)
+from .services import classification_rule_save, template_from_preset, ticket_comment_add, ticket_intake
 
 PRESETS = {"weidao": ["canyin_tousu", "shebei_xunjian"], "meijia": ["jiadian_anzhuang", "shebei_xunjian"]}
 
@@ -115,15 +109,15 @@ def _demo_tickets(tenant, templates, rng):
         created += 1
         stage = i % 6
         if stage >= 1:
-            ticket_assign(ticket=ticket, assignee=engineers[i % len(engineers)], actor=actor)
+            lifecycle().ticket_assign(ticket=ticket, assignee=engineers[i % len(engineers)], actor=actor)
         if stage >= 2:
-            ticket_status_change(ticket=ticket, action="start", actor=ticket.assignee or actor)
+            lifecycle().ticket_status_change(ticket=ticket, action="start", actor=ticket.assignee or actor)
             ticket_comment_add(ticket=ticket, body="已联系客户，约好时间上门处理。", actor=ticket.assignee or actor,
                                is_public=True, notify=False)
         if stage == 3:
-            ticket_status_change(ticket=ticket, action="wait", actor=actor, note="等待客户确认方案")
+            lifecycle().ticket_status_change(ticket=ticket, action="wait", actor=actor, note="等待客户确认方案")
         if stage >= 4:
-            ticket_status_change(ticket=ticket, action="resolve", actor=ticket.assignee or actor)
+            lifecycle().ticket_status_change(ticket=ticket, action="resolve", actor=ticket.assignee or actor)
         if stage == 5:
-            ticket_status_change(ticket=ticket, action="close", actor=actor)
+            lifecycle().ticket_status_change(ticket=ticket, action="close", actor=actor)
     return created

@@ -296,6 +296,10 @@ class TimelineEvent(TenantOwned):
     )
     actor_label = models.CharField(max_length=80, blank=True)
     is_public = models.BooleanField(default=False)
+    # What happened, as a code (tickets/timeline.py) and its parameters, rendered in the
+    # reader's language; `message` is only what a person typed (a comment, a note, a reason).
+    code = models.CharField(max_length=40, blank=True)
+    params = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True, max_length=10000)
     changes = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -310,6 +314,19 @@ class TimelineEvent(TenantOwned):
 
     def __str__(self):
         return f"{self.ticket_id} {self.kind}"
+
+    @property
+    def text(self):
+        """The entry in the active language (its code's text, then what a person typed)."""
+        from .timeline import event_text
+
+        return event_text(code=self.code, params=self.params, message=self.message)
+
+    @property
+    def change_rows(self):
+        from .timeline import change_rows
+
+        return change_rows(self.changes)
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

@@ -22,10 +22,9 @@ from scrm.ratelimit import client_ip, rate_limited
 from scrm.selectors import tenant_active_get, visible_customers
 from scrm.tenancy import tenant_scope
 from scrm.views import StaffView
-from workflow.selectors import ticket_field_scope, ticket_runs_workflow
 
+from . import extensions, selectors, services
 from . import fields as schema
-from . import selectors, services
 from .forms import (
     AssignForm,
     CommentForm,
@@ -369,14 +368,13 @@ class TicketDetailView(StaffView):
     def render(self, ticket, status=200, **forms):
         version_fields = ticket.template_version.fields
         # Field-level permission: an engineer sees the fields their workflow nodes allow.
-        scope = ticket_field_scope(ticket=ticket, user=self.request.user)
+        scope = extensions.field_scope(ticket=ticket, user=self.request.user)
         known_names = _names_on_ticket(ticket)
         field_rows = [
             {"field": f, "label": schema.field_label(f),
              "value": schema.display_value(f, ticket.data.get(f["key"]), known_names=known_names)}
             for f in version_fields if scope is None or f["key"] in scope
         ]
-        running = ticket_runs_workflow(ticket=ticket)
         can_change = self.request.user.has_perm("tickets.change_ticket") and scope is None
         # The fields' edit form and the split form come with the page only after a failed save
         # (with their errors); otherwise "Edit fields" and "Split into child tickets" load them
@@ -393,9 +391,7 @@ class TicketDetailView(StaffView):
             "assign_form": forms.get("assign_form", AssignForm(initial={"assignee": ticket.assignee_id})),
             "split_form": forms.get("split_form"),
             "merge_form": forms.get("merge_form", MergeForm()),
-            # While a workflow runs, the engine moves the status; only cancelling stays here.
-            "actions": [a for a in (("cancel",) if running else ("start", "wait", "resolve", "reopen", "close",
-                                                                  "cancel")) if _action_allowed(ticket, a)],
+            "actions": extensions.lifecycle().ticket_status_actions(ticket=ticket),
             "can_change": can_change,
             "open_statuses": OPEN_STATUSES,
         }
@@ -419,14 +415,6 @@ def _timeline(events, notifications):
     """Events and outgoing notifications in one list, oldest first, for the 操作记录墙."""
     rows = [("event", e.created_at, e) for e in events] + [("notification", n.created_at, n) for n in notifications]
     return [(kind, item) for kind, _at, item in sorted(rows, key=lambda r: r[1])]
-
-
-def _action_allowed(ticket, action):
-    from django_fsm import can_proceed
-
-    method = {"start": "start", "wait": "wait_for_customer", "resolve": "resolve", "reopen": "reopen",
-              "close": "close", "cancel": "cancel"}[action]
-    return can_proceed(getattr(ticket, method))
 
 
 class TicketActionView(TicketDetailView):
@@ -468,7 +456,7 @@ class TicketActionView(TicketDetailView):
         messages.success(self.request, _("Comment added."))
 
     def do_edit(self, ticket):
-        if ticket_field_scope(ticket=ticket, user=self.request.user) is not None:
+        if extensions.field_scope(ticket=ticket, user=self.request.user) is not None:
             raise PermissionDenied  # engineers edit fields through their workflow task only
         fields = [f for f in ticket.template_version.fields if f.get("staff", "edit") == "edit"]
         form = schema.form_class_for(fields, audience="staff")(self.request.POST, self.request.FILES)
@@ -481,7 +469,8 @@ class TicketActionView(TicketDetailView):
         form = AssignForm(self.request.POST)
         if not form.is_valid():
             return self.render(ticket, status=400, assign_form=form)
-        services.ticket_assign(ticket=ticket, assignee=form.cleaned_data["assignee"], actor=self.request.user)
+        extensions.lifecycle().ticket_assign(ticket=ticket, assignee=form.cleaned_data["assignee"],
+                                             actor=self.request.user)
         messages.success(self.request, _("Assignment saved."))
 
     def do_depart(self, ticket):
@@ -493,8 +482,9 @@ class TicketActionView(TicketDetailView):
         messages.success(self.request, _("The customer has been told you are on the way."))
 
     def do_status(self, ticket):
-        services.ticket_status_change(ticket=ticket, action=self.request.POST.get("to", ""), actor=self.request.user,
-                                      note=self.request.POST.get("note", "")[:500])
+        extensions.lifecycle().ticket_status_change(
+            ticket=ticket, action=self.request.POST.get("to", ""), actor=self.request.user,
+            note=self.request.POST.get("note", "")[:500])
         messages.success(self.request, _("Status changed."))
 
     def do_split(self, ticket):
@@ -515,7 +505,7 @@ class TicketActionView(TicketDetailView):
         if target is None:
             form.add_error("target_number", _("No ticket with this number."))
             return self.render(ticket, status=400, merge_form=form)
-        services.ticket_merge(source=ticket, target=target, actor=self.request.user)
+        extensions.lifecycle().ticket_merge(source=ticket, target=target, actor=self.request.user)
         messages.success(self.request, _("Merged into %(number)s.") % {"number": target.number})
         return redirect("ticket-detail", pk=target.pk)
 

@@ -1,4 +1,7 @@
-"""App config of workflow: a template's published workflow is cached per tenant (scrm.config_cache)."""
+"""App config of workflow: a template's published workflow is cached per tenant (scrm.config_cache),
+and the workflow plugs into tickets' extension points (tickets/extensions.py): it starts on every
+new ticket, widens visibility to the tickets whose tasks a person holds, narrows an engineer's
+fields to their nodes', and owns the lifecycle."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -14,3 +17,14 @@ class WorkflowConfig(AppConfig):
         from .models import Workflow, WorkflowVersion
 
         config_watch(Workflow, WorkflowVersion)
+
+        from tickets import extensions
+
+        from . import lifecycle
+        from .engine import workflow_start_on_created
+        from .selectors import task_holder_visibility_q, ticket_field_scope
+
+        extensions.on_ticket_created(workflow_start_on_created)
+        extensions.visibility_register(task_holder_visibility_q)
+        extensions.field_scope_register(ticket_field_scope)
+        extensions.lifecycle_register(lifecycle)

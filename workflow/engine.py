@@ -17,12 +17,16 @@ from scrm.config_cache import tenant_config
 from scrm.models import Membership
 from tickets import fields as schema
 from tickets.models import EventKind, Ticket
-from tickets.services import ticket_split, ticket_transition, timeline_event_add
+from tickets.services import attachments_store, ticket_split, timeline_event_add
 
+from . import lifecycle
 from .actions import ACTIONS
 from .conditions import condition_eval, ticket_context
 from .graph import HUMAN_KINDS, _index, node_label
+from .hooks import hooks_call
+from .lifecycle import actor_name as _actor_name
 from .models import Run, Task, TaskStatus, Token, TokenState, Workflow
+from .policy import TaskPolicy, task_policy
 from .routing import HandlerContext, handlers_resolve
 
 MAX_STEPS = 200  # automatic nodes in a loop must not spin forever
@@ -43,19 +47,12 @@ class _Graph:
         return next(k for k, n in self.nodes.items() if n["kind"] == "start")
 
 
-def _actor_name(user):
-    return (user.first_name or user.username) if user is not None else _("System")
-
-
-def _lifecycle(ticket, method, actor):
-    """Drive the ticket's FSM status; the timeline change when it moved, else None."""
-    return ticket_transition(ticket=ticket, method=method)
-
-
 # --- start ------------------------------------------------------------------------------
 
-def workflow_start(*, ticket, actor=None):
-    """Start the ticket's template workflow (its published version), if it has one."""
+def workflow_start(*, ticket, actor=None, new=False):
+    """Start the ticket's template workflow (its published version), if it has one. `new`: the
+    ticket was created in the caller's transaction (intake, split), so no one else can hold or
+    have started it: the row lock and the "already running?" check are skipped."""
     # Every intake asks: the answer is cached per tenant until a workflow changes, and a
     # template without one costs no query (not even a savepoint).
     workflow = tenant_config(ticket.tenant_id).get(f"workflow_of_template:{ticket.template_id}", lambda: (
@@ -63,22 +60,28 @@ def workflow_start(*, ticket, actor=None):
             template_id=ticket.template_id, current_version__isnull=False).first()))
     if workflow is None:
         return None
-    return _workflow_run_start(ticket=ticket, workflow=workflow, actor=actor)
+    return _workflow_run_start(ticket=ticket, workflow=workflow, actor=actor, new=new)
+
+
+def workflow_start_on_created(*, ticket, actor):
+    """The `tickets.extensions.on_ticket_created` hook: every new ticket starts its workflow."""
+    workflow_start(ticket=ticket, actor=actor, new=True)
 
 
 @transaction.atomic
-def _workflow_run_start(*, ticket, workflow, actor):
-    # Lock the row but keep the caller's instance (intake hands over the ticket it just made).
-    Ticket.objects.select_for_update().filter(pk=ticket.pk).values("pk").get()
-    if Run.objects.filter(ticket=ticket).exists():
-        raise ValidationError(_("This ticket already runs a workflow."))
+def _workflow_run_start(*, ticket, workflow, actor, new=False):
+    if not new:
+        # Lock the row but keep the caller's instance.
+        Ticket.objects.select_for_update().filter(pk=ticket.pk).values("pk").get()
+        if Run.objects.filter(ticket=ticket).exists():
+            raise ValidationError(_("This ticket already runs a workflow."))
     version = workflow.current_version
     run = Run.objects.create(tenant_id=ticket.tenant_id, ticket=ticket, version=version)
     graph = _Graph(version.graph)
-    change = _lifecycle(ticket, "start", actor)
+    change = lifecycle.status_move(ticket, "start")
     timeline_event_add(
         ticket=ticket, kind=EventKind.WORKFLOW, actor=actor, is_public=True,
-        message=_("Workflow “%(name)s” v%(n)d started.") % {"name": workflow.name, "n": version.number},
+        code="workflow.started", params={"name": workflow.name, "n": version.number},
         changes=[change] if change else [],
     )
     token = Token.objects.create(tenant_id=ticket.tenant_id, run=run, node=graph.start())
@@ -126,8 +129,8 @@ def _advance(*, run, ticket, graph, tokens, actor, previous):
         elif kind == "condition":
             t = _follow(graph, token.node, ticket)
             timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None,
-                               message=_("Branch “%(node)s” → %(to)s.") % {
-                                   "node": node_label(node), "to": node_label(graph.nodes[t["to"]])})
+                               code="workflow.branch",
+                               params={"node": node_label(node), "to": node_label(graph.nodes[t["to"]])})
             _move(token, t["to"], queue)
         elif kind == "split":
             token.state = TokenState.DONE
@@ -136,13 +139,13 @@ def _advance(*, run, ticket, graph, tokens, actor, previous):
                 queue.append(Token.objects.create(tenant_id=ticket.tenant_id, run=run, node=t["to"],
                                                   split_token=token))
             timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None,
-                               message=_("Parallel work starts: %(names)s.") % {
+                               code="workflow.parallel", params={
                                    "names": "、".join(node_label(graph.nodes[t["to"]]) for t in graph.out[token.node])})
         elif kind == "join":
             merged = _join(run=run, token=token, graph=graph)
             if merged is not None:
                 timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None,
-                                   message=_("All branches joined at “%(node)s”.") % {"node": node_label(node)})
+                                   code="workflow.joined", params={"node": node_label(node)})
                 _move(merged, graph.out[merged.node][0]["to"], queue)
         elif kind == "auto":
             action = ACTIONS.get(node.get("action"))
@@ -154,8 +157,7 @@ def _advance(*, run, ticket, graph, tokens, actor, previous):
             # engine's lifecycle transitions move it).
             ticket.refresh_from_db(fields=_REFRESH_FIELDS)
             timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None,
-                               message=_("Automatic step “%(node)s”: %(line)s") % {"node": node_label(node),
-                                                                                   "line": line})
+                               code="workflow.auto", params={"node": node_label(node), "line": str(line)})
             _move(token, _follow(graph, token.node, ticket)["to"], queue)
         elif kind == "end":
             token.state = TokenState.DONE
@@ -212,53 +214,46 @@ def _enter_human(*, run, ticket, token, node, actor, previous, returned=False, h
     backup = (handlers_resolve(node.get("backup"), ctx) or [None])[0] if node.get("backup") else None
     limit = node.get("time_limit")
     due = timezone.now() + datetime.timedelta(minutes=limit) if limit else None
-    created = []
-    for user in handlers or [None]:
-        created.append(Task.objects.create(
-            tenant_id=ticket.tenant_id, run=run, ticket=ticket, token=token, node=node["key"],
-            node_name=node_label(node)[:60], assignee=user, backup=backup if backup != user else None, due_at=due,
-            is_returned=returned,
-        ))
+    label = node_label(node)
+    created = [lifecycle.task_create(run=run, ticket=ticket, token=token, node=node, label=label, assignee=user,
+                                     backup=backup, due_at=due, returned=returned)
+               for user in handlers or [None]]
     changes = []
-    if node.get("status") == "waiting":
-        change = _lifecycle(ticket, "wait_for_customer", actor)
-    else:
-        change = _lifecycle(ticket, "start", actor)
+    change = lifecycle.status_move(ticket, "wait_for_customer" if node.get("status") == "waiting" else "start")
     if change:
         changes.append(change)
     first = created[0].assignee
-    if first is not None and ticket.assignee_id != first.pk:
-        changes.append({"field": "assignee", "label": str(_("Assignee")),
-                        "old": _actor_name(ticket.assignee) if ticket.assignee_id else "—", "new": _actor_name(first)})
-        ticket.assignee = first
-        ticket.save(update_fields=["assignee", "updated_at"])
-    names = "、".join(_actor_name(t.assignee) if t.assignee else _("unassigned (exception pool)") for t in created)
-    message = (_("Returned to “%(node)s”, handler: %(names)s.") if returned
-               else _("Now at “%(node)s”, handler: %(names)s.")) % {"node": node_label(node), "names": names}
-    timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None, message=message, changes=changes,
-                       is_public=not returned)
+    if first is not None:
+        change = lifecycle.assignee_set(ticket, first)
+        if change:
+            changes.append(change)
+    names = [_actor_name(t.assignee) if t.assignee else None for t in created]
+    timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None, changes=changes, is_public=not returned,
+                       code="workflow.returned_to" if returned else "workflow.entered",
+                       params={"node": label, "names": names})
     users = [t.assignee for t in created if t.assignee is not None]
     if users:
         event_emit(tenant=ticket.tenant, event="ticket_returned" if returned else "ticket_assigned", ticket=ticket,
                    actor=actor, users=users, occurrence=f"task{created[0].pk}",
-                   context={"node_name": node_label(node)})
+                   context={"node_name": label})
+    hooks_call("node_entered", ticket=ticket, run=run, node=node, tasks=created, actor=actor, returned=returned)
     return created
 
 
-def _finish(*, run, ticket, actor):
-    run.is_finished = True
-    run.finished_at = timezone.now()
-    run.save(update_fields=["is_finished", "finished_at"])
-    changes = [c for c in (_lifecycle(ticket, "resolve", actor),) if c]
-    close = _lifecycle(ticket, "close", actor)
+def _finish(*, run, ticket, actor, run_done=False):
+    if not run_done:
+        lifecycle.run_finish(run)
+    changes = [c for c in (lifecycle.status_move(ticket, "resolve"),) if c]
+    close = lifecycle.status_move(ticket, "close")
     if close:
         if changes:
             changes[0]["new"] = close["new"]
         else:
             changes.append(close)
     timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=actor, is_public=True,
-                       message=_("Workflow finished; the ticket is closed."), changes=changes)
+                       code="workflow.finished", changes=changes)
     event_emit(tenant=ticket.tenant, event="ticket_resolved", ticket=ticket, actor=actor)
+    lifecycle.ticket_closed(ticket=ticket, run=run, actor=actor)
 
 
 # --- acting -----------------------------------------------------------------------------
@@ -269,35 +264,7 @@ def task_holders(task):
     return ids
 
 
-def task_allowed_actions(task, user, graph=None):
-    """The actions this user may take on this task now (for the buttons)."""
-    return _allowed_actions(task, user, graph or _Graph(task.run.version.graph), holders=task_holders(task))
-
-
-def _allowed_actions(task, user, graph, *, holders, check_returns=True):
-    """task_allowed_actions with the holders given; with check_returns=False "return" and
-    "reject" are listed without asking whether there is a node to go back to (a query) — for
-    task_act, when the action asked for is neither."""
-    if task.status != TaskStatus.OPEN or user.pk not in holders:
-        return []
-    node = graph.nodes[task.node]
-    actions = list(node.get("actions", []))
-    if node["kind"] == "approval":
-        actions = [a for a in actions if a != "submit"]
-    else:
-        actions = [a for a in actions if a not in ("approve", "reject")]
-        if "submit" not in actions:
-            actions.insert(0, "submit")
-    if check_returns and ("return" in actions or "reject" in actions) and not _return_targets(task, graph):
-        if "return" in actions:
-            actions.remove("return")
-        # Without a reject way out, reject returns to the previous node: none, no reject.
-        if "reject" in actions and not any(t.get("on") == "reject" for t in graph.out[task.node]):
-            actions.remove("reject")
-    return actions
-
-
-def _return_targets(task, graph):
+def return_targets(task, graph):
     """Earlier human nodes that this task's token completed, most recent first. Only its own
     token's: inside a parallel branch that is the branch's own nodes (returning into another
     branch, or before the split while the other branches run, would strand them); after a join
@@ -312,9 +279,44 @@ def _return_targets(task, graph):
     return seen
 
 
+def task_policy_for(task, user, graph=None, *, holders=None, with_targets=True) -> TaskPolicy:
+    """workflow.policy.task_policy for this task and user, with what it needs read from the
+    database: the holders and (when the node offers return or reject, and `with_targets`) the
+    nodes it could return to."""
+    graph = graph or _Graph(task.run.version.graph)
+    holders = task_holders(task) if holders is None else holders
+    node = graph.nodes[task.node]
+    targets = None
+    if with_targets and task.status == TaskStatus.OPEN and user.pk in holders:
+        targets = return_targets(task, graph) if {"return", "reject"} & set(node.get("actions", [])) else []
+    return task_policy(node=node, is_open=task.status == TaskStatus.OPEN, user_id=user.pk, holders=holders,
+                       out_transitions=graph.out[task.node], return_targets=targets)
+
+
+def task_allowed_actions(task, user, graph=None):
+    """The actions this user may take on this task now (for the buttons)."""
+    return list(task_policy_for(task, user, graph).actions)
+
+
 def node_field_rules(graph, node_key):
+    """(visible, editable, required) of a node as the designer set them (without `unlock`)."""
     spec = graph.nodes[node_key].get("fields") or {}
     return set(spec.get("visible", [])), set(spec.get("editable", [])), set(spec.get("required", []))
+
+
+class _Act:
+    """One act in progress: what every per-action handler needs."""
+
+    def __init__(self, *, ticket, task, graph, user, policy, action, comment, changes):
+        self.ticket, self.task, self.graph, self.user, self.policy = ticket, task, graph, user, policy
+        self.run, self.node = task.run, graph.nodes[task.node]
+        self.action, self.comment, self.changes = action, comment, changes
+
+    def log(self, *, is_public=True, code="task.acted", **params):
+        timeline_event_add(ticket=self.ticket, kind=EventKind.WORKFLOW, actor=self.user, code=code,
+                           params={"node": node_label(self.node), "who": _actor_name(self.user),
+                                   "action": self.action, **params},
+                           message=self.comment, changes=self.changes, is_public=is_public)
 
 
 @transaction.atomic
@@ -329,101 +331,114 @@ def task_act(*, task, action, user, data=None, comment="", target=None, transfer
               .select_related(*_TICKET_RELATED).get(pk=task.ticket_id))
     task = (Task.objects.select_for_update(of=("self",)).select_related("run__version", "token")
             .get(pk=task.pk))
-    if task.status != TaskStatus.OPEN:
-        raise ValidationError({"action": _("This task is already finished.")})
-    holders = task_holders(task)
-    if user.pk not in holders:
-        raise ValidationError({"action": _("You do not hold this task.")})
-    run, graph = task.run, _Graph(task.run.version.graph)
-    node = graph.nodes[task.node]
-    if action not in _allowed_actions(task, user, graph, holders=holders,
-                                      check_returns=action in ("return", "reject")):
+    graph = _Graph(task.run.version.graph)
+    policy = task_policy_for(task, user, graph, with_targets=action in ("return", "reject"))
+    if not policy.allows(action):
+        if "finished" in policy.reasons:
+            raise ValidationError({"action": _("This task is already finished.")})
+        if "not_holder" in policy.reasons:
+            raise ValidationError({"action": _("You do not hold this task.")})
         raise ValidationError({"action": _("“%(action)s” is not allowed at “%(node)s”.") % {
-            "action": action, "node": node_label(node)}})
-    changes = _write_fields(ticket=ticket, graph=graph, task=task, data=data or {}, files=files,
+            "action": action, "node": node_label(graph.nodes[task.node])}})
+    changes = _write_fields(ticket=ticket, task=task, policy=policy, data=data or {}, files=files,
                             check_required=action in ("submit", "approve"), actor=user)
-    label = {"submit": _("submitted"), "approve": _("approved"), "reject": _("rejected"), "return": _("returned"),
-             "transfer": _("transferred"), "cohandle": _("added a co-handler"), "split": _("split the ticket"),
-             "close": _("closed the ticket")}[action]
-    message = _("“%(node)s”: %(who)s %(action)s.") % {"node": node_label(node), "who": _actor_name(user),
-                                                      "action": label}
-    if comment:
-        message += "\n" + comment[:2000]
+    act = _Act(ticket=ticket, task=task, graph=graph, user=user, policy=policy, action=action,
+               comment=(comment or "")[:2000], changes=changes)
+    return _ACT_HANDLERS[action](act, target=target, transfer_to=transfer_to, co_handler=co_handler, parts=parts)
 
-    if action == "transfer":
-        if transfer_to is None or not Membership.objects.filter(user=transfer_to, is_active=True).exists():
-            raise ValidationError({"transfer_to": _("Select a member of staff of this tenant.")})
-        changes.append({"field": "handler", "label": str(_("Handler")), "old": _actor_name(task.assignee),
-                        "new": _actor_name(transfer_to)})
-        task.assignee = transfer_to
-        task.save(update_fields=["assignee"])
-        ticket.assignee = transfer_to
-        ticket.save(update_fields=["assignee", "updated_at"])
-        timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=user, message=message, changes=changes)
-        event_emit(tenant=ticket.tenant, event="ticket_assigned", ticket=ticket, actor=user, users=[transfer_to],
-                   occurrence=f"task{task.pk}-transfer{transfer_to.pk}")
-        return task
-    if action == "cohandle":
-        if co_handler is None or not Membership.objects.filter(user=co_handler, is_active=True).exists():
-            raise ValidationError({"co_handler": _("Select a member of staff of this tenant.")})
-        task.co_handlers.add(co_handler)
-        timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=user,
-                           message=message + " " + _actor_name(co_handler), changes=changes)
-        return task
-    if action == "split":
-        children = ticket_split(ticket=ticket, actor=user, parts=parts or [])
-        timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=user, message=message, changes=changes)
-        return children
-    if action == "close":
-        _cancel_open(run)
-        run.tokens.filter(state__in=[TokenState.ACTIVE, TokenState.WAITING]).update(state=TokenState.CANCELLED)
-        timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=user, message=message, changes=changes)
-        _finish(run=run, ticket=ticket, actor=user)
-        return task
 
-    _complete(task, action, user)
-    token = task.token
-    if action == "return" or (action == "reject" and not _follow(graph, task.node, ticket, on="reject")):
-        targets = _return_targets(task, graph)
-        target = target or (targets[0] if targets else None)
-        if target not in targets:
-            raise ValidationError({"target": _("Return to a node this ticket has already passed.")})
-        _cancel_open(run, token=token)
-        previous_task = (Task.objects.filter(run=run, token=token, node=target, status=TaskStatus.DONE)
-                         .select_related("completed_by").order_by("-completed_at", "-id").first())
-        timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=user, message=message, changes=changes,
-                           is_public=False)
-        token.node = target
-        token.save(update_fields=["node"])
-        _enter_human(run=run, ticket=ticket, token=token, node=graph.nodes[target], actor=user, previous=user,
-                     returned=True, handlers=[previous_task.completed_by] if previous_task else None)
-        return task
-    timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=user, message=message, changes=changes)
+def _staff_check(user, field):
+    if user is None or not Membership.objects.filter(user=user, is_active=True).exists():
+        raise ValidationError({field: _("Select a member of staff of this tenant.")})
+
+
+def _act_transfer(act, *, transfer_to, **_kw):
+    _staff_check(transfer_to, "transfer_to")
+    act.changes.append(lifecycle.task_transfer(act.task, transfer_to))
+    lifecycle.assignee_set(act.ticket, transfer_to)
+    act.log(is_public=True)
+    event_emit(tenant=act.ticket.tenant, event="ticket_assigned", ticket=act.ticket, actor=act.user,
+               users=[transfer_to], occurrence=f"task{act.task.pk}-transfer{transfer_to.pk}")
+    return act.task
+
+
+def _act_cohandle(act, *, co_handler, **_kw):
+    _staff_check(co_handler, "co_handler")
+    act.task.co_handlers.add(co_handler)
+    act.log(code="task.cohandled", co=_actor_name(co_handler))
+    return act.task
+
+
+def _act_split(act, *, parts, **_kw):
+    children = ticket_split(ticket=act.ticket, actor=act.user, parts=parts or [])
+    act.log()
+    return children
+
+
+def _act_close(act, **_kw):
+    act.log()
+    lifecycle.run_cancel(run=act.run, ticket=act.ticket, actor=act.user, reason="close")
+    _finish(run=act.run, ticket=act.ticket, actor=act.user, run_done=True)
+    return act.task
+
+
+def _act_return(act, *, target, action="return", **_kw):
+    """Back to an earlier node (by default the last one), to the person who completed it there."""
+    task, run, token = act.task, act.run, act.task.token
+    targets = act.policy.return_targets
+    target = target or (targets[0] if targets else None)
+    if target not in targets:
+        raise ValidationError({"target": _("Return to a node this ticket has already passed.")})
+    lifecycle.task_complete(task, action, act.user)
+    lifecycle.tasks_cancel(run, token=token)
+    previous_task = (Task.objects.filter(run=run, token=token, node=target, status=TaskStatus.DONE)
+                     .select_related("completed_by").order_by("-completed_at", "-id").first())
+    act.log(is_public=False)
+    hooks_call("task_returned", ticket=act.ticket, run=run, task=task, target=target, actor=act.user)
+    token.node = target
+    token.save(update_fields=["node"])
+    _enter_human(run=run, ticket=act.ticket, token=token, node=act.graph.nodes[target], actor=act.user,
+                 previous=act.user, returned=True,
+                 handlers=[previous_task.completed_by] if previous_task else None)
+    return task
+
+
+def _act_forward(act, *, action, **_kw):
+    """Submit / approve / reject along a transition: complete the task, and once the node is
+    done (a countersign waits for its round) move the token on."""
+    task, run, token, node = act.task, act.run, act.task.token, act.node
+    lifecycle.task_complete(task, action, act.user)
+    act.log()
+    hooks_call("task_completed", ticket=act.ticket, run=run, task=task, action=action, actor=act.user)
     if node["kind"] == "countersign" and not _countersign_complete(task, node):
         return task
-    _cancel_open(run, token=token)
-    transition = _follow(graph, task.node, ticket, on=action if node["kind"] == "approval" else None)
+    lifecycle.tasks_cancel(run, token=token)
+    transition = _follow(act.graph, task.node, act.ticket, on=action if node["kind"] == "approval" else None)
     if transition is None:
         raise ValidationError({"action": _("No way out of “%(node)s” for this action.") % {"node": node_label(node)}})
     token.node = transition["to"]
     token.save(update_fields=["node"])
-    _advance(run=run, ticket=ticket, graph=graph, tokens=[token], actor=user, previous=user)
+    _advance(run=run, ticket=act.ticket, graph=act.graph, tokens=[token], actor=act.user, previous=act.user)
     return task
 
 
-def _complete(task, action, user):
-    task.status = TaskStatus.DONE
-    task.action = action
-    task.completed_by = user
-    task.completed_at = timezone.now()
-    task.save(update_fields=["status", "action", "completed_by", "completed_at"])
+def _act_reject(act, **kw):
+    # Without a reject way out of the node, reject sends the ticket back like return.
+    if not _follow(act.graph, act.task.node, act.ticket, on="reject"):
+        return _act_return(act, action="reject", **kw)
+    return _act_forward(act, action="reject", **kw)
 
 
-def _cancel_open(run, token=None):
-    qs = Task.objects.filter(run=run, status=TaskStatus.OPEN)
-    if token is not None:
-        qs = qs.filter(token=token)
-    qs.update(status=TaskStatus.CANCELLED)
+_ACT_HANDLERS = {
+    "submit": lambda act, **kw: _act_forward(act, action="submit", **kw),
+    "approve": lambda act, **kw: _act_forward(act, action="approve", **kw),
+    "reject": _act_reject,
+    "return": _act_return,
+    "transfer": _act_transfer,
+    "cohandle": _act_cohandle,
+    "split": _act_split,
+    "close": _act_close,
+}
 
 
 def _countersign_complete(task, node):
@@ -444,11 +459,10 @@ def _countersign_complete(task, node):
     return not still_open
 
 
-def _write_fields(*, ticket, graph, task, data, files, check_required, actor=None):
+def _write_fields(*, ticket, task, policy, data, files, check_required, actor=None):
     """Validate and store the node's editable fields (field-level permission); the others in
     `data` are refused. Required fields must hold a value after the write."""
-    _visible, editable, required = node_field_rules(graph, task.node)
-    editable |= set(graph.nodes[task.node].get("unlock", []))
+    editable, required = policy.editable, policy.required
     extra = [k for k in [*data, *(files or {})] if k not in editable]
     if extra:
         raise ValidationError({"data": _("These fields cannot be edited at this node: %(keys)s.") % {
@@ -463,17 +477,15 @@ def _write_fields(*, ticket, graph, task, data, files, check_required, actor=Non
         new = dict(ticket.data)
         for key, value in cleaned.items():
             if key in data and new.get(key) != value:
-                changes.append({"field": key, "label": schema.field_label(by_key[key]),
+                changes.append({"field": key, "label": by_key[key].get("label") or key,
                                 "old": schema.display_value(by_key[key], new.get(key)),
                                 "new": schema.display_value(by_key[key], value)})
                 new[key] = value
         if files_to_store:  # uploads at a node become the ticket's attachments, like a staff edit
-            from tickets.services.core import _store_attachments
-
-            stored = _store_attachments(ticket=ticket, files_to_store=files_to_store, actor=actor, is_public=False)
+            stored = attachments_store(ticket=ticket, files_to_store=files_to_store, actor=actor, is_public=False)
             for key, items in stored.items():
                 new[key] = list(new.get(key) or []) + items
-                changes.append({"field": key, "label": schema.field_label(by_key[key]), "old": "",
+                changes.append({"field": key, "label": by_key[key].get("label") or key, "old": "",
                                 "new": "、".join(i["name"] for i in items)})
         if changes:
             ticket.data = new

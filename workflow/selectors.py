@@ -35,6 +35,13 @@ def tasks_team(*, user):
     return _queue_base().filter(q).exclude(assignee=user)
 
 
+def task_holder_visibility_q(*, user):
+    """Tickets where the user holds an open task (as handler, backup or co-handler): they see
+    those whatever their regions (tickets.extensions visibility)."""
+    holding = Task.objects.filter(Q(assignee=user) | Q(backup=user) | Q(co_handlers=user), status=TaskStatus.OPEN)
+    return Q(pk__in=holding.values("ticket_id"))
+
+
 def ticket_tasks(*, ticket):
     return list(Task.objects.filter(ticket=ticket).select_related("assignee", "completed_by", "backup")
                 .prefetch_related("co_handlers").order_by("created_at", "id"))

@@ -23,7 +23,7 @@ from scrm.views import ObjectView, StaffView
 from tickets import fields as schema
 
 from . import designer, selectors
-from .engine import _Graph, _return_targets, node_field_rules, staff_user, task_act, task_allowed_actions, task_holders
+from .engine import _Graph, node_field_rules, return_targets, staff_user, task_act, task_allowed_actions, task_holders
 from .forms import (
     ACTION_LABELS,
     CONDITION_FIELD_LABELS,
@@ -533,7 +533,7 @@ def render_panel(request, ticket, *, status=200, bound=None, errors=None, act_va
         mine.append({
             "task": task, "node": graph.nodes[task.node], "actions": [(a, ACTION_LABELS[a]) for a in actions],
             "shown": shown, "form": form, "required": [schema.field_label(by_key[k]) for k in by_key if k in required],
-            "targets": [(k, node_label(graph.nodes[k])) for k in _return_targets(task, graph)]
+            "targets": [(k, node_label(graph.nodes[k])) for k in return_targets(task, graph)]
             if "return" in actions else [],
             "staff": [u for u in staff or [] if u.pk not in holders],
             "errors": errors if bound and task.pk in bound else None,

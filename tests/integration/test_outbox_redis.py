@@ -28,7 +28,8 @@ from tests.factories import CustomerFactory, TenantFactory, published_template
 from tests.integration.helpers import wait_for
 from tests.notifications.stubs import AliyunSmsStub, WeComStub
 from tickets.models import Ticket
-from tickets.services import ticket_assign, ticket_intake
+from tickets.services import ticket_intake
+from workflow.lifecycle import ticket_assign
 
 TICKETS = 100
 

@@ -36,7 +36,8 @@ from scrm.tenancy import tenant_scope
 from tests.factories import CustomerFactory, TenantFactory, published_template
 from tests.notifications.conftest import CHANNEL_SETTINGS
 from tests.notifications.stubs import WeComStub
-from tickets.services import ticket_assign, ticket_comment_add, ticket_intake, ticket_status_change
+from tickets.services import ticket_comment_add, ticket_intake
+from workflow.lifecycle import ticket_assign, ticket_status_change
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 WECOM_SEND = WeComStub.SEND_PATH

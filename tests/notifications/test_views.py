@@ -12,7 +12,8 @@ from notifications import services
 from notifications.models import Notification, NotificationTemplate, Preference
 from scrm.tenancy import tenant_scope
 from tests.notifications.conftest import CHANNEL_SETTINGS
-from tickets.services import ticket_assign, ticket_intake
+from tickets.services import ticket_intake
+from workflow.lifecycle import ticket_assign
 
 LIST = reverse("notification-template-list")
 EDIT = reverse("notification-template-edit")

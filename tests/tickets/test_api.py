@@ -24,8 +24,8 @@ from tickets.services import (
     template_create,
     template_draft_set,
     template_publish,
-    ticket_status_change,
 )
+from workflow.lifecycle import ticket_status_change
 
 urlpatterns = [path("", include("tickets.api_urls")), *root_urlpatterns]
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]

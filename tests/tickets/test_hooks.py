@@ -11,6 +11,7 @@ import xmltodict
 from celery.exceptions import Retry
 from django.core.cache import cache
 from django.urls import include, path
+from django.utils import translation
 from wechatpy.crypto import WeChatCrypto as WeChatMpCrypto
 from wechatpy.enterprise.crypto import PrpCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
@@ -27,9 +28,9 @@ from tickets.services import (
     template_create,
     template_draft_set,
     template_publish,
-    ticket_status_change,
 )
 from tickets.tasks import inbound_media_fetch_task
+from workflow.lifecycle import ticket_status_change
 
 urlpatterns = [path("", include("tickets.hooks_urls")), *root_urlpatterns]
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
@@ -356,7 +357,12 @@ def test_picture_is_fetched_and_attached_to_the_new_ticket_once(client, tenant, 
             assert f.read() == JPEG
         event = attachment.event
         assert (event.kind, event.is_public, event.ticket_id) == (EventKind.ATTACHMENT, True, ticket.pk)
-        assert event.message == "收到来自企业微信的图片。"  # in the site's language, as in a worker
+        # Stored as a code; shown in the reader's language.
+        assert (event.code, event.params, event.message) == ("ticket.picture_received", {"source": "wecom"}, "")
+        with translation.override("zh-hans"):
+            assert event.text == "收到来自企业微信的图片。"
+        with translation.override("en"):
+            assert event.text == "Picture received via WeChat Work."
         assert InboundMessage.objects.get().media_attachment_id == attachment.pk
     assert media_calls(wecom_api) == ["media-6200001"]
 
@@ -447,8 +453,8 @@ def _refused(tenant):
         assert note.is_public is False
         message = InboundMessage.objects.get()
         assert message.media_attachment_id is None
-        assert message.media_error and message.media_error in note.message
-        return note.message
+        assert message.media_error and message.media_error in note.text
+        return note.text
 
 
 @pytest.mark.parametrize(("media", "limit_mb", "expected"), [

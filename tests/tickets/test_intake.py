@@ -110,7 +110,7 @@ def test_classification_sets_priority_tags_and_template(scope_a):
     assert ticket.template == refund
     assert ticket.priority == "urgent"
     assert [t.name for t in ticket.tags.all()] == ["退费"]
-    assert "退费加急" in ticket.events.get().message
+    assert "退费加急" in ticket.events.get().text
     plain = ticket_intake(tenant=scope_a, source=Source.API, template=default, title="味道不错",
                           data={"order_no": "10"}, contact={"phone": "13700137001"})
     assert plain.priority == "normal"

@@ -19,13 +19,8 @@ from django.urls import reverse
 from scrm.tenancy import tenant_scope
 from tests.factories import CustomerFactory, RegionFactory, StoreFactory
 from tickets.models import Source, Status
-from tickets.services import (
-    template_from_preset,
-    ticket_assign,
-    ticket_comment_add,
-    ticket_intake,
-    ticket_status_change,
-)
+from tickets.services import template_from_preset, ticket_comment_add, ticket_intake
+from workflow.lifecycle import ticket_assign, ticket_status_change
 from workflow.services import workflow_from_preset
 
 pytestmark = pytest.mark.django_db

@@ -36,13 +36,8 @@ from scrm.tenancy import tenant_scope
 from tests.factories import CustomerFactory, OpportunityFactory, RegionFactory, StoreFactory, published_template
 from tickets import views
 from tickets.models import Attachment, EventKind, Source, Status, Ticket, TimelineEvent
-from tickets.services import (
-    template_from_preset,
-    template_update,
-    ticket_comment_add,
-    ticket_intake,
-    ticket_status_change,
-)
+from tickets.services import template_from_preset, template_update, ticket_comment_add, ticket_intake
+from workflow.lifecycle import ticket_status_change
 
 pytestmark = pytest.mark.django_db
 
@@ -238,7 +233,7 @@ def test_valid_post_creates_one_web_ticket_and_shows_the_thanks_page(tenant_a, c
         assert (customer.name, customer.phone) == ("张三", "13800138000")
         [event] = TimelineEvent.objects.filter(ticket=ticket)
         assert event.kind == EventKind.CREATED and event.is_public
-        assert event.message == "Ticket created via Web form."
+        assert event.text == "Ticket created via Web form."
         [notification] = Notification.objects.filter(ticket=ticket)
         assert notification.customer == customer and notification.event == "ticket_created"
         assert ticket.raw_payload["form"]["contact_name"] == "张三"
@@ -589,7 +584,7 @@ def test_agent_creates_a_ticket_with_a_new_customer_inline(tenant_a, repair, age
         assert ticket.data["order_no"] == "BX20261123" and ticket.data["detail"] == "冷藏室温度 15 度"
         [event] = TimelineEvent.objects.filter(ticket=ticket)
         assert event.kind == EventKind.CREATED and event.actor == agent_a
-        assert event.message == f"Ticket created via {label}."
+        assert event.text == f"Ticket created via {label}."
     assert rows(tenant_a)["tickets"] == 1 and rows(tenant_a)["customers"] == 1
 
     page = agent.get(response["Location"])
@@ -914,7 +909,7 @@ def test_assign_to_a_member_of_staff(tenant_a, ticket, agent, agent_a, engineer_
     assert fresh(tenant_a, ticket).assignee == engineer_a
     [event] = events(tenant_a, ticket, EventKind.ASSIGNED)
     assert event.actor == agent_a
-    assert event.changes == [{"field": "assignee", "label": "Assignee", "old": "—", "new": "engineer_a"}]
+    assert event.change_rows == [{"field": "assignee", "label": "Assignee", "old": "—", "new": "engineer_a"}]
     page = text(agent.get(detail_url(ticket)))
     assert "Assignment saved." in page
 
@@ -938,7 +933,8 @@ def test_status_change(tenant_a, ticket, agent, agent_a):
     assert fresh(tenant_a, ticket).status == Status.IN_PROGRESS
     [event] = events(tenant_a, ticket, EventKind.STATUS)
     assert event.is_public and event.message == "已派师傅" and event.actor == agent_a
-    assert event.changes == [{"field": "status", "label": "Status", "old": "New", "new": "In progress"}]
+    assert event.changes == [{"field": "status", "old": "new", "new": "in_progress"}]
+    assert event.change_rows == [{"field": "status", "label": "Status", "old": "New", "new": "In progress"}]
     assert "Status changed." in text(agent.get(detail_url(ticket)))
 
 
@@ -969,7 +965,7 @@ def test_split_into_child_tickets(tenant_a, ticket, agent):
     assert all(c.customer_id == ticket.customer_id and c.template_id == ticket.template_id for c in children)
     assert all(c.data["order_no"] == "BX0001" for c in children)
     [split] = events(tenant_a, ticket, EventKind.SPLIT)
-    assert split.message == f"Split into {children[0].number}、{children[1].number}."
+    assert split.text == f"Split into {children[0].number}、{children[1].number}."
     parent_page = text(agent.get(detail_url(ticket)))
     assert "Split into 2 tickets." in parent_page
     assert all(c.number in parent_page for c in children)
@@ -1006,8 +1002,8 @@ def test_merge_into_another_ticket_of_the_tenant(tenant_a, ticket, agent, public
     assert fresh(tenant_a, target).status == Status.NEW
     [on_source] = events(tenant_a, ticket, EventKind.MERGED)
     [on_target] = events(tenant_a, target, EventKind.MERGED)
-    assert on_source.message == f"Merged into {target.number}." and on_source.is_public
-    assert on_target.message == f"{ticket.number} was merged into this ticket."
+    assert on_source.text == f"Merged into {target.number}." and on_source.is_public
+    assert on_target.text == f"{ticket.number} was merged into this ticket."
 
     target_page = text(agent.get(response["Location"]))
     assert f"Merged into {target.number}." in target_page  # the success message

@@ -191,7 +191,7 @@ def test_return_to_a_node_not_passed(scope_a, wf_template, people):
 
 def test_act_on_a_ticket_closed_meanwhile(started, people):
     """Cancelling the ticket cancels its tasks: acting on one afterwards is refused."""
-    from tickets.services import ticket_status_change
+    from workflow.lifecycle import ticket_status_change
 
     ticket, task = started
     ticket_status_change(ticket=ticket, action="cancel", actor=people["agent"])

@@ -9,8 +9,9 @@ from django.core.exceptions import ValidationError
 from tests.factories import CustomerFactory, OpportunityFactory
 from tests.workflow.conftest import edge, node, role
 from tickets.models import Status, Ticket, TimelineEvent
-from tickets.services import ticket_intake, ticket_status_change
+from tickets.services import ticket_intake
 from workflow.engine import task_act, task_allowed_actions
+from workflow.lifecycle import ticket_status_change
 from workflow.models import Task, TaskStatus, Token, TokenState
 from workflow.services import workflow_create, workflow_draft_set, workflow_publish
 
@@ -101,7 +102,7 @@ def test_return_goes_back_with_data_intact(scope_a, wf_template, people):
     assert (back.node, back.assignee, back.is_returned) == ("accept", people["agent"], True)
     ticket = Ticket.objects.get(pk=ticket.pk)
     assert ticket.data["note"] == "客户急"
-    assert "金额不对" in TimelineEvent.objects.filter(ticket=ticket).order_by("-id")[1].message
+    assert "金额不对" in TimelineEvent.objects.filter(ticket=ticket).order_by("-id")[1].text
 
 
 def test_financial_field_only_at_its_node_and_required(scope_a, wf_template, people):

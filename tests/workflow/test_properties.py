@@ -40,7 +40,7 @@ from tests.factories import TenantFactory, published_template
 from tests.workflow.conftest import FIELDS, edge, node, role
 from tickets.models import OPEN_STATUSES, Status, Ticket, TimelineEvent
 from tickets.services import ticket_intake
-from workflow.engine import _Graph, _return_targets, task_act, task_allowed_actions, task_holders
+from workflow.engine import _Graph, return_targets, task_act, task_allowed_actions, task_holders
 from workflow.graph import HUMAN_KINDS, graph_validate
 from workflow.models import Run, Task, TaskStatus, Token, TokenState
 from workflow.services import workflow_create, workflow_draft_set, workflow_publish
@@ -248,7 +248,7 @@ def _args(draw, task, action, user, graph, users):
         keys = set(spec.get("required", [])) | {k for k in spec.get("editable", []) if draw(st.booleans())}
         kwargs["data"] = {k: values[k] for k in sorted(keys)}
     elif action == "return":
-        targets = _return_targets(task, graph)
+        targets = return_targets(task, graph)
         kwargs["target"] = draw(st.sampled_from(targets))
     elif action == "transfer":
         kwargs["transfer_to"] = users[draw(st.sampled_from(sorted(users)))]

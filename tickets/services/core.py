@@ -1,30 +1,30 @@
 """Ticket writes: intake from any channel, the timeline, numbering, field edits, comments and
-attachments, assignment, status changes, split and merge. One transaction each; every change
-of a ticket writes exactly one timeline event here."""
+attachments, the engineer's departure, and split. One transaction each; every change of a ticket
+writes exactly one timeline event here. Status, assignee and merge belong to the lifecycle owner
+(workflow/lifecycle.py), reached from this app through `tickets.extensions.lifecycle()`."""
 
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import can_proceed
 
 from notifications.services import event_emit
 from scrm.config_cache import config_pinned
 from scrm.db import execute, insert_rows, row_get, row_insert, scope_tenant_ids
-from scrm.models import Customer, Membership
+from scrm.models import Customer
 from scrm.selectors import store_cached
 from scrm.services import customer_create
 
 from .. import fields as schema
 from ..classification import rule_match
+from ..extensions import ticket_created
 from ..models import (
     PRIORITY_RANK,
     Attachment,
     EventKind,
     Priority,
     Source,
-    Status,
     Ticket,
     TicketNumberSequence,
     TicketTemplate,
@@ -32,6 +32,7 @@ from ..models import (
     tracking_token_new,
 )
 from ..selectors import classification_rules
+from ..timeline import timeline_code_known
 
 MAX_TITLE = 200
 
@@ -49,13 +50,19 @@ def _actor_label(actor, fallback=""):
     return actor.first_name or actor.username
 
 
-def timeline_event_add(*, ticket, kind, actor=None, actor_label="", message="", changes=None, is_public=False):
+def timeline_event_add(*, ticket, kind, actor=None, actor_label="", code="", params=None, message="", changes=None,
+                       is_public=False):
     """Append one event to a ticket's timeline. Called by the services in this package (and
-    the workflow engine) inside their transaction; never on its own from a view."""
+    the workflow engine) inside their transaction; never on its own from a view. What happened
+    is `code` + `params` (registered in tickets/timeline.py, rendered in the reader's language);
+    `message` is only what a person typed."""
+    if code and not timeline_code_known(code):
+        raise ValueError(f"unknown timeline code {code!r}")
     # Every service writes one: a plain INSERT, not an ORM query compiled each time.
     return row_insert(TimelineEvent(
         tenant_id=ticket.tenant_id, ticket=ticket, kind=kind, actor=actor,
-        actor_label=actor_label or _actor_label(actor), message=message, changes=changes or [],
+        actor_label=actor_label or _actor_label(actor), code=code, params=params or {}, message=message,
+        changes=changes or [],
         is_public=is_public,
     ))
 
@@ -164,7 +171,7 @@ def attachment_store(*, ticket, upload, is_public, actor=None, event=None, field
     )
 
 
-def _store_attachments(*, ticket, files_to_store, actor, is_public):
+def attachments_store(*, ticket, files_to_store, actor, is_public):
     stored = {}
     for key, uploads in files_to_store.items():
         stored[key] = []
@@ -259,7 +266,7 @@ def ticket_intake(
         )
         row_insert(ticket)
         if files_to_store:
-            ticket.data.update(_store_attachments(
+            ticket.data.update(attachments_store(
                 ticket=ticket, files_to_store=files_to_store, actor=actor, is_public=audience == "public",
             ))
             Ticket.objects.filter(pk=ticket.pk).update(data=ticket.data)
@@ -267,20 +274,17 @@ def ticket_intake(
         tag_ids.update(t.pk for t in tags)
         if tag_ids:  # a new ticket has none: one INSERT, no read first
             insert_rows([Ticket.tags.through(ticket_id=ticket.pk, tag_id=pk) for pk in sorted(tag_ids)])
-        message = _("Ticket created via %(source)s.") % {"source": Source(source).label}
+        params = {"source": source}
         if rule:
-            message += " " + _("Rule “%(rule)s” matched: %(words)s.") % {
-                "rule": rule.name, "words": "、".join(verdict.matched),
-            }
+            params.update(rule=rule.name, words="、".join(verdict.matched))
         created = timeline_event_add(
             ticket=ticket, kind=EventKind.CREATED, actor=actor,
-            actor_label=_actor_label(actor, customer.name if customer else ""), message=message, is_public=True,
+            actor_label=_actor_label(actor, customer.name if customer else ""),
+            code="ticket.created_by_rule" if rule else "ticket.created", params=params, is_public=True,
         )
         # The occurrence is the event just written (what event_emit would look up).
         event_emit(tenant=tenant, event="ticket_created", ticket=ticket, actor=actor, occurrence=str(created.pk))
-        from workflow.engine import workflow_start  # the engine builds on these services
-
-        workflow_start(ticket=ticket, actor=actor)
+        ticket_created(ticket=ticket, actor=actor)  # upper apps: the workflow starts here
         return ticket
 
 
@@ -300,16 +304,16 @@ def ticket_data_update(*, ticket, actor, data, files=None):
         if key not in data and labels.get(key, {}).get("type") != "computed":
             continue
         if new_data.get(key) != value:
-            changes.append({"field": key, "label": schema.field_label(labels[key]),
+            changes.append({"field": key, "label": labels[key].get("label") or key,
                             "old": schema.display_value(labels[key], new_data.get(key)),
                             "new": schema.display_value(labels[key], value)})
             new_data[key] = value
     if files_to_store:
-        for key, items in _store_attachments(
+        for key, items in attachments_store(
             ticket=ticket, files_to_store=files_to_store, actor=actor, is_public=False
         ).items():
             new_data[key] = list(new_data.get(key) or []) + items
-            changes.append({"field": key, "label": schema.field_label(labels[key]), "old": "",
+            changes.append({"field": key, "label": labels[key].get("label") or key, "old": "",
                             "new": "、".join(i["name"] for i in items)})
     if not changes:
         return ticket
@@ -344,84 +348,6 @@ def ticket_comment_add(*, ticket, body, actor=None, actor_label="", is_public=Fa
 
 
 @transaction.atomic
-def ticket_assign(*, ticket, assignee, actor):
-    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
-    if assignee is not None and not Membership.objects.filter(user=assignee, is_active=True).exists():
-        raise ValidationError({"assignee": _("Select a member of staff of this tenant.")})
-    if ticket.assignee_id == getattr(assignee, "pk", None):
-        return ticket
-    old = _actor_label(ticket.assignee, "—")
-    ticket.assignee = assignee
-    ticket.save(update_fields=["assignee", "updated_at"])
-    timeline_event_add(
-        ticket=ticket, kind=EventKind.ASSIGNED, actor=actor,
-        changes=[{"field": "assignee", "label": str(_("Assignee")), "old": old, "new": _actor_label(assignee, "—")}],
-    )
-    if assignee is not None:
-        event_emit(tenant=ticket.tenant, event="ticket_assigned", ticket=ticket, actor=actor)
-    return ticket
-
-
-def ticket_transition(*, ticket, method):
-    """Run one FSM transition, stamp resolved/closed times and save; returns the timeline change
-    ("old → new" status), or None when the transition cannot run now. The caller writes the event."""
-    transition = getattr(ticket, method)
-    if not can_proceed(transition):
-        return None
-    old = ticket.get_status_display()
-    transition()
-    now = timezone.now()
-    if ticket.status == Status.RESOLVED:
-        ticket.resolved_at = now
-    if ticket.status in (Status.CLOSED, Status.CANCELLED):
-        ticket.closed_at = now
-    ticket.save()
-    return {"field": "status", "label": str(_("Status")), "old": old, "new": ticket.get_status_display()}
-
-
-_STATUS_ACTIONS = {
-    "start": ("start", None),
-    "wait": ("wait_for_customer", None),
-    "resolve": ("resolve", "ticket_resolved"),
-    "reopen": ("reopen", None),
-    "close": ("close", None),
-    "cancel": ("cancel", None),
-}
-
-
-@transaction.atomic
-def ticket_status_change(*, ticket, action, actor, note=""):
-    """Move the lifecycle (start, wait, resolve, reopen, close, cancel); the workflow engine
-    drives these once a ticket runs a workflow."""
-    if action not in _STATUS_ACTIONS:
-        raise ValidationError({"action": _("Unknown action.")})
-    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
-    from workflow.models import Run, TaskStatus, TokenState
-
-    run = Run.objects.filter(ticket=ticket, is_finished=False).first()
-    if run is not None:
-        if action != "cancel":
-            raise ValidationError({"action": _("This ticket follows its workflow: act on its tasks instead.")})
-        run.tasks.filter(status=TaskStatus.OPEN).update(status=TaskStatus.CANCELLED)
-        run.tokens.filter(state__in=[TokenState.ACTIVE, TokenState.WAITING]).update(state=TokenState.CANCELLED)
-        run.is_finished = True
-        run.finished_at = timezone.now()
-        run.save(update_fields=["is_finished", "finished_at"])
-    method_name, event = _STATUS_ACTIONS[action]
-    method = getattr(ticket, method_name)
-    if not can_proceed(method):
-        raise ValidationError(
-            {"action": _("A ticket that is %(status)s cannot do that.") % {"status": ticket.get_status_display()}}
-        )
-    change = ticket_transition(ticket=ticket, method=method_name)
-    timeline_event_add(ticket=ticket, kind=EventKind.STATUS, actor=actor, message=note, is_public=True,
-                       changes=[change])
-    if event:
-        event_emit(tenant=ticket.tenant, event=event, ticket=ticket, actor=actor)
-    return ticket
-
-
-@transaction.atomic
 def ticket_engineer_depart(*, ticket, actor, eta):
     """The engineer sets off: a public timeline line and the customer's "on the way" message
     with the expected arrival time."""
@@ -429,8 +355,7 @@ def ticket_engineer_depart(*, ticket, actor, eta):
         raise ValidationError({"eta": _("Only an open ticket can be visited.")})
     eta_text = timezone.localtime(eta).strftime("%Y-%m-%d %H:%M")
     event = timeline_event_add(ticket=ticket, kind=EventKind.CHANGED, actor=actor, is_public=True,
-                               message=_("Engineer %(name)s is on the way, arriving about %(eta)s.") % {
-                                   "name": _actor_label(actor), "eta": eta_text})
+                               code="ticket.on_the_way", params={"name": _actor_label(actor), "eta": eta_text})
     event_emit(tenant=ticket.tenant, event="engineer_on_the_way", ticket=ticket, actor=actor,
                context={"eta": eta_text, "assignee_name": _actor_label(actor)}, occurrence=f"e{event.pk}")
     return event
@@ -470,44 +395,12 @@ def ticket_split(*, ticket, actor, parts):
         )
         timeline_event_add(
             ticket=child, kind=EventKind.SPLIT, actor=actor, is_public=True,
-            message=_("Split from %(number)s.") % {"number": ticket.number},
+            code="ticket.split_from", params={"number": ticket.number},
         )
         children.append(child)
+        ticket_created(ticket=child, actor=actor)
     timeline_event_add(
         ticket=ticket, kind=EventKind.SPLIT, actor=actor, is_public=True,
-        message=_("Split into %(numbers)s.") % {"numbers": "、".join(c.number for c in children)},
+        code="ticket.split_into", params={"numbers": "、".join(c.number for c in children)},
     )
     return children
-
-
-@transaction.atomic
-def ticket_merge(*, source, target, actor):
-    """Merge a duplicate into another ticket: the duplicate closes with a link, both timelines
-    say so, and its customer-visible comments stay readable from the target."""
-    if source.pk == target.pk:
-        raise ValidationError({"target": _("A ticket cannot be merged into itself.")})
-    if source.tenant_id != target.tenant_id:
-        raise ValidationError({"target": invalid_choice()})
-    locked = {t.pk: t for t in Ticket.objects.select_for_update().filter(pk__in=[source.pk, target.pk])}
-    source, target = locked[source.pk], locked[target.pk]
-    if not source.is_open:
-        raise ValidationError({"target": _("Only an open ticket can be merged.")})
-    if target.merged_into_id is not None or target.status == Status.CANCELLED:
-        raise ValidationError({"target": _("Merge into a ticket that is not itself merged or cancelled.")})
-    old = source.get_status_display()
-    source.merged_into = target
-    source.close()
-    source.closed_at = timezone.now()
-    source.save()
-    timeline_event_add(
-        ticket=source, kind=EventKind.MERGED, actor=actor, is_public=True,
-        message=_("Merged into %(number)s.") % {"number": target.number},
-        changes=[{"field": "status", "label": str(_("Status")), "old": old, "new": source.get_status_display()}],
-    )
-    timeline_event_add(
-        ticket=target, kind=EventKind.MERGED, actor=actor, is_public=True,
-        message=_("%(number)s was merged into this ticket.") % {"number": source.number},
-    )
-    return target
-
-

@@ -140,7 +140,7 @@ def _media_attach(*, message_id, upload):
     sender = ticket.customer.name if ticket.customer_id else ""
     event = timeline_event_add(
         ticket=ticket, kind=EventKind.ATTACHMENT, actor_label=sender, is_public=True,
-        message=_("Picture received via %(source)s.") % {"source": Source(message.channel).label},
+        code="ticket.picture_received", params={"source": message.channel},
     )
     attachment = attachment_store(ticket=ticket, upload=upload, is_public=True, event=event)
     InboundMessage.objects.filter(pk=message.pk).update(media_attachment=attachment, media_error="")
@@ -156,8 +156,7 @@ def _media_refused(*, message_id, reason):
     reason = reason[:300]
     timeline_event_add(
         ticket=message.ticket, kind=EventKind.ATTACHMENT, is_public=False,
-        message=_("The picture sent via %(source)s could not be fetched: %(reason)s") % {
-            "source": Source(message.channel).label, "reason": reason},
+        code="ticket.picture_failed", params={"source": message.channel, "reason": reason},
     )
     InboundMessage.objects.filter(pk=message.pk).update(media_error=reason)
     return None

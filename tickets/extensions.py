@@ -1,0 +1,91 @@
+"""The seams through which upper apps (workflow, and later SLA, settlement, spare parts) extend
+tickets without tickets importing them. Each upper app fills these in its `AppConfig.ready()`;
+tickets only ever calls what is registered here.
+
+- `on_ticket_created(func)`: `func(*, ticket, actor)` runs inside the transaction that created a
+  ticket (intake, split): the workflow starts there. An exception rolls the creation back.
+- `visibility_register(func)`: `func(*, user) -> Q` widens which tickets a user sees (a person
+  holding a workflow task sees its ticket). Combined with OR into `visible_tickets`.
+- `field_scope_register(func)`: `func(*, ticket, user) -> set | None`: the custom-field keys a
+  user may see on a ticket, None for no restriction. The first answer that is not None wins.
+- `lifecycle_register(provider)`: the one owner of a ticket's status and assignee (the workflow
+  app's `workflow.lifecycle`). Tickets' pages and API change status, assignee, merge and split
+  through `lifecycle()`, never by writing the fields themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
+
+_created: list[Callable[..., Any]] = []
+_visibility: list[Callable[..., Q]] = []
+_field_scope: list[Callable[..., set[str] | None]] = []
+_lifecycle: list[Any] = []
+
+
+class Lifecycle(Protocol):
+    """What tickets needs from the owner of the lifecycle (implemented by workflow.lifecycle)."""
+
+    def ticket_assign(self, *, ticket: Any, assignee: Any, actor: Any) -> Any: ...
+
+    def ticket_status_change(self, *, ticket: Any, action: str, actor: Any, note: str = "") -> Any: ...
+
+    def ticket_merge(self, *, source: Any, target: Any, actor: Any) -> Any: ...
+
+    def ticket_status_actions(self, *, ticket: Any) -> list[str]: ...
+
+
+def _register(registry: list, func):
+    if func not in registry:
+        registry.append(func)
+    return func
+
+
+def on_ticket_created(func):
+    return _register(_created, func)
+
+
+def visibility_register(func):
+    return _register(_visibility, func)
+
+
+def field_scope_register(func):
+    return _register(_field_scope, func)
+
+
+def lifecycle_register(provider):
+    _lifecycle[:] = [provider]
+    return provider
+
+
+def ticket_created(*, ticket, actor) -> None:
+    """Tell every upper app that `ticket` was just created (inside the creating transaction)."""
+    for func in _created:
+        func(ticket=ticket, actor=actor)
+
+
+def visibility_q(*, user) -> Q | None:
+    """The OR of every registered widening of what `user` sees, or None when none is registered."""
+    q = None
+    for func in _visibility:
+        extra = func(user=user)
+        q = extra if q is None else q | extra
+    return q
+
+
+def field_scope(*, ticket, user) -> set[str] | None:
+    for func in _field_scope:
+        keys = func(ticket=ticket, user=user)
+        if keys is not None:
+            return keys
+    return None
+
+
+def lifecycle() -> Lifecycle:
+    if not _lifecycle:
+        raise ImproperlyConfigured("No ticket lifecycle registered: is the workflow app installed?")
+    return _lifecycle[0]

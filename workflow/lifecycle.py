@@ -1,0 +1,288 @@
+"""The one owner of a ticket's lifecycle: its status, its assignee, its workflow run and the
+run's tasks. Nothing else writes them — the engine (workflow/engine.py) walks the graph and calls
+the primitives here; the ticket pages, the API and the demo data call the services here (through
+`tickets.extensions.lifecycle()` when they live in tickets). Tickets without a workflow use the
+same services: a status change, an assignment or a merge is the same write either way.
+
+Primitives (`status_move`, `assignee_set`, `task_create`, `task_complete`, `tasks_cancel`,
+`task_transfer`, `run_finish`, `run_cancel`) run inside their caller's transaction and write no
+timeline event: the caller writes the one event its action deserves. Services
+(`ticket_status_change`, `ticket_assign`, `ticket_merge`) are one transaction each and write
+their own event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django_fsm import can_proceed
+
+from notifications.services import event_emit
+from scrm.models import Membership
+from scrm.permissions import ROLE_PERMISSIONS
+from tickets.models import EventKind, Status, Ticket
+from tickets.services import invalid_choice, timeline_event_add
+from tickets.timeline import names_list, person, timeline_code
+
+from .hooks import hooks_call
+from .models import Run, Task, TaskStatus, Token, TokenState
+
+# Roles that may hold a ticket: those allowed to change tickets (not finance).
+ASSIGNABLE_ROLES = frozenset(role for role, perms in ROLE_PERMISSIONS.items() if "tickets.change_ticket" in perms)
+
+# Status actions offered by the ticket page: action → (FSM transition, notification event).
+STATUS_ACTIONS: dict[str, tuple[str, str | None]] = {
+    "start": ("start", None),
+    "wait": ("wait_for_customer", None),
+    "resolve": ("resolve", "ticket_resolved"),
+    "reopen": ("reopen", None),
+    "close": ("close", None),
+    "cancel": ("cancel", None),
+}
+# While a workflow runs the engine moves the status; by hand only these end it early.
+_RUN_ENDING_ACTIONS = ("close", "cancel")
+
+
+def actor_name(user: Any) -> str:
+    return (user.first_name or user.username) if user is not None else _("System")
+
+
+# Timeline codes of the lifecycle and the engine (tickets/timeline.py renders them).
+_ACT_WORDS = {
+    "submit": gettext_lazy("submitted"), "approve": gettext_lazy("approved"), "reject": gettext_lazy("rejected"),
+    "return": gettext_lazy("returned"), "transfer": gettext_lazy("transferred"),
+    "cohandle": gettext_lazy("added a co-handler"), "split": gettext_lazy("split the ticket"),
+    "close": gettext_lazy("closed the ticket"),
+}
+timeline_code("workflow.started", gettext_lazy("Workflow “%(name)s” v%(n)d started."))
+timeline_code("workflow.branch", gettext_lazy("Branch “%(node)s” → %(to)s."))
+timeline_code("workflow.parallel", gettext_lazy("Parallel work starts: %(names)s."))
+timeline_code("workflow.joined", gettext_lazy("All branches joined at “%(node)s”."))
+timeline_code("workflow.auto", gettext_lazy("Automatic step “%(node)s”: %(line)s"))
+timeline_code("workflow.entered", gettext_lazy("Now at “%(node)s”, handler: %(names)s."), names=names_list)
+timeline_code("workflow.returned_to", gettext_lazy("Returned to “%(node)s”, handler: %(names)s."),
+              names=names_list)
+timeline_code("workflow.finished", gettext_lazy("Workflow finished; the ticket is closed."))
+timeline_code("workflow.stopped", gettext_lazy("The workflow was stopped; its open tasks were withdrawn."))
+timeline_code("task.acted", gettext_lazy("“%(node)s”: %(who)s %(action)s."), who=person,
+              action=lambda a: str(_ACT_WORDS.get(a, a)))
+timeline_code("task.cohandled", gettext_lazy("“%(node)s”: %(who)s added a co-handler: %(co)s."), who=person)
+timeline_code("ticket.assigned_with_task", gettext_lazy("Open task “%(node)s” transferred with the ticket."))
+
+
+# --- primitives -----------------------------------------------------------------------------
+
+def status_move(ticket: Ticket, method: str) -> dict | None:
+    """Run one FSM transition, stamp resolved/closed times and save those columns; the timeline
+    change ("old → new" status), or None when the transition cannot run now."""
+    transition = getattr(ticket, method)
+    if not can_proceed(transition):
+        return None
+    old = ticket.status
+    transition()
+    now = timezone.now()
+    fields = ["status", "updated_at"]
+    if ticket.status == Status.RESOLVED:
+        ticket.resolved_at = now
+        fields.append("resolved_at")
+    if ticket.status in (Status.CLOSED, Status.CANCELLED):
+        ticket.closed_at = now
+        fields.append("closed_at")
+    ticket.save(update_fields=fields)
+    return {"field": "status", "old": old, "new": ticket.status}
+
+
+def assignee_set(ticket: Ticket, user: Any) -> dict | None:
+    """Make `user` the ticket's assignee; the timeline change, or None when nothing changed."""
+    if ticket.assignee_id == getattr(user, "pk", None):
+        return None
+    change = {"field": "assignee", "old": actor_name(ticket.assignee) if ticket.assignee_id else "—",
+              "new": actor_name(user) if user is not None else "—"}
+    ticket.assignee = user
+    ticket.save(update_fields=["assignee", "updated_at"])
+    return change
+
+
+def task_create(*, run: Run, ticket: Ticket, token: Token, node: dict, label: str, assignee: Any, backup: Any,
+                due_at: Any, returned: bool, reasons: list | None = None) -> Task:
+    task = Task(tenant_id=ticket.tenant_id, run=run, ticket=ticket, token=token, node=node["key"],
+                node_name=label[:60], assignee=assignee, backup=backup if backup != assignee else None,
+                due_at=due_at, is_returned=returned)
+    if reasons is not None and hasattr(task, "handler_reasons"):
+        task.handler_reasons = reasons
+    task.save(force_insert=True)
+    return task
+
+
+def task_complete(task: Task, action: str, user: Any) -> None:
+    task.status = TaskStatus.DONE
+    task.action = action
+    task.completed_by = user
+    task.completed_at = timezone.now()
+    task.save(update_fields=["status", "action", "completed_by", "completed_at"])
+
+
+def tasks_cancel(run: Run, token: Token | None = None) -> int:
+    qs = Task.objects.filter(run=run, status=TaskStatus.OPEN)
+    if token is not None:
+        qs = qs.filter(token=token)
+    return qs.update(status=TaskStatus.CANCELLED)
+
+
+def task_transfer(task: Task, to: Any) -> dict:
+    """Hand an open task to another person; the timeline change."""
+    change = {"field": "handler", "old": actor_name(task.assignee), "new": actor_name(to)}
+    task.assignee = to
+    if task.backup_id == to.pk:
+        task.backup = None
+    task.save(update_fields=["assignee", "backup"])
+    return change
+
+
+def run_finish(run: Run) -> None:
+    run.is_finished = True
+    run.finished_at = timezone.now()
+    run.save(update_fields=["is_finished", "finished_at"])
+
+
+def run_cancel(*, run: Run, ticket: Ticket, actor: Any, reason: str) -> None:
+    """End a run before its end node: its open tasks and live tokens are cancelled, the run is
+    finished, and the `run_cancelled` hook is told (spare parts release what they reserved)."""
+    tasks_cancel(run)
+    run.tokens.filter(state__in=[TokenState.ACTIVE, TokenState.WAITING]).update(state=TokenState.CANCELLED)
+    run_finish(run)
+    hooks_call("run_cancelled", ticket=ticket, run=run, actor=actor, reason=reason)
+
+
+def ticket_closed(*, ticket: Ticket, run: Run | None, actor: Any) -> None:
+    """Call once the ticket reached Closed and its timeline event is written (any path)."""
+    hooks_call("ticket_closed", ticket=ticket, run=run, actor=actor)
+
+
+def live_run(ticket: Ticket) -> Run | None:
+    return Run.objects.filter(ticket=ticket, is_finished=False).first()
+
+
+def member_check(user: Any, field: str) -> None:
+    """Refuse someone who is not active staff of this tenant with a role that may hold tickets."""
+    if user is None or not Membership.objects.filter(user=user, is_active=True, role__in=ASSIGNABLE_ROLES).exists():
+        raise ValidationError({field: _("Select a member of staff of this tenant who works on tickets.")})
+
+
+# --- services -------------------------------------------------------------------------------
+
+def ticket_status_actions(*, ticket: Ticket) -> list[str]:
+    """The status actions the ticket page offers now: all the FSM allows without a running
+    workflow; with one, only those that end it (close, cancel)."""
+    running = False
+    if ticket.is_open:
+        try:
+            running = not ticket.workflow_run.is_finished  # joined by the ticket page's selector
+        except Run.DoesNotExist:
+            running = False
+    names = _RUN_ENDING_ACTIONS if running else tuple(STATUS_ACTIONS)
+    return [a for a in names if can_proceed(getattr(ticket, STATUS_ACTIONS[a][0]))]
+
+
+@transaction.atomic
+def ticket_status_change(*, ticket: Ticket, action: str, actor: Any, note: str = "") -> Ticket:
+    """Move the lifecycle by hand (start, wait, resolve, reopen, close, cancel). A ticket whose
+    workflow runs moves with its tasks; by hand it can only be closed or cancelled, which ends
+    the run (its tasks disappear from everyone's queue)."""
+    if action not in STATUS_ACTIONS:
+        raise ValidationError({"action": _("Unknown action.")})
+    ticket = Ticket.objects.select_for_update(of=("self",)).get(pk=ticket.pk)
+    method, event = STATUS_ACTIONS[action]
+    if not can_proceed(getattr(ticket, method)):
+        raise ValidationError(
+            {"action": _("A ticket that is %(status)s cannot do that.") % {"status": ticket.get_status_display()}})
+    run = live_run(ticket)
+    if run is not None and action not in _RUN_ENDING_ACTIONS:
+        raise ValidationError({"action": _("This ticket follows its workflow: act on its tasks instead.")})
+    change = status_move(ticket, method)
+    timeline_event_add(ticket=ticket, kind=EventKind.STATUS, actor=actor, message=note, is_public=True,
+                       code="workflow.stopped" if run is not None else "", changes=[change])
+    if run is not None:
+        run_cancel(run=run, ticket=ticket, actor=actor, reason=action)
+    if ticket.status == Status.CLOSED:
+        ticket_closed(ticket=ticket, run=run, actor=actor)
+    if event:
+        event_emit(tenant=ticket.tenant, event=event, ticket=ticket, actor=actor)
+    return ticket
+
+
+@transaction.atomic
+def ticket_assign(*, ticket: Ticket, assignee: Any, actor: Any) -> Ticket:
+    """Give the ticket to `assignee`. When its workflow has open tasks, the task the current
+    assignee holds (or the only open one) is transferred too, so the new person finds it in
+    我的待办 — an assignee beside an untouched task would be a handler in name only."""
+    ticket = Ticket.objects.select_for_update(of=("self",)).get(pk=ticket.pk)
+    if not ticket.is_open:
+        raise ValidationError({"assignee": _("Only an open ticket can be assigned.")})
+    open_tasks = list(Task.objects.filter(ticket=ticket, status=TaskStatus.OPEN).select_related("assignee")
+                      .select_for_update(of=("self",)).order_by("id"))
+    if assignee is None:
+        if open_tasks:
+            raise ValidationError({"assignee": _("This ticket has open workflow tasks: transfer them to someone "
+                                                 "instead of removing the assignee.")})
+    else:
+        member_check(assignee, "assignee")
+    held = [t for t in open_tasks if t.assignee_id is not None and t.assignee_id == ticket.assignee_id]
+    if not held and len(open_tasks) == 1:
+        held = open_tasks
+    changes = []
+    change = assignee_set(ticket, assignee)
+    if change:
+        changes.append(change)
+    moved = [t for t in held if t.assignee_id != getattr(assignee, "pk", None)]
+    for task in moved:
+        changes.append(task_transfer(task, assignee))
+    if not changes:
+        return ticket
+    timeline_event_add(ticket=ticket, kind=EventKind.ASSIGNED, actor=actor, changes=changes,
+                       code="ticket.assigned_with_task" if moved else "",
+                       params={"node": "、".join(t.node_name for t in moved)} if moved else None)
+    if assignee is not None:
+        event_emit(tenant=ticket.tenant, event="ticket_assigned", ticket=ticket, actor=actor)
+    return ticket
+
+
+@transaction.atomic
+def ticket_merge(*, source: Ticket, target: Ticket, actor: Any) -> Ticket:
+    """Merge a duplicate into another ticket: the duplicate closes with a link (its running
+    workflow is stopped and its tasks leave every queue), both timelines say so, and its
+    customer-visible comments stay readable from the target."""
+    if source.pk == target.pk:
+        raise ValidationError({"target": _("A ticket cannot be merged into itself.")})
+    if source.tenant_id != target.tenant_id:
+        raise ValidationError({"target": invalid_choice()})
+    locked = {t.pk: t for t in Ticket.objects.select_for_update(of=("self",)).filter(pk__in=[source.pk, target.pk])
+              .order_by("pk")}
+    if len(locked) != 2:
+        raise ValidationError({"target": invalid_choice()})
+    source, target = locked[source.pk], locked[target.pk]
+    if not source.is_open:
+        raise ValidationError({"target": _("Only an open ticket can be merged.")})
+    if target.merged_into_id is not None or target.status == Status.CANCELLED:
+        raise ValidationError({"target": _("Merge into a ticket that is not itself merged or cancelled.")})
+    run = live_run(source)
+    source.merged_into = target
+    source.save(update_fields=["merged_into", "updated_at"])
+    change = status_move(source, "close")
+    timeline_event_add(
+        ticket=source, kind=EventKind.MERGED, actor=actor, is_public=True,
+        code="ticket.merged_into", params={"number": target.number},
+        changes=[change] if change else [],
+    )
+    timeline_event_add(
+        ticket=target, kind=EventKind.MERGED, actor=actor, is_public=True,
+        code="ticket.merged_from", params={"number": source.number},
+    )
+    if run is not None:
+        run_cancel(run=run, ticket=source, actor=actor, reason="merge")
+    ticket_closed(ticket=source, run=run, actor=actor)
+    return target
