@@ -1,5 +1,6 @@
 """Demo tickets for `seed_demo`: templates from the industry presets, keyword rules, an API key
-and a few dozen tickets in every state, all written through the ticket services."""
+and a few dozen tickets in every state, all written through the ticket services; then the
+preset workflows, which tickets submitted from then on run."""
 
 import datetime
 import random
@@ -7,10 +8,9 @@ import random
 from django.utils import timezone
 
 from scrm.models import Customer, Membership, Role, Store
-
-from .models import ClassificationRule, Ticket
-from .selectors import template_list
-from .services import (
+from tickets.models import ClassificationRule, Ticket
+from tickets.selectors import template_list
+from tickets.services import (
     classification_rule_save,
     template_from_preset,
     ticket_assign,
@@ -18,6 +18,8 @@ from .services import (
     ticket_intake,
     ticket_status_change,
 )
+from workflow.models import Workflow
+from workflow.services import workflow_from_preset
 
 PRESETS = {"weidao": ["canyin_tousu", "shebei_xunjian"], "meijia": ["jiadian_anzhuang", "shebei_xunjian"]}
 
@@ -62,9 +64,6 @@ def demo_tickets_seed(*, tenant, rng=None):
     created = 0 if Ticket.objects.exists() else _demo_tickets(tenant, templates, rng)
     # Workflows come after the demo tickets (those show every plain status); tickets submitted
     # from now on run the preset workflow of their template.
-    from workflow.models import Workflow
-    from workflow.services import workflow_from_preset
-
     for slug in PRESETS.get(tenant.slug, []):
         if not Workflow.objects.filter(template=templates[slug]).exists():
             workflow_from_preset(template=templates[slug], preset_slug=slug)
