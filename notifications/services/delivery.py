@@ -5,6 +5,7 @@ next channel. Also the in-app inbox's read receipts."""
 
 import datetime
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -66,6 +67,7 @@ def notification_deliver(*, notification_id, session=None):
     message = Message(subject=notification.subject, body=notification.body, url=notification.url,
                       template_code=params.get("template_code", ""), params=params.get("values") or {})
     fallback = None
+    fields: dict[str, Any]  # the row's outcome: the columns to write
     try:
         # `make run` (NOTIFICATIONS_CONSOLE) prints every external message instead of sending it.
         name = "console" if settings.NOTIFICATIONS_CONSOLE else notification.channel

@@ -237,7 +237,7 @@ def event_emit(*, tenant, event, ticket=None, actor=None, users=None, customers=
             add(ChannelName.NONE, customer=customer, status=DeliveryStatus.SKIPPED,
                 note=_("The customer opted out of optional messages."))
             continue
-        skipped = []
+        skipped: list[str] = []
         for channel in CUSTOMER_CHANNEL_ORDER:
             address = _customer_address(channel, customer)
             if address:
