@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .models import Priority
 
-_kinds: dict = {}
+_kinds: dict[str, "SubjectKind"] = {}  # "app_label.model" → its kind
 
 
 class SubjectKind:
@@ -34,12 +34,12 @@ class SubjectKind:
         return ""
 
 
-def subject_kind_register(label, kind):
+def subject_kind_register(label: str, kind: SubjectKind) -> None:
     """Register how notifications reads instances of the model `label` ("app_label.Model")."""
     _kinds[label.lower()] = kind
 
 
-def subject_kind(subject):
+def subject_kind(subject) -> SubjectKind:
     """The registered kind of `subject` (a model instance)."""
     label = subject._meta.label_lower
     try:
