@@ -102,7 +102,7 @@ def main():
 
         settings.NOTIFICATIONS_CONSOLE = False  # the real WeCom client, against the stub
         work = queue.Queue()
-        services._enqueue = lambda pairs, force=False: [work.put(pk) for pk, _tenant in pairs]
+        services.sweep._enqueue = lambda pairs, force=False: [work.put(pk) for pk, _tenant in pairs]
 
         from django.contrib.auth import get_user_model
 

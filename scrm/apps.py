@@ -11,7 +11,9 @@ def _sync_role_groups(sender, **kwargs):
     # for the last app's post_migrate, when every app's permissions exist.
     from django.apps import apps
 
-    if sender.label != list(apps.get_app_configs())[-1].label:
+    # (post_migrate is sent only to apps with a models module: the demo app has none.)
+    last = [config for config in apps.get_app_configs() if config.models_module is not None][-1]
+    if sender.label != last.label:
         return
     from .permissions import role_groups_sync
 

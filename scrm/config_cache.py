@@ -19,8 +19,10 @@ from django_scopes import get_scope
 MAX_TENANTS = 512  # entries kept per process; past it the cache starts again (a reload per tenant)
 MAX_VALUES = 256  # values kept per tenant entry, for the same reason
 
-_entries = {}
+_entries: dict = {}
 _lock = threading.Lock()
+# model → "model" or "m2m" (a through model): what config_watch connected.
+_watched: dict = {}
 # (tenant id, entry) while a `config_pinned` block runs in this thread or task.
 _pinned = contextvars.ContextVar("scrm_config_pinned", default=None)
 
@@ -148,8 +150,17 @@ def config_watch(*models, m2m=()):
     for model in models:
         post_save.connect(_on_change, sender=model, dispatch_uid=f"config-save-{model._meta.label}")
         post_delete.connect(_on_change, sender=model, dispatch_uid=f"config-delete-{model._meta.label}")
+        _watched[model] = "model"
     for through in m2m:
         m2m_changed.connect(_on_m2m_change, sender=through, dispatch_uid=f"config-m2m-{through._meta.label}")
+        _watched[through] = "m2m"
+
+
+def watched_models():
+    """The models `config_watch` watches, each with "model" or "m2m" (a through model). The rule
+    "never QuerySet.update() on a watched model" (nor bulk_update/bulk_create, which send no
+    signal either) is checked against these by the test suite (tests/guards.py)."""
+    return dict(_watched)
 
 
 def config_cache_clear():

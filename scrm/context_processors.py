@@ -1,5 +1,6 @@
-"""What the base layout needs on every page: the tenant, the tenants one may switch to, the role,
-the unread-notification count (the last two read only when the layout shows them)."""
+"""What the base layout needs on every page: the tenant, the tenants one may switch to (read only
+when the layout shows them), the role. The bell's unread count is notifications' own
+(notifications.context_processors)."""
 
 from .tenancy import tenants_for_user
 
@@ -14,13 +15,5 @@ def shell(request):
         "current_membership": membership,
         # The middleware has read the memberships already (request.memberships): no second query.
         "switchable_tenants": lambda: tenants_for_user(user, memberships=getattr(request, "memberships", None)),
-        "unread_notifications": lambda: _unread(request),
     }
 
-
-def _unread(request):
-    if getattr(request, "tenant", None) is None:
-        return 0
-    from notifications.selectors import unread_count
-
-    return unread_count(user=request.user)

@@ -69,7 +69,7 @@ def _region_descendants(region_ids):
     """The given regions and every region below them (regions are few; one query)."""
     if not region_ids:
         return set()
-    children = {}
+    children: dict[int | None, list[int]] = {}
     for pk, parent_id in Region.objects.values_list("id", "parent_id"):
         children.setdefault(parent_id, []).append(pk)
     result, stack = set(), list(region_ids)

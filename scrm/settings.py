@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "settlement",
     "spareparts",
     "notifications",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -103,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "scrm.context_processors.shell",
+                "notifications.context_processors.unread",
             ],
         },
     },

@@ -9,6 +9,7 @@ from scrm.models import Role
 from scrm.services import membership_set
 from scrm.tenancy import tenant_scope
 from tests.factories import StaffProfileFactory, TenantFactory, UserFactory
+from tests.guards import watched_config_bulk_writes_refused
 
 PASSWORD = "pw-Test-123"
 
@@ -20,6 +21,14 @@ def _celery_eager(request):
     celery_app.conf.task_always_eager = eager
     yield
     celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _watched_config_written_through_the_orm():
+    # Any test whose code calls QuerySet.update()/bulk_update()/bulk_create() on a model
+    # config_watch watches fails (tests/guards.py says why).
+    with watched_config_bulk_writes_refused():
+        yield
 
 
 @pytest.fixture(autouse=True)

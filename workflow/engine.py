@@ -4,6 +4,8 @@ two people acting at once are serialised and never double-advance it; every node
 every action writes one timeline event; the ticket's lifecycle (django-fsm) follows the graph."""
 
 import datetime
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -429,7 +431,7 @@ def _act_reject(act, **kw):
     return _act_forward(act, action="reject", **kw)
 
 
-_ACT_HANDLERS = {
+_ACT_HANDLERS: dict[str, Callable[..., Any]] = {
     "submit": lambda act, **kw: _act_forward(act, action="submit", **kw),
     "approve": lambda act, **kw: _act_forward(act, action="approve", **kw),
     "reject": _act_reject,

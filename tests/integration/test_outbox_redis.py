@@ -17,8 +17,8 @@ import redis
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 
-from notifications import services
 from notifications.models import Notification, NotificationTemplate
+from notifications.services import sweep
 from notifications.tasks import notifications_sweep_task
 from scrm import celery_app
 from scrm.models import Role, StaffProfile
@@ -78,7 +78,7 @@ def broker_port():
     broker_use(f"redis://127.0.0.1:{port}/0")
     yield port
     broker_use(settings.CELERY_BROKER_URL)
-    services._broker_down_until = 0.0
+    sweep._broker_down_until = 0.0
 
 
 def test_broker_down_loses_nothing_and_sends_nothing_twice(transactional_db, broker_port):

@@ -25,10 +25,12 @@ from notifications.models import (
 )
 from notifications.rendering import template_check, template_render, template_variables
 from notifications.services import (
+    emit,
     event_emit,
     notification_deliver,
     notification_retry,
     notifications_due,
+    sweep,
     tenant_channels_waiting_release,
 )
 from notifications.tasks import notifications_sweep_task
@@ -187,9 +189,9 @@ def test_quiet_hours_hold_non_urgent_messages_until_they_end(scope_a, ticket_tem
 def test_quiet_hours_inside_one_day_and_equal_ends(scope_a, reachable_engineer):
     preference = Preference(quiet_start=datetime.time(12, 0), quiet_end=datetime.time(14, 0))
     noon = datetime.datetime(2026, 11, 23, 13, 0, tzinfo=SHANGHAI)
-    assert services._quiet(preference, noon) == datetime.datetime(2026, 11, 23, 14, 0, tzinfo=SHANGHAI)
-    assert services._quiet(preference, noon.replace(hour=14)) is None
-    assert services._quiet(Preference(quiet_start=datetime.time(9, 0), quiet_end=datetime.time(9, 0)), noon) is None
+    assert emit._quiet(preference, noon) == datetime.datetime(2026, 11, 23, 14, 0, tzinfo=SHANGHAI)
+    assert emit._quiet(preference, noon.replace(hour=14)) is None
+    assert emit._quiet(Preference(quiet_start=datetime.time(9, 0), quiet_end=datetime.time(9, 0)), noon) is None
 
 
 # --- customers --------------------------------------------------------------------------
@@ -348,7 +350,7 @@ def test_the_same_row_delivered_twice_sends_once(assigned, wecom_stub):
 def test_two_workers_racing_for_one_row_send_it_once(tenant_a, agent_a, reachable_engineer, wecom_stub,
                                                      monkeypatch):
     # Transactions really commit here: keep the commit's enqueue (eager: an inline delivery) out of the race.
-    monkeypatch.setattr(services, "_enqueue", lambda pairs: None)
+    monkeypatch.setattr(sweep, "_enqueue", lambda pairs: None)
     tenant_a.settings = dict(CHANNEL_SETTINGS)
     tenant_a.save()
     with tenant_scope(tenant_a):
@@ -463,15 +465,15 @@ def test_a_broker_that_is_down_leaves_rows_for_the_sweep(scope_a, assigned, monk
         calls.append(kwargs["kwargs"]["notification_id"])
         raise OperationalError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
 
-    monkeypatch.setattr(services, "_broker_down_until", 0.0)
+    monkeypatch.setattr(sweep, "_broker_down_until", 0.0)
     monkeypatch.setattr(notification_deliver_task, "apply_async", down)
-    services._enqueue([(assigned.pk, scope_a.pk), (assigned.pk + 1, scope_a.pk)])
+    sweep._enqueue([(assigned.pk, scope_a.pk), (assigned.pk + 1, scope_a.pk)])
     assigned.refresh_from_db()
     assert assigned.status == "pending"
     assert "left for the sweep" in caplog.text
     assert calls == [assigned.pk]  # one failed publish is enough to know
     # For a pause, commits leave their rows to the sweep instead of waiting on the broker again …
-    services._enqueue([(assigned.pk, scope_a.pk)])
+    sweep._enqueue([(assigned.pk, scope_a.pk)])
     assert calls == [assigned.pk]
     # … but the sweep always tries, and a publish that works ends the pause.
     with scopes_disabled():
@@ -480,8 +482,8 @@ def test_a_broker_that_is_down_leaves_rows_for_the_sweep(scope_a, assigned, monk
     monkeypatch.setattr(notification_deliver_task, "apply_async", lambda **kwargs: calls.append("up"))
     with scopes_disabled():
         services.notifications_sweep()
-    assert calls[-1] == "up" and services._broker_down_until == 0.0
-    services._enqueue([(assigned.pk, scope_a.pk)])
+    assert calls[-1] == "up" and sweep._broker_down_until == 0.0
+    sweep._enqueue([(assigned.pk, scope_a.pk)])
     assert calls[-2:] == ["up", "up"]
 
 

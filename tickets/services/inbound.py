@@ -20,7 +20,8 @@ from ..selectors import ticket_by_number, ticket_open_for_sender
 from .core import attachment_store, customer_link, ticket_comment_add, ticket_intake, timeline_event_add
 
 # The channels whose image messages carry a MediaId to fetch, and who fetches it.
-MEDIA_CHANNELS = {Source.WECOM: WeComChannel, Source.WECHAT: WeChatChannel}
+MEDIA_CHANNELS: dict[str, type[WeComChannel] | type[WeChatChannel]] = {
+    Source.WECOM: WeComChannel, Source.WECHAT: WeChatChannel}
 IMAGE_EXTENSION_BY_TYPE = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
 
 
@@ -170,7 +171,7 @@ def ticket_intake_idempotent(*, tenant, key, request_hash, **intake):
             record = IdempotencyRecord.objects.create(tenant=tenant, key=key, request_hash=request_hash)
             # The intake's body without its own atomic: nested here it would only add a savepoint
             # (two statements) to a block that is all or nothing anyway.
-            ticket = ticket_intake.__wrapped__(tenant=tenant, **intake)
+            ticket = ticket_intake.__wrapped__(tenant=tenant, **intake)  # type: ignore[attr-defined]  # (atomic wraps)
             IdempotencyRecord.objects.filter(pk=record.pk).update(ticket=ticket)
             return ticket, False
     except IntegrityError:

@@ -46,8 +46,9 @@ from scrm.services import (
     tenant_create,
 )
 from scrm.tenancy import tenant_scope
-from tickets.demo import demo_tickets_seed
 from tickets.models import Ticket
+
+from ...ticket_seed import demo_tickets_seed
 
 PASSWORD = "demo12345"
 SUPERUSER = "root"

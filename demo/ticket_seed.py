@@ -1,5 +1,6 @@
 """Demo tickets for `seed_demo`: templates from the industry presets, keyword rules, an API key
-and a few dozen tickets in every state, all written through the ticket services."""
+and a few dozen tickets in every state, all written through the ticket services; then the
+preset workflows, which tickets submitted from then on run."""
 
 import datetime
 import random
@@ -7,11 +8,12 @@ import random
 from django.utils import timezone
 
 from scrm.models import Customer, Membership, Role, Store
-
-from .extensions import lifecycle
-from .models import ClassificationRule, Ticket
-from .selectors import template_list
-from .services import classification_rule_save, template_from_preset, ticket_comment_add, ticket_intake
+from tickets.models import ClassificationRule, Ticket
+from tickets.selectors import template_list
+from tickets.services import classification_rule_save, template_from_preset, ticket_comment_add, ticket_intake
+from workflow.lifecycle import ticket_assign, ticket_status_change
+from workflow.models import Workflow
+from workflow.services import workflow_from_preset
 
 PRESETS = {"weidao": ["canyin_tousu", "shebei_xunjian"], "meijia": ["jiadian_anzhuang", "shebei_xunjian"]}
 
@@ -56,9 +58,6 @@ def demo_tickets_seed(*, tenant, rng=None):
     created = 0 if Ticket.objects.exists() else _demo_tickets(tenant, templates, rng)
     # Workflows come after the demo tickets (those show every plain status); tickets submitted
     # from now on run the preset workflow of their template.
-    from workflow.models import Workflow
-    from workflow.services import workflow_from_preset
-
     for slug in PRESETS.get(tenant.slug, []):
         if not Workflow.objects.filter(template=templates[slug]).exists():
             workflow_from_preset(template=templates[slug], preset_slug=slug)
@@ -109,15 +108,15 @@ def _demo_tickets(tenant, templates, rng):
         created += 1
         stage = i % 6
         if stage >= 1:
-            lifecycle().ticket_assign(ticket=ticket, assignee=engineers[i % len(engineers)], actor=actor)
+            ticket_assign(ticket=ticket, assignee=engineers[i % len(engineers)], actor=actor)
         if stage >= 2:
-            lifecycle().ticket_status_change(ticket=ticket, action="start", actor=ticket.assignee or actor)
+            ticket_status_change(ticket=ticket, action="start", actor=ticket.assignee or actor)
             ticket_comment_add(ticket=ticket, body="已联系客户，约好时间上门处理。", actor=ticket.assignee or actor,
                                is_public=True, notify=False)
         if stage == 3:
-            lifecycle().ticket_status_change(ticket=ticket, action="wait", actor=actor, note="等待客户确认方案")
+            ticket_status_change(ticket=ticket, action="wait", actor=actor, note="等待客户确认方案")
         if stage >= 4:
-            lifecycle().ticket_status_change(ticket=ticket, action="resolve", actor=ticket.assignee or actor)
+            ticket_status_change(ticket=ticket, action="resolve", actor=ticket.assignee or actor)
         if stage == 5:
-            lifecycle().ticket_status_change(ticket=ticket, action="close", actor=actor)
+            ticket_status_change(ticket=ticket, action="close", actor=actor)
     return created
