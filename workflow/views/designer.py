@@ -25,11 +25,11 @@ from ..forms import (
     TransitionForm,
     WorkflowCreateForm,
     condition_row,
-    rule_summary,
     template_fields,
 )
 from ..graph import HUMAN_KINDS, graph_validate, node_label
 from ..presets import workflow_preset_get
+from ..routing import rule_summary
 from ..services import workflow_create, workflow_export, workflow_from_preset, workflow_import, workflow_publish
 from . import DESIGN_PERMISSION, diagram, errors_of, is_htmx
 

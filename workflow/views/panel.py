@@ -19,6 +19,7 @@ from ..engine import _Graph, _return_targets, node_field_rules, staff_user, task
 from ..forms import ACTION_LABELS, TaskActForm
 from ..graph import node_label
 from ..models import TaskStatus
+from ..routing import reasons_display
 from . import TASK_ACT_PERMISSION, TASK_VIEW_PERMISSION, diagram, errors_of, is_htmx
 
 TASK_STATUS_LABELS = {"open": pgettext_lazy("task status", "Open"), "done": pgettext_lazy("task status", "Done"),
@@ -71,6 +72,7 @@ def render_panel(request, ticket, *, status=200, bound=None, errors=None, act_va
         task.status_label = TASK_STATUS_LABELS.get(task.status, task.status)
         task.overdue = task.status == TaskStatus.OPEN and task.due_at is not None and task.due_at < timezone.now()
         task.action_label = ACTION_LABELS.get(task.action, task.action)
+        task.reasons = reasons_display(task.handler_reasons)
         if not can_act or task.status != TaskStatus.OPEN or user.pk not in task_holders(task) \
                 or task.node not in graph.nodes:
             continue
