@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import Count, Q
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
 
 from scrm.forms import StaffChoiceField, staff_users
 from scrm.models import Membership, RegionUserObjectPermission, Role, StaffProfile, StoreUserObjectPermission
@@ -113,9 +113,9 @@ class HandlerRuleKind:
         if text is None:
             return ""
         try:
-            return str(text) % (reason.get("params") or {})
+            return str(text % (reason.get("params") or {}))
         except (KeyError, TypeError, ValueError):
-            return str(text)
+            return ""
 
 
 def handler_rule_register(cls):
@@ -234,12 +234,17 @@ class RoleRule(HandlerRuleKind):
     label = gettext_lazy("A role")
     form_class = RoleRuleForm
     reason_texts = {
-        "only": gettext_lazy("%(where)s; the only candidate (%(load)d open tasks)."),
-        "least": gettext_lazy("%(where)s; %(load)d open tasks, the fewest."),
+        "only": ngettext_lazy("%(where)s; the only candidate (%(load)d open task).",
+                              "%(where)s; the only candidate (%(load)d open tasks).", "load"),
+        "least": ngettext_lazy("%(where)s; %(load)d open task, the fewest.",
+                               "%(where)s; %(load)d open tasks, the fewest.", "load"),
         "all": gettext_lazy("%(where)s; a countersign goes to everyone the rule matches."),
-        "tie": gettext_lazy("%(where)s; %(load)d open tasks, as few as the one picked (ties go to the earlier "
-                            "account)."),
-        "busier": gettext_lazy("%(where)s; %(load)d open tasks, more than the one picked."),
+        "tie": ngettext_lazy("%(where)s; %(load)d open task, as few as the one picked (ties go to the earlier "
+                             "account).",
+                             "%(where)s; %(load)d open tasks, as few as the one picked (ties go to the earlier "
+                             "account).", "load"),
+        "busier": ngettext_lazy("%(where)s; %(load)d open task, more than the one picked.",
+                                "%(where)s; %(load)d open tasks, more than the one picked.", "load"),
         "out_store": gettext_lazy("Has the role, but works neither in the ticket's store %(place)s nor has a "
                                   "grant for it."),
         "out_region": gettext_lazy("Has the role, but works neither in the ticket's region %(place)s nor has a "
@@ -263,9 +268,9 @@ class RoleRule(HandlerRuleKind):
             params["where"] = str(where) % {"place": params.get("place", "")}
         text = self.reason_texts.get(reason.get("code"))
         try:
-            return str(text) % params if text is not None else ""
+            return str(text % params) if text is not None else ""
         except (KeyError, TypeError, ValueError):
-            return str(text)
+            return ""
 
     def choose(self, rule, ctx, *, many):
         ticket, scope = ctx.ticket, rule.get("scope", "store")
