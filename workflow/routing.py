@@ -234,8 +234,7 @@ class RoleRule(HandlerRuleKind):
     label = gettext_lazy("A role")
     form_class = RoleRuleForm
     reason_texts = {
-        "only": ngettext_lazy("%(where)s; the only candidate (%(load)d open task).",
-                              "%(where)s; the only candidate (%(load)d open tasks).", "load"),
+        "only": gettext_lazy("%(where)s; the only candidate."),
         "least": ngettext_lazy("%(where)s; %(load)d open task, the fewest.",
                                "%(where)s; %(load)d open tasks, the fewest.", "load"),
         "all": gettext_lazy("%(where)s; a countersign goes to everyone the rule matches."),
@@ -289,7 +288,7 @@ class RoleRule(HandlerRuleKind):
                 | Q(pk__in=RegionUserObjectPermission.objects.filter(content_object_id=ticket.region_id)
                     .values("user_id")))
         candidates = list(in_scope.distinct())
-        load = self._load(candidates)
+        load = self._load(candidates) if len(candidates) > 1 else {}  # one candidate: no ranking to explain
         candidates.sort(key=lambda u: (load.get(u.pk, 0), u.pk))
         picked = candidates if many else candidates[:1]
         reasons = []
@@ -301,7 +300,8 @@ class RoleRule(HandlerRuleKind):
                 code = "only" if len(candidates) == 1 else "least"
             else:
                 code = "tie" if n == load.get(picked[0].pk, 0) else "busier"
-            reasons.append(self.reason(user, code, picked=user in picked, where=where, place=place, load=n))
+            extra = {"load": n} if len(candidates) > 1 else {}
+            reasons.append(self.reason(user, code, picked=user in picked, where=where, place=place, **extra))
         if where != "tenant":
             outside = members.exclude(pk__in=[u.pk for u in candidates]).distinct().order_by("pk")[:MAX_REASONS // 2]
             reasons += [self.reason(user, f"out_{where}", picked=False, place=place) for user in outside]

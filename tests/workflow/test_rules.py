@@ -126,8 +126,7 @@ def test_role_rule_falls_back_to_the_region_and_says_so(scope_a, wf_template, pl
     # Only the engineer at `place` works in its region; a store grant does not cover the region.
     assert choice.users == [crew["home"]]
     assert "(the ticket has no store: its region counts)" in choice.summary
-    assert choice.reasons[0]["why"] == f"Covers the ticket's region {place.region.name}; the only candidate " \
-                                       "(0 open tasks)."
+    assert choice.reasons[0]["why"] == f"Covers the ticket's region {place.region.name}; the only candidate."
 
 
 def test_role_rule_with_nobody_in_scope(scope_a, wf_template, place, crew):
@@ -359,3 +358,15 @@ def test_ticket_panel_without_reasons_shows_no_list(tenant_a, client_for, people
         ticket = ticket_at(tenant_a, wf_template)
     body = client_for(people["manager"]).get(url("workflow-ticket-panel", ticket.pk), **HTMX).content.decode()
     assert 'data-testid="task-list"' in body and 'data-testid="handler-reasons"' not in body
+
+
+def test_role_rule_reads_a_constant_number_of_queries(scope_a, wf_template, place, crew,
+                                                      django_assert_num_queries):
+    ticket = ticket_at(scope_a, wf_template, store=place, region=place.region)
+    with django_assert_num_queries(3):  # candidates in scope, their open tasks, those out of scope
+        few = handlers_choose(role("engineer", "store"), HandlerContext(ticket=ticket))
+    for i in range(8):
+        make_member(scope_a, Role.ENGINEER, f"eng_more{i}")
+    with django_assert_num_queries(3):
+        many = handlers_choose(role("engineer", "store"), HandlerContext(ticket=ticket))
+    assert len(many.reasons) == len(few.reasons) + 8
