@@ -1,6 +1,7 @@
 """Configuration pages for managers: ticket templates (list, presets, the builder with its live
 preview, publish, JSON/YAML export and import), keyword classification rules with a tester, and
-API keys. Thin: tickets.selectors reads, tickets.services.config writes, tickets.forms validates."""
+API keys. Thin: tickets.selectors reads, tickets.services.config writes, tickets.forms and
+tickets.forms_builder validate."""
 
 import json
 
@@ -21,12 +22,12 @@ from .forms import (
     DEFAULT_CATEGORY_NAMES,
     ApiKeyForm,
     ContactForm,
-    FieldForm,
     RuleForm,
     RuleTestForm,
     TemplateImportForm,
     TemplateSettingsForm,
 )
+from .forms_builder import FieldForm
 from .models import ClassificationRule
 from .presets import preset_list
 from .services import config as services

@@ -29,7 +29,7 @@ from .hooks import hooks_call
 from .lifecycle import actor_name as _actor_name
 from .models import Run, Task, TaskStatus, Token, TokenState, Workflow
 from .policy import TaskPolicy, task_policy
-from .routing import HandlerContext, handlers_resolve
+from .routing import HandlerContext, handlers_choose
 
 MAX_STEPS = 200  # automatic nodes in a loop must not spin forever
 _REFRESH_FIELDS = [f.attname for f in Ticket._meta.concrete_fields if f.name not in ("id", "status")]
@@ -203,22 +203,28 @@ def _join(*, run, token, graph):
 
 
 def _enter_human(*, run, ticket, token, node, actor, previous, returned=False, handlers=None):
+    """Create the node's task(s): the handlers the node's rule picks (stored with the reasons
+    the rule gave, for 为什么派给他), or `handlers` as given (a return goes back to the person)."""
     ctx = HandlerContext(ticket=ticket, previous=previous)
+    reasons = []
     if handlers is None:
         if node["kind"] == "countersign":
             handlers = []
             for rule in node.get("handlers") or [node.get("handler")]:
-                for user in handlers_resolve(rule, ctx, many=len(node.get("handlers") or []) <= 1):
+                choice = handlers_choose(rule, ctx, many=len(node.get("handlers") or []) <= 1)
+                reasons += choice.reasons
+                for user in choice.users:
                     if user not in handlers:
                         handlers.append(user)
         else:
-            handlers = handlers_resolve(node.get("handler"), ctx)
-    backup = (handlers_resolve(node.get("backup"), ctx) or [None])[0] if node.get("backup") else None
+            choice = handlers_choose(node.get("handler"), ctx)
+            handlers, reasons = choice.users, choice.reasons
+    backup = (handlers_choose(node.get("backup"), ctx).users or [None])[0] if node.get("backup") else None
     limit = node.get("time_limit")
     due = timezone.now() + datetime.timedelta(minutes=limit) if limit else None
     label = node_label(node)
     created = [lifecycle.task_create(run=run, ticket=ticket, token=token, node=node, label=label, assignee=user,
-                                     backup=backup, due_at=due, returned=returned)
+                                     backup=backup, due_at=due, returned=returned, reasons=reasons)
                for user in handlers or [None]]
     changes = []
     change = lifecycle.status_move(ticket, "wait_for_customer" if node.get("status") == "waiting" else "start")
@@ -298,12 +304,6 @@ def task_policy_for(task, user, graph=None, *, holders=None, with_targets=True) 
 def task_allowed_actions(task, user, graph=None):
     """The actions this user may take on this task now (for the buttons)."""
     return list(task_policy_for(task, user, graph).actions)
-
-
-def node_field_rules(graph, node_key):
-    """(visible, editable, required) of a node as the designer set them (without `unlock`)."""
-    spec = graph.nodes[node_key].get("fields") or {}
-    return set(spec.get("visible", [])), set(spec.get("editable", [])), set(spec.get("required", []))
 
 
 class _Act:

@@ -11,14 +11,14 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from scrm.forms import BootstrapFormMixin, ConfigImportForm, StaffChoiceField, staff_users
-from scrm.models import Role
+from scrm.forms import BootstrapFormMixin, ConfigImportForm
 from tickets import fields as schema
 from tickets.models import TicketTemplate
 
 from .actions import ACTIONS as AUTO_ACTIONS
 from .conditions import FIELDS as CONDITION_FIELDS
 from .graph import ACTIONS, DEFAULT_ACTIONS, HUMAN_KINDS, KEY_RE
+from .routing import RULES
 
 KIND_LABELS = {
     "start": _("Start"), "task": _("Task (one handler)"), "approval": _("Approval (approve / reject)"),
@@ -37,12 +37,6 @@ KIND_SHORT = {
     "condition": pgettext_lazy("workflow node kind", "Branch"), "auto": pgettext_lazy("workflow node kind", "Auto"),
     "end": pgettext_lazy("workflow node kind", "End"),
 }
-RULE_LABELS = {
-    "user": _("A named person"), "role": _("A role"), "customer_owner": _("The customer's owner"),
-    "previous": _("The previous node's handler"), "assignee": _("The ticket's assignee"),
-}
-SCOPE_LABELS = {"store": _("in the ticket's store"), "region": _("in the ticket's region"),
-                "tenant": _("anywhere in the company")}
 OP_LABELS = {
     "=": _("equals"), "!=": _("does not equal"), ">": _("greater than"), ">=": _("at least"), "<": _("less than"),
     "<=": _("at most"), "in": _("is one of"), "not_in": _("is none of"), "contains": _("contains"),
@@ -56,6 +50,8 @@ CONDITION_FIELD_LABELS = {
     "region.settlement_class": _("Region settlement class"),
 }
 RULE_PREFIXES = ("handler", "backup", "extra1", "extra2", "extra3")
+# Marks a rule select whose kind's parameters are wrong: the parameters show their own errors.
+_PARAMS_INVALID = "params-invalid"
 MAX_PARAMS = 4000
 MAX_VALUE = 200
 _INT_RE = re.compile(r"^-?\d{1,15}$")
@@ -71,19 +67,6 @@ def template_fields(template):
 def _multi(label, choices, help_text=""):
     return forms.MultipleChoiceField(label=label, choices=choices, required=False, help_text=help_text,
                                      widget=forms.CheckboxSelectMultiple)
-
-
-def rule_summary(rule, users=None):
-    """One line saying who a handler rule picks, for lists and the diagram's side panel."""
-    if not isinstance(rule, dict) or rule.get("rule") not in RULE_LABELS:
-        return ""
-    if rule["rule"] == "user":
-        user = (users or {}).get(rule.get("user_id"))
-        return str(_("Person: %(name)s")) % {"name": (user.first_name or user.username) if user else "?"}
-    if rule["rule"] == "role":
-        role = dict(Role.choices).get(rule.get("role"), rule.get("role"))
-        return f"{role} · {SCOPE_LABELS.get(rule.get('scope', 'store'), '')}"
-    return str(RULE_LABELS[rule["rule"]])
 
 
 class NodeForm(BootstrapFormMixin, forms.Form):
@@ -125,21 +108,38 @@ class NodeForm(BootstrapFormMixin, forms.Form):
              _("Editable only at this node: for amounts that must not change elsewhere.")),
         ):
             self.fields[name] = _multi(label, field_choices, help_text)
-        staff = staff_users()
         for prefix in RULE_PREFIXES:
             self.fields[f"{prefix}_rule"] = forms.ChoiceField(
-                label=_("Rule"), required=False, choices=[("", "—"), *RULE_LABELS.items()])
-            self.fields[f"{prefix}_user"] = StaffChoiceField(queryset=staff, label=_("Person"), required=False)
-            self.fields[f"{prefix}_role"] = forms.ChoiceField(label=_("Role"), required=False,
-                                                              choices=[("", "—"), *Role.choices])
-            self.fields[f"{prefix}_scope"] = forms.ChoiceField(label=_("Where"), required=False,
-                                                               choices=list(SCOPE_LABELS.items()))
+                label=_("Rule"), required=False, choices=[("", "—"), *((k, r.label) for k, r in RULES.items())])
         self.fields["auto_action"].choices = [("", "—")] + [(name, name) for name in sorted(AUTO_ACTIONS)]
         # The BootstrapFormMixin ran before the fields above existed.
         for name, field in self.fields.items():
-            if name.endswith(("_rule", "_role", "_scope", "_user")) or name in ("auto_action",):
+            if name.endswith("_rule") or name in ("auto_action",):
                 field.widget.attrs.setdefault("class", "form-select form-select-sm")
+        self.rule_forms = {prefix: self._rule_forms(prefix, data) for prefix in RULE_PREFIXES}
         self.node = None
+
+    def _rule_forms(self, prefix, data):
+        """Every registered kind's parameter form for one rule slot, named `<slot>-<kind>-<param>`
+        (e.g. handler-role-scope), so kinds never share an input. Unbound forms start from the
+        slot's rule when it is of their kind."""
+        rule = (self.initial or {}).get(f"{prefix}_params") or {}
+        forms_ = {}
+        for name, kind in RULES.items():
+            if kind.form_class is None:
+                continue
+            initial = kind.form_data(rule) if rule.get("rule") == name else None
+            form = kind.form_class(data, initial=initial, prefix=f"{prefix}-{name}", auto_id="node-%s")
+            for field in form.fields.values():
+                widget = field.widget
+                if isinstance(widget, (forms.CheckboxSelectMultiple, forms.RadioSelect)):
+                    continue
+                css = ("form-check-input" if isinstance(widget, forms.CheckboxInput) else
+                       "form-select form-select-sm" if isinstance(widget, (forms.Select, forms.SelectMultiple))
+                       else "form-control form-control-sm")
+                widget.attrs["class"] = (widget.attrs.get("class", "") + " " + css).strip()
+            forms_[name] = form
+        return forms_
 
     # --- loading a node into the form ---
 
@@ -165,16 +165,18 @@ class NodeForm(BootstrapFormMixin, forms.Form):
                 rules[prefix] = rule
         for prefix, rule in rules.items():
             if isinstance(rule, dict):
-                initial.update({f"{prefix}_rule": rule.get("rule", ""), f"{prefix}_user": rule.get("user_id"),
-                                f"{prefix}_role": rule.get("role", ""), f"{prefix}_scope": rule.get("scope", "store")})
+                initial.update({f"{prefix}_rule": rule.get("rule", ""), f"{prefix}_params": rule})
         return initial
 
     def rule_groups(self):
-        """(prefix, label, bound fields) for the template: the handler rule editors."""
+        """The handler rule editors, for the template: per slot its label, the kind select with
+        its errors, and every kind's parameter form (the page shows the chosen kind's)."""
         labels = {"handler": _("Handler"), "backup": _("Backup handler (AB角)"), "extra1": _("Countersigner 2"),
                   "extra2": _("Countersigner 3"), "extra3": _("Countersigner 4")}
-        return [{"prefix": p, "label": labels[p], "rule": self[f"{p}_rule"], "user": self[f"{p}_user"],
-                 "role": self[f"{p}_role"], "scope": self[f"{p}_scope"]} for p in RULE_PREFIXES]
+        return [{"prefix": p, "label": labels[p], "rule": self[f"{p}_rule"],
+                 "errors": [e for e in self.errors.get(f"{p}_rule", []) if e != _PARAMS_INVALID],
+                 "kinds": [{"name": name, "fields": list(form)} for name, form in self.rule_forms[p].items()]}
+                for p in RULE_PREFIXES]
 
     def field_matrix(self):
         """One row per template field with its four checkboxes (visible / editable / required /
@@ -197,22 +199,18 @@ class NodeForm(BootstrapFormMixin, forms.Form):
         return key
 
     def _rule(self, prefix):
-        data = self.cleaned_data
-        kind = data.get(f"{prefix}_rule")
-        if not kind:
+        """The slot's rule as plain data, or None (no kind chosen, or its parameters are wrong:
+        then its parameter form holds the errors and this form is invalid too)."""
+        name = self.cleaned_data.get(f"{prefix}_rule")
+        if not name:
             return None
-        if kind == "user":
-            user = data.get(f"{prefix}_user")
-            if user is None:
-                self.add_error(f"{prefix}_user", _("Choose the person."))
-                return None
-            return {"rule": "user", "user_id": user.pk}
-        if kind == "role":
-            if not data.get(f"{prefix}_role"):
-                self.add_error(f"{prefix}_role", _("Choose the role."))
-                return None
-            return {"rule": "role", "role": data[f"{prefix}_role"], "scope": data.get(f"{prefix}_scope") or "store"}
-        return {"rule": kind}
+        kind, params_form = RULES[name], self.rule_forms[prefix].get(name)
+        if params_form is None:
+            return {"rule": name}
+        if not params_form.is_valid():
+            self.add_error(f"{prefix}_rule", _PARAMS_INVALID)
+            return None
+        return {"rule": name, **kind.params(params_form.cleaned_data)}
 
     def clean(self):
         data = super().clean()
@@ -224,7 +222,7 @@ class NodeForm(BootstrapFormMixin, forms.Form):
                 "name": {"zh-hans": name, "en": data["name_en"].strip()} if data["name_en"].strip() else name}
         if kind in HUMAN_KINDS:
             handler = self._rule("handler")
-            if handler is None and not self.has_error("handler_user") and not self.has_error("handler_role"):
+            if handler is None and not self.has_error("handler_rule"):
                 self.add_error("handler_rule", _("Say who handles this node."))
             backup = self._rule("backup")
             if kind == "countersign":

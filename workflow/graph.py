@@ -1,5 +1,6 @@
 """Workflow graphs as plain data: the format, validation before publish (with messages a
-manager can act on), and a server-rendered SVG diagram. No database here.
+manager can act on), and a server-rendered SVG diagram. No database here, except what a handler
+rule kind's parameter check reads (a named person must be staff of the tenant in scope).
 
 A graph is {"nodes": [...], "transitions": [...]}. A node: {"key", "kind", "name", and by kind:
 "handler"/"backup" (handler rules, see workflow/routing.py), "handlers" + "mode" ("all"/"any") + "n"
@@ -87,10 +88,21 @@ def node_key_check(i, key, seen, errors):
     return True
 
 
+def rule_check(key, slot, rule):
+    """Messages about one handler rule of node `key`: an unknown kind, or what its kind's
+    parameter form finds wrong (workflow/routing.py)."""
+    from .routing import rule_kind
+
+    kind = rule_kind(rule)
+    if kind is None:
+        return [_("Node “%(key)s”: unknown kind of %(slot)s “%(kind)s”.") % {
+            "key": key, "slot": slot, "kind": str(rule.get("rule"))[:40]}]
+    return [_("Node “%(key)s”, %(slot)s “%(label)s”: %(problem)s") % {
+        "key": key, "slot": slot, "label": kind.label, "problem": problem} for problem in kind.problems(rule)]
+
+
 def graph_validate(graph, *, field_keys=None, action_names=None):
     """Normalise and check a graph; raise ValidationError listing every problem found."""
-    from .routing import RULES
-
     errors = []
     if not isinstance(graph, dict) or not isinstance(graph.get("nodes"), list) or not isinstance(
             graph.get("transitions", []), list):
@@ -110,12 +122,17 @@ def graph_validate(graph, *, field_keys=None, action_names=None):
         if kind in HUMAN_KINDS:
             rules = node.get("handlers") if kind == "countersign" else [node.get("handler")]
             if not isinstance(rules, list) or not rules or not all(
-                    isinstance(r, dict) and _is_key(r.get("rule")) and r["rule"] in RULES for r in rules):
+                    isinstance(r, dict) and _is_key(r.get("rule")) for r in rules):
                 errors.append(_("Node “%(key)s” has no handler rule.") % {"key": key})
+            else:
+                for i, rule in enumerate(rules, start=1):
+                    slot = _("handler rule") if i == 1 else _("countersigner %(n)d's rule") % {"n": i}
+                    errors += rule_check(key, slot, rule)
             backup = node.get("backup")
-            if backup and (not isinstance(backup, dict) or not _is_key(backup.get("rule"))
-                           or backup["rule"] not in RULES):
+            if backup and (not isinstance(backup, dict) or not _is_key(backup.get("rule"))):
                 errors.append(_("Node “%(key)s”: the backup handler rule is not valid.") % {"key": key})
+            elif backup:
+                errors += rule_check(key, _("backup handler rule"), backup)
             actions = node.setdefault("actions", list(DEFAULT_ACTIONS[kind]))
             bad = [a for a in actions if a not in ACTIONS] if isinstance(actions, list) else [actions]
             if bad:

@@ -109,13 +109,10 @@ def assignee_set(ticket: Ticket, user: Any) -> dict | None:
 
 def task_create(*, run: Run, ticket: Ticket, token: Token, node: dict, label: str, assignee: Any, backup: Any,
                 due_at: Any, returned: bool, reasons: list | None = None) -> Task:
-    task = Task(tenant_id=ticket.tenant_id, run=run, ticket=ticket, token=token, node=node["key"],
-                node_name=label[:60], assignee=assignee, backup=backup if backup != assignee else None,
-                due_at=due_at, is_returned=returned)
-    if reasons is not None and hasattr(task, "handler_reasons"):
-        task.handler_reasons = reasons
-    task.save(force_insert=True)
-    return task
+    return Task.objects.create(tenant_id=ticket.tenant_id, run=run, ticket=ticket, token=token, node=node["key"],
+                               node_name=label[:60], assignee=assignee,
+                               backup=backup if backup != assignee else None, due_at=due_at, is_returned=returned,
+                               handler_reasons=reasons or [])
 
 
 def task_complete(task: Task, action: str, user: Any) -> None:

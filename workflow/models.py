@@ -119,6 +119,9 @@ class Task(TenantOwned):
     completed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                      related_name="+")
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Why the handler rule picked the assignee: every candidate weighed, as
+    # workflow.routing.HandlerChoice.reasons (JSON with a code, so pages render it in their language).
+    handler_reasons = models.JSONField(_("why this handler"), default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ScopedManager(tenant="tenant")

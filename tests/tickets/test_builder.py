@@ -14,7 +14,7 @@ from django.urls import reverse
 from scrm.tenancy import tenant_scope
 from tests.factories import RegionFactory, StoreFactory, published_template
 from tickets.fields import schema_validate
-from tickets.forms import choices_parse, tree_lines, tree_parse
+from tickets.forms_builder import choices_parse, tree_lines, tree_parse
 from tickets.models import ApiKey, Category, ClassificationRule, TemplateVersion, TicketTemplate
 from tickets.presets import preset_get, preset_list
 
@@ -210,7 +210,7 @@ def test_editing_a_field_fills_the_editor_and_renames_the_formula_reference(tena
 
 def test_editing_without_changes_changes_nothing(tenant_a, manager, built):
     """The editor shows a stored field so that saving it untouched writes the same definition."""
-    from tickets.forms import FieldForm
+    from tickets.forms_builder import FieldForm
 
     before = fresh(tenant_a, built).draft_fields
     for field in before:
@@ -223,7 +223,7 @@ def test_editing_without_changes_changes_nothing(tenant_a, manager, built):
 
 
 def test_preset_templates_render_in_the_builder_and_edit_losslessly(tenant_a, manager):
-    from tickets.forms import FieldForm
+    from tickets.forms_builder import FieldForm
 
     with tenant_scope(tenant_a):
         RegionFactory(tenant=tenant_a)

@@ -231,7 +231,7 @@ INVALID = {
         ["Node “a” has no handler rule."]),
     "unknown handler rule": (
         _graph([START, node("a", "task", handler={"rule": "psychic"}), END], [edge("start", "a"), edge("a", "end")]),
-        ["Node “a” has no handler rule."]),
+        ["Node “a”: unknown kind of handler rule “psychic”."]),
     "countersign without handlers": (
         _graph([START, node("cs", "countersign", handlers=[]), END], [edge("start", "cs"), edge("cs", "end")]),
         ["Node “cs” has no handler rule."]),

@@ -317,3 +317,22 @@ def test_the_ticket_page_offers_close_and_cancel_while_the_workflow_runs(scope_a
     page = client_for(people["manager"]).get(reverse("ticket-detail", args=[ticket.pk])).content.decode()
     assert 'value="cancel"' in page and 'value="close"' in page
     assert 'value="resolve"' not in page
+
+
+def test_the_engine_stores_why_a_handler_was_picked_and_the_panel_shows_it(scope_a, wf_template, people,
+                                                                             client_for):
+    from django.urls import reverse
+
+    publish(wf_template)
+    ticket = new_ticket(scope_a, wf_template, "100.00")
+    [task] = open_tasks(ticket)
+    picked = [r for r in task.handler_reasons if r["picked"]]
+    assert [r["user_id"] for r in picked] == [people["agent"].pk]
+    assert all(r["rule"] == "role" for r in task.handler_reasons)
+    page = client_for(people["manager"]).get(reverse("workflow-ticket-panel", args=[ticket.pk]),
+                                             HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-testid="handler-reasons"' in page and "wf_agent" in page
+    # A return goes back to the person who did the node: no rule chose them, so no reasons.
+    task_act(task=task, action="submit", user=people["agent"], data={"note": "好"})
+    for review in open_tasks(ticket):
+        assert review.handler_reasons and review.node == "review"

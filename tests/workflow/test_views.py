@@ -31,9 +31,15 @@ def node_data(**values):
     data = {"original_key": "", "key": "", "kind": "task", "name_zh": "", "name_en": "", "time_limit": "",
             "mode": "all", "n": "", "params": "", "auto_action": ""}
     for prefix in ("handler", "backup", "extra1", "extra2", "extra3"):
-        data.update({f"{prefix}_rule": "", f"{prefix}_user": "", f"{prefix}_role": "", f"{prefix}_scope": "tenant"})
+        data.update({f"{prefix}_rule": "", f"{prefix}-user-user_id": "", f"{prefix}-role-role": "",
+                     f"{prefix}-role-scope": "tenant"})
     data.update(values)
     return data
+
+
+def params(prefix, kind, **values):
+    """The inputs of a rule kind's parameter form in one slot of the node editor."""
+    return {f"{prefix}-{kind}-{name}": value for name, value in values.items()}
 
 
 def transition_data(source, target, **values):
@@ -92,15 +98,17 @@ def built(tenant_a, staff_client, people, wf_template):
 
     nodes = [
         node_data(key="visit", kind="task", name_zh="上门处理", name_en="On-site work", time_limit="240",
-                  handler_rule="role", handler_role="engineer", handler_scope="tenant",
-                  backup_rule="role", backup_role="manager", backup_scope="tenant",
+                  handler_rule="role", **params("handler", "role", role="engineer", scope="tenant"),
+                  backup_rule="role", **params("backup", "role", role="manager", scope="tenant"),
                   visible=["order_no"], editable=["note"], required=["note"]),
         node_data(key="amount", kind="condition", name_zh="金额判断"),
-        node_data(key="gm", kind="approval", name_zh="总经理审批", handler_rule="role", handler_role="admin",
-                  handler_scope="tenant", time_limit="1440", unlock=["fee"], visible=["note"], required=["fee"],
+        node_data(key="gm", kind="approval", name_zh="总经理审批", handler_rule="role",
+                  **params("handler", "role", role="admin", scope="tenant"), time_limit="1440", unlock=["fee"],
+                  visible=["note"], required=["fee"],
                   actions=["approve", "reject", "return"]),
         node_data(key="review", kind="countersign", name_zh="经理会签", handler_rule="role",
-                  handler_role="manager", handler_scope="tenant", mode="all", visible=["note", "order_no"]),
+                  **params("handler", "role", role="manager", scope="tenant"), mode="all",
+                  visible=["note", "order_no"]),
     ]
     for data in nodes:
         response = manager.post(url("workflow-node", workflow.pk), data, **HTMX)
@@ -293,8 +301,13 @@ def draft_of(tenant, workflow):
     ({"time_limit": "abc"}, "time_limit", "Enter a whole number."),
     ({"kind": "robot"}, "kind", "Select a valid choice."),
     ({"handler_rule": ""}, "handler_rule", "Say who handles this node."),
-    ({"handler_rule": "user", "handler_role": ""}, "handler_user", "Choose the person."),
-    ({"handler_rule": "role", "handler_role": ""}, "handler_role", "Choose the role."),
+    ({"handler_rule": "user", "handler-user-user_id": ""}, "handler-user-user_id", "Choose the person."),
+    ({"handler_rule": "user", "handler-user-user_id": "abc"}, "handler-user-user_id",
+     "Choose a member of staff of this company."),
+    ({"handler_rule": "role", "handler-role-role": ""}, "handler-role-role", "Choose the role."),
+    ({"handler_rule": "role", "handler-role-role": "wizard"}, "handler-role-role", "Unknown role “wizard”."),
+    ({"handler_rule": "role", "handler-role-scope": "moon"}, "handler-role-scope", "Unknown place “moon”"),
+    ({"backup_rule": "role", "backup-role-role": ""}, "backup-role-role", "Choose the role."),
     ({"handler_rule": "wizard"}, "handler_rule", "Select a valid choice."),
     ({"key": "start"}, "key", "Another node already has the key “start”."),
     ({"visible": ["nope"]}, "fields", "Select a valid choice. nope is not one of the available choices."),
@@ -308,7 +321,7 @@ def draft_of(tenant, workflow):
 ])
 def test_node_editor_refuses_bad_input(tenant_a, manager, blank, values, field, message):
     before = draft_of(tenant_a, blank)
-    data = node_data(key="visit", name_zh="上门", handler_rule="role", handler_role="engineer")
+    data = node_data(key="visit", name_zh="上门", handler_rule="role", **params("handler", "role", role="engineer"))
     data.update(values)
     response = manager.post(url("workflow-node", blank.pk), data, **HTMX)
     assert response.status_code == 400
@@ -320,15 +333,18 @@ def test_node_editor_refuses_bad_input(tenant_a, manager, blank, values, field, 
 
 def test_node_editor_refuses_another_tenants_user(tenant_a, tenant_b, admin_b, manager, blank):
     before = draft_of(tenant_a, blank)
-    data = node_data(key="visit", name_zh="上门", handler_rule="user", handler_user=str(admin_b.pk))
+    data = node_data(key="visit", name_zh="上门", handler_rule="user",
+                     **params("handler", "user", user_id=str(admin_b.pk)))
     response = manager.post(url("workflow-node", blank.pk), data, **HTMX)
     assert response.status_code == 400
-    assert 'data-field-error="handler_user">Select a valid choice.' in response.content.decode()
+    assert ('data-field-error="handler-user-user_id">Choose a member of staff of this company.'
+            in response.content.decode())
     assert draft_of(tenant_a, blank) == before
 
 
 def test_edit_rename_and_delete_nodes_and_transitions(tenant_a, manager, blank, people):
-    add = node_data(key="visit", name_zh="上门", handler_rule="user", handler_user=str(people["engineer"].pk))
+    add = node_data(key="visit", name_zh="上门", handler_rule="user",
+                    **params("handler", "user", user_id=str(people["engineer"].pk)))
     assert manager.post(url("workflow-node", blank.pk), add, **HTMX).status_code == 200
     for source, target in (("start", "visit"), ("visit", "end")):
         manager.post(url("workflow-transition", blank.pk), transition_data(source, target), **HTMX)
@@ -377,8 +393,9 @@ def test_edit_rename_and_delete_nodes_and_transitions(tenant_a, manager, blank, 
 
 
 def test_countersign_any_n_and_imported_conditions_are_kept(tenant_a, manager, blank, people):
-    data = node_data(key="review", kind="countersign", name_zh="会签", handler_rule="role", handler_role="manager",
-                     extra1_rule="user", extra1_user=str(people["gm"].pk), mode="any", n="2")
+    data = node_data(key="review", kind="countersign", name_zh="会签", handler_rule="role",
+                     **params("handler", "role", role="manager"), extra1_rule="user",
+                     **params("extra1", "user", user_id=str(people["gm"].pk)), mode="any", n="2")
     assert manager.post(url("workflow-node", blank.pk), data, **HTMX).status_code == 200
     node = draft_of(tenant_a, blank)["nodes"][2]
     assert node["handlers"] == [{"rule": "role", "role": "manager", "scope": "tenant"},
@@ -416,7 +433,8 @@ def test_countersign_any_n_and_imported_conditions_are_kept(tenant_a, manager, b
 ])
 def test_transition_editor_refuses_bad_input(tenant_a, manager, blank, values, field, message):
     manager.post(url("workflow-node", blank.pk),
-                 node_data(key="visit", name_zh="上门", handler_rule="role", handler_role="engineer"), **HTMX)
+                 node_data(key="visit", name_zh="上门", handler_rule="role",
+                           **params("handler", "role", role="engineer")), **HTMX)
     before = draft_of(tenant_a, blank)
     data = transition_data("start", "visit")
     data.update(values)
@@ -438,7 +456,7 @@ def test_duplicate_transition_is_refused(tenant_a, manager, blank):
 
 def test_publishing_an_invalid_graph_shows_every_message_and_creates_no_version(tenant_a, manager, blank, people):
     for data in (
-        node_data(key="orphan", name_zh="孤立", handler_rule="role", handler_role="agent"),
+        node_data(key="orphan", name_zh="孤立", handler_rule="role", **params("handler", "role", role="agent")),
         node_data(key="nobody", name_zh="无人处理"),  # no handler: refused by the form …
         node_data(key="loop_a", name_zh="循环A", handler_rule="previous"),
         node_data(key="loop_b", name_zh="循环B", handler_rule="assignee"),

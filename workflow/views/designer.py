@@ -1,73 +1,39 @@
-"""Workflow pages: the designer for managers (nodes, transitions, live diagram, validate,
-publish, export/import), the work queues (我的待办 / 团队待办 / 退回给我), and the ticket panel
-where a handler fills their node's fields and acts. Thin: workflow.selectors reads, the
-services, designer and engine write, workflow.forms validates."""
+"""The designer's pages: the list of workflows (create from a preset or blank), and the designer
+of one workflow — its draft's nodes and transitions with their editors, the live diagram, and
+validate / publish / export / import."""
 
 import copy
 import json
-import re
 
 import yaml
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
-from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext_lazy
 
-from scrm.forms import staff_users
 from scrm.views import ObjectView, StaffView
 from tickets import fields as schema
 
-from . import designer, selectors
-from .engine import _Graph, node_field_rules, return_targets, staff_user, task_act, task_allowed_actions, task_holders
-from .forms import (
-    ACTION_LABELS,
+from .. import designer, selectors
+from ..forms import (
     CONDITION_FIELD_LABELS,
     KIND_SHORT,
     OP_LABELS,
     ImportForm,
     NodeForm,
-    TaskActForm,
     TransitionForm,
     WorkflowCreateForm,
     condition_row,
-    rule_summary,
     template_fields,
 )
-from .graph import HUMAN_KINDS, graph_svg, graph_validate, node_label
-from .models import TaskStatus
-from .presets import workflow_preset_get
-from .services import workflow_create, workflow_export, workflow_from_preset, workflow_import, workflow_publish
+from ..graph import HUMAN_KINDS, graph_validate, node_label
+from ..presets import workflow_preset_get
+from ..routing import rule_summary
+from ..services import workflow_create, workflow_export, workflow_from_preset, workflow_import, workflow_publish
+from . import DESIGN_PERMISSION, diagram, errors_of, is_htmx
 
-TASK_STATUS_LABELS = {"open": pgettext_lazy("task status", "Open"), "done": pgettext_lazy("task status", "Done"),
-                      "cancelled": pgettext_lazy("task status", "Cancelled")}
-DESIGN_PERMISSION = "workflow.change_workflow"
-TASK_VIEW_PERMISSION = "workflow.view_task"
-TASK_ACT_PERMISSION = "workflow.change_task"
 EXPORT_FORMATS = {"json": "application/json; charset=utf-8", "yaml": "application/yaml; charset=utf-8"}
-_VIEWBOX = re.compile(r'viewBox="0 0 ([\d.]+) ([\d.]+)"')
-
-
-def is_htmx(request):
-    return request.headers.get("HX-Request") == "true"
-
-
-def diagram(graph, *, active=(), done=()):
-    """graph_svg's drawing with its natural size (the page lets it scroll on a phone)."""
-    svg = graph_svg(graph or {"nodes": [], "transitions": []}, active=set(active), done=set(done))
-    match = _VIEWBOX.search(svg)
-    width, height = (float(match.group(1)), float(match.group(2))) if match else (0, 0)
-    # graph_svg escapes every key and name it draws; the rest is numbers and fixed markup.
-    return {"svg": mark_safe(svg), "width": round(width), "height": round(height)}  # noqa: S308
-
-
-def errors_of(exc):
-    """A ValidationError as a flat list of messages (a dict's keys do not matter to the reader)."""
-    return [str(m) for m in exc.messages]
 
 
 # --- the list of workflows ------------------------------------------------------------------
@@ -366,8 +332,8 @@ class TransitionDeleteView(DesignerView):
 
 
 def validation_messages(workflow):
-    from .actions import ACTIONS
-    from .services import _field_keys
+    from ..actions import ACTIONS
+    from ..services import _field_keys
 
     try:
         graph_validate(copy.deepcopy(workflow.draft), field_keys=_field_keys(workflow.template),
@@ -445,183 +411,3 @@ class ImportView(DesignerView):
 class DiagramView(DesignerView):
     def get(self, request, pk):
         return render(request, "workflow/_diagram.html", {"diagram": diagram(self.workflow.draft)})
-
-
-# --- work queues ----------------------------------------------------------------------------
-
-QUEUE_TABS = ("mine", "team", "returned")
-
-
-class WorkQueueView(StaffView):
-    """`/work/`: 我的待办 (with due times, overdue highlighted), 团队待办, 退回给我."""
-
-    permission = TASK_VIEW_PERMISSION
-
-    def get(self, request):
-        tab = request.GET.get("tab", "mine")
-        if tab not in QUEUE_TABS:
-            tab = "mine"
-        reader = {"mine": selectors.tasks_mine, "team": selectors.tasks_team,
-                  "returned": selectors.tasks_returned}[tab]
-        page = self.paginate(reader(user=request.user))
-        context = {"tab": tab, "page": page, "counts": selectors.queue_counts(user=request.user),
-                   "now": timezone.now(), "query": f"tab={tab}"}
-        return render(request, "workflow/queue.html", context)
-
-
-# --- the ticket panel -----------------------------------------------------------------------
-
-def node_form_for(ticket, editable, required, *, task_pk, data=None, files=None):
-    """The node's editable fields as a ticket data form (staff audience), or None when there are none."""
-    version_fields = ticket.template_version.fields
-    writable = [dict(f, staff="edit") for f in version_fields if f["key"] in editable]
-    if not writable:
-        return None
-    form_class = schema.form_class_for(writable, audience="staff", data_initial=ticket.data)
-    form = form_class(data, files, partial=True, auto_id=f"t{task_pk}-%s")
-    for key in required:
-        if key in form.fields:
-            form.fields[key].required = True  # shows the asterisk; the engine checks it on submit
-    return form
-
-
-class TicketPanelView(StaffView, ObjectView):
-    """`workflow/ticket/<pk>/panel/` (htmx): the diagram with the ticket's current node(s), its
-    tasks, and for each open task this user holds: the node's fields and the allowed actions."""
-
-    permission = TASK_VIEW_PERMISSION
-
-    def load(self, pk):
-        return selectors.ticket_for_panel(user=self.request.user, pk=pk)
-
-    def get(self, request, pk):
-        return render_panel(request, self.object)
-
-
-def render_panel(request, ticket, *, status=200, bound=None, errors=None, act_values=None):
-    """The panel; `bound` = {task pk: bound node form} and `errors` = messages after a failed act."""
-    template = "workflow/_panel.html" if is_htmx(request) else "workflow/panel_page.html"
-    state = selectors.ticket_run_state(ticket=ticket)
-    if state is None:
-        return render(request, template, {"ticket": ticket, "run": None}, status=status)
-    run, graph_data, active, done = state
-    graph = _Graph(graph_data)
-    tasks = selectors.ticket_tasks(ticket=ticket)
-    by_key = {f["key"]: f for f in ticket.template_version.fields}
-    mine, staff = [], None
-    user = request.user
-    can_act = user.has_perm(TASK_ACT_PERMISSION)
-    for task in tasks:
-        task.holders = [u for u in [task.assignee, task.backup, *task.co_handlers.all()] if u is not None]
-        task.co_list = list(task.co_handlers.all())
-        task.status_label = TASK_STATUS_LABELS.get(task.status, task.status)
-        task.overdue = task.status == TaskStatus.OPEN and task.due_at is not None and task.due_at < timezone.now()
-        task.action_label = ACTION_LABELS.get(task.action, task.action)
-        if not can_act or task.status != TaskStatus.OPEN or user.pk not in task_holders(task) \
-                or task.node not in graph.nodes:
-            continue
-        task.run = run  # the engine reads the version through it
-        actions = task_allowed_actions(task, user, graph)
-        visible, editable, required = node_field_rules(graph, task.node)
-        editable |= set(graph.nodes[task.node].get("unlock") or [])
-        shown = [{"label": schema.field_label(by_key[k]), "value": schema.display_value(by_key[k], ticket.data.get(k))}
-                 for k in by_key if k in visible and k not in editable]
-        form = (bound or {}).get(task.pk) or node_form_for(ticket, editable, required, task_pk=task.pk)
-        if staff is None and ({"transfer", "cohandle"} & set(actions)):
-            staff = list(staff_users())
-        holders = {u.pk for u in task.holders}
-        mine.append({
-            "task": task, "node": graph.nodes[task.node], "actions": [(a, ACTION_LABELS[a]) for a in actions],
-            "shown": shown, "form": form, "required": [schema.field_label(by_key[k]) for k in by_key if k in required],
-            "targets": [(k, node_label(graph.nodes[k])) for k in return_targets(task, graph)]
-            if "return" in actions else [],
-            "staff": [u for u in staff or [] if u.pk not in holders],
-            "errors": errors if bound and task.pk in bound else None,
-            "values": act_values if bound and task.pk in bound else {},
-        })
-    context = {
-        "ticket": ticket, "run": run, "workflow": run.version.workflow, "version": run.version,
-        "diagram": diagram(graph_data, active=active, done=done), "tasks": tasks, "mine": mine,
-        "active": [node_label(graph.nodes[k]) for k in graph.nodes if k in active],
-        "errors": errors if errors and not any(m["errors"] for m in mine) else None,
-    }
-    return render(request, template, context, status=status)
-
-
-class TaskActView(StaffView, ObjectView):
-    """POST `workflow/task/<pk>/act/`: the node's fields + `_action` (+ `_comment`, `_target`,
-    `_transfer_to`, `_co_handler`) → task_act. Any error: the panel again with it, 400, nothing
-    changed. Fields the node does not make editable are refused, not ignored."""
-
-    permission = TASK_ACT_PERMISSION
-    http_method_names = ["post"]
-
-    def load(self, pk):
-        return selectors.task_for_user(user=self.request.user, pk=pk)
-
-    def post(self, request, pk):
-        task = self.object
-        ticket = selectors.ticket_for_panel(user=request.user, pk=task.ticket_id)
-        graph = _Graph(task.run.version.graph)
-        _visible, editable, required = node_field_rules(graph, task.node)
-        editable |= set(graph.nodes[task.node].get("unlock") or [])
-        act = TaskActForm(request.POST)
-        form = node_form_for(ticket, editable, required, task_pk=task.pk, data=request.POST, files=request.FILES)
-        errors = []
-        if task.status != TaskStatus.OPEN:
-            errors.append(_("This task is already finished."))
-        elif request.user.pk not in task_holders(task):
-            errors.append(_("You do not hold this task."))
-        field_keys = {f["key"] for f in ticket.template_version.fields}
-        refused = sorted(((set(request.POST) | set(request.FILES)) & field_keys) - editable)
-        if refused and not errors:
-            errors.append(_("These fields cannot be edited at this node: %(keys)s.") % {"keys": ", ".join(refused)})
-        if not errors:
-            if not act.is_valid():
-                errors += [m for field_errors in act.errors.values() for m in field_errors]
-            if form is not None and not form.is_valid():
-                errors.append(_("Check the fields marked below."))
-        if not errors:
-            data = act.cleaned_data
-            try:
-                task_act(task=task, action=data["_action"], user=request.user,
-                         data=form.raw_data if form is not None else {},
-                         files=(form.raw_files or None) if form is not None else None,
-                         comment=data["_comment"].strip(), target=data["_target"] or None,
-                         transfer_to=self.staff(data["_transfer_to"], "transfer_to"),
-                         co_handler=self.staff(data["_co_handler"], "co_handler"), parts=data["parts"])
-            except ValidationError as exc:
-                if hasattr(exc, "error_dict"):
-                    for key, messages_ in exc.message_dict.items():
-                        if form is not None and key in form.fields:
-                            form.add_error(key, messages_)
-                            errors.append(_("Check the fields marked below."))
-                        else:
-                            errors += messages_
-                else:
-                    errors += errors_of(exc)
-        if errors:
-            values = {k: request.POST.get(f"_{k}", "") for k in ("comment", "target", "transfer_to", "co_handler",
-                                                                    "parts")}
-            return render_panel(request, ticket, status=400, bound={task.pk: form}, errors=list(dict.fromkeys(errors)),
-                                act_values=values)
-        messages.success(request, _("“%(node)s”: %(action)s — done.") % {
-            "node": task.node_name, "action": ACTION_LABELS[act.cleaned_data["_action"]]})
-        still_visible = selectors.ticket_for_panel(user=request.user, pk=ticket.pk) is not None
-        target = reverse("ticket-detail", args=[ticket.pk]) if still_visible else reverse("work-queue")
-        if is_htmx(request):
-            response = HttpResponse(status=204)
-            response["HX-Redirect"] = target
-            return response
-        return redirect(target)
-
-    @staticmethod
-    def staff(pk, field):
-        """A member of staff of this tenant by id (None when not given); unknown ids are refused
-        by the engine as "not a member of staff"."""
-        if not pk:
-            return None
-        user = staff_user(pk)
-        if user is None:
-            raise ValidationError({field: _("Select a member of staff of this company.")})
-        return user
