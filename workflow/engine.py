@@ -70,25 +70,28 @@ def workflow_start_on_created(*, ticket, actor):
     workflow_start(ticket=ticket, actor=actor, new=True)
 
 
-@transaction.atomic
 def _workflow_run_start(*, ticket, workflow, actor, new=False):
-    if not new:
-        # Lock the row but keep the caller's instance.
-        Ticket.objects.select_for_update().filter(pk=ticket.pk).values("pk").get()
-        if Run.objects.filter(ticket=ticket).exists():
-            raise ValidationError(_("This ticket already runs a workflow."))
-    version = workflow.current_version
-    run = Run.objects.create(tenant_id=ticket.tenant_id, ticket=ticket, version=version)
-    graph = _Graph(version.graph)
-    change = lifecycle.status_move(ticket, "start")
-    timeline_event_add(
-        ticket=ticket, kind=EventKind.WORKFLOW, actor=actor, is_public=True,
-        code="workflow.started", params={"name": workflow.name, "n": version.number},
-        changes=[change] if change else [],
-    )
-    token = Token.objects.create(tenant_id=ticket.tenant_id, run=run, node=graph.start())
-    _advance(run=run, ticket=ticket, graph=graph, tokens=[token], actor=actor, previous=actor)
-    return run
+    # A new ticket is inside intake's transaction, which rolls back whole: no savepoint of its own.
+    with transaction.atomic(savepoint=not new):
+        if not new:
+            # Lock the row but keep the caller's instance.
+            Ticket.objects.select_for_update().filter(pk=ticket.pk).values("pk").get()
+            if Run.objects.filter(ticket=ticket).exists():
+                raise ValidationError(_("This ticket already runs a workflow."))
+        version = workflow.current_version
+        run = Run.objects.create(tenant_id=ticket.tenant_id, ticket=ticket, version=version)
+        graph = _Graph(version.graph)
+        # The status moves when the first person gets the ticket (_enter_human), in the same
+        # UPDATE that names them; the token starts on the start node's successor.
+        timeline_event_add(
+            ticket=ticket, kind=EventKind.WORKFLOW, actor=actor, is_public=True,
+            code="workflow.started", params={"name": workflow.name, "n": version.number},
+        )
+        start = graph.start()
+        first = graph.out[start][0]["to"] if graph.out[start] else start
+        token = Token.objects.create(tenant_id=ticket.tenant_id, run=run, node=first)
+        _advance(run=run, ticket=ticket, graph=graph, tokens=[token], actor=actor, previous=actor)
+        return run
 
 
 # --- moving tokens ----------------------------------------------------------------------
@@ -226,15 +229,17 @@ def _enter_human(*, run, ticket, token, node, actor, previous, returned=False, h
     created = [lifecycle.task_create(run=run, ticket=ticket, token=token, node=node, label=label, assignee=user,
                                      backup=backup, due_at=due, returned=returned, reasons=reasons)
                for user in handlers or [None]]
-    changes = []
-    change = lifecycle.status_move(ticket, "wait_for_customer" if node.get("status") == "waiting" else "start")
+    changes, dirty = [], []
+    change = lifecycle.status_move(ticket, "wait_for_customer" if node.get("status") == "waiting" else "start",
+                                   dirty=dirty)
     if change:
         changes.append(change)
     first = created[0].assignee
     if first is not None:
-        change = lifecycle.assignee_set(ticket, first)
+        change = lifecycle.assignee_set(ticket, first, dirty=dirty)
         if change:
             changes.append(change)
+    lifecycle.ticket_save(ticket, dirty)  # status and assignee in one UPDATE
     names = [_actor_name(t.assignee) if t.assignee else None for t in created]
     timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None, changes=changes, is_public=not returned,
                        code="workflow.returned_to" if returned else "workflow.entered",

@@ -76,9 +76,11 @@ timeline_code("ticket.assigned_with_task", gettext_lazy("Open task “%(node)s�
 
 # --- primitives -----------------------------------------------------------------------------
 
-def status_move(ticket: Ticket, method: str) -> dict | None:
+def status_move(ticket: Ticket, method: str, *, dirty: list[str] | None = None) -> dict | None:
     """Run one FSM transition, stamp resolved/closed times and save those columns; the timeline
-    change ("old → new" status), or None when the transition cannot run now."""
+    change ("old → new" status), or None when the transition cannot run now. With `dirty` the
+    columns are added to that list instead of saved: the caller saves them with others in one
+    UPDATE (`ticket_save`)."""
     transition = getattr(ticket, method)
     if not can_proceed(transition):
         return None
@@ -92,19 +94,28 @@ def status_move(ticket: Ticket, method: str) -> dict | None:
     if ticket.status in (Status.CLOSED, Status.CANCELLED):
         ticket.closed_at = now
         fields.append("closed_at")
-    ticket.save(update_fields=fields)
+    ticket_save(ticket, fields, dirty)
     return {"field": "status", "old": old, "new": ticket.status}
 
 
-def assignee_set(ticket: Ticket, user: Any) -> dict | None:
-    """Make `user` the ticket's assignee; the timeline change, or None when nothing changed."""
+def assignee_set(ticket: Ticket, user: Any, *, dirty: list[str] | None = None) -> dict | None:
+    """Make `user` the ticket's assignee; the timeline change, or None when nothing changed.
+    `dirty`: as for status_move."""
     if ticket.assignee_id == getattr(user, "pk", None):
         return None
     change = {"field": "assignee", "old": actor_name(ticket.assignee) if ticket.assignee_id else "—",
               "new": actor_name(user) if user is not None else "—"}
     ticket.assignee = user
-    ticket.save(update_fields=["assignee", "updated_at"])
+    ticket_save(ticket, ["assignee", "updated_at"], dirty)
     return change
+
+
+def ticket_save(ticket: Ticket, fields: list[str], dirty: list[str] | None = None) -> None:
+    """Save `fields` of the ticket now, or (with `dirty`) note them for one later save."""
+    if dirty is not None:
+        dirty.extend(f for f in fields if f not in dirty)
+    elif fields:
+        ticket.save(update_fields=fields)
 
 
 def task_create(*, run: Run, ticket: Ticket, token: Token, node: dict, label: str, assignee: Any, backup: Any,

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db import models
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
 
@@ -287,8 +288,9 @@ class RoleRule(HandlerRuleKind):
                 Q(pk__in=StaffProfile.objects.filter(home_store__region_id=ticket.region_id).values("user_id"))
                 | Q(pk__in=RegionUserObjectPermission.objects.filter(content_object_id=ticket.region_id)
                     .values("user_id")))
-        candidates = list(in_scope.distinct())
-        load = self._load(candidates) if len(candidates) > 1 else {}  # one candidate: no ranking to explain
+        # Candidates and their open tasks in one statement (every ticket entering a node runs it).
+        candidates = list(in_scope.distinct().annotate(open_load=self._load_subquery()))
+        load = {u.pk: u.open_load for u in candidates}
         candidates.sort(key=lambda u: (load.get(u.pk, 0), u.pk))
         picked = candidates if many else candidates[:1]
         reasons = []
@@ -317,14 +319,13 @@ class RoleRule(HandlerRuleKind):
         return HandlerChoice(users=picked, reasons=reasons, summary=summary)
 
     @staticmethod
-    def _load(users):
-        """Open tasks held per user id (one query)."""
+    def _load_subquery():
+        """The number of open tasks a user (the outer row) holds, as an expression."""
         from .models import Task
 
-        if not users:
-            return {}
-        return dict(Task.objects.filter(assignee__in=users, status="open").values_list("assignee")
-                    .annotate(n=Count("id")).order_by())
+        held = (Task.objects.filter(assignee=OuterRef("pk"), status="open").order_by().values("assignee")
+                .annotate(n=Count("id")).values("n"))
+        return Coalesce(Subquery(held, output_field=IntegerField()), 0)
 
 
 @handler_rule_register
