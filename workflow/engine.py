@@ -229,7 +229,8 @@ def _enter_human(*, run, ticket, token, node, actor, previous, returned=False, h
     created = [lifecycle.task_create(run=run, ticket=ticket, token=token, node=node, label=label, assignee=user,
                                      backup=backup, due_at=due, returned=returned, reasons=reasons)
                for user in handlers or [None]]
-    changes, dirty = [], []
+    changes: list[dict] = []
+    dirty: list[str] = []
     change = lifecycle.status_move(ticket, "wait_for_customer" if node.get("status") == "waiting" else "start",
                                    dirty=dirty)
     if change:
