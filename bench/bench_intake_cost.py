@@ -85,7 +85,7 @@ def child(site, requests, part, show_sql):
                               "customer": {"name": data["contact_name"], "phone": data["contact_phone"]}}).encode()
         status, _headers, body = call("POST", payload, {
             "CONTENT_TYPE": "application/json", "HTTP_AUTHORIZATION": f"Api-Key {site['api_key']}",
-            "HTTP_IDEMPOTENCY_KEY": f"bench-{i}"}, path="/api/v1/tickets/")
+            "HTTP_IDEMPOTENCY_KEY": f"bench-{site['phone_base']}-{i}"}, path="/api/v1/tickets/")
         if not status.startswith("201"):
             raise SystemExit(f"POST api #{i}: {status} {body[:300]!r}")
 
