@@ -78,6 +78,11 @@ def _stamp_read(tenant_id):
     return row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(row[0])
 
 
+def config_stamp_read(tenant_id):
+    """The tenant's stamp in the database now (None for no such tenant)."""
+    return _stamp_read(tenant_id)
+
+
 def tenant_config(tenant=None):
     """The cache entry of a tenant (a Tenant, its id, or by default the open scope's): the
     pinned one inside `config_pinned`, else checked against the stamp in the database now."""
@@ -168,8 +173,8 @@ def config_cache_clear():
 # commit may have put the old one back meanwhile); a save that renames the slug forgets the old
 # one too. An entry lives TENANT_CACHE_SECONDS at most: that bounds a request that put an old
 # row back after the commit's delete, and LocMemCache (no Redis), where each process has a
-# cache of its own. The config stamp is not cached (it is deferred): config_changed replaces
-# it with QuerySet.update(), which sends no signal.
+# cache of its own. The config stamp of a cached row is not trusted: config_changed replaces it
+# with QuerySet.update(), which sends no signal, so a hit takes it from config_stamp_read.
 TENANT_CACHE_SECONDS = 60
 
 
