@@ -135,6 +135,19 @@ def test_counter_increment_adds_one_and_returns_it_in_one_statement(scope_a):
     assert TicketNumberSequence.objects.get(prefix="TS").last_value == 7
 
 
+def test_counter_increment_without_returning_locks_reads_and_updates(scope_a, monkeypatch):
+    # A database without UPDATE … RETURNING (MySQL): SELECT … FOR UPDATE, then update(F + 1).
+    _counter(scope_a, last_value=9)
+    monkeypatch.setattr(connection, "vendor", "mysql")
+    with CaptureQueriesContext(connection) as captured:
+        assert counter_increment(TicketNumberSequence, field="last_value", tenant=scope_a.pk, prefix="WX",
+                                 day=DAY) == 10
+        assert counter_increment(TicketNumberSequence, field="last_value", tenant=scope_a.pk, prefix="TS",
+                                 day=DAY) is None
+    assert [q["sql"].split()[0] for q in captured.captured_queries] == ["SELECT", "UPDATE", "SELECT"]
+    assert TicketNumberSequence.objects.get(prefix="WX").last_value == 10
+
+
 def test_counter_increment_answers_none_without_a_row(scope_a):
     assert counter_increment(TicketNumberSequence, field="last_value", tenant=scope_a.pk, prefix="WX",
                              day=DAY) is None
