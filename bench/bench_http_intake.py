@@ -1,21 +1,26 @@
 """Tickets through HTTP under gunicorn: the public web form `/s/<tenant>/<template>/` (a browser's
 multipart POST with the CSRF token) and the REST API `POST /api/v1/tickets/` (JSON, API key,
-Idempotency-Key), each driven by 8 concurrent clients over loopback for a fixed count. Prints
-tickets/s and p50/p95 latency, then CHECKS in the database that every answered request made
-exactly one ticket with its timeline event and outbox row.
+Idempotency-Key), each driven by 8 concurrent clients over loopback for a fixed count. Each
+channel is measured on the 餐饮投诉 template running its preset workflow (`form`, `api`: what
+every demo template does, so what users take) and on the same template without a workflow
+(`form_plain`, `api_plain`). Prints tickets/s and p50/p95 latency per part, the ratio of the
+workflow path to the plain one, then CHECKS in the database that every answered request made
+exactly one ticket with its number, its created event and an outbox row, and one workflow run
+per ticket of the workflow template.
 
     .venv/bin/python bench/bench_http_intake.py                       # 2 sync workers, 3,000 per part
     .venv/bin/python bench/bench_http_intake.py --worker-class gthread --threads 4
     .venv/bin/python bench/bench_http_intake.py --matrix              # sync vs gthread, 2 workers each
+    .venv/bin/python bench/bench_http_intake.py --parts form,form_plain   # the public form only
 
 It creates and migrates a throw-away PostgreSQL database (`bench_http_<pid>` on the server of
 DATABASE_URL, default postgres://postgres@127.0.0.1:5432/scrm), collects static files into a
 temporary folder, seeds one tenant with the 餐饮投诉 preset as a public template, four
 classification rules and an API key, and starts gunicorn on 127.0.0.1:<free port> with the
 production settings (SCRM_ENV=production, DEBUG off, SECURE_SSL_REDIRECT=false because there is
-no TLS proxy in front, Redis db 14 as cache and broker; no Celery worker, so the outbox rows
-stay pending). Everything is torn down at the end: gunicorn stopped, database dropped, Redis db
-14 flushed."""
+no TLS proxy in front, Redis db 14 (or BENCH_REDIS_URL) as cache and broker; no Celery worker,
+so the outbox rows stay pending). Everything is torn down at the end: gunicorn stopped, database
+dropped, that Redis db flushed."""
 
 import argparse
 import contextlib
@@ -39,7 +44,8 @@ from common import percentile, proc_cpu_seconds  # bench/ is the script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-REDIS_DB_URL = "redis://127.0.0.1:6379/14"
+# Flushed at the end: give a run beside another one (another worktree's) a db of its own.
+REDIS_DB_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 HOST = "127.0.0.1"
 
 
@@ -140,18 +146,21 @@ from django.core.management import call_command
 call_command("migrate", verbosity=0, interactive=False)
 call_command("collectstatic", verbosity=0, interactive=False)
 import sys; sys.path.insert(0, "bench")
-from intake_seed import seed_intake
+from intake_seed import seed_intake, seed_workflow_template
 from scrm.services import tenant_create
 from scrm.tenancy import tenant_scope
 from tickets.services import api_key_create
 tenant = tenant_create(name="味道江南", slug="bench")
 with tenant_scope(tenant):
     template, store_ids = seed_intake(tenant=tenant)
+    with_workflow = seed_workflow_template(tenant=tenant)
     _key, secret = api_key_create(tenant=tenant, name="bench")
 print(json.dumps({"tenant": tenant.slug, "tenant_id": tenant.pk, "template": template.slug,
-                  "store_ids": store_ids, "api_key": secret}))
+                  "template_workflow": with_workflow.slug, "store_ids": store_ids, "api_key": secret}))
 """
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"seeding the bench site failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -162,11 +171,14 @@ django.setup()
 from django.db.models import Count
 from notifications.models import Notification
 from scrm.tenancy import tenant_scope
-from tickets.models import Ticket, TimelineEvent
+from tickets.models import EventKind, Ticket, TimelineEvent
+from workflow.models import Run
 with tenant_scope(TENANT_ID):
     by_source = dict(Ticket.objects.values_list("source").annotate(n=Count("id")).order_by())
-    print(json.dumps({"tickets": by_source, "events": TimelineEvent.objects.count(),
-                      "outbox": Notification.objects.count(),
+    print(json.dumps({"tickets": by_source,
+                      "created_events": TimelineEvent.objects.filter(kind=EventKind.CREATED).count(),
+                      "tickets_with_outbox": Notification.objects.values("ticket").distinct().count(),
+                      "runs": Run.objects.count(),
                       "numbers": Ticket.objects.values("number").distinct().count()}))
 """.replace("TENANT_ID", str(int(tenant_id)))
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
@@ -259,11 +271,11 @@ def _all_ready(ready, errors):
     return True
 
 
-def form_worker(port, site, indices, results, errors, ready):
+def form_worker(port, site, template, indices, results, errors, ready):
     from intake_seed import form_data
 
     client = Client(port)
-    path = f"/s/{site['tenant']}/{site['template']}/"
+    path = f"/s/{site['tenant']}/{template}/"
     response, body = client.request("GET", path)
     if response.status != 200:
         errors.append(f"GET {path}: {response.status}")
@@ -289,14 +301,14 @@ def form_worker(port, site, indices, results, errors, ready):
             errors.append(f"POST form #{i}: {response.status} {body[:200]!r}")
 
 
-def api_worker(port, site, indices, results, errors, ready):
+def api_worker(port, site, template, indices, results, errors, ready):
     from intake_seed import form_data
 
     client = Client(port)
     requests = []
     for i in indices:
         data = form_data(i, store_ids=site["store_ids"], phones=site["phones"])
-        payload = {"template": site["template"], "data": data,
+        payload = {"template": template, "data": data,
                    "customer": {"name": data["contact_name"], "phone": data["contact_phone"]}}
         headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {site['api_key']}",
                    "Idempotency-Key": str(uuid.uuid4())}
@@ -313,13 +325,24 @@ def api_worker(port, site, indices, results, errors, ready):
             errors.append(f"POST api #{i}: {response.status} {body[:300]!r}")
 
 
-def drive(worker, port, site, start, count, clients, on_start=None):
-    """Run `count` requests over `clients` threads. Each builds its requests first; the clock
-    (and `on_start`, the CPU meter) starts once all are built."""
+# part: (client, the site's template key, the tickets' source)
+PARTS = {
+    "form": (form_worker, "template_workflow", "web"),
+    "form_plain": (form_worker, "template", "web"),
+    "api": (api_worker, "template_workflow", "api"),
+    "api_plain": (api_worker, "template", "api"),
+}
+
+
+def drive(part, port, site, start, count, clients, on_start=None):
+    """Run `count` requests of a part over `clients` threads. Each builds its requests first;
+    the clock (and `on_start`, the CPU meter) starts once all are built."""
+    worker, template_key, _source = PARTS[part]
     results, errors = [], []
     ready = threading.Barrier(clients + 1)
     chunks = [range(start + c, start + count, clients) for c in range(clients)]
-    threads = [threading.Thread(target=worker, args=(port, site, chunk, results, errors, ready)) for chunk in chunks]
+    threads = [threading.Thread(target=worker, args=(port, site, site[template_key], chunk, results, errors, ready))
+               for chunk in chunks]
     for t in threads:
         t.start()
     # A client that could not start breaks the barrier: all stop, their errors say why.
@@ -334,6 +357,7 @@ def drive(worker, port, site, start, count, clients, on_start=None):
 
 
 def summary(name, label, results, errors, elapsed, cpu):
+    """Print one part's line; returns its tickets/s."""
     ms = [r * 1000 for r in results] or [0]
     print(f"{name} [{label}]: ok={len(results)}, errors={len(errors)}, "
           f"tickets_per_s={round(len(results) / elapsed, 1)}, p50_ms={round(statistics.median(ms), 1)}, "
@@ -341,6 +365,16 @@ def summary(name, label, results, errors, elapsed, cpu):
           + ", ".join(f"{k}={v}" for k, v in cpu.items()), flush=True)
     for e in errors[:5]:
         print("   ", e, flush=True)
+    return len(results) / elapsed
+
+
+def ratios_print(rates, label):
+    """The workflow path against the plain one, per channel measured both ways."""
+    for channel in ("form", "api"):
+        if rates.get(channel) and rates.get(f"{channel}_plain"):
+            print(f"http_intake_{channel} [{label}]: with its workflow {rates[channel]:.1f} tickets/s, "
+                  f"without {rates[f'{channel}_plain']:.1f} tickets/s, "
+                  f"ratio {rates[channel] / rates[f'{channel}_plain']:.2f}", flush=True)
 
 
 def main():
@@ -351,7 +385,8 @@ def main():
     parser.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
     parser.add_argument("--matrix", action="store_true", help="run sync and gthread (2 and 4 threads) in turn")
-    parser.add_argument("--parts", default="form,api", help="form, api or both")
+    parser.add_argument("--parts", default="form,form_plain,api,api_plain",
+                        help="of form, form_plain, api, api_plain (the _plain parts: the template without workflow)")
     args = parser.parse_args()
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -369,6 +404,9 @@ def main():
     configs = ([("sync", 1), ("gthread", 2), ("gthread", 4)] if args.matrix
                else [(args.worker_class, args.threads)])
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
     try:
         import redis
 
@@ -385,45 +423,49 @@ def main():
     try:
         site = setup_site(env)
         site["phones"] = max(1, args.count * 2 // 3)
-        expected = {"web": 0, "api": 0}
+        expected = {"web": 0, "api": 0, "runs": 0}
         start = 0
         for worker_class, threads in configs:
             server = Gunicorn(env, worker_class=worker_class, workers=args.workers, threads=threads)
             # Warm-up: every worker imports, builds its URL resolvers and opens its connection.
             warm = 20
             for part in parts:
-                worker = form_worker if part == "form" else api_worker
-                results, errors, _ = drive(worker, server.port, site, start, warm, args.clients)
-                expected["web" if part == "form" else "api"] += len(results)
+                results, errors, _ = drive(part, server.port, site, start, warm, args.clients)
+                expected[PARTS[part][2]] += len(results)
+                expected["runs"] += len(results) if PARTS[part][1] == "template_workflow" else 0
                 start += warm
             meter = CpuMeter(server, base, name)
+            rates = {}
+            label = f"{server.label}, {args.clients} clients"
             for part in parts:
-                worker = form_worker if part == "form" else api_worker
-                results, errors, elapsed = drive(worker, server.port, site, start, args.count, args.clients,
+                results, errors, elapsed = drive(part, server.port, site, start, args.count, args.clients,
                                                  on_start=meter.start)
                 cpu = meter.stop(len(results))
-                expected["web" if part == "form" else "api"] += len(results)
+                expected[PARTS[part][2]] += len(results)
+                expected["runs"] += len(results) if PARTS[part][1] == "template_workflow" else 0
                 ok &= not errors
-                summary(f"http_intake_{part}", f"{server.label}, {args.clients} clients", results, errors, elapsed,
-                        cpu)
+                rates[part] = summary(f"http_intake_{part}", label, results, errors, elapsed, cpu)
                 start += args.count
+            ratios_print(rates, label)
             meter.close()
             server.stop()
             server = None
         counts = db_counts(env, site["tenant_id"])
         made = counts["tickets"]
-        total = sum(expected.values())
+        total = expected["web"] + expected["api"]
         checks = {
             "web": made.get("web", 0) == expected["web"],
             "api": made.get("api", 0) == expected["api"],
-            "events": counts["events"] == total,
-            "outbox": counts["outbox"] == total,
+            "created_events": counts["created_events"] == total,
+            "outbox": counts["tickets_with_outbox"] == total,
+            "runs": counts["runs"] == expected["runs"],
             "numbers_unique": counts["numbers"] == total,
         }
-        print(f"http_intake check: answered web={expected['web']} api={expected['api']}; in the database "
-              f"tickets={made}, timeline events={counts['events']}, outbox rows={counts['outbox']}, "
-              f"distinct numbers={counts['numbers']} -> {'OK' if all(checks.values()) else 'MISMATCH ' + str(checks)}",
-              flush=True)
+        print(f"http_intake check: answered web={expected['web']} api={expected['api']} "
+              f"(workflow template {expected['runs']}); in the database tickets={made}, "
+              f"created events={counts['created_events']}, tickets with outbox rows={counts['tickets_with_outbox']}, "
+              f"workflow runs={counts['runs']}, distinct numbers={counts['numbers']} -> "
+              f"{'OK' if all(checks.values()) else 'MISMATCH ' + str(checks)}", flush=True)
         ok &= all(checks.values())
     finally:
         if server is not None:

@@ -1,5 +1,7 @@
 """What the intake benches share: one tenant with stores, the 餐饮投诉 preset published as a
-public template, a few classification rules, and the form data of the n-th complaint."""
+public template, a few classification rules, and the form data of the n-th complaint; and a
+second 餐饮投诉 template bound to its preset workflow, as every demo template is, with the agents
+its first node dispatches to — the path users actually take."""
 
 import datetime
 
@@ -39,6 +41,26 @@ def seed_intake(*, tenant, stores=STORES):
     classification_rule_save(tenant=tenant, name="停用规则", keywords=["发票"], set_priority=Priority.URGENT,
                              order=5, is_active=False)
     return template, store_ids
+
+
+def seed_workflow_template(*, tenant, agents=3):
+    """The 餐饮投诉 preset imported again (its own slug) with the preset workflow published on it,
+    and `agents` agents for the workflow's first node (客服受理, role agent). Call inside
+    tenant_scope(tenant) after seed_intake. Returns the template."""
+    from scrm.models import Role
+    from scrm.services import staff_create
+    from tickets.presets import preset_get
+    from tickets.services import template_import
+    from workflow.services import workflow_from_preset
+
+    for i in range(agents):
+        staff_create(tenant=tenant, username=f"bench_agent{i}", password="bench-Pass-123",
+                     display_name=f"客服{i}", role=Role.AGENT, max_open_tickets=32767)
+    preset = preset_get("canyin_tousu")
+    template = template_import(tenant=tenant, payload={**preset, "slug": f"{preset['slug']}-wf"}, publish=True)
+    workflow_from_preset(template=template, preset_slug="canyin_tousu")
+    template.refresh_from_db()
+    return template
 
 
 def form_data(i, *, store_ids, phones):

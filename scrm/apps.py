@@ -26,8 +26,8 @@ class ScrmConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(_sync_role_groups, dispatch_uid="scrm-role-groups")
-        from . import db  # noqa: F401 (its connection_created receiver must see the first connection)
-        from .config_cache import config_watch
+        from .config_cache import config_watch, tenant_cache_watch
         from .models import Region, Store
 
         config_watch(Region, Store)
+        tenant_cache_watch()

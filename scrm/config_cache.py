@@ -12,8 +12,9 @@ import threading
 import uuid
 from contextlib import contextmanager
 
-from django.db import connection
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django_scopes import get_scope
 
 MAX_TENANTS = 512  # entries kept per process; past it the cache starts again (a reload per tenant)
@@ -77,6 +78,11 @@ def _stamp_read(tenant_id):
         return None
     # SQLite hands back the hex text, PostgreSQL a UUID; entries compare UUIDs.
     return row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(row[0])
+
+
+def config_stamp_read(tenant_id):
+    """The tenant's stamp in the database now (None for no such tenant)."""
+    return _stamp_read(tenant_id)
 
 
 def tenant_config(tenant=None):
@@ -167,3 +173,50 @@ def config_cache_clear():
     """Forget every entry of this process (tests that swap databases under one process)."""
     with _lock:
         _entries.clear()
+
+
+# --- the tenant a public URL names ------------------------------------------------------
+# Every public request (web form, WeCom/WeChat callback) finds its tenant by the slug in its URL
+# (scrm.selectors.tenant_active_get). The row is kept in Django's cache — Redis in production,
+# so one change reaches every process — and forgotten by receivers of Tenant's own signals
+# rather than by a service, because the admin changes tenants without one. A save or delete
+# forgets the slug at once and again after the commit (a request that read the row before the
+# commit may have put the old one back meanwhile); a save that renames the slug forgets the old
+# one too. An entry lives TENANT_CACHE_SECONDS at most: that bounds a request that put an old
+# row back after the commit's delete, and LocMemCache (no Redis), where each process has a
+# cache of its own. The config stamp of a cached row is not trusted: config_changed replaces it
+# with QuerySet.update(), which sends no signal, so a hit takes it from config_stamp_read.
+TENANT_CACHE_SECONDS = 60
+
+
+def tenant_cache_key(slug):
+    return f"scrm:tenant-slug:{slug}"
+
+
+def tenant_cache_forget(*slugs):
+    """Forget the cached tenants of these slugs now and once the transaction commits."""
+    keys = [tenant_cache_key(slug) for slug in slugs if slug]
+    if keys:
+        cache.delete_many(keys)
+        transaction.on_commit(lambda: cache.delete_many(keys))
+
+
+def _on_tenant_pre_save(sender, instance, **kwargs):
+    if instance.pk is None:
+        return
+    old = sender.objects.filter(pk=instance.pk).values_list("slug", flat=True).order_by()[:1]
+    if old and old[0] != instance.slug:
+        tenant_cache_forget(old[0])
+
+
+def _on_tenant_change(sender, instance, **kwargs):
+    tenant_cache_forget(instance.slug)
+
+
+def tenant_cache_watch():
+    """Connect the receivers above (the core app's ready())."""
+    from .models import Tenant
+
+    pre_save.connect(_on_tenant_pre_save, sender=Tenant, dispatch_uid="tenant-cache-pre-save")
+    post_save.connect(_on_tenant_change, sender=Tenant, dispatch_uid="tenant-cache-save")
+    post_delete.connect(_on_tenant_change, sender=Tenant, dispatch_uid="tenant-cache-delete")

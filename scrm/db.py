@@ -1,158 +1,35 @@
-"""Database helpers the services share: writes that Django's ORM spells in more round trips
-than the database needs, and the one-row reads every intake makes, where building the ORM query
-costs several times what running it does. On PostgreSQL their statements are prepared once per
-connection (DB_PREPARED_STATEMENTS)."""
+"""The two statements the ORM cannot say, kept in one place (DESIGN, "Speed without leaving Django"):
 
-import hashlib
+- `insert_new(rows, key=)`: `INSERT … ON CONFLICT DO NOTHING RETURNING`, which says which rows
+  went in, so a refused duplicate raises nothing and needs no savepoint to keep the caller's
+  transaction usable (customers, the outbox). `bulk_create(ignore_conflicts=True)` writes the
+  same rows but cannot tell which of them the database refused.
+- `counter_increment(model, field=, **where)`: `UPDATE … SET n = n + 1 … RETURNING n`, a counter
+  bumped and read in one statement that holds the row lock to the end of the transaction
+  (ticket numbers). `update(n=F("n") + 1)` needs a second statement to read the value back.
 
-from django.conf import settings
-from django.db import connection
-from django.db.backends.signals import connection_created
-from django.dispatch import receiver
+Everything else is written and read through the ORM. The INSERT is the ORM's own (its insert
+compiler, with the conflict clause and RETURNING bulk_create leaves out), so defaults, `pre_save`
+(auto_now) and value preparation are Django's; both run on the model's write database and check
+the open tenant scope like a ScopedManager. Neither sends save signals, so both refuse a model
+that has pre_save/post_save receivers: such a model is saved through the ORM. Nothing here calls
+an underscore-prefixed Django internal (`Model._meta` and `Model._state` are documented API);
+nothing is prepared at the SQL level (a pooler in transaction mode cannot carry that)."""
+
+from django.db import connections, router
+from django.db.models import F, signals
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 from django_scopes import ScopeError, get_scope
-
-_plans = {}
-
-
-@receiver(connection_created)
-def _forget_prepared(sender, connection, **kwargs):
-    # Prepared statements live as long as the server session: a new connection has none yet.
-    on = connection.vendor == "postgresql" and settings.DB_PREPARED_STATEMENTS
-    connection.scrm_prepared = set() if on else None
-
-
-_statements = {}
-# A statement with more parameters (a bulk insert's one-off shape) is not worth a plan kept for
-# the connection's life.
-MAX_PREPARED_PARAMS = 200
-
-
-def _statement(sql, count):
-    """(name, EXECUTE …) of a statement with `count` parameters, computed once."""
-    try:
-        return _statements[sql]
-    except KeyError:
-        name = "scrm_" + hashlib.sha1(sql.encode(), usedforsecurity=False).hexdigest()[:20]
-        run = f"EXECUTE {name} ({', '.join(['%s'] * count)})" if count else f"EXECUTE {name}"
-        found = _statements[sql] = (name, run)
-        return found
-
-
-def execute(cursor, sql, params):
-    """Run one statement of the intake's path (this module's, ticket numbering's). On PostgreSQL
-    with DB_PREPARED_STATEMENTS on, as a prepared statement of this connection: PREPARE on first
-    use, EXECUTE after, so the server plans it once instead of on every intake (psycopg2
-    prepares nothing itself). A statement stays prepared through rollbacks; a new connection
-    starts afresh. Turn the setting off behind a pooler that runs one client's statements on
-    other server sessions (PgBouncer in transaction mode)."""
-    prepared = cursor.db.__dict__.get("scrm_prepared")
-    if prepared is None or len(params) > MAX_PREPARED_PARAMS:
-        cursor.execute(sql, params)
-        return
-    name, execute_sql = _statement(sql, len(params))
-    if name not in prepared:
-        pieces = sql.split("%s")
-        numbered = "".join(piece + (f"${i}" if i < len(pieces) else "") for i, piece in enumerate(pieces, 1))
-        # On the DB-API cursor: once per connection, like the session's setup, not one of the
-        # statements a request makes (query counts and logs show the EXECUTE).
-        with cursor.db.wrap_database_errors:
-            cursor.cursor.execute(f"PREPARE {name} AS {numbered.replace('%%', '%')}")
-        prepared.add(name)
-    cursor.execute(execute_sql, params)
-
-
-def _plan(build, model):
-    """What `build(opts, quote_name)` makes of a model's metadata: once per model and database."""
-    key = (build, model, connection.alias)
-    try:
-        return _plans[key]
-    except KeyError:
-        plan = _plans[key] = build(model._meta, connection.ops.quote_name)
-        return plan
 
 
 def _tenant_owned(model):
-    # A ScopedManager (TenantOwned): reads are filtered by the open scope, writes checked against it.
-    return hasattr(model._default_manager, "with_scopes_disabled")
+    from .models import TenantOwned
+
+    return issubclass(model, TenantOwned)
 
 
-def _select_plan(opts, quote):
-    """(SELECT … FROM table, attnames, converters, tenant column or None)."""
-    fields = opts.concrete_fields
-    converters = []
-    for i, field in enumerate(fields):
-        # The converters the ORM's compiler would apply to this column (JSON text, SQLite's
-        # datetimes and UUIDs …), so an instance built here equals one the ORM loads.
-        col = field.get_col(opts.db_table)
-        found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-        if found:
-            converters.append((i, found, col))
-    return (
-        f"SELECT {', '.join(quote(f.column) for f in fields)} FROM {quote(opts.db_table)}",  # noqa: S608
-        [f.attname for f in fields], converters,
-        quote(opts.get_field("tenant").column) if _tenant_owned(opts.model) else None,
-    )
-
-
-def _scope_condition(tenant_column):
-    ids = scope_tenant_ids()
-    if ids is None:  # the greppable escape hatch is open: every tenant, as the manager
-        return "", []
-    return f"{tenant_column} IN ({', '.join(['%s'] * len(ids))}) AND ", sorted(ids)
-
-
-def row_get(model, where, params):
-    """The one row of `model` that `where` matches, as an instance, or None; raises
-    MultipleObjectsReturned for two. `where` is SQL over the model's own columns with %s
-    placeholders and no user input in it (a unique key's condition, e.g. "slug = %s"). A
-    tenant-owned model is filtered by the open scope and refuses to run without one, like its
-    manager. For lookups that every intake makes: the ORM spends several times longer building
-    such a query than the database spends running it."""
-    select, attnames, converters, tenant_column = _plan(_select_plan, model)
-    if tenant_column is not None:
-        scope_sql, scope_params = _scope_condition(tenant_column)
-        where, params = f"{scope_sql}({where})", [*scope_params, *params]
-    with connection.cursor() as cursor:
-        execute(cursor, f"{select} WHERE {where} LIMIT 2", params)
-        rows = cursor.fetchall()
-    if not rows:
-        return None
-    if len(rows) > 1:
-        raise model.MultipleObjectsReturned(f"{model.__name__}: more than one row for {where}")
-    values = list(rows[0])
-    for i, found, col in converters:
-        for convert in found:
-            values[i] = convert(values[i], col, connection)
-    return model.from_db(connection.alias, attnames, values)
-
-
-def _insert_plan(opts, quote):
-    """(fields written, "INSERT INTO table (columns) VALUES ", "(%s, …)")."""
-    fields = [f for f in opts.concrete_fields if f is not opts.auto_field and not getattr(f, "generated", False)]
-    return (
-        fields,
-        f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES ",  # noqa: S608
-        f"({', '.join(['%s'] * len(fields))})",
-    )
-
-
-def _insert_values(rows, fields):
-    """The parameters of the rows, prepared as the ORM's insert prepares them (auto_now(_add)
-    stamped on the instance, foreign keys checked as saved, JSON adapted), after checking that
-    a tenant-owned row belongs to the open scope's tenant: nothing here reads through a
-    manager that would refuse a foreign row."""
-    model = type(rows[0])
-    allowed = scope_tenant_ids() if _tenant_owned(model) else None
-    params = []
-    for row in rows:
-        if allowed is not None and row.tenant_id not in allowed:
-            raise ValueError(f"{model.__name__} of tenant {row.tenant_id} written in the scope of {allowed}")
-        row._prepare_related_fields_for_save(operation_name="save")
-        params.extend(f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields)
-    return params
-
-
-def scope_tenant_ids():
+def _scope_tenant_ids():
     """The tenant ids the open scope allows, or None with scopes switched off."""
     current = get_scope()
     if not current.get("_enabled", True):
@@ -163,73 +40,116 @@ def scope_tenant_ids():
     return {getattr(t, "pk", t) for t in (tenant if isinstance(tenant, list | tuple) else [tenant])}
 
 
-def _saved(row, pk):
-    row.pk = pk
-    row._state.adding, row._state.db = False, connection.alias
+def _check_in_scope(model, tenant_id):
+    allowed = _scope_tenant_ids()
+    if allowed is not None and tenant_id not in allowed:
+        raise ValueError(f"{model.__name__} of tenant {tenant_id} written in the scope of {sorted(allowed)}")
 
 
-def insert_rows(rows):
-    """Insert new model instances of one model in one statement (`INSERT … VALUES …, …
-    RETURNING id`) and set their pks: what `save()` or `bulk_create` does for new rows, without
-    compiling the query each time. Pks come back in the order of the rows, as bulk_create
-    relies on too. No save or m2m signals are sent: use it for models nothing listens to (the
-    ticket, its timeline events, its tag links)."""
-    if not rows:
-        return rows
-    if not connection.features.can_return_rows_from_bulk_insert:
-        for row in rows:
-            row.save(force_insert=True)
-        return rows
-    model = type(rows[0])
-    fields, head, values = _plan(_insert_plan, model)
-    params = _insert_values(rows, fields)
-    pk_column = connection.ops.quote_name(model._meta.pk.column)
-    with connection.cursor() as cursor:
-        execute(cursor, f"{head}{', '.join([values] * len(rows))} RETURNING {pk_column}", params)
-        for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
-            _saved(row, pk)
-    return rows
+def _refuse_listened(model, helper):
+    """These statements send no save signals: a receiver would silently miss the write."""
+    for name, signal in (("pre_save", signals.pre_save), ("post_save", signals.post_save)):
+        if signal.has_listeners(model):
+            raise TypeError(f"{helper} sends no {name} signal and {model.__name__} has receivers of it: "
+                            "write it through the ORM (create/save/bulk_create)")
 
 
-def row_insert(row):
-    """insert_rows for one row; returns it."""
-    return insert_rows([row])[0]
+def _related_saved(row):
+    """What save() checks first: a related object assigned before it was saved has a pk now
+    (take it) or still none (refuse, rather than write NULL)."""
+    for field in row._meta.concrete_fields:
+        if not (field.is_relation and field.many_to_one and field.is_cached(row)):
+            continue
+        obj = field.get_cached_value(row)
+        if obj is None:
+            continue
+        if obj.pk is None:
+            raise ValueError(f"{type(row).__name__} refused to prevent data loss due to unsaved related "
+                             f"object '{field.name}'.")
+        if getattr(row, field.attname) in field.empty_values:
+            setattr(row, field.name, obj)
 
 
 def insert_new(rows, *, key=None):
-    """Insert model instances of one model, skipping those a unique constraint refuses, in one
+    """Insert new instances of one model, skipping those a unique constraint refuses, in one
     statement: `INSERT … ON CONFLICT DO NOTHING RETURNING` (PostgreSQL, SQLite ≥ 3.35). Returns
     the rows inserted, their pks set and marked as saved; None where the database cannot say in
     one statement which rows it inserted (the caller then saves its own way).
 
-    A refused row raises nothing, so no savepoint is needed to keep the caller's transaction
-    usable, and the caller reads the row that won if it wants to name it. With several rows,
-    `key` names a unique field that tells which returned pk belongs to which row. Like
-    bulk_create, it sends no save signals: use it for models nothing listens to."""
-    features = connection.features
-    if connection.vendor not in ("postgresql", "sqlite") or not (
-        features.supports_ignore_conflicts and features.can_return_rows_from_bulk_insert
-    ):
-        return None
+    A refused row raises nothing, so no savepoint is needed, and the caller reads the row that
+    won if it wants to name it. With several rows, `key` names a unique field that tells which
+    returned pk belongs to which row. Raises TypeError for a model with save receivers."""
     if not rows:
         return []
+    model = type(rows[0])
+    _refuse_listened(model, "insert_new")
+    alias = router.db_for_write(model, instance=rows[0])
+    connection = connections[alias]
+    features = connection.features
+    if not (features.supports_ignore_conflicts and features.can_return_rows_from_bulk_insert):
+        return None
     if len(rows) > 1 and key is None:
         raise ValueError("insert_new needs `key` to match several rows to their pks")
-    model = type(rows[0])
-    fields, head, values = _plan(_insert_plan, model)
-    params = _insert_values(rows, fields)
-    quote = connection.ops.quote_name
-    returning = quote(model._meta.pk.column) + (f", {quote(model._meta.get_field(key).column)}" if key else "")
+    opts = model._meta
+    for row in rows:
+        if type(row) is not model or row.pk is not None:
+            raise ValueError(f"insert_new writes new {model.__name__} rows only")
+        if _tenant_owned(model):
+            _check_in_scope(model, row.tenant_id)
+        _related_saved(row)
+    fields = [f for f in opts.concrete_fields if f is not opts.auto_field and not f.generated]
+    query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
+    query.insert_values(fields, rows)
+    compiler = query.get_compiler(using=alias)
+    # What bulk_create leaves out with ignore_conflicts: RETURNING the rows that went in.
+    compiler.returning_fields = [opts.pk] + ([opts.get_field(key)] if key else [])
+    [(sql, params)] = compiler.as_sql()
     with connection.cursor() as cursor:
-        execute(cursor, f"{head}{', '.join([values] * len(rows))} ON CONFLICT DO NOTHING RETURNING {returning}",
-                 params)
+        cursor.execute(sql, params)
         returned = cursor.fetchall()
     if key is None:
-        if returned:
-            _saved(rows[0], returned[0][0])
-        return rows if returned else []
-    pks = {value: pk for pk, value in returned}
-    inserted = [row for row in rows if getattr(row, key) in pks]
-    for row in inserted:
-        _saved(row, pks[getattr(row, key)])
-    return inserted
+        inserted = [(rows[0], returned[0][0])] if returned else []
+    else:
+        pks = {value: pk for pk, value in returned}
+        inserted = [(row, pks[getattr(row, key)]) for row in rows if getattr(row, key) in pks]
+    for row, pk in inserted:
+        row.pk = pk
+        row._state.adding, row._state.db = False, alias  # Model._state: documented, as save() leaves it
+    return [row for row, pk in inserted]
+
+
+def counter_increment(model, *, field, **where):
+    """Add one to `field` of the one row that `where` (field=value equalities) picks, and return
+    the new value; None when no row matches. The row stays locked until the caller's transaction
+    ends, so concurrent callers queue and never read the same value. One statement (`UPDATE …
+    RETURNING`) where the database has it, else SELECT … FOR UPDATE and UPDATE. A tenant-owned
+    model needs `tenant` (an id) in `where`, inside that tenant's scope."""
+    _refuse_listened(model, "counter_increment")
+    opts = model._meta
+    if _tenant_owned(model):
+        if "tenant" not in where:
+            raise ValueError(f"counter_increment of {model.__name__} needs the tenant")
+        _check_in_scope(model, getattr(where["tenant"], "pk", where["tenant"]))
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    counter = opts.get_field(field)
+    if connection.vendor not in ("postgresql", "sqlite") or not connection.features.can_return_columns_from_insert:
+        found = (opts.default_manager.db_manager(alias).select_for_update().filter(**where)
+                 .values_list("pk", field).first())
+        if found is None:
+            return None
+        opts.default_manager.db_manager(alias).filter(pk=found[0]).update(**{field: F(field) + 1})
+        return found[1] + 1
+    quote = connection.ops.quote_name
+    conditions, params = [], []
+    for name, value in where.items():
+        target = opts.get_field(name)
+        conditions.append(f"{quote(target.column)} = %s")
+        params.append(target.get_db_prep_value(getattr(value, "pk", value), connection))
+    column = quote(counter.column)
+    sql = (f"UPDATE {quote(opts.db_table)} SET {column} = {column} + 1 "  # noqa: S608 (names from the model)
+           f"WHERE {' AND '.join(conditions)} RETURNING {column}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None

@@ -1,10 +1,11 @@
 """Reads of the core app. `visible_*` compute in SQL what a person may see, from their role in
 the tenant in scope and their guardian grants on regions and stores (a few rows per user)."""
 
+from django.core.cache import cache
 from django.db.models import Count, Q, Sum
 from django_scopes import get_scope
 
-from .db import row_get
+from .config_cache import TENANT_CACHE_SECONDS, config_stamp_read, tenant_cache_key
 from .models import (
     Customer,
     Membership,
@@ -31,8 +32,27 @@ def _real(user):
 
 def tenant_active_get(*, slug):
     """The active tenant with this slug, or None: what a public URL (form, callback) names.
-    Unscoped, like the membership lookup: finding the tenant is what opens its scope."""
-    return row_get(Tenant, "slug = %s AND is_active", [slug])  # read on every public request
+    Unscoped, like the membership lookup: finding the tenant is what opens its scope. Read on
+    every public request, so kept in the cache and forgotten when the tenant is saved or
+    deleted (scrm.config_cache). Its `config_stamp` is always the database's: the stamp
+    changes without a save, so a cached row gets it from the one-column read that
+    `config_pinned` would otherwise make."""
+    if not slug or len(slug) > Tenant._meta.get_field("slug").max_length:
+        return None
+    key = tenant_cache_key(slug)
+    tenant = cache.get(key)
+    if tenant is None:
+        try:
+            tenant = Tenant.objects.get(slug=slug, is_active=True)
+        except Tenant.DoesNotExist:
+            return None  # not kept: anyone can vary the slug of a URL
+        cache.set(key, tenant, TENANT_CACHE_SECONDS)
+        return tenant
+    stamp = config_stamp_read(tenant.pk)
+    if stamp is None:  # deleted since; its delete has forgotten the entry by now
+        return None
+    tenant.config_stamp = stamp
+    return tenant
 
 
 def membership_current(*, user):

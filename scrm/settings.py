@@ -112,9 +112,6 @@ TEMPLATES = [
 
 # --- database ---------------------------------------------------------------------------
 DATABASE_URL = env("DATABASE_URL")
-# scrm.db prepares its intake statements once per PostgreSQL connection; turn it off behind
-# PgBouncer in transaction mode, which would run them on other server sessions.
-DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=int(env("DB_CONN_MAX_AGE", "60")))}
 else:

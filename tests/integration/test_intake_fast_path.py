@@ -1,18 +1,16 @@
 """What keeps public intake cheap on the production stack: the Redis rate limiter (one round trip,
 a window that expires, open when Redis is down), the customer lookup by phone answered from its
 unique index rather than by walking the tenant's customers, a new customer written without a
-savepoint, the broker transport's kept client, and the intake's statements prepared once per
-connection."""
+savepoint, and the broker transport's kept client."""
 
 import pytest
 import redis
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from scrm import broker, celery_app, ratelimit
-from scrm.db import insert_rows, row_insert
 from scrm.models import Customer
 from scrm.services import customer_create
 from scrm.tenancy import tenant_scope
@@ -73,8 +71,7 @@ def test_customer_lookup_by_phone_uses_the_unique_index(tenant_a):
         with CaptureQueriesContext(connection) as captured:
             found = customer_link(tenant=tenant_a, phone="13900000042")
     assert found.phone == "13900000042"
-    [query] = captured.captured_queries  # SELECT …, or EXECUTE of the prepared SELECT
-    assert query["sql"].startswith("EXECUTE ") == settings.DB_PREPARED_STATEMENTS
+    [query] = captured.captured_queries
     plans = []
     with connection.cursor() as cursor:
         # With the statistics of the tests before (or none), the planner may call the tenant's
@@ -82,14 +79,10 @@ def test_customer_lookup_by_phone_uses_the_unique_index(tenant_a):
         cursor.execute("ANALYZE scrm_customer")
         cursor.execute("SET enable_seqscan = off")
         try:
-            # A prepared statement is planned for its values at first, later once for any value.
-            for mode in ("force_custom_plan", "force_generic_plan"):
-                cursor.execute(f"SET plan_cache_mode = {mode}")
-                cursor.execute("EXPLAIN " + query["sql"])
-                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+            cursor.execute("EXPLAIN " + query["sql"])
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
         finally:
             cursor.execute("RESET enable_seqscan")
-            cursor.execute("RESET plan_cache_mode")
     assert all("customer_unique_phone" in plan for plan in plans), plans
 
 
@@ -120,73 +113,3 @@ def test_the_broker_transport_keeps_one_client_for_publishing(celery_redis):
         producer.publish({"n": 3}, routing_key="scrm-test-kept-client", serializer="json")
         assert channel._kept_client is kept
         assert celery_redis.llen("scrm-test-kept-client") == 4
-
-
-# --- prepared statements (scrm.db.execute) ------------------------------------------------
-
-def prepared_here():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'scrm\\_%%'")
-        return {name for (name,) in cursor.fetchall()}
-
-
-@pytest.mark.django_db(transaction=True)  # it closes the connection
-def test_a_statement_is_prepared_once_per_connection_and_outlives_a_rollback(tenant_a):
-    connection.close()  # a fresh session
-    with tenant_scope(tenant_a):
-        CustomerFactory(tenant=tenant_a, name="周敏", phone="13900001111")
-        before = prepared_here()
-        with CaptureQueriesContext(connection) as first:
-            assert customer_link(tenant=tenant_a, phone="13900001111").name == "周敏"
-        [added] = prepared_here() - before
-        assert first.captured_queries[0]["sql"] == f"EXECUTE {added} ({tenant_a.pk}, '13900001111')"
-        with pytest.raises(RuntimeError), transaction.atomic():
-            customer_link(tenant=tenant_a, phone="13900002222")  # creates, then rolled back
-            raise RuntimeError
-        with CaptureQueriesContext(connection) as again:
-            assert customer_link(tenant=tenant_a, phone="13900001111").name == "周敏"
-        assert [q["sql"] for q in again.captured_queries] == [first.captured_queries[0]["sql"]]
-        assert added in prepared_here()
-        assert not Customer.objects.filter(phone="13900002222").exists()
-
-
-@pytest.mark.django_db(transaction=True)  # it closes the connection
-def test_a_new_connection_prepares_again(tenant_a):
-    with tenant_scope(tenant_a):
-        CustomerFactory(tenant=tenant_a, name="周敏", phone="13900001111")
-        customer_link(tenant=tenant_a, phone="13900001111")
-        assert prepared_here()
-        connection.close()
-        assert prepared_here() == set()  # the server session is new, and so is our record of it
-        assert connection.scrm_prepared == set()
-        assert customer_link(tenant=tenant_a, phone="13900001111").name == "周敏"
-        assert len(prepared_here()) == 1
-
-
-def test_a_failing_execute_keeps_the_statement_usable(tenant_a):
-    with tenant_scope(tenant_a):
-        first = CustomerFactory(tenant=tenant_a, name="周敏", phone="13900001111")
-        with pytest.raises(IntegrityError), transaction.atomic():
-            row_insert(Customer(tenant=tenant_a, name="重复", phone="13900001111"))
-        created = row_insert(Customer(tenant=tenant_a, name="钱多多", phone="13900003333"))
-        assert Customer.objects.get(pk=created.pk).name == "钱多多" and created.pk != first.pk
-
-
-@pytest.mark.django_db(transaction=True)  # it closes the connection
-def test_switched_off_or_too_big_statements_run_as_they_are(tenant_a, settings):
-    with tenant_scope(tenant_a):
-        CustomerFactory(tenant=tenant_a, name="周敏", phone="13900001111")
-        settings.DB_PREPARED_STATEMENTS = False
-        connection.close()  # read when the connection opens
-        with CaptureQueriesContext(connection) as captured:
-            customer_link(tenant=tenant_a, phone="13900001111")
-        assert captured.captured_queries[0]["sql"].startswith('SELECT "id"')
-        assert prepared_here() == set()
-        settings.DB_PREPARED_STATEMENTS = True
-        connection.close()
-        rows = [Customer(tenant=tenant_a, name=f"客户{i}", phone=f"1370000{i:04d}") for i in range(20)]
-        with CaptureQueriesContext(connection) as captured:
-            insert_rows(rows)  # 20 rows × 15 columns: over MAX_PREPARED_PARAMS
-        assert captured.captured_queries[0]["sql"].startswith('INSERT INTO "scrm_customer"')
-        assert prepared_here() == set()
-        assert Customer.objects.filter(phone__startswith="1370000").count() == 20

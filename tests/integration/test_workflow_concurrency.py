@@ -66,7 +66,9 @@ def assert_refused_as_finished(losses):
 
 
 def timeline(ticket):
-    return list(TimelineEvent.objects.filter(ticket=ticket).order_by("id").values_list("message", flat=True))
+    """The entries as read in English (they are stored as codes and rendered for the reader)."""
+    with translation.override("en"):
+        return [e.text for e in TimelineEvent.objects.filter(ticket=ticket).order_by("id")]
 
 
 def open_tasks(ticket):

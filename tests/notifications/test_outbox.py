@@ -6,13 +6,12 @@ the retry; the sandboxed templates; the ticket timeline."""
 
 import datetime
 import json
-import threading
 import zoneinfo
 
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.urls import reverse
 from django_scopes import scopes_disabled
 
@@ -343,38 +342,6 @@ def test_missing_credentials_wait_without_losing_anything_and_are_released(
 def test_the_same_row_delivered_twice_sends_once(assigned, wecom_stub):
     assert notification_deliver(notification_id=assigned.pk, session=wecom_stub.session()) == "sent"
     assert notification_deliver(notification_id=assigned.pk, session=wecom_stub.session()) is None
-    assert len(wecom_stub.calls(WECOM_SEND)) == 1
-
-
-@pytest.mark.django_db(transaction=True)
-def test_two_workers_racing_for_one_row_send_it_once(tenant_a, agent_a, reachable_engineer, wecom_stub,
-                                                     monkeypatch):
-    # Transactions really commit here: keep the commit's enqueue (eager: an inline delivery) out of the race.
-    monkeypatch.setattr(sweep, "_enqueue", lambda pairs: None)
-    tenant_a.settings = dict(CHANNEL_SETTINGS)
-    tenant_a.save()
-    with tenant_scope(tenant_a):
-        template = published_template(tenant_a)
-        ticket = intake(tenant_a, template, actor=agent_a)
-        ticket_assign(ticket=ticket, assignee=reachable_engineer, actor=agent_a)
-        row = only(ticket=ticket, channel="wecom")
-    barrier = threading.Barrier(2)
-    outcomes = []
-
-    def worker():
-        try:
-            with tenant_scope(tenant_a):
-                barrier.wait(timeout=10)
-                outcomes.append(notification_deliver(notification_id=row.pk, session=wecom_stub.session()))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert sorted(outcomes, key=str) == [None, "sent"]
     assert len(wecom_stub.calls(WECOM_SEND)) == 1
 
 

@@ -1,68 +1,31 @@
-"""scrm.db: insert_new, one INSERT … ON CONFLICT DO NOTHING RETURNING that reports which rows
-went in, so a refused duplicate needs no savepoint to keep the caller's transaction usable; and
-row_get and row_insert, the one-row read by a unique key and the one-row INSERT that intake makes
-without compiling an ORM query."""
+"""scrm.db, the two statements the ORM cannot say: insert_new, one INSERT … ON CONFLICT DO
+NOTHING RETURNING that reports which rows went in, so a refused duplicate needs no savepoint to
+keep the caller's transaction usable; and counter_increment, one UPDATE … RETURNING that bumps
+and reads a counter under its row lock. Both check the tenant scope, refuse models that have
+save receivers, and call no underscore-prefixed Django internal."""
+
+import ast
+import datetime
+from pathlib import Path
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
+from django.db.models.signals import post_save, pre_save
 from django.test.utils import CaptureQueriesContext
-from django_scopes import ScopeError, scopes_disabled
+from django_scopes import ScopeError
 
-from scrm.db import insert_new, insert_rows, row_get, row_insert
-from scrm.models import Customer, Tag, Tenant
+import scrm.db
+from scrm.db import counter_increment, insert_new
+from scrm.models import Customer, Opportunity, Tag
 from scrm.tenancy import tenant_scope
 from tests.factories import CustomerFactory
-from tickets.models import Ticket
+from tickets.models import TicketNumberSequence
+
+DAY = datetime.date(2026, 12, 7)
 
 
 def _fields(obj):
     return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
-
-
-def test_row_get_builds_the_instance_the_orm_would_in_one_statement(tenant_a):
-    tenant_a.settings = {"public_form": {"rate": 30}, "名称": "江南"}
-    tenant_a.save()
-    with CaptureQueriesContext(connection) as captured:
-        found = row_get(Tenant, "slug = %s AND is_active", ["weidao"])
-    assert len(captured.captured_queries) == 1
-    # JSON decoded, the UUID stamp and the aware datetime converted as the ORM converts them.
-    assert _fields(found) == _fields(Tenant.objects.get(pk=tenant_a.pk))
-    assert found.settings["名称"] == "江南"
-    assert not found._state.adding and found._state.db == "default"
-
-
-def test_row_get_answers_none_when_nothing_matches(tenant_a):
-    tenant_a.is_active = False
-    tenant_a.save()
-    assert row_get(Tenant, "slug = %s AND is_active", ["weidao"]) is None
-    assert row_get(Tenant, "slug = %s AND is_active", ["nobody"]) is None
-
-
-def test_row_get_refuses_two_rows(tenant_a, tenant_b):
-    with pytest.raises(Tenant.MultipleObjectsReturned):
-        row_get(Tenant, "is_active", [])
-
-
-def test_row_get_reads_only_the_scoped_tenants_rows(tenant_a, tenant_b):
-    with tenant_scope(tenant_b):
-        CustomerFactory(tenant=tenant_b, name="乙", phone="13800138000")
-    with tenant_scope(tenant_a):
-        assert row_get(Customer, "phone = %s", ["13800138000"]) is None
-        mine = CustomerFactory(tenant=tenant_a, name="甲", phone="13800138000")
-        found = row_get(Customer, "phone = %s", ["13800138000"])
-        assert found.pk == mine.pk and _fields(found) == _fields(Customer.objects.get(pk=mine.pk))
-    with tenant_scope([tenant_a, tenant_b]), pytest.raises(Customer.MultipleObjectsReturned):
-        row_get(Customer, "phone = %s", ["13800138000"])
-    with scopes_disabled():
-        assert row_get(Customer, "name = %s", ["乙"]).tenant_id == tenant_b.pk
-
-
-def test_row_get_of_a_tenant_owned_model_refuses_to_run_unscoped(tenant_a):
-    with tenant_scope(tenant_a):
-        CustomerFactory(tenant=tenant_a, phone="13800138000")
-    with CaptureQueriesContext(connection) as captured, pytest.raises(ScopeError):
-        row_get(Customer, "phone = %s", ["13800138000"])
-    assert captured.captured_queries == []
 
 
 def test_one_new_row_goes_in_with_its_pk_in_one_statement(scope_a):
@@ -108,33 +71,6 @@ def test_no_rows_is_no_statement(scope_a):
     assert captured.captured_queries == []
 
 
-def test_row_insert_writes_what_save_writes_in_one_statement(scope_a):
-    customer = Customer(tenant=scope_a, name="王芳", phone="13700001111", note="老客户")
-    with CaptureQueriesContext(connection) as captured:
-        assert row_insert(customer) is customer
-    assert len(captured.captured_queries) == 1
-    assert customer.pk is not None and not customer._state.adding
-    assert customer.created_at is not None  # auto_now_add stamped on the instance, as save() does
-    assert _fields(Customer.objects.get(pk=customer.pk)) == _fields(customer)
-
-
-def test_row_insert_refuses_a_row_of_another_tenant_and_writes_nothing(tenant_a, tenant_b):
-    with tenant_scope(tenant_b), CaptureQueriesContext(connection) as captured, pytest.raises(ValueError):
-        row_insert(Customer(tenant=tenant_a, name="王芳", phone="13700001111"))
-    assert captured.captured_queries == []
-    with pytest.raises(ScopeError):
-        row_insert(Customer(tenant=tenant_a, name="王芳", phone="13700001111"))
-    with tenant_scope(tenant_a):
-        assert Customer.objects.count() == 0
-
-
-def test_row_insert_refuses_an_unsaved_related_row(scope_a):
-    store_less = Customer(tenant=scope_a, name="王芳", phone="13700001111")
-    with pytest.raises(ValueError, match="unsaved related object"):
-        row_insert(Ticket(tenant=scope_a, number="X-1", title="t", customer=store_less))
-    assert Ticket.objects.count() == 0
-
-
 def test_insert_new_refuses_a_row_of_another_tenant(tenant_a, tenant_b):
     with tenant_scope(tenant_b), pytest.raises(ValueError):
         insert_new([Tag(tenant=tenant_a, name="退款")])
@@ -142,17 +78,117 @@ def test_insert_new_refuses_a_row_of_another_tenant(tenant_a, tenant_b):
         assert Tag.objects.count() == 0
 
 
-def test_insert_rows_sets_each_rows_pk_in_order_in_one_statement(scope_a):
-    rows = [Tag(tenant=scope_a, name=name) for name in ("退款", "加急", "团购客户")]
+def test_insert_new_writes_what_save_writes(scope_a):
+    customer = Customer(tenant=scope_a, name="王芳", phone="13700001111", note="老客户")
+    assert insert_new([customer]) == [customer]
+    assert customer.created_at is not None  # auto_now_add stamped on the instance, as save() does
+    assert _fields(Customer.objects.get(pk=customer.pk)) == _fields(customer)
+
+
+def test_insert_new_refuses_an_unsaved_related_row_and_writes_nothing(scope_a):
+    unsaved = Customer(tenant=scope_a, name="王芳", phone="13700001111")
+    with pytest.raises(ValueError, match="unsaved related object"):
+        insert_new([Opportunity(tenant=scope_a, customer=unsaved, title="团餐")])
+    assert Opportunity.objects.count() == 0
+
+
+def test_insert_new_refuses_rows_outside_the_scope(tenant_a):
+    with pytest.raises(ScopeError):
+        insert_new([Tag(tenant=tenant_a, name="退款")])
+    with tenant_scope(tenant_a):
+        assert Tag.objects.count() == 0
+
+
+@pytest.mark.parametrize("signal", [pre_save, post_save], ids=["pre_save", "post_save"])
+def test_insert_new_refuses_a_model_with_save_receivers_and_writes_nothing(scope_a, signal):
+    heard = []
+
+    def receiver(sender, instance, **kwargs):
+        heard.append(instance)
+
+    signal.connect(receiver, sender=Tag, dispatch_uid="test-insert-new-refuses")
+    try:
+        with CaptureQueriesContext(connection) as captured, pytest.raises(TypeError, match="Tag has receivers"):
+            insert_new([Tag(tenant=scope_a, name="退款")])
+    finally:
+        signal.disconnect(sender=Tag, dispatch_uid="test-insert-new-refuses")
+    assert captured.captured_queries == [] and heard == []
+    assert Tag.objects.count() == 0
+
+
+# --- counter_increment ------------------------------------------------------------------
+
+def _counter(tenant, last_value=0, prefix="WX"):
+    return TicketNumberSequence.objects.create(tenant=tenant, prefix=prefix, day=DAY, last_value=last_value)
+
+
+def test_counter_increment_adds_one_and_returns_it_in_one_statement(scope_a):
+    counter = _counter(scope_a, last_value=41)
+    _counter(scope_a, last_value=7, prefix="TS")
     with CaptureQueriesContext(connection) as captured:
-        assert insert_rows(rows) is rows
+        assert counter_increment(TicketNumberSequence, field="last_value", tenant=scope_a.pk, prefix="WX",
+                                 day=DAY) == 42
     assert len(captured.captured_queries) == 1
-    assert {t.pk: t.name for t in rows} == dict(Tag.objects.values_list("pk", "name"))
-    assert insert_rows([]) == []
+    assert captured.captured_queries[0]["sql"].startswith("UPDATE")
+    counter.refresh_from_db()
+    assert counter.last_value == 42
+    assert TicketNumberSequence.objects.get(prefix="TS").last_value == 7
 
 
-def test_insert_rows_lets_a_unique_constraint_refuse_and_writes_nothing(scope_a):
-    Tag.objects.create(tenant=scope_a, name="退款")
-    with pytest.raises(IntegrityError), transaction.atomic():
-        insert_rows([Tag(tenant=scope_a, name="加急"), Tag(tenant=scope_a, name="退款")])
-    assert list(Tag.objects.values_list("name", flat=True)) == ["退款"]
+def test_counter_increment_without_returning_locks_reads_and_updates(scope_a, monkeypatch):
+    # A database without UPDATE … RETURNING (MySQL): SELECT … FOR UPDATE, then update(F + 1).
+    _counter(scope_a, last_value=9)
+    monkeypatch.setattr(connection, "vendor", "mysql")
+    with CaptureQueriesContext(connection) as captured:
+        assert counter_increment(TicketNumberSequence, field="last_value", tenant=scope_a.pk, prefix="WX",
+                                 day=DAY) == 10
+        assert counter_increment(TicketNumberSequence, field="last_value", tenant=scope_a.pk, prefix="TS",
+                                 day=DAY) is None
+    assert [q["sql"].split()[0] for q in captured.captured_queries] == ["SELECT", "UPDATE", "SELECT"]
+    assert TicketNumberSequence.objects.get(prefix="WX").last_value == 10
+
+
+def test_counter_increment_answers_none_without_a_row(scope_a):
+    assert counter_increment(TicketNumberSequence, field="last_value", tenant=scope_a.pk, prefix="WX",
+                             day=DAY) is None
+    assert TicketNumberSequence.objects.count() == 0
+
+
+def test_counter_increment_refuses_another_tenants_counter_and_changes_nothing(tenant_a, tenant_b):
+    with tenant_scope(tenant_a):
+        counter = _counter(tenant_a, last_value=5)
+    with tenant_scope(tenant_b), pytest.raises(ValueError, match="scope"):
+        counter_increment(TicketNumberSequence, field="last_value", tenant=tenant_a.pk, prefix="WX", day=DAY)
+    with tenant_scope(tenant_b), pytest.raises(ValueError, match="needs the tenant"):
+        counter_increment(TicketNumberSequence, field="last_value", prefix="WX", day=DAY)
+    with pytest.raises(ScopeError):
+        counter_increment(TicketNumberSequence, field="last_value", tenant=tenant_a.pk, prefix="WX", day=DAY)
+    with tenant_scope(tenant_a):
+        counter.refresh_from_db()
+    assert counter.last_value == 5
+
+
+def test_counter_increment_refuses_a_model_with_save_receivers(scope_a):
+    counter = _counter(scope_a, last_value=5)
+    post_save.connect(lambda **kwargs: None, sender=TicketNumberSequence, weak=False,
+                      dispatch_uid="test-counter-refuses")
+    try:
+        with pytest.raises(TypeError, match="TicketNumberSequence has receivers"):
+            counter_increment(TicketNumberSequence, field="last_value", tenant=scope_a.pk, prefix="WX", day=DAY)
+    finally:
+        post_save.disconnect(sender=TicketNumberSequence, dispatch_uid="test-counter-refuses")
+    counter.refresh_from_db()
+    assert counter.last_value == 5
+
+
+def test_the_module_calls_no_underscore_prefixed_django_internals():
+    # _meta and _state are the documented model API; everything else with a leading underscore
+    # that is not this module's own is Django's private code.
+    tree = ast.parse(Path(scrm.db.__file__).read_text())
+    own = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    private = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+               and node.attr.startswith("_") and not node.attr.startswith("__")}
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id.startswith("_")}
+    assert private - {"_meta", "_state"} == set()
+    assert names - own == set()
+    assert "PREPARE" not in Path(scrm.db.__file__).read_text()

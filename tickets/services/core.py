@@ -5,13 +5,14 @@ writes exactly one timeline event here. Status, assignee and merge belong to the
 
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from notifications.services import event_emit
 from scrm.config_cache import config_pinned
-from scrm.db import execute, insert_rows, row_get, row_insert, scope_tenant_ids
+from scrm.db import counter_increment
 from scrm.models import Customer
 from scrm.selectors import store_cached
 from scrm.services import customer_create
@@ -58,40 +59,20 @@ def timeline_event_add(*, ticket, kind, actor=None, actor_label="", code="", par
     `message` is only what a person typed."""
     if code and not timeline_code_known(code):
         raise ValueError(f"unknown timeline code {code!r}")
-    # Every service writes one: a plain INSERT, not an ORM query compiled each time.
-    return row_insert(TimelineEvent(
+    return TimelineEvent.objects.create(
         tenant_id=ticket.tenant_id, ticket=ticket, kind=kind, actor=actor,
         actor_label=actor_label or _actor_label(actor), code=code, params=params or {}, message=message,
         changes=changes or [],
         is_public=is_public,
-    ))
+    )
 
 
 # --- numbering --------------------------------------------------------------------------
 
 def _sequence_increment(*, tenant_id, prefix, day):
-    """Add one to the counter row and return the new value, or None when there is no row yet.
-    One statement that locks the row until the transaction ends: `UPDATE … RETURNING` where the
-    database has it (PostgreSQL, SQLite ≥ 3.35), else SELECT … FOR UPDATE and UPDATE."""
-    allowed = scope_tenant_ids()  # raises outside a tenant scope, like every ORM query here
-    if allowed is not None and tenant_id not in allowed:
-        raise ValueError(f"ticket numbers of tenant {tenant_id} asked for in the scope of {allowed}")
-    if connection.vendor in ("postgresql", "sqlite") and connection.features.can_return_columns_from_insert:
-        table = connection.ops.quote_name(TicketNumberSequence._meta.db_table)
-        with connection.cursor() as cursor:
-            execute(
-                cursor,
-                f"UPDATE {table} SET last_value = last_value + 1"  # noqa: S608 (no user input in the SQL)
-                " WHERE tenant_id = %s AND prefix = %s AND day = %s RETURNING last_value",
-                [tenant_id, prefix, connection.ops.adapt_datefield_value(day)],
-            )
-            row = cursor.fetchone()
-        return row[0] if row else None
-    sequence = TicketNumberSequence.objects.select_for_update().filter(prefix=prefix, day=day).first()
-    if sequence is None:
-        return None
-    TicketNumberSequence.objects.filter(pk=sequence.pk).update(last_value=sequence.last_value + 1)
-    return sequence.last_value + 1
+    """Add one to the counter row and return the new value, or None when there is no row yet:
+    one `UPDATE … RETURNING` that locks the row until the transaction ends (scrm.db)."""
+    return counter_increment(TicketNumberSequence, field="last_value", tenant=tenant_id, prefix=prefix, day=day)
 
 
 def ticket_number_next(*, tenant, prefix, day=None):
@@ -121,10 +102,10 @@ def customer_link(*, tenant, name="", phone="", email="", wecom_external_userid=
     for field, value in lookups:
         if value:
             # Spelling out the unique index's condition (non-empty) lets PostgreSQL use that
-            # partial index. `field` comes from the list above, never from input.
-            found = row_get(Customer, f"{field} = %s AND {field} <> ''", [value])
-            if found is not None:
-                return found
+            # partial index; unique, so no ORDER BY (first() would add one).
+            found = list(Customer.objects.filter(Q(**{field: value}) & ~Q(**{field: ""}))[:1])
+            if found:
+                return found[0]
     if email:
         found = list(Customer.objects.filter(email__iexact=email)[:2])
         if len(found) == 1:
@@ -256,7 +237,7 @@ def ticket_intake(
             who = customer.name if customer is not None else ""
             title = f"{template.name} · {who}" if who else template.name
 
-        ticket = Ticket(
+        ticket = Ticket.objects.create(
             tenant=tenant, number=ticket_number_next(tenant=tenant, prefix=template.number_prefix),
             template=template, template_version=version,
             category_id=(rule.category_id if rule and rule.category_id else template.category_id),
@@ -264,7 +245,6 @@ def ticket_intake(
             customer=customer, opportunity=opportunity, region=region, store=store, created_by=actor,
             data=cleaned, raw_payload=raw_payload or {}, tracking_token=tracking_token_new(tenant.pk),
         )
-        row_insert(ticket)
         if files_to_store:
             ticket.data.update(attachments_store(
                 ticket=ticket, files_to_store=files_to_store, actor=actor, is_public=audience == "public",
@@ -272,8 +252,9 @@ def ticket_intake(
             Ticket.objects.filter(pk=ticket.pk).update(data=ticket.data)
         tag_ids = set(rule.tag_ids) if rule else set()
         tag_ids.update(t.pk for t in tags)
-        if tag_ids:  # a new ticket has none: one INSERT, no read first
-            insert_rows([Ticket.tags.through(ticket_id=ticket.pk, tag_id=pk) for pk in sorted(tag_ids)])
+        if tag_ids:  # a new ticket has none: one INSERT, no read first (as tags.add() would make)
+            Ticket.tags.through.objects.bulk_create(
+                [Ticket.tags.through(ticket_id=ticket.pk, tag_id=pk) for pk in sorted(tag_ids)])
         params = {"source": source}
         if rule:
             params.update(rule=rule.name, words="、".join(verdict.matched))
