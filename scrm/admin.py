@@ -3,6 +3,7 @@ request's scope does it); the superuser's admin is unscoped and shows the tenant
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
@@ -10,7 +11,7 @@ from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
 from . import selectors
-from .forms import PhoneFormMixin, staff_users
+from .forms import LoginThrottleMixin, PhoneFormMixin, staff_users
 from .models import (
     Customer,
     Membership,
@@ -26,6 +27,12 @@ from .models import (
     Tenant,
 )
 
+
+class AdminLoginForm(LoginThrottleMixin, AdminAuthenticationForm):
+    """/admin/login/ counts failures like /login/: one limit per account and per address."""
+
+
+admin.site.login_form = AdminLoginForm
 admin.site.site_header = _("SCRM work orders · admin")
 admin.site.site_title = _("SCRM admin")
 

@@ -80,3 +80,40 @@ def _redis_hit(key, window):
         logger.warning("rate limiter: Redis unavailable, %s not counted", key, exc_info=True)
         return 0
     return hits
+
+
+def _failure_key(scope, ident, window):
+    return f"rl:{scope}:{ident}:{int(time.time() // window)}"
+
+
+def failures_get(*, scope, ident, window):
+    """How many failures `ident` has in this window (read only: a refused attempt is not counted,
+    or a locked-out account could never come back)."""
+    key = _failure_key(scope, ident, window)
+    if getattr(settings, "REDIS_URL", ""):
+        import redis
+
+        try:
+            return int(_redis_client().get(key) or 0)
+        except redis.RedisError:
+            logger.warning("rate limiter: Redis unavailable, %s not read", key, exc_info=True)
+            return 0
+    return cache.get(key, 0)
+
+
+def failures_add(*, scope, ident, window):
+    """Count one failure in this window."""
+    rate_limited(scope=scope, ident=ident, limit=0, window=window)
+
+
+def failures_clear(*, scope, ident, window):
+    key = _failure_key(scope, ident, window)
+    if getattr(settings, "REDIS_URL", ""):
+        import redis
+
+        try:
+            _redis_client().delete(key)
+        except redis.RedisError:
+            logger.warning("rate limiter: Redis unavailable, %s not cleared", key, exc_info=True)
+        return
+    cache.delete(key)

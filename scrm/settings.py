@@ -193,6 +193,15 @@ LOGOUT_REDIRECT_URL = "login"
 # A signed-in session with no request for this many seconds ends (0: only SESSION_COOKIE_AGE).
 SESSION_IDLE_TIMEOUT = int(env("SESSION_IDLE_TIMEOUT", str(2 * 3600)))
 
+# Sign-in: after this many failures in LOGIN_FAILURE_WINDOW seconds the account (or the address)
+# is refused, the right password included, until the window ends (scrm.forms.LoginThrottleMixin).
+LOGIN_FAILURES_PER_ACCOUNT = int(env("LOGIN_FAILURES_PER_ACCOUNT", "10"))
+LOGIN_FAILURES_PER_ADDRESS = int(env("LOGIN_FAILURES_PER_ADDRESS", "50"))
+LOGIN_FAILURE_WINDOW = int(env("LOGIN_FAILURE_WINDOW", "900"))
+# Password reset links (sent by email) stay valid this long.
+PASSWORD_RESET_TIMEOUT = int(env("PASSWORD_RESET_TIMEOUT", str(3600 * 3)))
+PASSWORD_RESET_RATE_PER_MINUTE = int(env("PASSWORD_RESET_RATE_PER_MINUTE", "5"))
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
