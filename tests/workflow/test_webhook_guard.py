@@ -82,7 +82,7 @@ def test_node_editor_refuses_a_loopback_webhook(tenant_a, people, wf_template, c
 
 
 class _Recorder(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 (http.server's naming)
+    def do_POST(self):
         self.server.seen.append((self.path, dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
         if self.path == "/moved":
             self.send_response(302)
