@@ -259,6 +259,8 @@ API_RATE_PER_MINUTE = int(env("API_RATE_PER_MINUTE", "1200"))
 # Per client IP on the WeCom/WeChat callbacks, counted before the signature check: the platforms
 # send from a few addresses and retry a refused delivery, so the default is generous.
 CALLBACK_RATE_PER_MINUTE = int(env("CALLBACK_RATE_PER_MINUTE", "1200"))
+# A WeChat official-account callback whose timestamp is further from now than this is refused.
+CALLBACK_MAX_AGE_SECONDS = int(env("CALLBACK_MAX_AGE_SECONDS", "300"))
 # A picture sent in a WeCom / WeChat message is fetched and attached to the ticket up to this size.
 INBOUND_MEDIA_MAX_MB = int(env("INBOUND_MEDIA_MAX_MB", "10"))
 
