@@ -1,7 +1,5 @@
 """Root URLconf: staff pages of the core app, auth, language switch, admin; apps add theirs."""
 
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -49,6 +47,5 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("admin/", admin.site.urls),
 ]
-
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# No /media/ route, not even under DEBUG: uploads are served only by the views that check who
+# may see them (tickets.views.AttachmentDownloadView, public_attachment).

@@ -161,3 +161,28 @@ def test_idle_session_ends_after_the_timeout(settings, admin_a, client_for):
         response = client.get("/tickets/")
         assert response.status_code == 302
         assert response["Location"].startswith("/login/")
+
+
+# --- /media/ ---------------------------------------------------------------------------------------
+
+def test_media_is_not_served_directly_even_under_debug(settings, tmp_path, client, admin_a, client_for):
+    import importlib
+
+    from django.urls import clear_url_caches
+
+    import scrm.urls
+
+    settings.DEBUG = True
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "secret.txt").write_text("tenant A's contract")
+    try:
+        importlib.reload(scrm.urls)
+        clear_url_caches()
+        for c in (client, client_for(admin_a)):
+            response = c.get("/media/secret.txt")
+            assert response.status_code == 404
+            assert b"contract" not in response.content
+    finally:
+        settings.DEBUG = False
+        importlib.reload(scrm.urls)
+        clear_url_caches()
