@@ -72,12 +72,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: a NUL byte or over-deep JSON gets its 400 before anything parses or stores it.
-    "scrm.middleware.BadInputMiddleware",
     "scrm.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # A NUL byte or over-deep JSON gets its 400 before any view parses or stores it (after the
+    # language is chosen, so the message is in the reader's).
+    "scrm.middleware.BadInputMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -90,7 +91,7 @@ MIDDLEWARE = [
 
 if PRODUCTION:
     # gunicorn serves the collected, compressed assets itself; runserver serves them in development.
-    MIDDLEWARE.insert(3, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "scrm.urls"
 WSGI_APPLICATION = "scrm.wsgi.application"

@@ -129,6 +129,7 @@ def test_nul_in_api_json_is_400_and_writes_nothing(client, tenant_a, api_secret)
 
 @pytest.mark.parametrize("depth", [40, 100_000])
 def test_deep_json_to_the_api_is_400(client, tenant_a, api_secret, depth):
+    client.cookies["django_language"] = "en"
     body = '{"template": "complaint", "data": ' + "[" * depth + "]" * depth + "}"
     response = client.post("/api/v1/tickets/", body, content_type="application/json",
                            headers={"Authorization": f"Api-Key {api_secret}"})
