@@ -61,9 +61,9 @@ def json_body_problem(body, *, max_depth):
 
 
 class BadInputMiddleware:
-    """400 for a NUL byte in the path, the query string, a form field or a JSON string, and for
-    JSON nested deeper than JSON_MAX_DEPTH: no database stores NUL in text (PostgreSQL refuses it
-    mid-transaction) and Python's JSON parser recurses. First in the chain, before any view."""
+    """400 for a NUL byte in the path, the query string, a header, a form field or a JSON string,
+    and for JSON nested deeper than JSON_MAX_DEPTH: no database stores NUL in text (PostgreSQL
+    refuses it mid-transaction) and Python's JSON parser recurses. Runs before any view."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -77,6 +77,10 @@ class BadInputMiddleware:
     def problem(self, request):
         nul = _("The request contains a NUL character, which is not allowed.")
         if NUL in request.path or _has_nul(request.GET):
+            return nul
+        # Headers the views store (Idempotency-Key, User-Agent in a raw payload) go through too.
+        headers = (value for key, value in request.META.items() if key.startswith("HTTP_"))
+        if any(isinstance(value, str) and NUL in value for value in headers):
             return nul
         if request.method in {"GET", "HEAD", "OPTIONS"}:
             return None

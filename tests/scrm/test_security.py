@@ -127,6 +127,15 @@ def test_nul_in_api_json_is_400_and_writes_nothing(client, tenant_a, api_secret)
     assert ticket_count(tenant_a) == 0
 
 
+def test_nul_in_a_header_is_400_and_writes_nothing(client, tenant_a, api_secret):
+    body = {"template": "complaint", "title": "t", "customer": {"name": "张三", "phone": "13800001234"},
+            "data": {"order_no": "1"}}
+    response = client.post("/api/v1/tickets/", json.dumps(body), content_type="application/json",
+                           headers={"Authorization": f"Api-Key {api_secret}", "Idempotency-Key": "k\x00"})
+    assert response.status_code == 400
+    assert ticket_count(tenant_a) == 0
+
+
 @pytest.mark.parametrize("depth", [40, 100_000])
 def test_deep_json_to_the_api_is_400(client, tenant_a, api_secret, depth):
     client.cookies["django_language"] = "en"
