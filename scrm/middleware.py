@@ -13,7 +13,8 @@ from django.utils.translation import gettext as _
 NUL = "\x00"
 
 def _has_nul(multi):
-    return any(NUL in key or any(NUL in str(v) for v in values) for key, values in multi.lists())
+    return any(NUL in key or any(isinstance(value, str) and NUL in value for value in values)
+               for key, values in multi.lists())
 
 
 def _json_depth(value):
@@ -75,25 +76,31 @@ class BadInputMiddleware:
         return self.get_response(request)
 
     def problem(self, request):
-        nul = _("The request contains a NUL character, which is not allowed.")
-        if NUL in request.path or _has_nul(request.GET):
-            return nul
-        # Headers the views store (Idempotency-Key, User-Agent in a raw payload) go through too.
-        headers = (value for key, value in request.META.items() if key.startswith("HTTP_"))
-        if any(isinstance(value, str) and NUL in value for value in headers):
-            return nul
-        if request.method in {"GET", "HEAD", "OPTIONS"}:
-            return None
-        content_type = request.content_type or ""
-        if content_type in {"multipart/form-data", "application/x-www-form-urlencoded"}:
-            try:
-                if _has_nul(request.POST):
-                    return nul
-            except (MultiPartParserError, ValueError):
-                return None  # the view's own parsing reports it
-        elif content_type == "application/json" or content_type.endswith("+json"):
-            return json_body_problem(request.body, max_depth=settings.JSON_MAX_DEPTH)
+        if self.has_nul(request):
+            return _("The request contains a NUL character, which is not allowed.")
+        if request.method not in {"GET", "HEAD", "OPTIONS"}:
+            content_type = request.content_type or ""
+            if content_type == "application/json" or content_type.endswith("+json"):
+                return json_body_problem(request.body, max_depth=settings.JSON_MAX_DEPTH)
         return None
+
+    @staticmethod
+    def has_nul(request):
+        # Headers the views store (Idempotency-Key, a raw payload's User-Agent) count too. One
+        # join per part: this runs on every request, the public form's included.
+        if NUL in request.path or (request.GET and _has_nul(request.GET)):
+            return True
+        if NUL in "".join(value for key, value in request.META.items()
+                          if key.startswith("HTTP_") and isinstance(value, str)):
+            return True
+        if request.method in {"GET", "HEAD", "OPTIONS"}:
+            return False
+        if request.content_type in {"multipart/form-data", "application/x-www-form-urlencoded"}:
+            try:
+                return _has_nul(request.POST)
+            except (MultiPartParserError, ValueError):
+                return False  # the view's own parsing reports it
+        return False
 
 
 class SecurityHeadersMiddleware:
@@ -123,7 +130,8 @@ class IdleTimeoutMiddleware:
 
     def __call__(self, request):
         timeout = settings.SESSION_IDLE_TIMEOUT
-        if timeout and request.user.is_authenticated:
+        # No session cookie, no session to end: the public form and the API skip the user lookup.
+        if timeout and settings.SESSION_COOKIE_NAME in request.COOKIES and request.user.is_authenticated:
             now = int(time.time())
             seen = request.session.get(SESSION_SEEN_KEY)
             if seen is not None and now - seen > timeout:
