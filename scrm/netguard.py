@@ -71,7 +71,7 @@ def url_check(url, *, resolve=True):
     return parts, addresses
 
 
-class _PinnedAdapter(HTTPAdapter):
+class PinnedAdapter(HTTPAdapter):
     """Connects to the checked address while TLS still verifies the certificate for the name."""
 
     def __init__(self, hostname, **kwargs):
@@ -96,6 +96,6 @@ def safe_post(url, *, data, headers, timeout):
     with requests.Session() as session:
         session.trust_env = False  # an HTTP(S)_PROXY variable would move the request elsewhere
         if parts.scheme == "https":
-            session.mount(f"https://{netloc}", _PinnedAdapter(parts.hostname))
+            session.mount(f"https://{netloc}", PinnedAdapter(parts.hostname))
         return session.post(pinned, data=data, headers={**headers, "Host": host_header}, timeout=timeout,
                             allow_redirects=False)

@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from scrm import netguard
 from scrm.tenancy import tenant_scope
@@ -54,7 +55,7 @@ def test_allow_list_admits_an_on_premise_network(settings):
 def test_publish_refuses_a_private_webhook_and_writes_no_version(scope_a, wf_template, url):
     workflow = workflow_create(template=wf_template, name="流程")
     workflow_draft_set(workflow=workflow, graph=graph(url))
-    with pytest.raises(ValidationError) as exc:
+    with translation.override("en"), pytest.raises(ValidationError) as exc:
         workflow_publish(workflow=workflow)
     assert "private, loopback or link-local" in str(exc.value)
     assert Workflow.objects.get(pk=workflow.pk).current_version is None
@@ -167,3 +168,69 @@ def test_worker_does_not_follow_a_redirect(scope_a, wf_template, receiver, setti
     with pytest.raises(requests.HTTPError, match="not followed"):
         webhook_deliver_task(tenant_id=scope_a.pk, ticket_id=ticket.pk, node_key="hook")
     assert [seen[0] for seen in receiver.seen] == ["/moved"]
+
+
+def _certificates(tmp_path, hostname):
+    """A throw-away CA and a server certificate for `hostname` signed by it."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def issue(subject, issuer, key, signing_key, *, ca, san=None):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
+        return builder.sign(signing_key, hashes.SHA256())
+
+    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = issue(ca_name, ca_name, ca_key, ca_key, ca=True)
+    leaf = issue(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]), ca_name, leaf_key, ca_key,
+                 ca=False, san=hostname)
+    paths = {name: tmp_path / f"{name}.pem" for name in ("ca", "cert", "key")}
+    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths["cert"].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    paths["key"].write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption()))
+    return paths
+
+
+def test_pinned_tls_still_checks_the_certificate_for_the_name(tmp_path):
+    """safe_post connects to the checked IP; TLS must still verify the certificate for the host
+    name the tenant wrote, and refuse one issued for another name."""
+    import ssl
+
+    import requests
+
+    paths = _certificates(tmp_path, "hook.test")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    server.seen = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(paths["cert"], paths["key"])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        for name, accepted in (("hook.test", True), ("evil.test", False)):
+            with requests.Session() as session:
+                session.trust_env, session.verify = False, str(paths["ca"])
+                session.mount(f"https://127.0.0.1:{port}", netguard.PinnedAdapter(name))
+                if accepted:
+                    response = session.post(f"https://127.0.0.1:{port}/hook", data=b"{}",
+                                            headers={"Host": f"{name}:{port}"}, timeout=5)
+                    assert response.status_code == 200
+                else:
+                    with pytest.raises(requests.exceptions.SSLError, match=r"match|mismatch"):
+                        session.post(f"https://127.0.0.1:{port}/hook", data=b"{}", timeout=5)
+        assert [seen[1]["Host"] for seen in server.seen] == [f"hook.test:{port}"]
+    finally:
+        server.shutdown()
+        server.server_close()
