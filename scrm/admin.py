@@ -3,13 +3,15 @@ request's scope does it); the superuser's admin is unscoped and shows the tenant
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
 from . import selectors
-from .forms import PhoneFormMixin, staff_users
+from .forms import LoginThrottleMixin, PhoneFormMixin, staff_users
 from .models import (
     Customer,
     Membership,
@@ -25,6 +27,12 @@ from .models import (
     Tenant,
 )
 
+
+class AdminLoginForm(LoginThrottleMixin, AdminAuthenticationForm):
+    """/admin/login/ counts failures like /login/: one limit per account and per address."""
+
+
+admin.site.login_form = AdminLoginForm
 admin.site.site_header = _("SCRM work orders · admin")
 admin.site.site_title = _("SCRM admin")
 
@@ -50,6 +58,13 @@ class TenantAdminForm(forms.ModelForm):
             if any(getattr(item, "tenant_id", tenant_id) != tenant_id for item in items if hasattr(item, "pk")):
                 self.add_error(name, _("This belongs to another tenant."))
         return cleaned
+
+
+def tenant_users():
+    """Users with a membership (active or not) in the tenant in scope: Membership is scoped, so
+    evaluating this outside the request's scope raises instead of listing every user."""
+    return get_user_model().objects.filter(memberships__in=Membership.objects.all()).distinct().order_by(
+        "username")
 
 
 class TenantModelAdmin(admin.ModelAdmin):
@@ -84,6 +99,20 @@ class TenantModelAdmin(admin.ModelAdmin):
     def get_list_filter(self, request):
         filters = list(super().get_list_filter(request))
         return ["tenant", *filters] if request.user.is_superuser else filters
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # A tenant admin picks users from a list of their tenant's members: a raw id box would
+        # show any user's name for a typed id and accept it.
+        if db_field.remote_field.model is get_user_model() and not request.user.is_superuser:
+            kwargs["queryset"] = tenant_users()
+            kwargs["widget"] = forms.Select()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.remote_field.model is get_user_model() and not request.user.is_superuser:
+            kwargs["queryset"] = tenant_users()
+            kwargs["widget"] = forms.SelectMultiple()
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_form(self, request, obj=None, **kwargs):
         base = super().get_form(request, obj, **kwargs)

@@ -2,18 +2,23 @@
 widgets, staff choices, the import of a configuration file). Choice querysets come from the
 visibility selectors, so another tenant's (or region's) id is simply not a valid choice."""
 
+import hashlib
 import json
 
 import yaml
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django_scopes.forms import SafeModelChoiceField, SafeModelMultipleChoiceField
 
 from .models import Customer, Membership, Opportunity, Store, Tag
 from .phone import phone_normalize
+from .ratelimit import client_ip, failures_add, failures_clear, failures_get, window_left
 from .selectors import visible_customers, visible_regions, visible_stores
 
 
@@ -187,7 +192,41 @@ class OpportunityForm(BootstrapFormMixin, forms.ModelForm):
         self.fields["owner"].queryset = staff_users()
 
 
-class LoginForm(AuthenticationForm):
+class LoginThrottleMixin:
+    """Failed sign-ins are counted per account and per client address (scrm.ratelimit, fixed
+    windows of LOGIN_FAILURE_WINDOW seconds); past LOGIN_FAILURES_PER_ACCOUNT or
+    LOGIN_FAILURES_PER_ADDRESS even the right password is refused until the window ends, so
+    guessing costs the attacker time and the locked-out user sees why. A success clears the
+    account's count."""
+
+    def clean(self):
+        window = settings.LOGIN_FAILURE_WINDOW
+        username = (self.cleaned_data.get("username") or "").strip().lower()
+        account = hashlib.sha256(username.encode()).hexdigest()[:32] if username else ""
+        address = client_ip(self.request) if self.request is not None else ""
+        checks = [("login-account", account, settings.LOGIN_FAILURES_PER_ACCOUNT),
+                  ("login-address", address, settings.LOGIN_FAILURES_PER_ADDRESS)]
+        if any(ident and failures_get(scope=scope, ident=ident, window=window) >= limit
+               for scope, ident, limit in checks):
+            minutes = -(-window_left(window) // 60)
+            raise ValidationError(
+                ngettext("Too many failed sign-ins for this account or from your network. Try again in %(n)d minute.",
+                         "Too many failed sign-ins for this account or from your network. "
+                         "Try again in %(n)d minutes.", minutes) % {"n": minutes},
+                code="throttled")
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            for scope, ident, _limit in checks:
+                if ident:
+                    failures_add(scope=scope, ident=ident, window=window)
+            raise
+        if account:
+            failures_clear(scope="login-account", ident=account, window=window)
+        return cleaned
+
+
+class LoginForm(LoginThrottleMixin, AuthenticationForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["username"].widget.attrs.update(autocapitalize="none", autocomplete="username")

@@ -15,10 +15,19 @@ _redis_lock = threading.Lock()
 
 
 def client_ip(request):
-    # Behind the production proxy the first X-Forwarded-For hop is the client; runserver and
-    # tests have REMOTE_ADDR only.
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    return forwarded.split(",")[0].strip() or request.META.get("REMOTE_ADDR", "")
+    """The client's address. X-Forwarded-For is trusted only for the hops our own proxies added
+    (TRUSTED_PROXY_COUNT of them, in front of the app): each proxy appends the address it saw,
+    so the client is the entry that many places from the right. Anything to its left was
+    written by the client and can be anything; without proxies the header is ignored."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    hops = settings.TRUSTED_PROXY_COUNT
+    if hops <= 0:
+        return remote
+    forwarded = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+    if not forwarded:
+        return remote
+    # Fewer entries than proxies: the request skipped a proxy; the leftmost is the best we know.
+    return forwarded[-hops] if len(forwarded) >= hops else forwarded[0]
 
 
 def _redis_client():
@@ -71,3 +80,40 @@ def _redis_hit(key, window):
         logger.warning("rate limiter: Redis unavailable, %s not counted", key, exc_info=True)
         return 0
     return hits
+
+
+def _failure_key(scope, ident, window):
+    return f"rl:{scope}:{ident}:{int(time.time() // window)}"
+
+
+def failures_get(*, scope, ident, window):
+    """How many failures `ident` has in this window (read only: a refused attempt is not counted,
+    or a locked-out account could never come back)."""
+    key = _failure_key(scope, ident, window)
+    if getattr(settings, "REDIS_URL", ""):
+        import redis
+
+        try:
+            return int(_redis_client().get(key) or 0)
+        except redis.RedisError:
+            logger.warning("rate limiter: Redis unavailable, %s not read", key, exc_info=True)
+            return 0
+    return cache.get(key, 0)
+
+
+def failures_add(*, scope, ident, window):
+    """Count one failure in this window."""
+    rate_limited(scope=scope, ident=ident, limit=0, window=window)
+
+
+def failures_clear(*, scope, ident, window):
+    key = _failure_key(scope, ident, window)
+    if getattr(settings, "REDIS_URL", ""):
+        import redis
+
+        try:
+            _redis_client().delete(key)
+        except redis.RedisError:
+            logger.warning("rate limiter: Redis unavailable, %s not cleared", key, exc_info=True)
+        return
+    cache.delete(key)

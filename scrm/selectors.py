@@ -37,7 +37,7 @@ def tenant_active_get(*, slug):
     deleted (scrm.config_cache). Its `config_stamp` is always the database's: the stamp
     changes without a save, so a cached row gets it from the one-column read that
     `config_pinned` would otherwise make."""
-    if not slug or len(slug) > Tenant._meta.get_field("slug").max_length:
+    if not slug or len(slug) > (Tenant._meta.get_field("slug").max_length or 0):
         return None
     key = tenant_cache_key(slug)
     tenant = cache.get(key)

@@ -73,12 +73,17 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "scrm.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # A NUL byte or over-deep JSON gets its 400 before any view parses or stores it (after the
+    # language is chosen, so the message is in the reader's).
+    "scrm.middleware.BadInputMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "scrm.middleware.IdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Must come after authentication: the scope is opened from the signed-in user's membership.
@@ -87,7 +92,7 @@ MIDDLEWARE = [
 
 if PRODUCTION:
     # gunicorn serves the collected, compressed assets itself; runserver serves them in development.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "scrm.urls"
 WSGI_APPLICATION = "scrm.wsgi.application"
@@ -185,6 +190,18 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# A signed-in session with no request for this many seconds ends (0: only SESSION_COOKIE_AGE).
+SESSION_IDLE_TIMEOUT = int(env("SESSION_IDLE_TIMEOUT", str(2 * 3600)))
+
+# Sign-in: after this many failures in LOGIN_FAILURE_WINDOW seconds the account (or the address)
+# is refused, the right password included, until the window ends (scrm.forms.LoginThrottleMixin).
+LOGIN_FAILURES_PER_ACCOUNT = int(env("LOGIN_FAILURES_PER_ACCOUNT", "10"))
+LOGIN_FAILURES_PER_ADDRESS = int(env("LOGIN_FAILURES_PER_ADDRESS", "50"))
+LOGIN_FAILURE_WINDOW = int(env("LOGIN_FAILURE_WINDOW", "900"))
+# Password reset links (sent by email) stay valid this long.
+PASSWORD_RESET_TIMEOUT = int(env("PASSWORD_RESET_TIMEOUT", str(3600 * 3)))
+PASSWORD_RESET_RATE_PER_MINUTE = int(env("PASSWORD_RESET_RATE_PER_MINUTE", "5"))
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -234,11 +251,16 @@ NOTIFICATION_BACKOFF_SECONDS = int(env("NOTIFICATION_BACKOFF_SECONDS", "30"))
 # --- public intake ----------------------------------------------------------------------
 # Submissions of the public web form (and tracking-page replies) per client IP and minute.
 PUBLIC_FORM_RATE_PER_MINUTE = int(env("PUBLIC_FORM_RATE_PER_MINUTE", "20"))
+# How many reverse proxies of ours stand in front of the app (docker-compose: nginx, so 1). The
+# per-IP limits read the client from X-Forwarded-For only that many hops deep; 0 ignores the header.
+TRUSTED_PROXY_COUNT = int(env("TRUSTED_PROXY_COUNT", "0"))
 # Per API key: an integrator's burst passes, a runaway loop is stopped with 429 and Retry-After.
 API_RATE_PER_MINUTE = int(env("API_RATE_PER_MINUTE", "1200"))
 # Per client IP on the WeCom/WeChat callbacks, counted before the signature check: the platforms
 # send from a few addresses and retry a refused delivery, so the default is generous.
 CALLBACK_RATE_PER_MINUTE = int(env("CALLBACK_RATE_PER_MINUTE", "1200"))
+# A WeChat official-account callback whose timestamp is further from now than this is refused.
+CALLBACK_MAX_AGE_SECONDS = int(env("CALLBACK_MAX_AGE_SECONDS", "300"))
 # A picture sent in a WeCom / WeChat message is fetched and attached to the ticket up to this size.
 INBOUND_MEDIA_MAX_MB = int(env("INBOUND_MEDIA_MAX_MB", "10"))
 
@@ -249,6 +271,21 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {"TITLE": "SCRM 工单 API", "VERSION": "1.0.0"}
+
+# --- outgoing requests ------------------------------------------------------------------
+# Webhooks refuse private, loopback and link-local addresses (scrm.netguard); list on-premise
+# networks here to allow them, e.g. "10.20.0.0/16,192.168.8.5/32".
+OUTBOUND_ALLOWED_NETWORKS = env_list("OUTBOUND_ALLOWED_NETWORKS")
+
+# --- request hardening ------------------------------------------------------------------
+# JSON bodies nested deeper than this get a 400 at the edge (scrm.middleware.BadInputMiddleware).
+JSON_MAX_DEPTH = int(env("JSON_MAX_DEPTH", "32"))
+# Sent on every response. Scripts only from this origin (the vendored assets), never inline or
+# eval, so a stored string cannot run as script; inline styles stay (Bootstrap/htmx set them).
+CONTENT_SECURITY_POLICY = env("CONTENT_SECURITY_POLICY", (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"))
 
 # --- production hardening ---------------------------------------------------------------
 if PRODUCTION:

@@ -1,7 +1,5 @@
 """Root URLconf: staff pages of the core app, auth, language switch, admin; apps add theirs."""
 
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -17,6 +15,16 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/sent/",
+         auth_views.PasswordResetDoneView.as_view(template_name="registration/password_reset_done.html"),
+         name="password_reset_done"),
+    path("password-reset/<uidb64>/<token>/",
+         auth_views.PasswordResetConfirmView.as_view(template_name="registration/password_reset_confirm.html"),
+         name="password_reset_confirm"),
+    path("password-reset/done/",
+         auth_views.PasswordResetCompleteView.as_view(template_name="registration/password_reset_complete.html"),
+         name="password_reset_complete"),
     path("tenant/switch/", views.TenantSwitchView.as_view(), name="tenant-switch"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("customers/", views.CustomerListView.as_view(), name="customer-list"),
@@ -39,6 +47,5 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("admin/", admin.site.urls),
 ]
-
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# No /media/ route, not even under DEBUG: uploads are served only by the views that check who
+# may see them (tickets.views.AttachmentDownloadView, public_attachment).

@@ -1,7 +1,9 @@
 """Staff pages of the core app: home, customers, opportunities, stores, regions, tenant switch.
 Thin: selectors read, services write, forms validate."""
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -16,6 +18,7 @@ from django.views.generic import TemplateView
 from . import selectors, services
 from .forms import CustomerForm, OpportunityForm, StoreForm
 from .models import CustomerTier, OpportunityStage
+from .ratelimit import client_ip, rate_limited
 from .tenancy import SESSION_TENANT_KEY, tenants_for_user
 
 PAGE_SIZE = 25
@@ -335,3 +338,23 @@ class RegionListView(StaffView, TemplateView):
     def get_context_data(self, **kwargs):
         return super().get_context_data(regions=selectors.region_list(user=self.request.user), **kwargs)
 
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset by email, with our templates; a few requests per address and minute, so
+    the form cannot be used to flood a mailbox."""
+
+    template_name = "registration/password_reset_form.html"
+    email_template_name = "registration/password_reset_email.html"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+    def post(self, request, *args, **kwargs):
+        limit = settings.PASSWORD_RESET_RATE_PER_MINUTE
+        if rate_limited(scope="password-reset", ident=client_ip(request), limit=limit):
+            form = self.get_form()
+            form.is_valid()
+            form.add_error(None, _("Too many requests from your network. Please wait a minute and try again."))
+            response = self.form_invalid(form)
+            response.status_code = 429
+            return response
+        return super().post(request, *args, **kwargs)

@@ -32,6 +32,12 @@ def _watched_config_written_through_the_orm():
 
 
 @pytest.fixture(autouse=True)
+def _no_idle_timeout(settings):
+    # Tests travel hours and days with a signed-in client; tests/scrm/test_security.py turns it on.
+    settings.SESSION_IDLE_TIMEOUT = 0
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     # Tests and the demo seeding they run create many users; PBKDF2 would dominate the suite.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -356,6 +356,16 @@ class TicketPagination(PageNumberPagination):
     max_page_size = 200
 
 
+class TicketListQuerySerializer(serializers.Serializer):
+    """The list's query parameters, checked as the schema states them: `page=0`, `page=""`,
+    `page_size=false` or `status=""` are a 400 with the parameter's message."""
+
+    page = serializers.IntegerField(min_value=1, required=False, help_text="A page number, from 1.")
+    page_size = serializers.IntegerField(min_value=1, max_value=TicketPagination.max_page_size, required=False,
+                                         help_text="Tickets per page (default 50).")
+    status = serializers.ChoiceField(choices=Status.values, required=False, help_text="Only this status.")
+
+
 class TicketListCreateView(TenantApiView):
     """The tenant's tickets, newest first (paginated), and creating one."""
 
@@ -363,16 +373,17 @@ class TicketListCreateView(TenantApiView):
     pagination_class = TicketPagination
 
     def get_queryset(self):
-        status_filter = self.request.query_params.get("status", "")
-        if status_filter and status_filter not in Status.values:
-            raise serializers.ValidationError({"status": [_("Unknown status.")]})
-        return _ticket_queryset(status=status_filter)
+        # A plain dict: from a QueryDict, DRF would read an empty value as "not given".
+        query = TicketListQuerySerializer(data=self.request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        return _ticket_queryset(status=query.validated_data.get("status", ""))
 
     @extend_schema(
         operation_id="tickets_list",
         summary="List tickets",
-        parameters=[OpenApiParameter("status", OpenApiTypes.STR, enum=Status.values, description="Only this status.")],
-        responses={200: TicketSerializer(many=True), **_errors(400, 401)},
+        parameters=[TicketListQuerySerializer],
+        responses={200: TicketSerializer(many=True), **_errors(400, 401),
+                   404: OpenApiResponse(ErrorSerializer, description="`page` is past the last page.")},
     )
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())

@@ -7,10 +7,13 @@ CALLBACK_RATE_PER_MINUTE times a minute (429 after).
 
 Per-tenant settings: `Tenant.settings["wecom"] = {"corp_id", "agent_id", "secret", "token",
 "encoding_aes_key"}` and `Tenant.settings["wechat"] = {"app_id", "secret", "token",
-"encoding_aes_key"}` (the AES key only for the official account's safe mode)."""
+"encoding_aes_key"}` (the AES key only for the official account's safe mode). An official account
+with an AES key takes safe-mode deliveries only, and only with a timestamp within
+CALLBACK_MAX_AGE_SECONDS of now."""
 
 import binascii
 import logging
+import time
 from xml.parsers.expat import ExpatError
 
 from django.conf import settings
@@ -58,6 +61,15 @@ def _limited(request):
         response["Retry-After"] = str(window_left())
         return response
     return None
+
+
+def _fresh(timestamp):
+    """The callback's timestamp is within CALLBACK_MAX_AGE_SECONDS of now (either way: clocks
+    drift)."""
+    try:
+        return abs(time.time() - int(timestamp)) <= settings.CALLBACK_MAX_AGE_SECONDS
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def _tenant_config(slug, section, required):
@@ -169,11 +181,19 @@ def wechat_callback(request, tenant_slug):
         check_signature(config["token"], request.GET.get("signature", ""), timestamp, nonce)
     except InvalidSignatureException:
         return HttpResponseForbidden("invalid signature", content_type="text/plain")
+    # The plain signature covers token, timestamp and nonce, not the body: an old signature
+    # would carry any body. Only a fresh one is taken.
+    if not _fresh(timestamp):
+        return HttpResponseForbidden("stale timestamp", content_type="text/plain")
     if request.method == "GET":
         return HttpResponse(request.GET.get("echostr", ""), content_type="text/plain")
+    aes = request.GET.get("encrypt_type", "raw") == "aes"
+    if config.get("encoding_aes_key") and not aes:
+        # Safe mode configured: a plain delivery is a downgrade someone else chose.
+        return HttpResponseForbidden("safe mode required", content_type="text/plain")
     try:
         body = _body(request)
-        if request.GET.get("encrypt_type", "raw") == "aes":
+        if aes:
             if not config.get("encoding_aes_key"):
                 return HttpResponseBadRequest("safe mode is not configured", content_type="text/plain")
             try:

@@ -78,7 +78,8 @@ def _header(message, name):
         value = message.get(name)
     except (ValueError, TypeError, IndexError):  # a header the parser cannot make sense of
         value = None
-    return " ".join(str(value).split()) if value is not None else ""
+    # NUL: no database stores it in text, and it means nothing in a mail.
+    return " ".join(str(value).replace("\x00", "").split()) if value is not None else ""
 
 
 def _html_to_text(markup):
@@ -116,7 +117,7 @@ def _body_text(message):
         part = None
     if part is None:
         return ""
-    text = _part_text(part)
+    text = _part_text(part).replace("\x00", "")
     if part.get_content_type() == "text/html":
         text = _html_to_text(text)
     text = re.sub(r"\n{3,}", "\n\n", text.replace("\r\n", "\n").replace("\r", "\n"))
@@ -137,7 +138,7 @@ def _attachments(message):
             name = part.get_filename() or ""
         except (ValueError, TypeError, IndexError):
             name = ""
-        name = PurePath(str(name).replace("\\", "/")).name.strip()
+        name = PurePath(str(name).replace("\\", "/").replace("\x00", "")).name.strip()
         if not name:
             name = f"attachment-{index}{mimetypes.guess_extension(content_type) or ''}"
         if len(name) > 200:

@@ -11,6 +11,9 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 ACTIONS = {}
+# name -> func(params) returning an error message or None, checked when a node is saved and when
+# a workflow is published.
+ACTION_PARAM_CHECKS = {}
 
 
 def workflow_action(name):
@@ -44,6 +47,38 @@ def create_child(*, ticket, node, params, actor):
     return _("Child ticket %(number)s created.") % {"number": children[0].number}
 
 
+def webhook_params_error(params):
+    """Why a webhook node's parameters cannot be used, or None: the URL must be http(s) and reach
+    a public address (scrm.netguard), so a tenant cannot point the worker at the server's own
+    network."""
+    from scrm.netguard import UnsafeURL, url_check
+
+    url = params.get("url") if isinstance(params, dict) else None
+    try:
+        URLValidator(schemes=["http", "https"])(url if isinstance(url, str) else "")
+    except ValidationError:
+        return _("A webhook needs {\"url\": \"https://…\"}.")
+    try:
+        url_check(url)
+    except UnsafeURL as exc:
+        return exc.message
+    return None
+
+
+ACTION_PARAM_CHECKS["webhook"] = webhook_params_error
+
+
+def action_params_errors(graph):
+    """The parameter errors of a graph's automatic nodes, one line per node."""
+    errors = []
+    for node in graph.get("nodes") or []:
+        check = ACTION_PARAM_CHECKS.get(node.get("action")) if node.get("kind") == "auto" else None
+        error = check(node.get("params") or {}) if check else None
+        if error:
+            errors.append(_("Node “%(key)s”: %(error)s") % {"key": node.get("key"), "error": error})
+    return errors
+
+
 def webhook_signature(secret, body):
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -61,6 +96,8 @@ def webhook(*, ticket, node, params, actor):
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError as exc:
         raise ValidationError(_("The webhook URL is not valid.")) from exc
+    # Where it points is checked when the node is saved, at publish and by the task at send time
+    # (scrm.netguard): a DNS answer here would hold the engine's transaction.
     from .tasks import webhook_deliver_task
 
     transaction.on_commit(lambda: webhook_deliver_task.delay(

@@ -277,12 +277,10 @@ class NodeForm(BootstrapFormMixin, forms.Form):
         return value
 
     def _webhook_check(self, params):
-        from django.core.validators import URLValidator
+        from .actions import webhook_params_error
 
-        try:
-            URLValidator(schemes=["http", "https"])(params.get("url") if isinstance(params.get("url"), str) else "")
-        except forms.ValidationError:
-            self.add_error("params", _("A webhook needs {\"url\": \"https://…\"}."))
+        if error := webhook_params_error(params):
+            self.add_error("params", error)
 
     def default_actions(self):
         return {kind: [str(ACTION_LABELS[a]) for a in actions] for kind, actions in DEFAULT_ACTIONS.items()}

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
-from .actions import ACTIONS
+from .actions import ACTIONS, action_params_errors
 from .graph import graph_validate
 from .models import Workflow, WorkflowVersion
 from .presets import workflow_preset_get
@@ -51,6 +51,8 @@ def workflow_publish(*, workflow, actor=None):
     workflow = (Workflow.objects.select_for_update(of=("self",)).select_related("template__current_version")
                 .get(pk=workflow.pk))
     graph = graph_validate(workflow.draft, field_keys=_field_keys(workflow.template), action_names=set(ACTIONS))
+    if errors := action_params_errors(graph):
+        raise ValidationError({"graph": errors})
     current = workflow.current_version
     if current is not None and current.graph == graph:
         raise ValidationError({"graph": _("Nothing changed since version %(n)d.") % {"n": current.number}})

@@ -2,6 +2,7 @@
 
 import requests
 
+from scrm.netguard import safe_post
 from scrm.tasks import tenant_task
 
 from .actions import webhook_body, webhook_signature
@@ -17,6 +18,11 @@ def webhook_deliver_task(*, tenant_id, ticket_id, node_key):
     body = webhook_body(run.ticket, node)
     headers = {"Content-Type": "application/json",
                "X-SCRM-Signature": "sha256=" + webhook_signature(params.get("secret", ""), body)}
-    response = requests.post(params["url"], data=body, headers=headers, timeout=5)
+    # Checked again here: DNS may answer differently than when the node was saved. A refused URL
+    # raises UnsafeURL (not retried); a redirect is not followed, and counts as a failure.
+    response = safe_post(params["url"], data=body, headers=headers, timeout=5)
+    if response.is_redirect:
+        raise requests.HTTPError(f"redirect to {response.headers.get('Location', '')!r} not followed",
+                                 response=response)
     response.raise_for_status()
     return response.status_code

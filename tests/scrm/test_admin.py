@@ -188,3 +188,55 @@ def test_demoted_admin_does_not_see_every_customer_in_admin(tenant_a, client_for
     # fixed either way: no admin at all (redirect to the admin login) or a list without 华北客户
     assert response.status_code in (200, 302)
     assert "华北客户" not in response.content.decode()
+
+
+# --- user pickers (issue 13): a tenant admin sees and picks only their tenant's members ----------
+
+USER_PICKER_PAGES = ["/admin/scrm/membership/add/", "/admin/scrm/staffprofile/add/",
+                     "/admin/notifications/preference/add/", "/admin/scrm/customer/add/",
+                     "/admin/scrm/team/add/"]
+
+
+@pytest.mark.parametrize("url", USER_PICKER_PAGES)
+def test_user_picker_never_shows_another_tenants_user(url, tenant_a, admin_a, admin_b, client_for):
+    with tenant_scope(tenant_a):
+        from scrm.models import Membership
+
+        Membership.objects.filter(user=admin_a).update(is_active=True)
+    field = "owner" if "customer" in url else "lead" if "team" in url else "user"
+    response = client_for(admin_a).get(url, {field: admin_b.pk})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "admin_b" not in body
+    assert 'class="vForeignKeyRawIdAdminField"' not in body
+    assert f'<option value="{admin_a.pk}">admin_a</option>' in body
+
+
+def test_membership_for_another_tenants_user_is_refused(tenant_a, tenant_b, admin_a, admin_b, client_for):
+    outsider = UserFactory(username="outsider")
+    for user in (admin_b, outsider):
+        response = client_for(admin_a).post("/admin/scrm/membership/add/",
+                                            {"user": user.pk, "role": Role.ADMIN, "is_active": "on"})
+        assert response.status_code == 200
+        assert "user" in response.context["adminform"].form.errors
+    with tenant_scope(tenant_a):
+        from scrm.models import Membership
+
+        assert sorted(Membership.objects.values_list("user__username", flat=True)) == ["admin_a"]
+
+
+def test_preference_for_another_tenants_user_is_refused(tenant_a, admin_a, admin_b, client_for):
+    from notifications.models import Preference
+
+    response = client_for(admin_a).post("/admin/notifications/preference/add/", {
+        "user": admin_b.pk, "event": "ticket_assigned", "channels": '["inapp"]', "min_priority": "low"})
+    assert response.status_code == 200
+    assert "user" in response.context["adminform"].form.errors
+    with tenant_scope(tenant_a):
+        assert Preference.objects.count() == 0
+
+
+def test_superuser_keeps_the_raw_id_picker(client_for):
+    root = UserFactory(username="root", is_superuser=True, is_staff=True)
+    body = client_for(root).get("/admin/scrm/membership/add/").content.decode()
+    assert "vForeignKeyRawIdAdminField" in body

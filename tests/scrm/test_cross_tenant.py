@@ -1,5 +1,13 @@
 """Walk every URL and admin route as a user of another tenant and as anonymous: another
-tenant's objects answer 404 (as missing ones do), and anonymous users are sent to login."""
+tenant's objects answer 404 (as missing ones do), and anonymous users are sent to login.
+
+Every route comes from the resolver, so a route is walked the day it is added: `route_kwargs`
+must know how to fill each of its URL arguments with tenant A's objects, or
+test_every_route_can_be_built fails. Nobody — another tenant's admin, A's low roles,
+anonymous — gets a 500 from any route, and nothing outside the public capability links
+(form, tracking token) shows A's data to B or to anonymous."""
+
+import re
 
 import pytest
 from django.contrib import admin
@@ -29,8 +37,12 @@ from workflow.services import workflow_create, workflow_draft_set, workflow_publ
 # health, callbacks with their own signatures, the API with its own keys) — each has its own tests.
 PUBLIC = {
     "login", "set_language", "logout", "ticket-public-form", "ticket-public-thanks", "ticket-track",
-    "ticket-public-attachment", "healthz",
+    "ticket-public-attachment", "healthz", "password_reset", "password_reset_done", "password_reset_confirm",
+    "password_reset_complete",
 }
+# Public routes whose URL is a capability (knowing it is the permission): they show A's ticket.
+CAPABILITY = {"ticket-public-form", "ticket-public-thanks", "ticket-track", "ticket-public-attachment"}
+MARKERS = ("甲客户", "甲门店", "甲区域", "甲商机", "甲工单", "甲订单", "甲备注")
 PUBLIC_PREFIXES = ("api/", "hooks/")
 # Which model each route with an object id shows, and any other URL kwargs it needs; a new route
 # with an id must be added here or the walk fails.
@@ -65,6 +77,43 @@ def route_url(name, world):
     pattern = dict(staff_routes())[name]
     key = "template_id" if "<int:template_id>" in pattern else "pk"
     return reverse(name, kwargs={key: world[model].pk, **extra})
+
+
+def all_routes():
+    """(name, pattern) for every named route outside the admin, the public and API ones included."""
+    found = []
+
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                if getattr(p, "app_name", None) == "admin" or str(p.pattern).startswith("admin/"):
+                    continue
+                walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern) and p.name:
+                found.append((p.name, prefix + str(p.pattern)))
+
+    walk(get_resolver().url_patterns)
+    return found
+
+
+def route_kwargs(name, pattern, world):
+    """Tenant A's values for every argument of a route; KeyError for one nobody taught it."""
+    ticket = world[Ticket]
+    values = {
+        "action": "comment", "number": ticket.number, "token": ticket.tracking_token,
+        "tenant_slug": ticket.tenant.slug, "template_slug": world[TicketTemplate].slug,
+        "uidb64": "MQ", "pk": None, "template_id": None,
+    }
+    if name == "password_reset_confirm":
+        values["token"] = "set-password"
+    kwargs = {}
+    for arg in re.findall(r"<(?:\w+:)?(\w+)>", pattern):
+        if arg in ("pk", "template_id"):
+            model = Attachment if name == "ticket-public-attachment" else PK_ROUTES[name][0]
+            kwargs[arg] = world[model].pk
+        else:
+            kwargs[arg] = values[arg]
+    return kwargs
 
 
 def staff_routes():
@@ -197,3 +246,83 @@ def test_admin_of_other_tenant_gets_404_on_every_admin_object(world, admin_b, cl
         checked.append(model._meta.label)
     assert {"scrm.Customer", "scrm.Store", "scrm.Region", "scrm.Opportunity", "scrm.Tenant", "tickets.Ticket",
             "tickets.TicketTemplate", "tickets.TimelineEvent", "tickets.Attachment"} <= set(checked)
+
+
+@pytest.mark.django_db
+def test_every_route_can_be_built(world):
+    """A new route with an argument nobody fills fails here (KeyError), not silently unwalked."""
+    urls = [reverse(name, kwargs=route_kwargs(name, pattern, world)) for name, pattern in all_routes()]
+    assert len(urls) == len(all_routes()) > 50
+
+
+@pytest.mark.django_db
+def test_no_route_answers_500_or_shows_tenant_a_to_outsiders(world, admin_b, engineer_a, agent_a, finance_a,
+                                                              client_for, client):
+    """Every route, GET and an empty POST, as B's admin, anonymous and A's low roles."""
+    visitors = {"admin_b": client_for(admin_b), "anonymous": client, "engineer_a": client_for(engineer_a),
+                "agent_a": client_for(agent_a), "finance_a": client_for(finance_a)}
+    walked = 0
+    for name, pattern in all_routes():
+        if name == "logout":
+            continue
+        url = reverse(name, kwargs=route_kwargs(name, pattern, world))
+        for who, visitor in visitors.items():
+            for method in ("get", "post"):
+                response = getattr(visitor, method)(url)
+                walked += 1
+                assert response.status_code < 500, (who, method, url, response.status_code)
+                if who in ("admin_b", "anonymous") and name not in CAPABILITY and 200 <= response.status_code < 300:
+                    body = b"".join(response) if response.streaming else response.content
+                    text = body.decode(errors="replace")
+                    assert not [m for m in MARKERS if m in text], (who, method, url)
+    assert walked >= len(all_routes()) * 9
+
+
+# --- bad input to every form and endpoint -------------------------------------------------------------
+
+FIELD_NAME = re.compile(r'<(?:input|textarea|select)\b(?![^>]*type="(?:file|submit|hidden)")[^>]*\bname="([^"]+)"')
+LONG = "长" * 100_000
+DEEP = "[" * 50_000 + "]" * 50_000
+
+
+def form_fields(response):
+    """The names of the fields a page's forms send (file inputs and the CSRF token left out)."""
+    if response.status_code != 200 or "html" not in response.get("Content-Type", ""):
+        return []
+    return sorted(set(FIELD_NAME.findall(response.content.decode(errors="replace"))) - {"csrfmiddlewaretoken"})
+
+
+@pytest.mark.django_db
+def test_bad_input_to_every_form_and_endpoint_is_a_4xx(world, admin_a, client_for):
+    """As A's admin (who may use every page): NUL bytes are a 400, 100,000-character values and
+    JSON nested 50,000 deep never a 500 — in the path's query, every form field, and JSON bodies."""
+    _key, secret = api_key_create_in(world)
+    api = {"HTTP_AUTHORIZATION": f"Api-Key {secret}"}
+    posted_fields = 0
+    for name, pattern in all_routes():
+        if name in ("logout", "set_language"):
+            continue
+        url = reverse(name, kwargs=route_kwargs(name, pattern, world))
+        client = client_for(admin_a)
+        assert client.get(url, {"q": "a\x00b"}, **api).status_code == 400, url
+        assert client.get(url, {"q": LONG, "page": LONG}, **api).status_code < 500, url
+        fields = form_fields(client.get(url)) or ["name", "body", "title"]
+        posted_fields += len(fields)
+        nul = client.post(url, dict.fromkeys(fields, "a\x00b"), **api)
+        assert nul.status_code == 400, (url, nul.status_code)
+        long = client.post(url, dict.fromkeys(fields, LONG), **api)
+        assert long.status_code < 500, (url, long.status_code)
+        for body in (DEEP, '{"template": "' + LONG + '", "data": {"x": "' + LONG + '"}}', '{"a": "\\u0000"}'):
+            response = client.post(url, body, content_type="application/json", **api)
+            assert response.status_code < 500, (url, response.status_code)
+            if body == DEEP or "u0000" in body:
+                assert response.status_code == 400, (url, response.status_code)
+    assert posted_fields > 100  # the pages' real forms were found and filled
+    with tenant_scope(world[Ticket].tenant):
+        stored = [*Ticket.objects.values_list("title", "description"), *Customer.objects.values_list("name", "note")]
+        assert not [row for row in stored if any("\x00" in (value or "") for value in row)]
+
+
+def api_key_create_in(world):
+    with tenant_scope(world[Ticket].tenant):
+        return api_key_create(tenant=world[Ticket].tenant, name="坏输入")

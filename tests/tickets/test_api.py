@@ -468,3 +468,21 @@ def test_openapi_schema_documents_the_api(client):
     assert schema["components"]["securitySchemes"]["ApiKey"]["in"] == "header"
     assert "TicketCreate" in schema["components"]["schemas"]
 
+
+
+@pytest.mark.parametrize(("query", "param"), [
+    ("page=", "page"), ("page=0", "page"), ("page=-1", "page"), ("page=abc", "page"),
+    ("page_size=false", "page_size"), ("page_size=0", "page_size"), ("page_size=201", "page_size"),
+    ("status=", "status"), ("status=bogus", "status"),
+])
+def test_list_query_parameters_are_checked_against_the_schema(client, api_a, query, param):
+    response = get(client, api_a, f"{URL}?{query}")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [param]
+
+
+def test_list_page_past_the_end_is_the_documented_404(client, api_a):
+    assert get(client, api_a, f"{URL}?page=1&page_size=200").status_code == 200
+    assert get(client, api_a, f"{URL}?page=2").status_code == 404
+    schema = client.get("/api/schema/?format=json").json()
+    assert "404" in schema["paths"]["/api/v1/tickets/"]["get"]["responses"]

@@ -4,6 +4,7 @@ nothing written for a forged signature, the URL verification handshake, and the 
 image message fetched from the platform's media API (a loopback stub) and attached once."""
 
 import hashlib
+import time
 
 import pytest
 import time_machine
@@ -46,6 +47,20 @@ NONCE = "1372623149"
 WECOM_URL = "/hooks/wecom/weidao/"
 WECHAT_URL = "/hooks/wechat/weidao/"
 FIELDS = [{"key": "desc", "type": "textarea", "label": {"zh-hans": "描述"}, "required": False, "public": "edit"}]
+
+
+@pytest.fixture(autouse=True)
+def _at_delivery_time():
+    """The callbacks carry TIMESTAMP; official-account deliveries are taken only while it is fresh."""
+    with time_machine.travel(int(TIMESTAMP) + 30, tick=True):
+        yield
+
+
+def plain_mode(tenant):
+    """The official account without safe mode (no EncodingAESKey): plain deliveries are taken."""
+    del tenant.settings["wechat"]["encoding_aes_key"]
+    tenant.save()
+    return tenant
 
 
 @pytest.fixture
@@ -236,6 +251,7 @@ def mp_text(content, msg_id):
 
 
 def test_official_account_plain_mode(client, tenant):
+    plain_mode(tenant)
     query = f"signature={sha1_signature(TOKEN, TIMESTAMP, NONCE)}&timestamp={TIMESTAMP}&nonce={NONCE}"
     response = client.post(f"{WECHAT_URL}?{query}", data=mp_text("订的包间能改时间吗", 7000001),
                            content_type="text/xml")
@@ -274,12 +290,41 @@ def test_official_account_forged_signature_and_verification(client, tenant):
     assert state(tenant) == (0, 0, 0, 0)
 
 
+def test_official_account_with_safe_mode_refuses_plain_deliveries(client, tenant):
+    query = f"signature={sha1_signature(TOKEN, TIMESTAMP, NONCE)}&timestamp={TIMESTAMP}&nonce={NONCE}"
+    response = client.post(f"{WECHAT_URL}?{query}", data=mp_text("降级到明文", 7000010), content_type="text/xml")
+    assert (response.status_code, response.content) == (403, b"safe mode required")
+    raw = client.post(f"{WECHAT_URL}?{query}&encrypt_type=raw", data=mp_text("降级", 7000011), content_type="text/xml")
+    assert raw.status_code == 403
+    assert state(tenant) == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("age", [301, -301, 10**6])
+def test_official_account_refuses_a_stale_or_future_timestamp(client, tenant, age):
+    plain_mode(tenant)
+    then = str(int(time.time()) - age)
+    query = f"signature={sha1_signature(TOKEN, then, NONCE)}&timestamp={then}&nonce={NONCE}"
+    response = client.post(f"{WECHAT_URL}?{query}", data=mp_text("旧签名新内容", 7000012), content_type="text/xml")
+    assert (response.status_code, response.content) == (403, b"stale timestamp")
+    assert client.get(WECHAT_URL + "?" + query + "&echostr=42").status_code == 403
+    assert state(tenant) == (0, 0, 0, 0)
+
+
+def test_official_account_takes_a_timestamp_within_the_window(client, tenant):
+    plain_mode(tenant)
+    then = str(int(time.time()) - 290)
+    query = f"signature={sha1_signature(TOKEN, then, NONCE)}&timestamp={then}&nonce={NONCE}"
+    response = client.post(f"{WECHAT_URL}?{query}", data=mp_text("还在窗口内", 7000013), content_type="text/xml")
+    assert response.status_code == 200
+
+
 # --- rate limit -------------------------------------------------------------------------
 
 @time_machine.travel("2026-11-23 10:00:05 +0800", tick=False)  # every call in one window
 def test_a_flood_from_one_ip_is_429_before_any_read_and_writes_nothing(client, tenant, settings,
                                                                        django_assert_num_queries):
     cache.clear()
+    plain_mode(tenant)
     settings.CALLBACK_RATE_PER_MINUTE = 2
     assert wecom_post(client, text_xml("第一条", 6100001)).status_code == 200
     assert wecom_post(client, text_xml("伪造", 6100002), signature="0" * 40).status_code == 403
@@ -287,7 +332,8 @@ def test_a_flood_from_one_ip_is_429_before_any_read_and_writes_nothing(client, t
         refused = wecom_post(client, text_xml("第三条", 6100003))
     assert (refused.status_code, refused.content) == (429, b"too many requests")
     assert refused["Retry-After"] == "55"
-    query = f"signature={sha1_signature(TOKEN, TIMESTAMP, NONCE)}&timestamp={TIMESTAMP}&nonce={NONCE}"
+    now = str(int(time.time()))
+    query = f"signature={sha1_signature(TOKEN, now, NONCE)}&timestamp={now}&nonce={NONCE}"
     wechat = client.post(f"{WECHAT_URL}?{query}", data=mp_text("公众号也算", 7100001), content_type="text/xml")
     assert wechat.status_code == 429
     assert state(tenant) == (1, 1, 1, 1)  # the first message only
@@ -390,6 +436,7 @@ def test_a_picture_for_the_open_ticket_lands_on_it(client, tenant, wecom_api, dj
 
 
 def test_official_account_picture(client, tenant, wechat_api, django_capture_on_commit_callbacks):
+    plain_mode(tenant)
     wechat_api.media["media-7200001"] = File(b"GIF89a" + bytes(32), "image/gif", "sticker.gif")
     xml = text_xml("http://mmbiz.qpic.cn/p.jpg", 7200001, sender=OPENID, to="gh_123456789abc",
                    msg_type="image").replace("<AgentID>1000002</AgentID>", "")

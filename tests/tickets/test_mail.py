@@ -390,3 +390,16 @@ def test_imap_refusal_is_a_mailbox_error(tenant_a):
         publish_template(tenant_a)
     with pytest.raises(MailboxError, match="cannot reach"):
         fetch(tenant_a)
+
+
+def test_nul_bytes_in_a_mail_are_dropped_not_stored(maildir, tenant_a):
+    """NUL has no place in a mail's text; PostgreSQL would refuse the ticket for it (issue 13)."""
+    maildir.add(mail("洗碗机\x00漏水", "地址：\x00徐汇区", message_id="<nul@example.com>",
+                     sender="张\x00先生 <zhang@example.com>",
+                     attachments=[("报\x00价.pdf", b"%PDF-1.4 x", "application", "pdf")]))
+    assert fetch(tenant_a) == 1
+    with tenant_scope(tenant_a):
+        ticket = Ticket.objects.get()
+        assert (ticket.title, ticket.description) == ("洗碗机漏水", "地址：徐汇区")
+        assert InboundMessage.objects.get().payload["headers"]["Subject"] == "洗碗机漏水"
+        assert [a.name for a in ticket.attachments.all()] == ["报价.pdf"]

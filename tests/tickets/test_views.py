@@ -404,14 +404,27 @@ def test_third_post_from_one_ip_in_a_minute_is_rate_limited(tenant_a, complaint,
 
 @time_machine.travel("2026-11-23 10:00:05 +0800", tick=False)
 def test_rate_limit_counts_the_forwarded_client_address(tenant_a, complaint, store_a, public):
-    with override_settings(PUBLIC_FORM_RATE_PER_MINUTE=1):
+    # Behind one proxy of ours (nginx appends the address it saw), the client is the last entry;
+    # what the client wrote to the left of it is not believed.
+    with override_settings(PUBLIC_FORM_RATE_PER_MINUTE=1, TRUSTED_PROXY_COUNT=1):
         proxy = {"REMOTE_ADDR": "10.0.0.1"}
         assert public.post(FORM_URL, complaint_post(store_a), HTTP_X_FORWARDED_FOR="198.51.100.1",
                            **proxy).status_code == 302
-        assert public.post(FORM_URL, complaint_post(store_a), HTTP_X_FORWARDED_FOR="198.51.100.1, 10.0.0.1",
+        assert public.post(FORM_URL, complaint_post(store_a), HTTP_X_FORWARDED_FOR="203.0.113.99, 198.51.100.1",
                            **proxy).status_code == 429
         assert public.post(FORM_URL, complaint_post(store_a), HTTP_X_FORWARDED_FOR="198.51.100.2",
                            **proxy).status_code == 302
+    assert rows(tenant_a)["tickets"] == 2
+
+
+@time_machine.travel("2026-11-23 10:00:05 +0800", tick=False)
+def test_a_fresh_forwarded_header_per_request_does_not_escape_the_limit(tenant_a, complaint, store_a, public):
+    for proxies, header in ((0, "198.51.100.{n}"), (1, "198.51.100.{n}, 203.0.113.7")):
+        cache.clear()
+        with override_settings(PUBLIC_FORM_RATE_PER_MINUTE=1, TRUSTED_PROXY_COUNT=proxies):
+            statuses = [public.post(FORM_URL, complaint_post(store_a), REMOTE_ADDR="203.0.113.7",
+                                    HTTP_X_FORWARDED_FOR=header.format(n=n)).status_code for n in range(3)]
+        assert statuses == [302, 429, 429]
     assert rows(tenant_a)["tickets"] == 2
 
 

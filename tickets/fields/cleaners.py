@@ -2,7 +2,6 @@
 and the pickers, the only part that reads the database, always inside one tenant's scope."""
 
 import json
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -36,15 +35,15 @@ from .base import (
     _to_decimal,
     _to_int,
 )
+from .patterns import pattern_fullmatch
 
 
 def _clean_text(field, raw):
     value = _string(raw)
     _check_length(field, value)
     regex = field["validation"].get("regex")
-    # Inputs are short (max_length) and regexes at most 200 characters: the cost of a bad
-    # pattern stays bounded without a regex timeout, which Python's re does not have.
-    if regex and not re.fullmatch(regex, value):
+    # RE2: linear time, so a tenant's pattern cannot stall the public form (see patterns.py).
+    if regex and not pattern_fullmatch(regex, value):
         raise _invalid(gettext("Enter a value in the expected format."))
     return value
 

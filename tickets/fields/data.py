@@ -46,6 +46,51 @@ def _sniff_image(upload):
     return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
 
 
+# Document formats by their first bytes; anything else is stored as what no browser renders.
+_DOCUMENT_MAGIC = (
+    (b"%PDF-", "application/pdf"),
+    (b"PK\x03\x04", "application/zip"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "application/x-ole-storage"),
+)
+# A zip or OLE container is named by the extension it came with (the bytes agree on the family).
+_CONTAINER_TYPES = {
+    ("application/zip", "docx"): "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ("application/zip", "xlsx"): "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ("application/zip", "pptx"): "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ("application/x-ole-storage", "doc"): "application/msword",
+    ("application/x-ole-storage", "xls"): "application/vnd.ms-excel",
+}
+_TEXT_TYPES = {"txt": "text/plain", "csv": "text/csv"}
+
+
+def _detected_type(upload, extension):
+    """The content type the file's bytes show, never the browser's declaration (which anyone can
+    set to text/html): images and documents by their magic bytes, .txt/.csv when the start
+    decodes as text, else application/octet-stream."""
+    kind = _sniff_image(upload)
+    if kind:
+        return kind
+    try:
+        upload.seek(0)
+        head = upload.read(2048)
+        upload.seek(0)
+    except (AttributeError, OSError, ValueError):
+        return "application/octet-stream"
+    family = next((kind for magic, kind in _DOCUMENT_MAGIC if head.startswith(magic)), None)
+    if family:
+        return _CONTAINER_TYPES.get((family, extension), family)
+    if extension in _TEXT_TYPES and b"\x00" not in head:
+        for encoding in ("utf-8", "gb18030"):
+            try:
+                head.decode(encoding)
+            except UnicodeDecodeError as exc:
+                if exc.start >= len(head) - 4:  # a character cut at the end of the sample
+                    return _TEXT_TYPES[extension]
+                continue
+            return _TEXT_TYPES[extension]
+    return "application/octet-stream"
+
+
 def _files_clean(field, uploads):
     """Describe the uploads after checking count, extension, size and (for images) content."""
     rules = field["validation"]
@@ -84,7 +129,9 @@ def _files_clean(field, uploads):
                     gettext("“%(name)s” is not a valid image (PNG, JPEG, GIF or WebP).") % {"name": name}
                 )
                 continue
-            content_type = kind or getattr(upload, "content_type", None) or "application/octet-stream"
+            content_type = _detected_type(upload, extension)
+            # attachment_store records upload.content_type: make it what was detected.
+            upload.content_type = content_type
             described.append({"name": name, "size": size, "content_type": content_type})
     if errors:
         raise ValidationError(errors, code="invalid")

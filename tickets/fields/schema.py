@@ -2,7 +2,6 @@
 it normalised."""
 
 import copy
-import re
 from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError
@@ -25,6 +24,7 @@ from .base import (
     STAFF_MODES,
     _blank,
 )
+from .patterns import PatternError, pattern_compile
 from .registry import _LENGTH_CAPS, FIELD_TYPES
 
 
@@ -103,8 +103,8 @@ def _regex_check(ftype, out, problems):
         out.pop("regex")
         return
     try:
-        re.compile(regex)
-    except re.error as exc:
+        pattern_compile(regex)
+    except PatternError as exc:
         problems.append(gettext("invalid regular expression: %(error)s.") % {"error": exc})
         out.pop("regex")
 

@@ -122,9 +122,9 @@ def customer_link(*, tenant, name="", phone="", email="", wecom_external_userid=
     except ValidationError as exc:
         if "phone" in getattr(exc, "error_dict", {}) and phone:
             # A concurrent intake created the same customer a moment ago.
-            found = Customer.objects.filter(phone=phone).first()
-            if found is not None:
-                return found
+            existing = Customer.objects.filter(phone=phone).first()
+            if existing is not None:
+                return existing
         raise
 
 
