@@ -16,12 +16,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_fsm import can_proceed
 
 from notifications.services import event_emit
+from scrm.db import insert_new
 from scrm.models import Membership
 from scrm.permissions import ROLE_PERMISSIONS
 from tickets.models import EventKind, Status, Ticket
@@ -29,7 +31,7 @@ from tickets.services import invalid_choice, timeline_event_add
 from tickets.timeline import names_list, person, timeline_code
 
 from .hooks import hooks_call
-from .models import Run, Task, TaskStatus, Token, TokenState
+from .models import Run, Task, TaskStatus, Token, TokenState, Workload
 
 # Roles that may hold a ticket: those allowed to change tickets (not finance).
 ASSIGNABLE_ROLES = frozenset(role for role, perms in ROLE_PERMISSIONS.items() if "tickets.change_ticket" in perms)
@@ -120,10 +122,13 @@ def ticket_save(ticket: Ticket, fields: list[str], dirty: list[str] | None = Non
 
 def task_create(*, run: Run, ticket: Ticket, token: Token, node: dict, label: str, assignee: Any, backup: Any,
                 due_at: Any, returned: bool, reasons: list | None = None) -> Task:
-    return Task.objects.create(tenant_id=ticket.tenant_id, run=run, ticket=ticket, token=token, node=node["key"],
+    task = Task.objects.create(tenant_id=ticket.tenant_id, run=run, ticket=ticket, token=token, node=node["key"],
                                node_name=label[:60], assignee=assignee,
                                backup=backup if backup != assignee else None, due_at=due_at, is_returned=returned,
                                handler_reasons=reasons or [])
+    if assignee is not None:
+        workload_add(ticket.tenant_id, {assignee.pk: 1})
+    return task
 
 
 def task_complete(task: Task, action: str, user: Any) -> None:
@@ -132,23 +137,61 @@ def task_complete(task: Task, action: str, user: Any) -> None:
     task.completed_by = user
     task.completed_at = timezone.now()
     task.save(update_fields=["status", "action", "completed_by", "completed_at"])
+    if task.assignee_id is not None:
+        workload_add(task.tenant_id, {task.assignee_id: -1})
 
 
 def tasks_cancel(run: Run, token: Token | None = None) -> int:
     qs = Task.objects.filter(run=run, status=TaskStatus.OPEN)
     if token is not None:
         qs = qs.filter(token=token)
-    return qs.update(status=TaskStatus.CANCELLED)
+    held = dict(qs.filter(assignee__isnull=False).values_list("assignee_id").annotate(n=Count("id")).order_by())
+    cancelled = qs.update(status=TaskStatus.CANCELLED)
+    workload_add(run.tenant_id, {user_id: -n for user_id, n in held.items()})
+    return cancelled
 
 
 def task_transfer(task: Task, to: Any) -> dict:
     """Hand an open task to another person; the timeline change."""
     change = {"field": "handler", "old": actor_name(task.assignee), "new": actor_name(to)}
+    if task.status == TaskStatus.OPEN:
+        moves = {to.pk: 1}
+        if task.assignee_id is not None:
+            moves[task.assignee_id] = moves.get(task.assignee_id, 0) - 1
+        workload_add(task.tenant_id, moves)
     task.assignee = to
     if task.backup_id == to.pk:
         task.backup = None
     task.save(update_fields=["assignee", "backup"])
     return change
+
+
+def workload_add(tenant_id: int, deltas: dict[int, int]) -> None:
+    """Move people's open-task counts (Workload) by `deltas` ({user id: +n / -n}), in the
+    caller's transaction: an atomic `F()` update of one row each, the row created on a
+    person's first task (a concurrent first task loses the insert and updates instead)."""
+    for user_id, delta in sorted(deltas.items()):
+        if not delta:
+            continue
+        if Workload.objects.filter(user_id=user_id).update(open_tasks=F("open_tasks") + delta):
+            continue
+        if delta < 0:
+            continue  # nothing counted for them: a task older than the roll-up's start
+        inserted = insert_new([Workload(tenant_id=tenant_id, user_id=user_id, open_tasks=delta)])
+        if inserted is None:  # a database that cannot insert-or-skip in one statement
+            Workload.objects.create(tenant_id=tenant_id, user_id=user_id, open_tasks=delta)
+        elif not inserted:
+            Workload.objects.filter(user_id=user_id).update(open_tasks=F("open_tasks") + delta)
+
+
+def workload_recount() -> dict[int, tuple[int, int]]:
+    """People of the tenant in scope whose Workload differs from their open tasks: {user id:
+    (stored, counted)}. Empty is the invariant; a non-empty answer is a bug in a writer of tasks."""
+    counted = dict(Task.objects.filter(status=TaskStatus.OPEN, assignee__isnull=False)
+                   .values_list("assignee_id").annotate(n=Count("id")).order_by())
+    stored = dict(Workload.objects.values_list("user_id", "open_tasks"))
+    return {u: (stored.get(u, 0), counted.get(u, 0)) for u in set(counted) | set(stored)
+            if stored.get(u, 0) != counted.get(u, 0)}
 
 
 def run_finish(run: Run) -> None:

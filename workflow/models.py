@@ -138,3 +138,26 @@ class Task(TenantOwned):
 
     def __str__(self):
         return f"{self.ticket_id}:{self.node}"
+
+
+class Workload(TenantOwned):
+    """How many open tasks a person holds (as handler) in a tenant: a roll-up of Task kept by
+    workflow/lifecycle.py, the one writer of tasks, so handler rules read a person's load in one
+    indexed row instead of counting their open tasks on every ticket (a count that grows with
+    the backlog). `workload_recount` says whether it matches the tasks; it must, always."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    open_tasks = models.IntegerField(default=0)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        verbose_name = _("workload")
+        verbose_name_plural = _("workloads")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "user"], name="workload_unique_user"),
+            models.CheckConstraint(condition=Q(open_tasks__gte=0), name="workload_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id}: {self.open_tasks}"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db import models
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models import IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
@@ -320,11 +320,11 @@ class RoleRule(HandlerRuleKind):
 
     @staticmethod
     def _load_subquery():
-        """The number of open tasks a user (the outer row) holds, as an expression."""
-        from .models import Task
+        """The number of open tasks a user (the outer row) holds, as an expression: one row of
+        the Workload roll-up, whatever their backlog."""
+        from .models import Workload
 
-        held = (Task.objects.filter(assignee=OuterRef("pk"), status="open").order_by().values("assignee")
-                .annotate(n=Count("id")).values("n"))
+        held = Workload.objects.filter(user=OuterRef("pk")).values("open_tasks")[:1]
         return Coalesce(Subquery(held, output_field=IntegerField()), 0)
 
 

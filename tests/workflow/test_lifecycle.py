@@ -336,3 +336,37 @@ def test_the_engine_stores_why_a_handler_was_picked_and_the_panel_shows_it(scope
     task_act(task=task, action="submit", user=people["agent"], data={"note": "好"})
     for review in open_tasks(ticket):
         assert review.handler_reasons and review.node == "review"
+
+
+# --- the workload roll-up -----------------------------------------------------------------
+
+def test_the_workload_roll_up_follows_every_path(scope_a, wf_template, people):
+    from workflow.lifecycle import workload_recount
+    from workflow.models import Workload
+
+    publish(wf_template)
+    a = new_ticket(scope_a, wf_template, "900000.00")
+    b = new_ticket(scope_a, wf_template, "100.00")
+    c = new_ticket(scope_a, wf_template, "100.00")
+    assert Workload.objects.get(user=people["agent"]).open_tasks == 3
+    task_act(task=open_tasks(a)[0], action="submit", user=people["agent"], data={"note": "好"})  # → gm
+    task_act(task=open_tasks(a)[0], action="return", user=people["gm"])  # back to the agent
+    ticket_assign(ticket=b, assignee=people["engineer"], actor=people["manager"])  # transfer
+    ticket_status_change(ticket=c, action="cancel", actor=people["manager"])
+    ticket_merge(source=b, target=a, actor=people["manager"])
+    loads = dict(Workload.objects.values_list("user__username", "open_tasks"))
+    assert loads["wf_agent"] == 1 and loads["wf_engineer"] == 0 and loads["wf_gm"] == 0
+    assert workload_recount() == {}
+
+
+def test_the_role_rule_picks_the_least_loaded_by_the_roll_up(scope_a, wf_template, people):
+    from workflow.models import Workload
+
+    publish(wf_template)
+    for _ in range(3):  # the only agent takes all three
+        new_ticket(scope_a, wf_template, "1.00")
+    assert Workload.objects.get(user=people["agent"]).open_tasks == 3
+    other = make_member(scope_a, Role.AGENT, "wf_agent2")
+    [task] = open_tasks(new_ticket(scope_a, wf_template, "1.00"))
+    assert task.assignee == other
+    assert [r["params"].get("load") for r in task.handler_reasons if r["user_id"] == people["agent"].pk] == [3]

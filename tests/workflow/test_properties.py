@@ -42,6 +42,7 @@ from tickets.models import OPEN_STATUSES, Status, Ticket, TimelineEvent
 from tickets.services import ticket_intake
 from workflow.engine import _Graph, return_targets, task_act, task_allowed_actions, task_holders
 from workflow.graph import HUMAN_KINDS, graph_validate
+from workflow.lifecycle import workload_recount
 from workflow.models import Run, Task, TaskStatus, Token, TokenState
 from workflow.services import workflow_create, workflow_draft_set, workflow_publish
 
@@ -193,6 +194,8 @@ def _snapshot(tickets):
 
 
 def _check_invariants(tickets, graph):
+    # Everyone's open-task roll-up equals their open tasks, whatever the acts did.
+    assert workload_recount() == {}
     kinds = {n["key"]: n["kind"] for n in graph["nodes"]}
     for ticket in tickets:
         ticket = Ticket.objects.get(pk=ticket.pk)
