@@ -303,9 +303,14 @@ def calendar_file_load(data):
     if len(data) > MAX_IMPORT_BYTES:
         raise ValidationError(_("The file is larger than %(n)d KB.") % {"n": MAX_IMPORT_BYTES // 1024})
     try:
+        # Aliases (&a / *a) can blow a small file up into a huge document: a calendar needs none.
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(data, Loader=yaml.SafeLoader)):
+            raise ValidationError(_("YAML aliases (*name) are not allowed in a calendar file."))
         payload = yaml.safe_load(data)
     except yaml.YAMLError:
         raise ValidationError(_("The file is neither YAML nor JSON.")) from None
+    except RecursionError:
+        raise ValidationError(_("The file is nested too deeply.")) from None
     if not isinstance(payload, dict):
         raise ValidationError(_("The file does not describe calendar days: it needs a “days” list."))
     return payload

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
+from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MINUTES_PER_DAY = 24 * 60
@@ -168,7 +169,7 @@ class Calendar:
             raise CalendarError("day_twice", f"{both[0]} is both a holiday and a working day.",
                                 date=both[0].isoformat())
         # Read-only from here on: a Calendar is shared between requests (scrm.config_cache).
-        object.__setattr__(self, "workdays", dict(self.workdays))
+        object.__setattr__(self, "workdays", MappingProxyType(dict(self.workdays)))
 
     @classmethod
     def build(cls, *, time_zone: str, weekly: Mapping[str, object], holidays: Iterable[date] = (),

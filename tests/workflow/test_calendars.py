@@ -250,6 +250,8 @@ def test_bad_holiday_files_are_refused_and_nothing_is_written(office, payload, t
     (b"days: [", "neither YAML nor JSON"),
     (b"- 2026-10-01", "needs a “days” list"),
     (b"\xff\xfe\x00", "not UTF-8"),
+    (b"a: &a [1, 2]\ndays: [*a, *a]\n", "aliases (*name) are not allowed"),
+    (b"days: " + b"[" * 5000 + b"]" * 5000, "nested too deeply"),
     (b"#" * (MAX_IMPORT_BYTES + 1), "larger than 256 KB"),
 ])
 def test_bad_files_are_refused(data, text):
