@@ -328,3 +328,21 @@ def calendar_export(*, calendar):
         days.append(entry)
     return {"format": CALENDAR_FORMAT, "name": calendar.name, "time_zone": calendar.time_zone,
             "is_24x7": calendar.is_24x7, "weekly_hours": calendar.weekly_hours, "days": days}
+
+
+@transaction.atomic
+def calendar_import(*, tenant, payload):
+    """A whole calendar from calendar_export's format (another environment's, say): the calendar
+    of the same name is updated, or a new one made, and the file's days added. All or nothing."""
+    if not isinstance(payload, dict) or payload.get("format") != CALENDAR_FORMAT:
+        raise ValidationError(_("The file does not describe a business calendar."))
+    fields = {"name": str(payload.get("name") or "").strip(), "time_zone": payload.get("time_zone") or "",
+              "is_24x7": payload.get("is_24x7") is True, "weekly_hours": payload.get("weekly_hours") or {}}
+    calendar = BusinessCalendar.objects.filter(name=fields["name"]).first() if fields["name"] else None
+    if calendar is None:
+        calendar = calendar_create(tenant=tenant, **fields)
+    else:
+        calendar = calendar_update(calendar=calendar, **fields)
+    calendar_days_import(calendar=calendar, payload=payload)
+    calendar.refresh_from_db()
+    return calendar

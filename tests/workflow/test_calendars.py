@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
@@ -26,6 +27,7 @@ from workflow.services import (
     calendar_days_parse,
     calendar_export,
     calendar_file_load,
+    calendar_import,
     calendar_update,
 )
 
@@ -327,3 +329,40 @@ def test_command_errors_write_nothing(tenant_a, tmp_path):
     with tenant_scope(tenant_a):
         assert BusinessCalendar.objects.count() == 0
         assert CalendarDay.objects.count() == 0
+
+
+def test_a_whole_calendar_moves_between_tenants_by_export_and_import(office, tenant_b):
+    calendar_days_import(calendar=office, payload=calendar_file_load(CN_FILE.read_bytes()))
+    exported = calendar_file_load(yaml.safe_dump(calendar_export(calendar=office), allow_unicode=True))
+    with tenant_scope(tenant_b):
+        copy = calendar_import(tenant=tenant_b, payload=exported)
+        assert (copy.name, copy.weekly_hours, copy.is_default) == ("总部", office.weekly_hours, True)
+        assert CalendarDay.objects.filter(calendar=copy).count() == 52
+        # Again: the same calendar is updated, not duplicated.
+        assert calendar_import(tenant=tenant_b, payload=exported).pk == copy.pk
+        assert BusinessCalendar.objects.count() == 1
+
+
+@pytest.mark.parametrize(("change", "text"), [
+    ({"format": "scrm.calendar-days/1"}, "does not describe a business calendar"),
+    ({"weekly_hours": {}}, "no working hours at all"),
+    ({"days": [{"date": "2026-10-01"}, {"date": "2026-10-01"}]}, "listed twice"),
+])
+def test_a_bad_calendar_file_writes_nothing(office, tenant_b, change, text):
+    payload = {**calendar_export(calendar=office), **change}
+    with tenant_scope(tenant_b):
+        with pytest.raises(ValidationError) as info:
+            calendar_import(tenant=tenant_b, payload=payload)
+        assert text in errors(info)
+        assert BusinessCalendar.objects.count() == 0
+        assert CalendarDay.objects.count() == 0
+
+
+def test_command_imports_a_whole_exported_calendar(office, tenant_b, tmp_path):
+    exported = tmp_path / "calendar.yaml"
+    exported.write_text(yaml.safe_dump(calendar_export(calendar=office), allow_unicode=True), encoding="utf-8")
+    out = StringIO()
+    call_command("calendar_import", "--tenant", tenant_b.slug, str(exported), stdout=out)
+    assert "总部: imported (version 1)." in out.getvalue()
+    with tenant_scope(tenant_b):
+        assert BusinessCalendar.objects.get().weekly_hours == office.weekly_hours

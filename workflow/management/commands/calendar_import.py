@@ -2,7 +2,9 @@
 file (workflow/data/cn_holidays_2026_2027.yaml and files in its format) into a business calendar
 of one tenant. Without --calendar it is the tenant's default calendar; --create makes the named
 (or a default) calendar first when the tenant has none by that name, with Monday–Friday
-09:00–12:00 and 13:00–18:00. Nothing is written when the file has any error."""
+09:00–12:00 and 13:00–18:00. A whole calendar exported by workflow.services.calendar_export
+(format scrm.calendar/1) is imported under its own name when --calendar is not given. Nothing is
+written when the file has any error."""
 
 from pathlib import Path
 
@@ -12,7 +14,13 @@ from django.db import transaction
 
 from scrm.management.base import TenantCommand
 from workflow.models import BusinessCalendar
-from workflow.services import calendar_create, calendar_days_import, calendar_file_load
+from workflow.services import (
+    CALENDAR_FORMAT,
+    calendar_create,
+    calendar_days_import,
+    calendar_file_load,
+    calendar_import,
+)
 
 DEFAULT_NAME = "工作日历"
 OFFICE_HOURS = {day: [["09:00", "12:00"], ["13:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
@@ -41,6 +49,10 @@ class Command(TenantCommand):
         try:
             with transaction.atomic():  # a calendar made here goes too when its import fails
                 payload = calendar_file_load(data)
+                if payload.get("format") == CALENDAR_FORMAT and not name:  # a whole exported calendar
+                    calendar = calendar_import(tenant=tenant, payload=payload)
+                    self.stdout.write(self.style.SUCCESS(f"{calendar.name}: imported (version {calendar.version})."))
+                    return
                 if calendar is None:
                     if not options["create"]:
                         raise CommandError(f"Tenant {tenant.slug} has no calendar {name!r}; pass --create to make it."
