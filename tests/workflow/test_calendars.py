@@ -366,3 +366,13 @@ def test_command_imports_a_whole_exported_calendar(office, tenant_b, tmp_path):
     assert "总部: imported (version 1)." in out.getvalue()
     with tenant_scope(tenant_b):
         assert BusinessCalendar.objects.get().weekly_hours == office.weekly_hours
+
+
+def test_command_workday_like_for_a_calendar_closed_on_mondays(scope_a):
+    shop = calendar_create(tenant=scope_a, name="门店", weekly_hours={
+        day: [["10:00", "22:00"]] for day in ("tue", "wed", "thu", "fri", "sat", "sun")})
+    with pytest.raises(CommandError, match="keep the hours of Monday, which has none"):
+        call_command("calendar_import", "--tenant", scope_a.slug, str(CN_FILE))
+    assert CalendarDay.objects.count() == 0
+    call_command("calendar_import", "--tenant", scope_a.slug, "--workday-like", "sat", str(CN_FILE), stdout=StringIO())
+    assert sla_calendar(calendar_id=shop.pk).hours_on(date(2026, 2, 14)) == ((600, 1320),)

@@ -21,6 +21,7 @@ from workflow.services import (
     calendar_file_load,
     calendar_import,
 )
+from workflow.sla import WEEKDAYS
 
 DEFAULT_NAME = "工作日历"
 OFFICE_HOURS = {day: [["09:00", "12:00"], ["13:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
@@ -35,6 +36,8 @@ class Command(TenantCommand):
         parser.add_argument("--calendar", help="the calendar's name (default: the tenant's default calendar)")
         parser.add_argument("--create", action="store_true",
                             help="create the calendar (Mon–Fri office hours) when it does not exist")
+        parser.add_argument("--workday-like", choices=WEEKDAYS,
+                            help="make-up working days keep this weekday's hours (default: the file's, else mon)")
 
     def handle_tenant(self, tenant, *args, **options):
         path = Path(options["file"])
@@ -49,6 +52,8 @@ class Command(TenantCommand):
         try:
             with transaction.atomic():  # a calendar made here goes too when its import fails
                 payload = calendar_file_load(data)
+                if options.get("workday_like"):
+                    payload["workday_like"] = options["workday_like"]
                 if payload.get("format") == CALENDAR_FORMAT and not name:  # a whole exported calendar
                     calendar = calendar_import(tenant=tenant, payload=payload)
                     self.stdout.write(self.style.SUCCESS(f"{calendar.name}: imported (version {calendar.version})."))
