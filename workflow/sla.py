@@ -315,6 +315,8 @@ def working_time_between(calendar: Calendar, a: datetime, b: datetime) -> timede
     week = timedelta(minutes=calendar.week_minutes)
     day = calendar.local_date(start)
     while calendar.midnight(day) < end:
+        if calendar._no_time_left(day):
+            break
         midnight = calendar.midnight(day)
         if (midnight >= start and week and calendar.week_is_plain(day)
                 and calendar.midnight(day + _WEEK) <= end):

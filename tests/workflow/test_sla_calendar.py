@@ -150,6 +150,7 @@ def test_no_working_time_raises_instead_of_looping(calendar, code):
     assert info.value.code == code
     assert isinstance(info.value, ValueError)
     assert working_minutes_between(calendar, sh(2026, 12, 7), sh(2027, 12, 7)) == 0
+    assert working_minutes_between(calendar, sh(2026, 12, 7), datetime.max.replace(tzinfo=UTC)) == 0
 
 
 def test_make_up_day_before_start_is_not_working_time_left():
