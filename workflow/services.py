@@ -346,3 +346,16 @@ def calendar_import(*, tenant, payload):
     calendar_days_import(calendar=calendar, payload=payload)
     calendar.refresh_from_db()
     return calendar
+
+
+@transaction.atomic
+def calendar_day_delete(*, calendar, day):
+    """Remove one dated exception (the date goes back to its weekday's hours); the version grows."""
+    _calendar_own(calendar)
+    calendar = BusinessCalendar.objects.select_for_update().get(pk=calendar.pk)
+    row = CalendarDay.objects.filter(calendar=calendar, date=day).first()
+    if row is None:
+        raise ValidationError({"date": _("The calendar has no entry on that date.")})
+    row.delete()
+    calendar.version += 1
+    calendar.save(update_fields=["version", "updated_at"])

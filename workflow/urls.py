@@ -25,6 +25,8 @@ urlpatterns = [
     path("config/calendars/<int:pk>/", calendars.CalendarView.as_view(), name="workflow-calendar"),
     path("config/calendars/<int:pk>/import/", calendars.CalendarImportView.as_view(),
          name="workflow-calendar-import"),
+    path("config/calendars/<int:pk>/days/delete/", calendars.CalendarDayDeleteView.as_view(),
+         name="workflow-calendar-day-delete"),
     path("work/", queues.WorkQueueView.as_view(), name="work-queue"),
     path("workflow/ticket/<int:pk>/panel/", panel.TicketPanelView.as_view(), name="workflow-ticket-panel"),
     path("workflow/task/<int:pk>/act/", panel.TaskActView.as_view(), name="workflow-task-act"),

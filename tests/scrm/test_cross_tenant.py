@@ -58,6 +58,7 @@ PK_ROUTES = {
     )},
     "workflow-calendar": (BusinessCalendar, {}),
     "workflow-calendar-import": (BusinessCalendar, {}),
+    "workflow-calendar-day-delete": (BusinessCalendar, {}),
     "workflow-ticket-panel": (Ticket, {}),
     "workflow-task-act": (Task, {}),
 }

@@ -12,7 +12,7 @@ from django.urls import reverse
 from scrm.tenancy import tenant_scope
 from tests.factories import BusinessCalendarFactory
 from workflow.models import BusinessCalendar, CalendarDay
-from workflow.services import calendar_create
+from workflow.services import calendar_create, calendar_days_import
 
 CN_FILE = Path(settings.BASE_DIR) / "workflow" / "data" / "cn_holidays_2026_2027.yaml"
 DAYS = {"mon": "09:00-12:00, 13:30-18:00", "tue": "09:00-12:00，13:30-18:00", "wed": "09:00–18:00",
@@ -143,3 +143,21 @@ def test_list_query_count_does_not_grow(tenant_a, manager, django_assert_max_num
         many = manager.get(reverse("workflow-calendar-list"))
     assert first.status_code == many.status_code == 200
     assert many.content.decode().count("list-group-item-action") == 6
+
+
+def test_remove_a_day(tenant_a, manager):
+    with tenant_scope(tenant_a):
+        calendar = BusinessCalendarFactory(tenant=tenant_a, name="总部")
+        calendar_days_import(calendar=calendar, payload={"days": [{"date": "2026-10-01", "name": "国庆节"}]})
+    url = reverse("workflow-calendar-day-delete", args=[calendar.pk])
+    assert manager.post(url, {"date": "2026-10-01"}).status_code == 302
+    with tenant_scope(tenant_a):
+        assert CalendarDay.objects.count() == 0
+        calendar.refresh_from_db()
+        assert calendar.version == 3
+    # A date it does not have, or no date: a message, nothing changes.
+    for data in ({"date": "2026-10-02"}, {"date": "bogus"}, {}):
+        response = manager.post(url, data, follow=True)
+        assert "日历中没有该日期。" in response.content.decode()
+    calendar.refresh_from_db()
+    assert calendar.version == 3

@@ -2,6 +2,8 @@
 calendar's form with its holidays and make-up days and the holiday file import. Thin: the
 selectors read, workflow.services writes and validates."""
 
+import datetime
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
@@ -11,7 +13,13 @@ from scrm.views import ObjectView, StaffView
 
 from .. import selectors
 from ..forms_calendar import CalendarForm, CalendarImportForm
-from ..services import calendar_create, calendar_days_import, calendar_file_load, calendar_update
+from ..services import (
+    calendar_create,
+    calendar_day_delete,
+    calendar_days_import,
+    calendar_file_load,
+    calendar_update,
+)
 from . import errors_of
 
 CALENDAR_PERMISSION = "workflow.change_businesscalendar"
@@ -93,3 +101,23 @@ class CalendarImportView(StaffView, ObjectView):
                                  % {"created": created, "updated": updated})
                 return redirect("workflow-calendar", pk=pk)
         return CalendarView(request=request, object=self.object).render_page(import_form=form, status=400)
+
+
+class CalendarDayDeleteView(StaffView, ObjectView):
+    """POST date=YYYY-MM-DD: that holiday or make-up day goes."""
+
+    permission = CALENDAR_PERMISSION
+    http_method_names = ["post"]
+
+    def load(self, pk):
+        return selectors.business_calendar_get(pk=pk)
+
+    def post(self, request, pk):
+        try:
+            day = datetime.date.fromisoformat(request.POST.get("date", ""))
+            calendar_day_delete(calendar=self.object, day=day)
+        except (ValueError, ValidationError):
+            messages.error(request, _("The calendar has no entry on that date."))
+        else:
+            messages.success(request, _("%(date)s removed.") % {"date": day.isoformat()})
+        return redirect("workflow-calendar", pk=pk)
