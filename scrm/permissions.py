@@ -70,6 +70,8 @@ ROLE_PERMISSIONS[Role.FINANCE] += ["tickets.view_ticket"]
 # Workflows: managers design and publish them; everyone who works tickets sees and acts on tasks.
 _WORKFLOW_CONFIG = [f"workflow.{action}_workflow" for action in ("view", "add", "change", "delete")] + [
     "workflow.view_workflowversion", "workflow.view_run",
+    *(f"workflow.{action}_{model}" for action in ("view", "add", "change", "delete")
+      for model in ("businesscalendar", "calendarday")),
 ]
 _TASK_WORK = ["workflow.view_task", "workflow.change_task"]
 ROLE_PERMISSIONS[Role.ADMIN] += _WORKFLOW_CONFIG + _TASK_WORK

@@ -137,3 +137,18 @@ def published_template(tenant, *, name="餐饮投诉", slug="complaint", fields=
     template_publish(template=template)
     template.refresh_from_db()
     return template
+
+
+OFFICE_HOURS = {day: [["09:00", "12:00"], ["13:30", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+
+
+class BusinessCalendarFactory(factory.django.DjangoModelFactory):
+    """A business calendar (workflow), Monday–Friday 09:00–12:00 and 13:30–18:00 in Shanghai."""
+
+    class Meta:
+        model = "workflow.BusinessCalendar"
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"工作日历{n}")
+    time_zone = "Asia/Shanghai"
+    weekly_hours = factory.LazyFunction(lambda: {k: [list(i) for i in v] for k, v in OFFICE_HOURS.items()})

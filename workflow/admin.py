@@ -1,11 +1,12 @@
-"""Admin for workflows: read-only views of definitions, versions, runs and tasks. Workflows are
-edited in the designer (/config/workflows/) and move through the engine, never here."""
+"""Admin for workflows: read-only views of definitions, versions, runs, tasks and business
+calendars. Workflows are edited in the designer (/config/workflows/) and move through the engine,
+calendars change through workflow.services; never here."""
 
 from django.contrib import admin
 
 from scrm.admin import ReadOnlyAdmin
 
-from .models import Run, Task, Workflow, WorkflowVersion
+from .models import BusinessCalendar, CalendarDay, Run, Task, Workflow, WorkflowVersion
 
 
 @admin.register(Workflow)
@@ -36,3 +37,24 @@ class TaskAdmin(ReadOnlyAdmin):
     list_filter = ["status", "is_returned"]
     list_select_related = ["ticket", "assignee", "completed_by"]
     search_fields = ["ticket__number", "node", "node_name"]
+
+
+class CalendarDayInline(admin.TabularInline):
+    model = CalendarDay
+    fields = ["date", "kind", "name", "hours_like", "hours"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(BusinessCalendar)
+class BusinessCalendarAdmin(ReadOnlyAdmin):
+    """Calendars change through workflow.services (validated, versioned) and calendar_import."""
+
+    list_display = ["name", "time_zone", "is_24x7", "is_default", "version", "updated_at"]
+    list_filter = ["is_24x7", "is_default"]
+    search_fields = ["name"]
+    inlines = [CalendarDayInline]

@@ -1,7 +1,7 @@
-"""App config of workflow: a template's published workflow is cached per tenant (scrm.config_cache),
-and the workflow plugs into tickets' extension points (tickets/extensions.py): it starts on every
-new ticket, widens visibility to the tickets whose tasks a person holds, narrows an engineer's
-fields to their nodes', and owns the lifecycle."""
+"""App config of workflow: a template's published workflow and the SLA calendars are cached per
+tenant (scrm.config_cache), and the workflow plugs into tickets' extension points
+(tickets/extensions.py): it starts on every new ticket, widens visibility to the tickets whose
+tasks a person holds, narrows an engineer's fields to their nodes', and owns the lifecycle."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -14,9 +14,9 @@ class WorkflowConfig(AppConfig):
     def ready(self):
         from scrm.config_cache import config_watch
 
-        from .models import Workflow, WorkflowVersion
+        from .models import BusinessCalendar, CalendarDay, Workflow, WorkflowVersion
 
-        config_watch(Workflow, WorkflowVersion)
+        config_watch(Workflow, WorkflowVersion, BusinessCalendar, CalendarDay)
 
         from tickets import extensions
 

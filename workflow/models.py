@@ -2,6 +2,7 @@
 and the state of a running ticket: tokens that sit on nodes, and the tasks people act on."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -161,3 +162,146 @@ class Workload(TenantOwned):
 
     def __str__(self):
         return f"{self.user_id}: {self.open_tasks}"
+
+
+# --- business calendars (SLA) -----------------------------------------------------------------
+
+def _validate_time_zone(value):
+    from .sla import CalendarError, zone_get
+
+    try:
+        zone_get(value)
+    except CalendarError:
+        raise ValidationError(_("“%(value)s” is not a known time zone (for example Asia/Shanghai)."),
+                              code="time_zone", params={"value": value}) from None
+
+
+def _validate_weekly_hours(value):
+    from .sla import CalendarError, weekly_parse
+
+    try:
+        weekly_parse(value)
+    except CalendarError as exc:
+        raise calendar_error(exc) from None
+
+
+def _validate_day_hours(value):
+    from .sla import CalendarError, hours_parse
+
+    if value is None:
+        return
+    try:
+        hours_parse(value)
+    except CalendarError as exc:
+        raise calendar_error(exc) from None
+
+
+def calendar_error(exc):
+    """A workflow.sla.CalendarError as a ValidationError with a translated message."""
+    params = {key: value for key, value in exc.params.items() if key != "weekday"}
+    messages = {
+        "clock": _("“%(value)s” is not a time: write it as HH:MM, from 00:00 to 24:00."),
+        "hours": _("Working hours are a list of intervals, each a start and an end (at most %(limit)s a day)."),
+        "interval_order": _("The interval %(start)s–%(end)s must end after it starts."),
+        "interval_overlap": _("The intervals %(first)s and %(second)s overlap."),
+        "weekly": _("Weekly hours are a mapping of weekday (mon … sun) to that day's intervals."),
+        "weekday": _("“%(value)s” is not a weekday: use mon, tue, wed, thu, fri, sat or sun."),
+        "time_zone": _("“%(value)s” is not a known time zone (for example Asia/Shanghai)."),
+        "day_twice": _("%(date)s is listed both as a holiday and as a working day."),
+    }
+    message = messages.get(exc.code)
+    if message is None:
+        return ValidationError(str(exc), code=exc.code)
+    weekday = exc.params.get("weekday")
+    if weekday:
+        label = WEEKDAY_LABELS[("mon", "tue", "wed", "thu", "fri", "sat", "sun").index(weekday)]
+        return ValidationError(_("%(day)s: %(message)s") % {"day": label, "message": message % params},
+                               code=exc.code)
+    return ValidationError(message, code=exc.code, params=params)
+
+
+WEEKDAY_LABELS = [_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"), _("Sunday")]
+
+
+class BusinessCalendar(TenantOwned):
+    """When a tenant works, for counting SLA time: a time zone, weekly hours and the dated
+    exceptions in `days` (holidays, make-up working days). workflow.selectors turns it into a
+    workflow.sla.Calendar, the value the deadline arithmetic runs on.
+
+    Must hold: a name unique in the tenant; at most one default calendar per tenant (the one
+    policies use unless they name another); `weekly_hours` as workflow.sla.weekly_parse reads it
+    — {"mon": [["09:00", "12:00"], ["13:30", "18:00"]], …}, a weekday left out is a day off —
+    and, unless 24×7, holding some working time (the services refuse a calendar without any);
+    a 24×7 calendar counts every moment and ignores its weekly hours and days. `version` grows by
+    one with every change of the calendar or of its days, so a deadline can say which version
+    of the calendar it was counted in."""
+
+    name = models.CharField(_("name"), max_length=60)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai",
+                                 validators=[_validate_time_zone])
+    is_24x7 = models.BooleanField(_("24×7"), default=False,
+                                  help_text=_("Every moment counts: no working hours, no holidays."))
+    weekly_hours = models.JSONField(_("weekly working hours"), default=dict, blank=True,
+                                    validators=[_validate_weekly_hours])
+    is_default = models.BooleanField(_("default calendar"), default=False)
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("business calendar")
+        verbose_name_plural = _("business calendars")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="businesscalendar_unique_name"),
+            models.UniqueConstraint(fields=["tenant"], condition=Q(is_default=True),
+                                    name="businesscalendar_one_default"),
+            models.CheckConstraint(condition=~Q(name=""), name="businesscalendar_name_set"),
+            models.CheckConstraint(condition=~Q(time_zone=""), name="businesscalendar_time_zone_set"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="businesscalendar_version_positive"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class CalendarDayKind(models.TextChoices):
+    HOLIDAY = "holiday", _("Holiday")
+    WORKDAY = "workday", _("Make-up working day")
+
+
+class CalendarDay(TenantOwned):
+    """One dated exception of a business calendar: a holiday (no working time, whatever the
+    weekday) or a make-up working day (调休: working time, whatever the weekday).
+
+    Must hold: one row per calendar and date; a holiday has no hours; a make-up day has either
+    `hours_like` (it keeps the weekly hours of that weekday, 0 = Monday) or its own `hours`
+    (intervals as in BusinessCalendar.weekly_hours' days), never both, never neither."""
+
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.CASCADE, related_name="days",
+                                 verbose_name=_("calendar"))
+    date = models.DateField(_("date"))
+    kind = models.CharField(_("kind"), max_length=10, choices=CalendarDayKind.choices)
+    name = models.CharField(_("name"), max_length=40, blank=True, help_text=_("For example 春节."))
+    hours_like = models.PositiveSmallIntegerField(
+        _("hours of"), null=True, blank=True, choices=list(enumerate(WEEKDAY_LABELS)),
+        help_text=_("A make-up working day keeps the working hours of this weekday."))
+    hours = models.JSONField(_("working hours"), null=True, blank=True, validators=[_validate_day_hours])
+
+    class Meta:
+        verbose_name = _("calendar day")
+        verbose_name_plural = _("calendar days")
+        ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(fields=["calendar", "date"], name="calendarday_unique_date"),
+            models.CheckConstraint(condition=Q(kind__in=CalendarDayKind.values), name="calendarday_kind_valid"),
+            models.CheckConstraint(
+                condition=(Q(kind=CalendarDayKind.HOLIDAY, hours_like__isnull=True, hours__isnull=True)
+                           | Q(kind=CalendarDayKind.WORKDAY, hours_like__isnull=False, hours__isnull=True)
+                           | Q(kind=CalendarDayKind.WORKDAY, hours_like__isnull=True, hours__isnull=False)),
+                name="calendarday_hours_match_kind"),
+            models.CheckConstraint(condition=Q(hours_like__lte=6), name="calendarday_hours_like_weekday"),
+        ]
+
+    def __str__(self):
+        return f"{self.date} {self.get_kind_display()} {self.name}".strip()

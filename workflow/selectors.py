@@ -1,11 +1,14 @@
 """Workflow reads: work queues (mine, my team's, returned to me), a ticket's tasks and diagram
-state, and the workflows managers configure."""
+state, and the workflows managers configure; the business calendars and the pure
+workflow.sla.Calendar built from them (cached)."""
 
-from django.db.models import Q
+from django.db.models import Count, Q
 
+from scrm.config_cache import tenant_config
 from scrm.models import StaffProfile, Team
 
-from .models import Run, Task, TaskStatus, TokenState, Workflow
+from . import sla
+from .models import BusinessCalendar, CalendarDay, CalendarDayKind, Run, Task, TaskStatus, TokenState, Workflow
 
 
 def _queue_base():
@@ -142,3 +145,52 @@ def ticket_runs_workflow(*, ticket):
     except Run.DoesNotExist:
         return False
     return not run.is_finished
+
+
+# --- business calendars ---------------------------------------------------------------------
+
+def business_calendars():
+    """The tenant's calendars for the configuration list, with their day counts."""
+    return (BusinessCalendar.objects.annotate(
+        holiday_count=Count("days", filter=Q(days__kind=CalendarDayKind.HOLIDAY)),
+        workday_count=Count("days", filter=Q(days__kind=CalendarDayKind.WORKDAY)))
+        .order_by("-is_default", "name"))
+
+
+def business_calendar_get(*, pk):
+    """One calendar of the tenant in scope, or None (missing, or another tenant's)."""
+    return BusinessCalendar.objects.filter(pk=pk).first()
+
+
+def business_calendar_days(*, calendar):
+    return list(CalendarDay.objects.filter(calendar=calendar).order_by("date"))
+
+
+def _sla_calendar_build(calendar):
+    if calendar.is_24x7:
+        return sla.Calendar.always(calendar.time_zone)
+    holidays, workdays = [], {}
+    for day, kind, hours_like, hours in CalendarDay.objects.filter(calendar=calendar).values_list(
+            "date", "kind", "hours_like", "hours"):
+        if kind == CalendarDayKind.HOLIDAY:
+            holidays.append(day)
+        else:
+            workdays[day] = sla.WEEKDAYS[hours_like] if hours_like is not None else hours
+    return sla.Calendar.build(time_zone=calendar.time_zone, weekly=calendar.weekly_hours, holidays=holidays,
+                              workdays=workdays)
+
+
+def sla_calendar(*, calendar_id=None):
+    """The pure workflow.sla.Calendar of a calendar of the tenant in scope (by default its
+    default calendar), or None when there is no such calendar. Cached per process until the
+    tenant's configuration changes (scrm.config_cache; BusinessCalendar and CalendarDay are
+    watched), so a sweep or an engine step pays no query for it: treat it as read-only."""
+
+    def load():
+        rows = BusinessCalendar.objects.filter(**({"pk": calendar_id} if calendar_id is not None
+                                                  else {"is_default": True}))
+        calendar = rows.first()
+        return None if calendar is None else _sla_calendar_build(calendar)
+
+    key = f"sla.calendar:{calendar_id if calendar_id is not None else 'default'}"
+    return tenant_config().get(key, load, keep_none=False)

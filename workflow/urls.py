@@ -1,9 +1,10 @@
 """URLs of the workflow pages (include at the site root): the designer under /config/workflows/,
-the work queues at /work/, and the ticket panel and task actions under /workflow/."""
+business calendars under /config/calendars/, the work queues at /work/, and the ticket panel and
+task actions under /workflow/."""
 
 from django.urls import path
 
-from .views import designer, panel, queues
+from .views import calendars, designer, panel, queues
 
 urlpatterns = [
     path("config/workflows/", designer.WorkflowListView.as_view(), name="workflow-list"),
@@ -19,6 +20,13 @@ urlpatterns = [
     path("config/workflows/<int:pk>/publish/", designer.PublishView.as_view(), name="workflow-publish"),
     path("config/workflows/<int:pk>/export/", designer.ExportView.as_view(), name="workflow-export"),
     path("config/workflows/<int:pk>/import/", designer.ImportView.as_view(), name="workflow-import"),
+    path("config/calendars/", calendars.CalendarListView.as_view(), name="workflow-calendar-list"),
+    path("config/calendars/new/", calendars.CalendarCreateView.as_view(), name="workflow-calendar-create"),
+    path("config/calendars/<int:pk>/", calendars.CalendarView.as_view(), name="workflow-calendar"),
+    path("config/calendars/<int:pk>/import/", calendars.CalendarImportView.as_view(),
+         name="workflow-calendar-import"),
+    path("config/calendars/<int:pk>/days/delete/", calendars.CalendarDayDeleteView.as_view(),
+         name="workflow-calendar-day-delete"),
     path("work/", queues.WorkQueueView.as_view(), name="work-queue"),
     path("workflow/ticket/<int:pk>/panel/", panel.TicketPanelView.as_view(), name="workflow-ticket-panel"),
     path("workflow/task/<int:pk>/act/", panel.TaskActView.as_view(), name="workflow-task-act"),

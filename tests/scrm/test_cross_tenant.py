@@ -19,6 +19,7 @@ from scrm.models import Customer, Membership, Opportunity, Region, RegionUserObj
 from scrm.services import region_grant
 from scrm.tenancy import tenant_scope
 from tests.factories import (
+    BusinessCalendarFactory,
     CustomerFactory,
     OpportunityFactory,
     RegionFactory,
@@ -30,7 +31,7 @@ from tests.factories import (
 )
 from tickets.models import ApiKey, Attachment, ClassificationRule, Ticket, TicketTemplate
 from tickets.services import api_key_create, classification_rule_save, ticket_comment_add, ticket_intake
-from workflow.models import Task, Workflow
+from workflow.models import BusinessCalendar, Task, Workflow
 from workflow.services import workflow_create, workflow_draft_set, workflow_publish
 
 # Routes that are public by design (login, language switch, the public form and tracking link,
@@ -67,6 +68,9 @@ PK_ROUTES = {
         "workflow-transition-delete", "workflow-diagram", "workflow-validate", "workflow-publish", "workflow-export",
         "workflow-import",
     )},
+    "workflow-calendar": (BusinessCalendar, {}),
+    "workflow-calendar-import": (BusinessCalendar, {}),
+    "workflow-calendar-day-delete": (BusinessCalendar, {}),
     "workflow-ticket-panel": (Ticket, {}),
     "workflow-task-act": (Task, {}),
 }
@@ -166,7 +170,8 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
         objects[ClassificationRule] = classification_rule_save(tenant=tenant_a, name="甲规则", keywords="甲",
                                                                set_priority="high")
         objects[ApiKey] = api_key_create(tenant=tenant_a, name="甲密钥")[0]
-        objects.update({Workflow: workflow, Task: Task.objects.get(ticket=ticket)})
+        objects.update({Workflow: workflow, Task: Task.objects.get(ticket=ticket),
+                        BusinessCalendar: BusinessCalendarFactory(tenant=tenant_a, name="甲日历")})
         objects.update({TicketTemplate: template, Ticket: ticket, Attachment: Attachment.objects.get(),
                         "event": ticket.events.first(), "category": template.category})
     return objects
