@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db import models
-from django.db.models import IntegerField, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
 
@@ -288,9 +287,8 @@ class RoleRule(HandlerRuleKind):
                 Q(pk__in=StaffProfile.objects.filter(home_store__region_id=ticket.region_id).values("user_id"))
                 | Q(pk__in=RegionUserObjectPermission.objects.filter(content_object_id=ticket.region_id)
                     .values("user_id")))
-        # Candidates and their open tasks in one statement (every ticket entering a node runs it).
-        candidates = list(in_scope.distinct().annotate(open_load=self._load_subquery()))
-        load = {u.pk: u.open_load for u in candidates}
+        candidates = list(in_scope.distinct())
+        load = self._load(candidates) if len(candidates) > 1 else {}  # one candidate: no ranking to explain
         candidates.sort(key=lambda u: (load.get(u.pk, 0), u.pk))
         picked = candidates if many else candidates[:1]
         reasons = []
@@ -319,13 +317,12 @@ class RoleRule(HandlerRuleKind):
         return HandlerChoice(users=picked, reasons=reasons, summary=summary)
 
     @staticmethod
-    def _load_subquery():
-        """The number of open tasks a user (the outer row) holds, as an expression: one row of
-        the Workload roll-up, whatever their backlog."""
+    def _load(users):
+        """Open tasks held per user id: their rows of the Workload roll-up (one small query,
+        whatever their backlog)."""
         from .models import Workload
 
-        held = Workload.objects.filter(user=OuterRef("pk")).values("open_tasks")[:1]
-        return Coalesce(Subquery(held, output_field=IntegerField()), 0)
+        return dict(Workload.objects.filter(user_id__in=[u.pk for u in users]).values_list("user_id", "open_tasks"))
 
 
 @handler_rule_register

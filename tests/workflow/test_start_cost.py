@@ -1,6 +1,6 @@
 """Starting a workflow on intake costs a small, constant number of statements: the run, its
-first event, the token, the handler rule's one read (candidates with their load from the Workload
-roll-up), the task, the handler's load +1, one UPDATE of the ticket (status and assignee
+first event, the token, the handler rule's two reads (candidates; their load from the Workload
+roll-up, skipped for a single candidate), the task, the handler's load +1, one UPDATE of the ticket (status and assignee
 together), the node's event and the handler's notification — whatever the number of candidates,
 tickets or open tasks."""
 
@@ -45,8 +45,13 @@ def test_the_workflow_adds_a_constant_handful_of_statements_to_intake(scope_a):
     many = intake_statements(scope_a, template, store)
 
     added = len(first) - len(without)
-    assert added == 11, "\n".join(first)
-    assert len(many) == len(first)
+    assert added == 11, "\n".join(first)  # one candidate: no load to read
+    assert len(many) == len(first) + 1  # several: their Workload rows, one read
+    for i in range(6, 16):
+        make_member(scope_a, Role.AGENT, f"agent{i}")
+    for _ in range(10):
+        intake_statements(scope_a, template, store)
+    assert len(intake_statements(scope_a, template, store)) == len(many)  # whatever their number
     updates = [s for s in first if s.startswith("UPDATE") and "tickets_ticket\"" in s]
     assert len(updates) == 1 and "status" in updates[0] and "assignee_id" in updates[0]
     # No savepoint of its own: intake's transaction rolls back whole.
