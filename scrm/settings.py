@@ -242,7 +242,9 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "SCRM 工单 <noreply@localhost>")
 
 # --- notifications ----------------------------------------------------------------------
-SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
+# The address staff and customers follow from messages: by default where `make run` serves
+# (SCRM_HOST/SCRM_PORT), so links work on another port too; set it to the public URL in production.
+SITE_URL = env("SITE_URL", f"http://{env('SCRM_HOST', '127.0.0.1')}:{env('SCRM_PORT', '8000')}").rstrip("/")
 # Development sends every external message to the console channel instead of WeCom/SMS/email.
 NOTIFICATIONS_CONSOLE = env_bool("NOTIFICATIONS_CONSOLE", not PRODUCTION)
 NOTIFICATION_MAX_ATTEMPTS = int(env("NOTIFICATION_MAX_ATTEMPTS", "5"))

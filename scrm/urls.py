@@ -1,14 +1,18 @@
 """Root URLconf: staff pages of the core app, auth, language switch, admin; apps add theirs."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from . import views
 from .forms import LoginForm
 
 urlpatterns = [
     path("", views.HomeView.as_view(), name="home"),
+    # Browsers ask for /favicon.ico before reading the page's <link rel="icon">.
+    path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}img/favicon.svg", permanent=True)),
     path(
         "login/",
         auth_views.LoginView.as_view(template_name="registration/login.html", authentication_form=LoginForm),

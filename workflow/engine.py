@@ -205,7 +205,7 @@ def _join(*, run, token, graph):
     return split
 
 
-def _enter_human(*, run, ticket, token, node, actor, previous, returned=False, handlers=None):
+def _enter_human(*, run, ticket, token, node, actor, previous, returned=False, handlers=None, reason=""):
     """Create the node's task(s): the handlers the node's rule picks (stored with the reasons
     the rule gave, for 为什么派给他), or `handlers` as given (a return goes back to the person)."""
     ctx = HandlerContext(ticket=ticket, previous=previous)
@@ -249,7 +249,7 @@ def _enter_human(*, run, ticket, token, node, actor, previous, returned=False, h
     if users:
         event_emit(tenant=ticket.tenant, event="ticket_returned" if returned else "ticket_assigned", ticket=ticket,
                    actor=actor, users=users, occurrence=f"task{created[0].pk}",
-                   context={"node_name": label})
+                   context={"node_name": label, **({"comment": reason} if returned and reason else {})})
     hooks_call("node_entered", ticket=ticket, run=run, node=node, tasks=created, actor=actor, returned=returned)
     return created
 
@@ -406,7 +406,7 @@ def _act_return(act, *, target, action="return", **_kw):
     token.node = target
     token.save(update_fields=["node"])
     _enter_human(run=run, ticket=act.ticket, token=token, node=act.graph.nodes[target], actor=act.user,
-                 previous=act.user, returned=True,
+                 previous=act.user, returned=True, reason=act.comment,
                  handlers=[previous_task.completed_by] if previous_task else None)
     return task
 

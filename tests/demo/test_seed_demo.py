@@ -4,6 +4,7 @@ import re
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.test import Client
 
@@ -38,6 +39,9 @@ def test_seed_demo_is_idempotent_and_its_logins_work():
     assert counts() == first
 
     printed = out.getvalue()
+    # The sign-in page and every public form, at the configured site address.
+    assert f"{settings.SITE_URL}/login/" in printed
+    assert f"{settings.SITE_URL}/s/weidao/canyin_tousu/" in printed
     usernames = sorted(set(re.findall(r"\b((?:wd|mj)_[a-z0-9_]+|root)\b", printed)))
     assert "wd_admin" in usernames and "mj_agent1" in usernames and "root" in usernames
     for username in usernames:

@@ -53,3 +53,16 @@ def test_defaults_are_chinese_shanghai_time():
     assert settings.TIME_ZONE == "Asia/Shanghai"
     assert settings.USE_TZ is True
     assert [code for code, _name in settings.LANGUAGES] == ["zh-hans", "en"]
+
+
+def test_message_links_follow_where_make_run_serves():
+    code = "from django.conf import settings; print(settings.SITE_URL)"
+    assert manage("shell", "--no-imports", "-c", code, SCRM_PORT="8790").stdout.strip() == "http://127.0.0.1:8790"
+    assert manage("shell", "--no-imports", "-c", code, SCRM_HOST="0.0.0.0", SCRM_PORT="9000",
+                  SITE_URL="https://gd.example.com/").stdout.strip() == "https://gd.example.com"
+
+
+def test_the_favicon_is_served_from_static(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("img/favicon.svg")
+    assert 'rel="icon"' in client.get("/login/").content.decode()

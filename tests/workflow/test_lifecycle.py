@@ -370,3 +370,15 @@ def test_the_role_rule_picks_the_least_loaded_by_the_roll_up(scope_a, wf_templat
     [task] = open_tasks(new_ticket(scope_a, wf_template, "1.00"))
     assert task.assignee == other
     assert [r["params"].get("load") for r in task.handler_reasons if r["user_id"] == people["agent"].pk] == [3]
+
+
+def test_a_return_tells_the_handler_the_reason_typed(scope_a, wf_template, people):
+    from notifications.models import Notification
+
+    publish(wf_template)
+    ticket = new_ticket(scope_a, wf_template, "900000.00")
+    task_act(task=open_tasks(ticket)[0], action="submit", user=people["agent"], data={"note": "客户急"})
+    task_act(task=open_tasks(ticket)[0], action="return", user=people["gm"], comment="金额不对，请核实")
+    [row] = Notification.objects.filter(ticket=ticket, event="ticket_returned", channel="inapp")
+    assert row.user == people["agent"]
+    assert "金额不对，请核实" in row.body and "无说明" not in row.body

@@ -1,7 +1,6 @@
 """`manage.py seed_demo`: two demo tenants (a restaurant chain and an appliance after-sales company)
 with regions, stores, staff for every role, customers and opportunities, plus a `root` superuser."""
 
-import os
 import random
 import string
 import time
@@ -47,6 +46,7 @@ from scrm.services import (
 )
 from scrm.tenancy import tenant_scope
 from tickets.models import Ticket
+from tickets.selectors import template_list
 
 from ...ticket_seed import demo_tickets_seed
 
@@ -858,6 +858,16 @@ class Command(BaseCommand):
         if verbose and not options["quiet"]:
             self._print_logins(plans)
 
+    @staticmethod
+    def public_forms():
+        """(tenant slug, template slug, tenant name, template name) of every published public form."""
+        rows = []
+        for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
+            with tenant_scope(tenant):
+                rows += [(tenant.slug, t.slug, tenant.name, t.name)
+                         for t in template_list(active_only=True) if t.is_public and t.current_version_id]
+        return rows
+
     def _print_logins(self, plans):
         names = {plan.slug: plan.name for plan in plans}
         rows = [[SUPERUSER, PASSWORD, "（全部租户）", "超级用户", "", "Django admin，无租户成员身份"]]
@@ -876,5 +886,8 @@ class Command(BaseCommand):
                              scope])
         header = ["用户名", "密码", "租户", "角色", "姓名", "范围"]
         self.stdout.write("\n演示账号 / Demo logins\n" + _table(header, rows) + "\n")
-        url = os.environ.get("SCRM_URL", "http://127.0.0.1:8000").rstrip("/")
+        url = settings.SITE_URL
         self.stdout.write(self.style.SUCCESS(f"登录地址 / Sign in at: {url}/login/"))
+        self.stdout.write("\n客户提交入口 / Public forms\n")
+        for tenant_slug, template_slug, tenant_name, template_name in self.public_forms():
+            self.stdout.write(f"  {tenant_name} · {template_name}: {url}/s/{tenant_slug}/{template_slug}/")
