@@ -355,13 +355,8 @@ def task_act(*, task, action, user, data=None, comment="", target=None, transfer
     return _ACT_HANDLERS[action](act, target=target, transfer_to=transfer_to, co_handler=co_handler, parts=parts)
 
 
-def _staff_check(user, field):
-    if user is None or not Membership.objects.filter(user=user, is_active=True).exists():
-        raise ValidationError({field: _("Select a member of staff of this tenant.")})
-
-
 def _act_transfer(act, *, transfer_to, **_kw):
-    _staff_check(transfer_to, "transfer_to")
+    lifecycle.member_check(transfer_to, "transfer_to", holds_tickets=False)
     act.changes.append(lifecycle.task_transfer(act.task, transfer_to))
     lifecycle.assignee_set(act.ticket, transfer_to)
     act.log(is_public=True)
@@ -371,7 +366,7 @@ def _act_transfer(act, *, transfer_to, **_kw):
 
 
 def _act_cohandle(act, *, co_handler, **_kw):
-    _staff_check(co_handler, "co_handler")
+    lifecycle.member_check(co_handler, "co_handler", holds_tickets=False)
     act.task.co_handlers.add(co_handler)
     act.log(code="task.cohandled", co=_actor_name(co_handler))
     return act.task

@@ -32,6 +32,7 @@ from tickets.timeline import names_list, person, timeline_code
 
 from .hooks import hooks_call
 from .models import Run, Task, TaskStatus, Token, TokenState, Workload
+from .selectors import ticket_runs_workflow
 
 # Roles that may hold a ticket: those allowed to change tickets (not finance).
 ASSIGNABLE_ROLES = frozenset(role for role, perms in ROLE_PERMISSIONS.items() if "tickets.change_ticket" in perms)
@@ -218,10 +219,15 @@ def live_run(ticket: Ticket) -> Run | None:
     return Run.objects.filter(ticket=ticket, is_finished=False).first()
 
 
-def member_check(user: Any, field: str) -> None:
-    """Refuse someone who is not active staff of this tenant with a role that may hold tickets."""
-    if user is None or not Membership.objects.filter(user=user, is_active=True, role__in=ASSIGNABLE_ROLES).exists():
-        raise ValidationError({field: _("Select a member of staff of this tenant who works on tickets.")})
+def member_check(user: Any, field: str, *, holds_tickets: bool = True) -> None:
+    """Refuse someone who is not active staff of this tenant — with a role that may hold tickets
+    (an assignee), or any role (`holds_tickets=False`: a task's transfer target or co-handler)."""
+    members = Membership.objects.filter(user=user, is_active=True)
+    if holds_tickets:
+        members = members.filter(role__in=ASSIGNABLE_ROLES)
+    if user is None or not members.exists():
+        raise ValidationError({field: _("Select a member of staff of this tenant who works on tickets.")
+                               if holds_tickets else _("Select a member of staff of this tenant.")})
 
 
 # --- services -------------------------------------------------------------------------------
@@ -229,12 +235,7 @@ def member_check(user: Any, field: str) -> None:
 def ticket_status_actions(*, ticket: Ticket) -> list[str]:
     """The status actions the ticket page offers now: all the FSM allows without a running
     workflow; with one, only those that end it (close, cancel)."""
-    running = False
-    if ticket.is_open:
-        try:
-            running = not ticket.workflow_run.is_finished  # joined by the ticket page's selector
-        except Run.DoesNotExist:
-            running = False
+    running = ticket.is_open and ticket_runs_workflow(ticket=ticket)
     names = _RUN_ENDING_ACTIONS if running else tuple(STATUS_ACTIONS)
     return [a for a in names if can_proceed(getattr(ticket, STATUS_ACTIONS[a][0]))]
 
