@@ -375,7 +375,11 @@ class TicketDetailView(StaffView):
              "value": schema.display_value(f, ticket.data.get(f["key"]), known_names=known_names)}
             for f in version_fields if scope is None or f["key"] in scope
         ]
-        can_change = self.request.user.has_perm("tickets.change_ticket") and scope is None
+        # Working a ticket (comment, reply to the customer, attach, 我已出发) is open to whoever may
+        # change tickets, engineers included; editing, dispatching, status and split/merge only to
+        # those whose view is not narrowed to their workflow node's fields.
+        can_work = self.request.user.has_perm("tickets.change_ticket")
+        can_change = can_work and scope is None
         # The fields' edit form and the split form come with the page only after a failed save
         # (with their errors); otherwise "Edit fields" and "Split into child tickets" load them
         # when first opened (TicketActionView.get): most visits only read.
@@ -393,6 +397,7 @@ class TicketDetailView(StaffView):
             "merge_form": forms.get("merge_form", MergeForm()),
             "actions": extensions.lifecycle().ticket_status_actions(ticket=ticket),
             "can_change": can_change,
+            "can_work": can_work,
             "open_statuses": OPEN_STATUSES,
         }
         return render(self.request, "tickets/detail.html", context, status=status)
@@ -421,6 +426,9 @@ class TicketActionView(TicketDetailView):
     """POST-only actions on a ticket: comment, edit fields, assign, status, split, merge."""
 
     permission = "tickets.change_ticket"
+    # What someone whose view is narrowed to their workflow node (an engineer) may still do: work
+    # the ticket without moving it. Everything else moves it, which their task's panel does.
+    WORK_ACTIONS = frozenset({"comment", "depart"})
 
     def get(self, request, pk, action):
         ticket = self.get_ticket(pk)  # 404 for tickets one may not see, like any other route
@@ -438,6 +446,8 @@ class TicketActionView(TicketDetailView):
         handler = getattr(self, f"do_{action}", None)
         if handler is None:
             raise Http404
+        if action not in self.WORK_ACTIONS and extensions.field_scope(ticket=ticket, user=request.user) is not None:
+            raise PermissionDenied
         try:
             result = handler(ticket)
         except ValidationError as exc:
@@ -456,8 +466,6 @@ class TicketActionView(TicketDetailView):
         messages.success(self.request, _("Comment added."))
 
     def do_edit(self, ticket):
-        if extensions.field_scope(ticket=ticket, user=self.request.user) is not None:
-            raise PermissionDenied  # engineers edit fields through their workflow task only
         fields = [f for f in ticket.template_version.fields if f.get("staff", "edit") == "edit"]
         form = schema.form_class_for(fields, audience="staff")(self.request.POST, self.request.FILES)
         if not form.is_valid():
