@@ -323,6 +323,13 @@ class TimelineEvent(TenantOwned):
         return event_text(code=self.code, params=self.params, message=self.message)
 
     @property
+    def public_text(self):
+        """What the customer reads of this entry on the tracking page, or None (staff only)."""
+        from .timeline import event_public_text
+
+        return event_public_text(code=self.code, params=self.params, message=self.message)
+
+    @property
     def change_rows(self):
         from .timeline import change_rows
 

@@ -9,6 +9,10 @@ person typed (a comment, a note, a reason) stays in `message` and is shown as ty
 Apps register their codes with `timeline_code(code, text, **translators)`; a translator turns a
 stored parameter (a status value, a source, a list of names) into words at render time. Rows
 written before codes existed have no code: their `message` is shown as it was stored.
+
+The customer reads the same public entries through `event.public_text`: a code may give the
+customer its own wording (`public=`: no rule names, workflow versions or handler names), hide
+itself from them (`public=None`), and keep what staff typed with it to staff (`public_message=False`).
 """
 
 from __future__ import annotations
@@ -23,19 +27,26 @@ from django.utils.translation import gettext_lazy as _
 
 from .models import Source, Status
 
+_SAME: Any = object()  # the customer reads the staff wording
+
 
 @dataclass(frozen=True)
 class TimelineCode:
     text: Promise | str
     translators: dict[str, Callable[[Any], str]] = field(default_factory=dict)
+    public: Promise | str | None = _SAME
+    public_message: bool = True
 
 
 _CODES: dict[str, TimelineCode] = {}
 
 
-def timeline_code(code: str, text: Promise | str, **translators: Callable[[Any], str]) -> None:
-    """Register (or replace) the text of an event code; `translators` render parameters."""
-    _CODES[code] = TimelineCode(text=text, translators=translators)
+def timeline_code(code: str, text: Promise | str, *, public: Promise | str | None = _SAME,
+                  public_message: bool = True, **translators: Callable[[Any], str]) -> None:
+    """Register (or replace) the text of an event code; `translators` render parameters.
+    `public` is the customer's wording (None: customers never see the entry);
+    `public_message=False` keeps the typed message that comes with it to staff."""
+    _CODES[code] = TimelineCode(text=text, translators=translators, public=public, public_message=public_message)
 
 
 def timeline_code_known(code: str) -> bool:
@@ -61,20 +72,37 @@ def person(value: Any) -> str:
     return str(value) if value else str(_("System"))
 
 
+def _format(spec: TimelineCode, text: Promise | str, params: dict | None) -> str:
+    values = dict(params or {})
+    for key, translate in spec.translators.items():
+        if key in values:
+            values[key] = translate(values[key])
+    try:
+        return str(text) % values
+    except (KeyError, TypeError, ValueError):
+        return str(text)
+
+
 def event_text(*, code: str, params: dict | None, message: str) -> str:
     """The entry's text in the active language: its code's text, then what a person typed."""
     parts = []
     spec = _CODES.get(code) if code else None
     if spec is not None:
-        values = dict(params or {})
-        for key, translate in spec.translators.items():
-            if key in values:
-                values[key] = translate(values[key])
-        try:
-            parts.append(str(spec.text) % values)
-        except (KeyError, TypeError, ValueError):
-            parts.append(str(spec.text))
+        parts.append(_format(spec, spec.text, params))
     if message:
+        parts.append(message)
+    return "\n".join(parts)
+
+
+def event_public_text(*, code: str, params: dict | None, message: str) -> str | None:
+    """What the customer reads of a public entry, or None when the entry is for staff only."""
+    spec = _CODES.get(code) if code else None
+    if spec is None:
+        return message  # a comment, a reply, an attachment: what was typed for them
+    if spec.public is None:
+        return None
+    parts = [_format(spec, spec.text if spec.public is _SAME else spec.public, params)]
+    if message and spec.public_message:
         parts.append(message)
     return "\n".join(parts)
 
@@ -114,7 +142,7 @@ def change_rows(changes: list | None) -> list[dict[str, str]]:
 timeline_code("ticket.created", _("Ticket created via %(source)s."), source=source_label)
 timeline_code("ticket.created_by_rule",
               pgettext_lazy("timeline", "Ticket created via %(source)s. Rule “%(rule)s” matched: %(words)s."),
-              source=source_label)
+              public=_("Ticket created via %(source)s."), source=source_label)
 timeline_code("ticket.on_the_way", _("Engineer %(name)s is on the way, arriving about %(eta)s."))
 timeline_code("ticket.split_from", _("Split from %(number)s."))
 timeline_code("ticket.split_into", _("Split into %(numbers)s."))

@@ -1,6 +1,7 @@
 """Ticket pages: the public web form and tracking page (no login), and the staff list, new
 ticket, ticket page and its actions. Thin: selectors read, services write."""
 
+import segno
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -9,6 +10,7 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views import View
@@ -207,9 +209,15 @@ class TrackView(View):
     def render(self, form, status=200):
         steps = [Status.NEW, Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED]
         current = self.ticket.status if self.ticket.status in steps else Status.IN_PROGRESS
+        # Only the customer's wording of each public entry: entries for staff only (workflow
+        # internals, who handles it inside) have none and are left out.
+        events = [(e, text) for e in selectors.ticket_timeline(ticket=self.ticket, public_only=True)
+                  if (text := e.public_text) is not None]
+        link = self.request.build_absolute_uri(reverse("ticket-track", args=[self.ticket.tracking_token]))
         return render(self.request, "tickets/public/track.html", {
-            "tenant": self.tenant, "ticket": self.ticket, "form": form,
-            "events": selectors.ticket_timeline(ticket=self.ticket, public_only=True),
+            "tenant": self.tenant, "ticket": self.ticket, "form": form, "events": events, "link": link,
+            # segno draws the QR code as SVG markup from our own URL: nothing a user typed is in it.
+            "qr_svg": mark_safe(segno.make(link, error="m").svg_inline(scale=3, dark="#1f2937")),  # noqa: S308
             "steps": [(s, Status(s).label, steps.index(s) <= steps.index(current)) for s in steps],
         }, status=status)
 

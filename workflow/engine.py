@@ -242,7 +242,10 @@ def _enter_human(*, run, ticket, token, node, actor, previous, returned=False, h
             changes.append(change)
     lifecycle.ticket_save(ticket, dirty)  # status and assignee in one UPDATE
     names = [_actor_name(t.assignee) if t.assignee else None for t in created]
-    timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None, changes=changes, is_public=not returned,
+    # The customer follows the steps meant for them: work nodes, not approvals and countersigns
+    # (a node's "public" setting overrides), and never a return.
+    public = not returned and node.get("public", node.get("kind") == "task") is True
+    timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None, changes=changes, is_public=public,
                        code="workflow.returned_to" if returned else "workflow.entered",
                        params={"node": label, "names": names})
     users = [t.assignee for t in created if t.assignee is not None]

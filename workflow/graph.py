@@ -6,7 +6,9 @@ A graph is {"nodes": [...], "transitions": [...]}. A node: {"key", "kind", "name
 "handler"/"backup" (handler rules, see workflow/routing.py), "handlers" + "mode" ("all"/"any") + "n"
 for countersign, "time_limit" (minutes), "fields": {"visible", "editable", "required"},
 "actions" (allowed actions), "unlock" (financial fields editable only here), "status"
-("waiting" puts the ticket in waiting-on-customer), "action" + "params" for automatic nodes}.
+("waiting" puts the ticket in waiting-on-customer), "public" (whether the customer's tracking page
+shows the step: default true for task nodes, false for approvals and countersigns), "action" +
+"params" for automatic nodes}.
 A transition: {"from", "to", optional "condition" (workflow/conditions.py), "default": true on
 a branch's fallback, "on": "approve"/"reject" after an approval node}."""
 
@@ -141,6 +143,8 @@ def graph_validate(graph, *, field_keys=None, action_names=None):
             if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)
                                       or not 1 <= limit <= 525600):
                 errors.append(_("Node “%(key)s”: the time limit is minutes between 1 and 525600.") % {"key": key})
+            if "public" in node and not isinstance(node["public"], bool):
+                errors.append(_("Node “%(key)s”: “shown to the customer” is true or false.") % {"key": key})
             if kind == "countersign":
                 mode = node.setdefault("mode", "all")
                 if mode not in ("all", "any"):

@@ -61,21 +61,27 @@ _ACT_WORDS = {
     "cohandle": gettext_lazy("added a co-handler"), "split": gettext_lazy("split the ticket"),
     "close": gettext_lazy("closed the ticket"),
 }
-timeline_code("workflow.started", gettext_lazy("Workflow “%(name)s” v%(n)d started."))
-timeline_code("workflow.branch", gettext_lazy("Branch “%(node)s” → %(to)s."))
-timeline_code("workflow.parallel", gettext_lazy("Parallel work starts: %(names)s."))
-timeline_code("workflow.joined", gettext_lazy("All branches joined at “%(node)s”."))
-timeline_code("workflow.auto", gettext_lazy("Automatic step “%(node)s”: %(line)s"))
-timeline_code("workflow.entered", gettext_lazy("Now at “%(node)s”, handler: %(names)s."), names=names_list)
+# The customer sees where their request is, never the workflow's name or version, branches,
+# returns, or who handles it internally (public=None hides an entry from them).
+timeline_code("workflow.started", gettext_lazy("Workflow “%(name)s” v%(n)d started."), public=None)
+timeline_code("workflow.branch", gettext_lazy("Branch “%(node)s” → %(to)s."), public=None)
+timeline_code("workflow.parallel", gettext_lazy("Parallel work starts: %(names)s."), public=None)
+timeline_code("workflow.joined", gettext_lazy("All branches joined at “%(node)s”."), public=None)
+timeline_code("workflow.auto", gettext_lazy("Automatic step “%(node)s”: %(line)s"), public=None)
+timeline_code("workflow.entered", gettext_lazy("Now at “%(node)s”, handler: %(names)s."), names=names_list,
+              public=gettext_lazy("Your request is now at “%(node)s”."))
 timeline_code("workflow.returned_to", gettext_lazy("Returned to “%(node)s”, handler: %(names)s."),
-              names=names_list)
-timeline_code("workflow.finished", gettext_lazy("Workflow finished; the ticket is closed."))
-timeline_code("workflow.stopped", gettext_lazy("The workflow was stopped; its open tasks were withdrawn."))
+              names=names_list, public=None)
+timeline_code("workflow.finished", gettext_lazy("Workflow finished; the ticket is closed."),
+              public=gettext_lazy("Your request has been resolved."))
+timeline_code("workflow.stopped", gettext_lazy("The workflow was stopped; its open tasks were withdrawn."),
+              public=gettext_lazy("Your request was stopped."))
 timeline_code("task.acted", gettext_lazy("“%(node)s”: %(who)s %(action)s."), who=person,
-              action=lambda a: str(_ACT_WORDS.get(a, a)))
-timeline_code("task.cohandled", gettext_lazy("“%(node)s”: %(who)s added a co-handler: %(co)s."), who=person)
-timeline_code("ticket.assigned_with_task", gettext_lazy("Open task “%(node)s” transferred with the ticket."))
-
+              action=lambda a: str(_ACT_WORDS.get(a, a)), public=None)
+timeline_code("task.cohandled", gettext_lazy("“%(node)s”: %(who)s added a co-handler: %(co)s."), who=person,
+              public=None)
+timeline_code("ticket.assigned_with_task", gettext_lazy("Open task “%(node)s” transferred with the ticket."),
+              public=None)
 
 # --- primitives -----------------------------------------------------------------------------
 
