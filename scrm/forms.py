@@ -184,7 +184,8 @@ class OpportunityForm(BootstrapFormMixin, forms.ModelForm):
         model = Opportunity
         formfield_callback = scoped_formfield
         fields = ["customer", "title", "amount", "stage", "owner", "signed_date"]
-        widgets = {"signed_date": forms.DateInput(attrs={"type": "date"})}
+        # A date input takes ISO dates whatever the language; the localized format would show blank.
+        widgets = {"signed_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")}
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)

@@ -5,6 +5,7 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -39,9 +40,25 @@ class TenantOwned(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, verbose_name=_("tenant"), related_name="+")
 
     objects = ScopedManager(tenant="tenant")
+    # {constraint name: field}: a CheckConstraint about one field reports its violation on that
+    # field (under the form field, in words), not as a form-wide "constraint … is violated".
+    constraint_fields: dict[str, str] = {}
 
     class Meta:
         abstract = True
+
+    def validate_constraints(self, exclude=None):
+        try:
+            super().validate_constraints(exclude=exclude)
+        except ValidationError as exc:
+            if not hasattr(exc, "error_dict") or not self.constraint_fields:
+                raise
+            moved: dict[str, list] = {}
+            for key, errors in exc.error_dict.items():
+                for error in errors:
+                    field = self.constraint_fields.get(error.code or "") if key == NON_FIELD_ERRORS else None
+                    moved.setdefault(field or key, []).append(error)
+            raise ValidationError(moved) from exc
 
 
 class Role(models.TextChoices):
@@ -102,8 +119,12 @@ class Region(TenantOwned):
             models.UniqueConstraint(fields=["tenant", "code"], name="region_unique_code"),
             models.UniqueConstraint(fields=["tenant", "name"], name="region_unique_name"),
             models.CheckConstraint(condition=Q(settlement_class__in=["A", "B", "C"]), name="region_settlement_class"),
-            models.CheckConstraint(condition=~Q(parent=models.F("pk")), name="region_not_own_parent"),
+            models.CheckConstraint(condition=~Q(parent=models.F("pk")), name="region_not_own_parent",
+                                   violation_error_code="region_not_own_parent",
+                                   violation_error_message=_("A region cannot be its own parent.")),
         ]
+
+    constraint_fields = {"region_not_own_parent": "parent"}
 
     def __str__(self):
         return self.name
@@ -111,6 +132,8 @@ class Region(TenantOwned):
 
 class Store(TenantOwned):
     """A store, branch or service point in a region, with a location for dispatch by distance."""
+
+    constraint_fields = {"store_latitude_range": "latitude", "store_longitude_range": "longitude"}
 
     region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="stores", verbose_name=_("region"))
     name = models.CharField(_("name"), max_length=80)
@@ -136,11 +159,14 @@ class Store(TenantOwned):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "code"], name="store_unique_code"),
             models.CheckConstraint(
-                condition=Q(latitude__isnull=True) | Q(latitude__gte=-90, latitude__lte=90), name="store_latitude_range"
+                condition=Q(latitude__isnull=True) | Q(latitude__gte=-90, latitude__lte=90),
+                name="store_latitude_range", violation_error_code="store_latitude_range",
+                violation_error_message=_("Latitude is between -90 and 90."),
             ),
             models.CheckConstraint(
                 condition=Q(longitude__isnull=True) | Q(longitude__gte=-180, longitude__lte=180),
-                name="store_longitude_range",
+                name="store_longitude_range", violation_error_code="store_longitude_range",
+                violation_error_message=_("Longitude is between -180 and 180."),
             ),
         ]
         indexes = [models.Index(fields=["tenant", "region"], name="store_tenant_region")]
@@ -202,6 +228,8 @@ class StaffProfile(TenantOwned):
     """What dispatch needs to know about a staff member in a tenant: skills, home store,
     location, whether on duty, and how many open tickets they may hold."""
 
+    constraint_fields = {"staffprofile_max_open_positive": "max_open_tickets"}
+
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profiles")
     display_name = models.CharField(_("display name"), max_length=40)
     phone = models.CharField(_("phone"), max_length=24, blank=True)
@@ -222,7 +250,9 @@ class StaffProfile(TenantOwned):
         ordering = ["display_name"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "user"], name="staffprofile_unique_user_per_tenant"),
-            models.CheckConstraint(condition=Q(max_open_tickets__gte=1), name="staffprofile_max_open_positive"),
+            models.CheckConstraint(condition=Q(max_open_tickets__gte=1), name="staffprofile_max_open_positive",
+                                   violation_error_code="staffprofile_max_open_positive",
+                                   violation_error_message=_("At least one open ticket at a time.")),
         ]
         indexes = [models.Index(fields=["tenant", "on_duty"], name="staff_tenant_on_duty")]
 
@@ -322,6 +352,8 @@ class Opportunity(TenantOwned):
     """A 商机: a deal with a customer worth an amount (yuan, fen-exact), moving through stages;
     a signed date is required once won."""
 
+    constraint_fields = {"opportunity_amount_not_negative": "amount", "opportunity_won_has_signed_date": "signed_date"}
+
     customer = models.ForeignKey(
         Customer, on_delete=models.PROTECT, related_name="opportunities", verbose_name=_("customer")
     )
@@ -344,10 +376,14 @@ class Opportunity(TenantOwned):
         verbose_name_plural = _("opportunities")
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gte=0), name="opportunity_amount_not_negative"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="opportunity_amount_not_negative",
+                                   violation_error_code="opportunity_amount_not_negative",
+                                   violation_error_message=_("The amount cannot be negative.")),
             models.CheckConstraint(condition=Q(stage__in=OpportunityStage.values), name="opportunity_stage_valid"),
             models.CheckConstraint(
-                condition=~Q(stage="won") | Q(signed_date__isnull=False), name="opportunity_won_has_signed_date"
+                condition=~Q(stage="won") | Q(signed_date__isnull=False), name="opportunity_won_has_signed_date",
+                violation_error_code="opportunity_won_has_signed_date",
+                violation_error_message=_("A won opportunity needs its signed date."),
             ),
         ]
         indexes = [
