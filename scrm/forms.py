@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_scopes.forms import SafeModelChoiceField, SafeModelMultipleChoiceField
 
-from .models import Customer, Membership, Opportunity, Store, Tag
+from .models import Customer, Membership, Opportunity, Role, Skill, Store, Tag, Team
 from .phone import phone_normalize
 from .ratelimit import client_ip, failures_add, failures_clear, failures_get, window_left
 from .selectors import visible_customers, visible_regions, visible_stores
@@ -191,6 +191,52 @@ class OpportunityForm(BootstrapFormMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["customer"].queryset = visible_customers(user=user).order_by("name")
         self.fields["owner"].queryset = staff_users()
+
+
+class StaffForm(BootstrapFormMixin, PhoneFormMixin, forms.Form):
+    """A person on the staff page: who they are, their role, where they work and what they can do.
+    `username` and `password` only when adding someone; a blank password means they set their
+    own through a link."""
+
+    display_name = forms.CharField(label=_("full name"), max_length=40)
+    username = forms.RegexField(
+        label=_("sign-in name"), max_length=40, regex=r"^[A-Za-z0-9_.@+-]{3,40}$",
+        help_text=_("3–40 letters, digits or . @ + - _; a phone number works well."),
+        error_messages={"invalid": _("Use 3–40 letters, digits or . @ + - _ (no spaces or Chinese characters).")},
+    )
+    password = forms.CharField(
+        label=_("initial password"), required=False, max_length=128, strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("Leave blank to give them a link where they set their own."),
+    )
+    phone = forms.CharField(label=_("phone"), max_length=24, required=False)
+    email = forms.EmailField(label=_("email"), required=False)
+    role = forms.ChoiceField(label=_("role"), choices=Role.choices, initial=Role.ENGINEER)
+    home_store = SafeModelChoiceField(queryset=Store.objects.none(), label=_("home store"), required=False)
+    skills = SafeModelMultipleChoiceField(queryset=Skill.objects.none(), label=_("skills"), required=False,
+                                          widget=forms.CheckboxSelectMultiple)
+    teams = SafeModelMultipleChoiceField(queryset=Team.objects.none(), label=_("teams"), required=False,
+                                         widget=forms.CheckboxSelectMultiple)
+    wecom_userid = forms.CharField(label=_("WeCom user id"), max_length=64, required=False)
+    max_open_tickets = forms.IntegerField(label=_("max open tickets"), min_value=1, max_value=500, initial=20)
+    on_duty = forms.BooleanField(label=_("on duty"), required=False, initial=True)
+
+    def __init__(self, *args, creating=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["home_store"].queryset = Store.objects.filter(is_active=True).select_related("region").order_by(
+            "region__code", "code")
+        self.fields["skills"].queryset = Skill.objects.order_by("name")
+        self.fields["teams"].queryset = Team.objects.order_by("name")
+        if not creating:
+            del self.fields["username"], self.fields["password"]
+
+
+class StaffPasswordForm(BootstrapFormMixin, forms.Form):
+    password = forms.CharField(
+        label=_("new password"), max_length=128, strip=False, required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Leave blank to get a one-time link where they set their own."),
+    )
 
 
 class LoginThrottleMixin:

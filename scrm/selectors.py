@@ -1,8 +1,12 @@
 """Reads of the core app. `visible_*` compute in SQL what a person may see, from their role in
 the tenant in scope and their guardian grants on regions and stores (a few rows per user)."""
 
+from django.contrib.auth.tokens import default_token_generator
 from django.core.cache import cache
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from django_scopes import get_scope
 
 from .config_cache import TENANT_CACHE_SECONDS, config_stamp_read, tenant_cache_key
@@ -270,3 +274,33 @@ def stores_cached(config=None):
 def store_cached(pk):
     """A store of the tenant in scope with its region, or None (see stores_cached)."""
     return stores_cached().get(pk)
+
+
+def staff_list(*, search="", role="", active=None):
+    """The tenant's staff with their role and seat state (one query), for the staff page."""
+    memberships = Membership.objects.filter(user=OuterRef("user"))
+    qs = (StaffProfile.objects.select_related("user", "home_store")
+          .annotate(role=Subquery(memberships.values("role")[:1]),
+                    is_active=Subquery(memberships.values("is_active")[:1]))
+          .order_by("-is_active", "display_name"))
+    if search:
+        qs = qs.filter(Q(display_name__icontains=search) | Q(phone__startswith=search)
+                       | Q(user__username__icontains=search))
+    if role:
+        qs = qs.filter(role=role)
+    if active is not None:
+        qs = qs.filter(is_active=active)
+    return qs
+
+
+def staff_get(*, pk):
+    """One staff profile of the tenant in scope with its role and seat state, or None."""
+    return staff_list().prefetch_related("skills", "teams").filter(pk=pk).first()
+
+
+def staff_password_link(*, profile):
+    """The path of a one-time link where the person sets their own password (Django's password
+    reset token: valid for PASSWORD_RESET_TIMEOUT, spent once the password changes)."""
+    user = profile.user
+    return reverse("password_reset_confirm", args=[urlsafe_base64_encode(force_bytes(user.pk)),
+                                                   default_token_generator.make_token(user)])

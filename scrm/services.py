@@ -4,6 +4,7 @@ opportunities. Keyword-only, one transaction each; related objects must share th
 from decimal import Decimal, InvalidOperation
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
@@ -95,17 +96,25 @@ def staff_create(
     *, tenant, username, password, display_name, role, phone="", email="", home_store=None, skills=(), teams=(),
     wecom_userid="", max_open_tickets=20, on_duty=True,
 ):
-    """A new staff user with a membership and a staff profile in one go."""
+    """A new staff user with a membership and a staff profile in one go. Without a password the
+    account cannot sign in until its person sets one through a link (staff_password_link)."""
     _same_tenant(tenant, home_store=home_store, skills=list(skills), teams=list(teams))
-    if User.objects.filter(username=username).exists():
+    username = (username or "").strip()
+    if User.objects.filter(username__iexact=username).exists():
         raise ValidationError({"username": _("A user with that username already exists.")})
+    phone = _field_phone(phone) if phone else ""
+    _staff_phone_unique(tenant, phone)
     user = User(username=username, email=email, first_name=display_name)
-    user.set_password(password)
+    if password:
+        _password_check(password, user)
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
     user.full_clean(exclude=["password"])
     user.save()
     membership_set(tenant=tenant, user=user, role=role)
     profile = StaffProfile(
-        tenant=tenant, user=user, display_name=display_name, phone=_field_phone(phone) if phone else "",
+        tenant=tenant, user=user, display_name=display_name, phone=phone,
         home_store=home_store, wecom_userid=wecom_userid, max_open_tickets=max_open_tickets, on_duty=on_duty,
     )
     if home_store is not None and home_store.latitude is not None:
@@ -115,6 +124,107 @@ def staff_create(
     profile.skills.set(skills)
     profile.teams.set(teams)
     return profile
+
+
+STAFF_FIELDS = ("display_name", "phone", "email", "role", "home_store", "skills", "teams", "wecom_userid",
+                "max_open_tickets", "on_duty")
+
+
+@transaction.atomic
+def staff_update(*, profile, actor, **fields):
+    """Change a person's profile, contact details and role in the tenant."""
+    unknown = set(fields) - set(STAFF_FIELDS)
+    if unknown:
+        raise TypeError(f"staff_update got unknown fields {sorted(unknown)}")
+    tenant = profile.tenant
+    _same_tenant(tenant, home_store=fields.get("home_store"), skills=list(fields.get("skills", ())),
+                 teams=list(fields.get("teams", ())))
+    if "phone" in fields:
+        fields["phone"] = _field_phone(fields["phone"]) if fields["phone"] else ""
+        _staff_phone_unique(tenant, fields["phone"], exclude=profile)
+    user = profile.user
+    role = fields.pop("role", None)
+    if role is not None:
+        membership = Membership.objects.filter(user=user).first()
+        if membership is not None and membership.role == Role.ADMIN and role != Role.ADMIN:
+            _admin_remains(tenant, leaving=user, field="role")
+        membership_set(tenant=tenant, user=user, role=role)
+    if "email" in fields:
+        user.email = fields.pop("email")
+    if "display_name" in fields:
+        user.first_name = fields["display_name"]
+    user.full_clean(exclude=["password"])
+    user.save(update_fields=["email", "first_name"])
+    skills, teams = fields.pop("skills", None), fields.pop("teams", None)
+    if "home_store" in fields and fields["home_store"] is not None and fields["home_store"].latitude is not None:
+        fields["latitude"], fields["longitude"] = fields["home_store"].latitude, fields["home_store"].longitude
+    for key, value in fields.items():
+        setattr(profile, key, value)
+    _clean(profile)
+    profile.save()
+    if skills is not None:
+        profile.skills.set(skills)
+    if teams is not None:
+        profile.teams.set(teams)
+    return profile
+
+
+@transaction.atomic
+def staff_active_set(*, profile, actor, active):
+    """Deactivate (the person can no longer sign in to this tenant, nor be given tickets) or
+    reactivate a seat. Nobody deactivates themselves or the tenant's last admin."""
+    membership = Membership.objects.select_for_update().filter(user=profile.user).first()
+    if membership is None:
+        raise ValidationError(_("%(name)s has no role in this tenant yet: edit them to give them one.")
+                              % {"name": profile.display_name})
+    if membership.is_active == active:
+        return membership
+    if not active:
+        if profile.user_id == actor.pk:
+            raise ValidationError(_("You cannot deactivate your own account."))
+        if membership.role == Role.ADMIN:
+            _admin_remains(profile.tenant, leaving=profile.user, field=None)
+    membership.is_active = active
+    membership.save(update_fields=["is_active"])
+    if not active and profile.on_duty:
+        profile.on_duty = False
+        profile.save(update_fields=["on_duty"])
+    _staff_flag_sync(profile.user)
+    return membership
+
+
+@transaction.atomic
+def staff_password_set(*, profile, password):
+    """A tenant admin sets a new password for someone who lost theirs (tell it to them in person)."""
+    user = profile.user
+    _password_check(password, user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    return user
+
+
+def _password_check(password, user):
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+
+
+def _staff_phone_unique(tenant, phone, exclude=None):
+    if not phone:
+        return
+    others = StaffProfile.objects.filter(tenant=tenant, phone=phone)
+    if exclude is not None:
+        others = others.exclude(pk=exclude.pk)
+    if others.exists():
+        raise ValidationError({"phone": _("Another member of staff already has this phone number.")})
+
+
+def _admin_remains(tenant, *, leaving, field):
+    others = Membership.objects.filter(tenant=tenant, role=Role.ADMIN, is_active=True).exclude(user=leaving)
+    if not others.exists():
+        message = _("The tenant needs at least one active admin.")
+        raise ValidationError({field: message} if field else message)
 
 
 @transaction.atomic

@@ -1,4 +1,5 @@
-"""Staff pages of the core app: home, customers, opportunities, stores, regions, tenant switch.
+"""Staff pages of the core app: home, customers, opportunities, stores, regions, staff accounts,
+tenant switch.
 Thin: selectors read, services write, forms validate."""
 
 from django.conf import settings
@@ -16,8 +17,8 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from . import selectors, services
-from .forms import CustomerForm, OpportunityForm, StoreForm
-from .models import CustomerTier, OpportunityStage
+from .forms import CustomerForm, OpportunityForm, StaffForm, StaffPasswordForm, StoreForm
+from .models import CustomerTier, OpportunityStage, Role
 from .ratelimit import client_ip, rate_limited
 from .tenancy import SESSION_TENANT_KEY, tenants_for_user
 
@@ -338,6 +339,137 @@ class RegionListView(StaffView, TemplateView):
     def get_context_data(self, **kwargs):
         return super().get_context_data(regions=selectors.region_list(user=self.request.user), **kwargs)
 
+
+# --- staff accounts (a tenant admin's, without the Django admin) ------------------------------
+
+class StaffListView(StaffView, TemplateView):
+    permission = "scrm.view_staffprofile"
+    template_name = "scrm/staff/list.html"
+
+    def get_context_data(self, **kwargs):
+        role = self.request.GET.get("role", "")
+        state = self.request.GET.get("state", "active")
+        filters = {"search": self.request.GET.get("q", "").strip()[:40], "role": role if role in Role.values else "",
+                   "active": {"active": True, "inactive": False}.get(state)}
+        page = self.paginate(selectors.staff_list(**filters))
+        return super().get_context_data(page=page, filters=filters, state=state, roles=Role.choices,
+                                        query=self.querystring(), **kwargs)
+
+
+def _staff_or_404(pk):
+    profile = selectors.staff_get(pk=pk)
+    if profile is None:
+        raise Http404
+    return profile
+
+
+class StaffCreateView(StaffView):
+    permission = "scrm.add_membership"
+    creating = True
+
+    def get_form(self, data=None):
+        return StaffForm(data, creating=True)
+
+    def get(self, request, **kwargs):
+        return self.render_form(self.get_form())
+
+    def post(self, request, **kwargs):
+        form = self.get_form(request.POST)
+        if form.is_valid():
+            try:
+                result = self.save(form)
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                return result
+        return self.render_form(form, status=400)
+
+    def save(self, form):
+        profile = services.staff_create(tenant=self.request.tenant, **form.cleaned_data)
+        if not form.cleaned_data["password"]:
+            return _staff_link_page(self.request, profile, created=True)
+        messages.success(self.request, _("%(name)s can now sign in as %(username)s.") % {
+            "name": profile.display_name, "username": profile.user.username})
+        return redirect("staff-list")
+
+    def render_form(self, form, status=200):
+        title = _("Add staff") if self.creating else _("Edit staff")
+        return render(self.request, "scrm/form.html",
+                      {"form": form, "title": title, "cancel_url": reverse("staff-list")}, status=status)
+
+
+class StaffUpdateView(StaffCreateView):
+    permission = "scrm.change_membership"
+    creating = False
+
+    def get_form(self, data=None):
+        profile = self.profile = _staff_or_404(self.kwargs["pk"])
+        initial = {"display_name": profile.display_name, "phone": profile.phone, "email": profile.user.email,
+                   "role": profile.role, "home_store": profile.home_store_id, "skills": list(profile.skills.all()),
+                   "teams": list(profile.teams.all()), "wecom_userid": profile.wecom_userid,
+                   "max_open_tickets": profile.max_open_tickets, "on_duty": profile.on_duty}
+        return StaffForm(data, creating=False, initial=initial)
+
+    def save(self, form):
+        services.staff_update(profile=self.profile, actor=self.request.user, **form.cleaned_data)
+        messages.success(self.request, _("Saved."))
+        return redirect("staff-list")
+
+
+class StaffPasswordView(StaffView):
+    """Set a new password for someone, or hand them a one-time link to set their own."""
+
+    permission = "scrm.change_membership"
+
+    def get(self, request, pk):
+        return self.render_form(_staff_or_404(pk), StaffPasswordForm())
+
+    def post(self, request, pk):
+        profile = _staff_or_404(pk)
+        form = StaffPasswordForm(request.POST)
+        if form.is_valid():
+            if not form.cleaned_data["password"]:
+                return _staff_link_page(request, profile, created=False)
+            try:
+                services.staff_password_set(profile=profile, password=form.cleaned_data["password"])
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, _("The password of %(name)s was changed.") % {"name": profile.display_name})
+                return redirect("staff-list")
+        return self.render_form(profile, form, status=400)
+
+    def render_form(self, profile, form, status=200):
+        return render(self.request, "scrm/form.html", {
+            "form": form, "title": _("Password of %(name)s") % {"name": profile.display_name},
+            "cancel_url": reverse("staff-list")}, status=status)
+
+
+def _staff_link_page(request, profile, *, created):
+    link = request.build_absolute_uri(selectors.staff_password_link(profile=profile))
+    return render(request, "scrm/staff/link.html", {"profile": profile, "link": link, "created": created})
+
+
+class StaffActiveView(StaffView):
+    """POST: deactivate or reactivate someone's seat in the tenant."""
+
+    permission = "scrm.change_membership"
+
+    def get(self, request, pk):
+        _staff_or_404(pk)  # another tenant's staff is missing here, as on every route
+        return redirect("staff-list")
+
+    def post(self, request, pk):
+        profile = _staff_or_404(pk)
+        active = request.POST.get("active") == "1"
+        try:
+            services.staff_active_set(profile=profile, actor=request.user, active=active)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, (_("%(name)s can sign in again.") if active
+                                       else _("%(name)s was deactivated.")) % {"name": profile.display_name})
+        return redirect("staff-list")
 
 
 class PasswordResetView(auth_views.PasswordResetView):

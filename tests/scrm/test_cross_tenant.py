@@ -15,7 +15,16 @@ from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from scrm.models import Customer, Membership, Opportunity, Region, RegionUserObjectPermission, Store, Tenant
+from scrm.models import (
+    Customer,
+    Membership,
+    Opportunity,
+    Region,
+    RegionUserObjectPermission,
+    StaffProfile,
+    Store,
+    Tenant,
+)
 from scrm.services import region_grant
 from scrm.tenancy import tenant_scope
 from tests.factories import (
@@ -73,6 +82,7 @@ PK_ROUTES = {
     "workflow-calendar-day-delete": (BusinessCalendar, {}),
     "workflow-ticket-panel": (Ticket, {}),
     "workflow-task-act": (Task, {}),
+    **{name: (StaffProfile, {}) for name in ("staff-update", "staff-password", "staff-active")},
 }
 
 
@@ -152,6 +162,7 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
             "staff": StaffProfileFactory(tenant=tenant_a, display_name="甲员工"),
             Membership: Membership.objects.get(user=admin_a),
         }
+        objects[StaffProfile] = objects["staff"]
         region_grant(user=admin_a, region=region)
         objects[RegionUserObjectPermission] = RegionUserObjectPermission.objects.get(user=admin_a)
         template = published_template(tenant_a)
