@@ -10,6 +10,7 @@ from scrm.forms import BootstrapFormMixin
 
 from . import services
 from .models import STAFF_CHANNELS, TEMPLATE_CHANNELS, Event, Priority
+from .offered import events_offered
 from .rendering import FILTERS, MAX_SOURCE, VARIABLES
 
 
@@ -31,6 +32,7 @@ class TemplateForm(BootstrapFormMixin, forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["event"].choices = [(e.value, e.label) for e in events_offered()]
         self.fields["body"].help_text = _(
             "Variables: %(names)s. Filters: %(filters)s. Tags: {%% if %%} … {%% endif %%} only."
         ) % {"names": ", ".join(VARIABLES), "filters": ", ".join(sorted(FILTERS))}

@@ -7,6 +7,7 @@ from django.conf import settings
 
 from .defaults import default_template
 from .models import STAFF_EVENTS, TEMPLATE_CHANNELS, ChannelName, Event, Notification, NotificationTemplate, Preference
+from .offered import event_offered, events_offered
 
 
 def ticket_notifications(*, ticket):
@@ -78,7 +79,7 @@ def template_grid(*, event="", channel="", language=""):
     by_key = {(t.event, t.channel, t.language): t for t in saved}
     return [
         _slot(e.value, c.value, code, by_key.get((e.value, c.value, code)))
-        for e in Event if not event or e == event
+        for e in events_offered() if not event or e == event
         for c in TEMPLATE_CHANNELS if not channel or c == channel
         for code, _name in settings.LANGUAGES if not language or code == language
     ]
@@ -99,4 +100,4 @@ def template_get(*, pk):
 def preferences_of(*, user):
     """event → the user's Preference (missing events use the defaults), for the events staff get."""
     saved = {p.event: p for p in Preference.objects.filter(user=user)}
-    return {event.value: saved.get(event.value) for event in STAFF_EVENTS}
+    return {event.value: saved.get(event.value) for event in STAFF_EVENTS if event_offered(event.value)}

@@ -17,7 +17,8 @@ from scrm.views import StaffView
 from . import selectors, services
 from .defaults import sample_variables
 from .forms import PreferenceForm, PreviewForm, TemplateForm
-from .models import STAFF_CHANNELS, TEMPLATE_CHANNELS, Event
+from .models import STAFF_CHANNELS, TEMPLATE_CHANNELS
+from .offered import events_offered
 from .rendering import template_render
 
 
@@ -48,7 +49,7 @@ def _choice(value, choices):
 def _slot_params(request_data):
     """The event × channel × language a request names (blank where missing or not a choice)."""
     return {
-        "event": _choice(request_data.get("event", ""), Event.values),
+        "event": _choice(request_data.get("event", ""), [e.value for e in events_offered()]),
         "channel": _choice(request_data.get("channel", ""), [c.value for c in TEMPLATE_CHANNELS]),
         "language": _choice(request_data.get("language", ""), [code for code, _name in settings.LANGUAGES]),
     }
@@ -64,8 +65,17 @@ class TemplateListView(StaffView):
 
     def get(self, request):
         filters = _slot_params(request.GET)
+        # One section per event (its channels × languages inside), so the page reads as a list of
+        # events rather than every slot in one long table.
+        groups: dict[str, dict] = {}
+        for slot in selectors.template_grid(**filters):
+            group = groups.setdefault(slot.event, {"event": slot.event, "label": slot.event_label, "slots": [],
+                                                   "custom": 0})
+            group["slots"].append(slot)
+            group["custom"] += not slot.is_default
         return render(request, "notifications/template_list.html", {
-            "slots": selectors.template_grid(**filters), "filters": filters, "events": Event.choices,
+            "groups": list(groups.values()), "filters": filters,
+            "events": [(e.value, e.label) for e in events_offered()],
             "channels": [(c.value, c.label) for c in TEMPLATE_CHANNELS], "languages": settings.LANGUAGES,
             "can_change": request.user.has_perm("notifications.change_notificationtemplate"),
         })
@@ -80,7 +90,7 @@ class TemplateEditView(StaffView):
     def get(self, request):
         params = _slot_params(request.GET)
         slot = selectors.template_slot(
-            event=params["event"] or Event.values[0], channel=params["channel"] or TEMPLATE_CHANNELS[0].value,
+            event=params["event"] or events_offered()[0].value, channel=params["channel"] or TEMPLATE_CHANNELS[0].value,
             language=params["language"] or settings.LANGUAGE_CODE,
         )
         form = TemplateForm(initial={

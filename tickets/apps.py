@@ -19,3 +19,7 @@ class TicketsConfig(AppConfig):
         config_watch(Category, TicketTemplate, TemplateVersion, ClassificationRule,
                      m2m=[ClassificationRule.add_tags.through])
         subject_kind_register("tickets.Ticket", TicketSubject())
+        from notifications.offered import events_offer
+
+        events_offer("ticket_created", "ticket_commented", "engineer_on_the_way", "ticket_resolved",
+                     "satisfaction_request")

@@ -28,3 +28,6 @@ class WorkflowConfig(AppConfig):
         extensions.visibility_register(task_holder_visibility_q)
         extensions.field_scope_register(ticket_field_scope)
         extensions.lifecycle_register(lifecycle)
+        from notifications.offered import events_offer
+
+        events_offer("ticket_assigned", "ticket_returned")

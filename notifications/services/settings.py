@@ -23,6 +23,7 @@ from ..models import (
     Preference,
     Priority,
 )
+from ..offered import event_offered
 from ..rendering import template_check
 from .sweep import _release
 
@@ -122,7 +123,7 @@ def preferences_save(*, tenant, user, rows):
         raise ValidationError(_("Select a member of staff of this tenant."))
     errors = {}
     for event, row in rows.items():
-        if event not in STAFF_EVENTS:
+        if event not in STAFF_EVENTS or not event_offered(event):
             errors[str(event)[:30]] = _("Select a valid choice. That choice is not one of the available choices.")
             continue
         for field, message in preference_clean(**row).items():

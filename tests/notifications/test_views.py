@@ -8,8 +8,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+import notifications.offered
 from notifications import services
-from notifications.models import Notification, NotificationTemplate, Preference
+from notifications.models import STAFF_EVENTS, Notification, NotificationTemplate, Preference
+from notifications.offered import event_offered, events_offered
 from scrm.tenancy import tenant_scope
 from tests.notifications.conftest import CHANNEL_SETTINGS
 from tickets.services import ticket_intake
@@ -59,17 +61,33 @@ def test_the_list_shows_every_slot_with_the_built_in_default_where_none_is_saved
     with django_assert_max_num_queries(12):
         response = client.get(LIST)
     assert response.status_code == 200
-    slots = response.context["slots"]
-    assert len(slots) == 11 * 5 * 2  # events × channels × languages
+    groups = response.context["groups"]
+    slots = [slot for group in groups for slot in group["slots"]]
+    # Grouped by event, and only the events the installed apps emit (workflow, tickets, …).
+    offered = [e.value for e in events_offered()]
+    assert [g["event"] for g in groups] == offered
+    assert len(slots) == len(offered) * 5 * 2  # events × channels × languages
     saved = [s for s in slots if not s.is_default]
     assert [(s.event, s.channel, s.language) for s in saved] == [("ticket_assigned", "wecom", "zh-hans")]
+    assert [g["custom"] for g in groups if g["event"] == "ticket_assigned"] == [1]
     html = response.content.decode()
+    assert html.count('data-testid="template-group"') == len(offered)
     assert html.count('data-testid="slot-saved"') == 1
-    assert html.count('data-testid="slot-default"') == 109
+    assert html.count('data-testid="slot-default"') == len(slots) - 1
     assert "Assigned to you: {{ ticket_number }}" in html  # the built-in English wording
 
     narrowed = client.get(LIST, {"event": "ticket_created", "channel": "sms", "language": "nonsense"})
-    assert [(s.event, s.channel) for s in narrowed.context["slots"]] == [("ticket_created", "sms")] * 2
+    [group] = narrowed.context["groups"]
+    assert [(s.event, s.channel) for s in group["slots"]] == [("ticket_created", "sms")] * 2
+    assert 'data-testid="template-group" data-event="ticket_created" open' in narrowed.content.decode()
+
+
+def test_events_of_capabilities_not_installed_are_not_offered(tenant_a, manager_a, client_for, monkeypatch):
+    monkeypatch.setattr(notifications.offered, "_offered", {"ticket_created"})
+    client = client_for(manager_a)
+    assert [g["event"] for g in client.get(LIST).context["groups"]] == ["ticket_created"]
+    refused = client.get(LIST, {"event": "parts_low_stock"})
+    assert [g["event"] for g in refused.context["groups"]] == ["ticket_created"]  # unknown filter → all offered
 
 
 @pytest.mark.django_db
@@ -203,10 +221,8 @@ def test_reset_deletes_a_saved_template_and_refuses_other_tenants_ids(tenant_a, 
 
 def preference_post(**rows):
     """Every staff event with the defaults, some replaced: rows = {event: {field: value}}."""
-    from notifications.models import STAFF_EVENTS
-
     data = {}
-    for event in STAFF_EVENTS:
+    for event in (e for e in STAFF_EVENTS if event_offered(e.value)):
         row = {"channels": ["wecom"], "min_priority": "low", "quiet_start": "", "quiet_end": ""}
         row.update(rows.get(event.value, {}))
         for field, value in row.items():
@@ -224,14 +240,15 @@ def test_preferences_page_saves_channels_priority_and_quiet_hours(tenant_a, engi
     client = client_for(engineer_a)
     page = client.get(PREFERENCES)
     assert page.status_code == 200
-    assert len(page.context["forms"]) == 9
+    offered = [e for e in STAFF_EVENTS if event_offered(e.value)]  # the events installed apps emit
+    assert len(page.context["forms"]) == len(offered)
     assert page.context["forms"][0].initial["channels"] == ["wecom"]
 
     response = client.post(PREFERENCES, preference_post(ticket_assigned={
         "channels": ["sms", "wecom"], "min_priority": "urgent", "quiet_start": "22:00", "quiet_end": "07:30"}))
     assert response.status_code == 302
     saved = preferences(tenant_a, engineer_a)
-    assert len(saved) == 9
+    assert len(saved) == len(offered)
     assigned = saved["ticket_assigned"]
     assert (assigned.channels, assigned.min_priority, assigned.quiet_start, assigned.quiet_end) == (
         ["sms", "wecom"], "urgent", datetime.time(22, 0), datetime.time(7, 30))
