@@ -15,6 +15,7 @@ from scrm.selectors import customer_get, opportunity_get
 
 from .models import ClassificationRule, Priority, TicketTemplate
 from .selectors import category_list, template_list
+from .services.bulk import BULK_MAX
 from .services.config import PREFIX_RE
 
 MAX_UPLOAD_FILES = 5
@@ -137,6 +138,42 @@ class AssignForm(BootstrapFormMixin, forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = staff_users()
+
+
+class IdListField(forms.Field):
+    """Several integer ids from checkboxes of the same name."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {"invalid": _("Enter whole numbers."), "required": _("Tick the tickets first.")}
+
+    def to_python(self, value):
+        values = value if isinstance(value, (list, tuple)) else ([value] if value else [])
+        try:
+            return [int(v) for v in values if str(v).strip()]
+        except (TypeError, ValueError) as exc:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from exc
+
+    def validate(self, value):
+        if self.required and not value:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+
+
+class BulkForm(forms.Form):
+    """The list's bulk bar: which tickets (at most BULK_MAX) and what to do with them."""
+
+    ids = IdListField()
+    action = forms.ChoiceField(choices=[("assign", _("Dispatch")), ("close", _("Close"))])
+    assignee = StaffChoiceField(queryset=None, required=False, label=_("Assignee"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = staff_users()
+
+    def clean_ids(self):
+        ids = self.cleaned_data["ids"]
+        if len(ids) > BULK_MAX:
+            raise forms.ValidationError(_("At most %(n)d tickets at once.") % {"n": BULK_MAX})
+        return ids
 
 
 class DepartForm(BootstrapFormMixin, forms.Form):

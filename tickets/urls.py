@@ -12,6 +12,7 @@ urlpatterns = [
     path("track/<str:token>/files/<int:pk>/", views.public_attachment, name="ticket-public-attachment"),
     path("tickets/", views.TicketListView.as_view(), name="ticket-list"),
     path("tickets/new/", views.TicketNewChooseView.as_view(), name="ticket-new"),
+    path("tickets/bulk/", views.TicketBulkView.as_view(), name="ticket-bulk"),
     path("tickets/new/<int:template_id>/", views.TicketCreateView.as_view(), name="ticket-create"),
     path("tickets/customer-search/", views.CustomerSearchView.as_view(), name="ticket-customer-search"),
     path("tickets/<int:pk>/", views.TicketDetailView.as_view(), name="ticket-detail"),

@@ -10,6 +10,7 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_GET
 
 from notifications.selectors import ticket_notifications
 from scrm.config_cache import config_pinned
-from scrm.models import CustomerTier, Tenant
+from scrm.models import CustomerTier, Role, Tenant
 from scrm.ratelimit import client_ip, rate_limited
 from scrm.selectors import tenant_active_get, visible_customers
 from scrm.tenancy import tenant_scope
@@ -29,6 +30,7 @@ from . import extensions, selectors, services
 from . import fields as schema
 from .forms import (
     AssignForm,
+    BulkForm,
     CommentForm,
     ContactForm,
     CustomerReplyForm,
@@ -224,6 +226,9 @@ class TrackView(View):
 
 # --- staff ----------------------------------------------------------------------------------
 
+BULK_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.REGIONAL_MANAGER, Role.AGENT})
+
+
 class TicketListView(StaffView):
     permission = "tickets.view_ticket"
 
@@ -248,7 +253,13 @@ class TicketListView(StaffView):
             "page": page, "filters": filters, "statuses": Status.choices, "priorities": Priority.choices,
             "templates": selectors.template_choices(), "query": self.querystring(), "per_page": per_page,
             "page_sizes": PAGE_SIZES, "size_query": self.querystring_without("per_page"),
+            # Dispatch and close in bulk: for those who move tickets by hand, not for engineers
+            # (who work through their tasks) or finance.
+            "can_bulk": getattr(getattr(request, "membership", None), "role", "") in BULK_ROLES
+            and request.user.has_perm("tickets.change_ticket"),
         }
+        if context["can_bulk"] and not request.headers.get("HX-Request"):
+            context["bulk_form"] = BulkForm()
         template = "tickets/_list_table.html" if request.headers.get("HX-Request") else "tickets/list.html"
         return render(request, template, context)
 
@@ -358,6 +369,44 @@ class CustomerSearchView(StaffView):
                 if q.isdigit() else visible_customers(user=request.user).filter(name__icontains=q)[:8]
             )
         return render(request, "tickets/_customer_results.html", {"customers": customers, "q": q})
+
+
+class TicketBulkView(TicketListView):
+    """POST from the list's bulk bar: dispatch or close the ticked tickets, each through the
+    lifecycle; says what was done and what was refused and why. Bad input gets the list back
+    with the error (400) and changes nothing."""
+
+    permission = "tickets.change_ticket"
+
+    def post(self, request):
+        if getattr(request.membership, "role", "") not in BULK_ROLES:
+            raise PermissionDenied
+        form = BulkForm(request.POST)
+        if not form.is_valid():
+            return self.refuse(" ".join(e for errors in form.errors.values() for e in errors))
+        ids = form.cleaned_data["ids"]
+        tickets = list(selectors.visible_tickets(user=request.user).filter(pk__in=ids).order_by("id"))
+        try:
+            result = services.tickets_bulk_apply(tickets=tickets, action=form.cleaned_data["action"],
+                                                 actor=request.user, assignee=form.cleaned_data["assignee"])
+        except ValidationError as exc:
+            return self.refuse(" ".join(exc.messages))
+        if result.done:
+            messages.success(request, _("Done for %(n)d tickets.") % {"n": len(result.done)})
+        for number, why in result.refused:
+            messages.warning(request, f"{number}：{why}")
+        missing = len(set(ids)) - len(tickets)
+        if missing:
+            messages.warning(request, _("%(n)d tickets were not found.") % {"n": missing})
+        target = request.POST.get("next", "")
+        return redirect(target if url_has_allowed_host_and_scheme(target, allowed_hosts=None)
+                        and target.startswith("/tickets/") else reverse("ticket-list"))
+
+    def refuse(self, message):
+        messages.error(self.request, message)
+        response = self.get(self.request)
+        response.status_code = 400
+        return response
 
 
 class TicketDetailView(StaffView):

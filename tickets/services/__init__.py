@@ -1,5 +1,6 @@
 """Ticket writes (see core, config and inbound); import from here."""
 
+from .bulk import BULK_MAX, tickets_bulk_apply
 from .config import (
     api_key_create,
     api_key_hash,
@@ -36,6 +37,7 @@ from .inbound import (
 )
 
 __all__ = [
+    "BULK_MAX",
     "IdempotencyConflict",
     "api_key_create",
     "api_key_hash",
@@ -63,5 +65,6 @@ __all__ = [
     "ticket_intake_idempotent",
     "ticket_number_next",
     "ticket_split",
+    "tickets_bulk_apply",
     "timeline_event_add",
 ]
