@@ -149,11 +149,15 @@ class PublicFormView(View):
         fields_form.is_valid()
         if intake_error is not None:
             _field_errors_to_form(fields_form, intake_error)
-        return self.render(contact, fields_form, status=400)
+        # A browser never refills a file input: say which photos were chosen and must be chosen again.
+        reselect = {name: [f.name for f in request.FILES.getlist(name)][:10] for name in fields_form.fields
+                    if request.FILES.getlist(name)}
+        return self.render(contact, fields_form, status=400, reselect=reselect)
 
-    def render(self, contact, fields_form, status=200):
+    def render(self, contact, fields_form, status=200, reselect=None):
         return render(self.request, "tickets/public/form.html", {
             "tenant": self.tenant, "template": self.template, "contact": contact, "form": fields_form,
+            "reselect": reselect or {},
         }, status=status)
 
 

@@ -1151,3 +1151,20 @@ def test_healthz_is_503_when_the_broker_is_down(client, monkeypatch):
 
 def test_healthz_takes_only_get(client):
     assert client.post("/healthz").status_code == 405
+
+
+# --- everyday use (issue 14, item 8) -----------------------------------------------------------
+
+def test_a_chosen_photo_is_named_for_choosing_again_after_an_error(tenant_a, complaint, store_a, public):
+    response = public.post(FORM_URL, {**complaint_post(store_a, description=""), "photos": [upload("菜.png", PNG)]})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert 'data-reselect="photos"' in body and "菜.png" in body
+    with tenant_scope(tenant_a):
+        assert not Ticket.objects.exists() and not Attachment.objects.exists()
+
+
+def test_store_picker_is_grouped_by_region_and_searchable(tenant_a, complaint, store_a, public):
+    body = public.get(FORM_URL).content.decode()
+    assert f'<optgroup label="{store_a.region.name}">' in body
+    assert 'data-searchable="1"' in body and "js/select_search.js" in body

@@ -275,6 +275,16 @@ def _picker_labels(kind, ids=None, *, active_only=False):
     return dict(rows.order_by("name", "pk").values_list("pk", "name"))
 
 
+def _store_groups():
+    """The open stores grouped under their region (<optgroup>), regions and stores in code order."""
+    groups: dict = {}
+    stores = stores_cached(tenant_config(scoped_tenant_id())).values()
+    for store in sorted(stores, key=lambda s: (s.region.code, s.region_id, s.code, s.pk)):
+        if store.is_active:
+            groups.setdefault(store.region.name, []).append((store.pk, store.name))
+    return list(groups.items())
+
+
 def _org_rows(kind):
     """(id, name, open) of every region or store of the tenant in scope, in code order."""
     config = tenant_config(scoped_tenant_id())
@@ -288,6 +298,8 @@ def _org_rows(kind):
 
 
 def _picker_choices(field):
+    if field["type"] == "store":
+        return [("", "---------"), *_store_groups()]
     labels = _picker_labels(field["type"], active_only=True)
     choices = sorted(labels.items(), key=lambda item: item[1]) if field["type"] == "staff" else labels.items()
     return [("", "---------"), *choices]

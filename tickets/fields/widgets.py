@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django import forms
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from .base import _as_list, _bound, _parse_date, _parse_datetime, _parse_time, _text
 from .cleaners import _picker_choices
@@ -149,7 +149,12 @@ def _widget_url(field):
 
 
 def _widget_picker(field):
-    return forms.Select({"class": "form-select"}, choices=_picker_choices(field))
+    attrs = {"class": "form-select"}
+    if field["type"] == "store":
+        # Dozens of stores: grouped by region, with a filter box (static/js/select_search.js).
+        attrs["data-searchable"] = "1"
+        attrs["data-search-placeholder"] = gettext_lazy("Search stores or regions")
+    return forms.Select(attrs, choices=_picker_choices(field))
 
 
 def _widget_customer(field):
