@@ -90,6 +90,7 @@ class VisitActionView(VisitView):
     actions = ("checkin", "checkout", "photo", "signature")
 
     def get(self, request, pk, action):
+        self.load(pk)  # 404 for a ticket one may not see, like any other route
         return redirect("field-visit", pk=pk)
 
     def post(self, request, pk, action):
@@ -154,11 +155,19 @@ class CheckinReviewView(StaffView):
 
     permission = "tickets.change_sitevisit"
 
-    def post(self, request, pk):
-        visible = visible_tickets(user=request.user)
+    def load(self, pk):
+        visible = visible_tickets(user=self.request.user)
         visit = SiteVisit.objects.filter(pk=pk, ticket__in=visible.values("pk")).first()
         if visit is None:
             raise Http404
+        return visit
+
+    def get(self, request, pk):
+        visit = self.load(pk)
+        return redirect(f"{reverse('field-checkins')}?day={timezone.localdate(visit.checked_in_at).isoformat()}")
+
+    def post(self, request, pk):
+        visit = self.load(pk)
         try:
             services.site_checkin_review(visit=visit, actor=request.user)
         except ValidationError as exc:

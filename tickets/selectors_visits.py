@@ -101,3 +101,9 @@ def visits_by_ticket(*, ticket_ids, engineer) -> dict[int, SiteVisit]:
         latest[visit.ticket_id] = visit
     return latest
 
+
+
+def site_visit_last(*, ticket):
+    """The latest visit of a ticket (any engineer), with the engineer: the tracking page's summary."""
+    return (SiteVisit.objects.filter(ticket=ticket).select_related("engineer")
+            .order_by("-checked_in_at", "-id").first())

@@ -36,6 +36,7 @@ from .forms import (
     StaffTicketForm,
 )
 from .models import OPEN_STATUSES, Attachment, Priority, Source, Status
+from .selectors_visits import site_visit_last, site_visits
 
 PAGE_SIZES = (25, 50, 100)  # rows per page the ticket list offers; the first is the default
 
@@ -210,6 +211,7 @@ class TrackView(View):
         return render(self.request, "tickets/public/track.html", {
             "tenant": self.tenant, "ticket": self.ticket, "form": form,
             "events": selectors.ticket_timeline(ticket=self.ticket, public_only=True),
+            "site_visit": site_visit_last(ticket=self.ticket),
             "steps": [(s, Status(s).label, steps.index(s) <= steps.index(current)) for s in steps],
         }, status=status)
 
@@ -387,6 +389,7 @@ class TicketDetailView(StaffView):
                                   ticket_notifications(ticket=ticket)),
             "attachments": attachments,
             "related": selectors.ticket_related(ticket=ticket),
+            "site_visits": site_visits(ticket=ticket),
             "comment_form": forms.get("comment_form", CommentForm()),
             "assign_form": forms.get("assign_form", AssignForm(initial={"assignee": ticket.assignee_id})),
             "split_form": forms.get("split_form"),
