@@ -8,10 +8,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from scrm.models import Role
 from tests.conftest import make_member
 from tests.visits_helpers import jpeg_upload, signature_upload, visit_template, visit_ticket
 from tickets.models import SiteVisit, TimelineEvent
-from scrm.models import Role
 
 pytestmark = pytest.mark.django_db
 

@@ -9,6 +9,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from scrm.models import Role
 from tests.conftest import make_member
 from tests.visits_helpers import SITE, jpeg_upload, png, signature_upload, store_at, visit_ticket
 from tickets.geo import Point, distance_m, png_has_ink, point_parse, wgs84_to_gcj02
@@ -21,7 +22,6 @@ from tickets.services import (
     site_photo_add,
     site_signature_add,
 )
-from scrm.models import Role
 
 pytestmark = pytest.mark.django_db
 
