@@ -249,7 +249,7 @@
   function askReason(text, photoRequired) {
     reasonBox.classList.remove("d-none");
     document.getElementById("checkin-photo-hint").classList.toggle("d-none", !photoRequired);
-    say(checkinStatus, text, "warning");
+    say(checkinStatus, text, "warning-emphasis");
     document.getElementById("reason").focus();
   }
 
