@@ -119,5 +119,6 @@ def fieldservice_demo_seed(*, tenant):
     site_checkout(ticket=done, actor=engineer, lat=gps[0], lng=gps[1], now=now - datetime.timedelta(minutes=20))
     far = _gps_near(VISITS[1][5], VISITS[1][6], north_m=1200)
     site_checkin(ticket=on_site, actor=engineer, lat=far[0], lng=far[1], accuracy=25,
-                 reason="客户临时改到小区地下车库储藏室安装，地址在原地址北侧", now=now - datetime.timedelta(minutes=12))
+                 reason="客户临时改到小区地下车库储藏室安装，地址在原地址北侧",
+                 now=now - datetime.timedelta(minutes=12))
     return 2

@@ -132,11 +132,11 @@ def today_visits(*, user, day=None, now=None):
     for ticket in tickets:
         starts = appointment(ticket)
         site, _source = ticket_site_point(ticket)
-        task = tasks.get(ticket.pk)
-        due = task.due_at if task else None
+        open_task = tasks.get(ticket.pk)
+        due = open_task.due_at if open_task else None
         row = VisitRow(ticket=ticket, address=ticket_address_text(ticket), site=site, starts_at=starts,
                        ends_at=starts + window if starts else None, phone=ticket_phone(ticket), due_at=due,
-                       sla_state=sla_state(due, now), node_name=task.node_name if task else "",
+                       sla_state=sla_state(due, now), node_name=open_task.node_name if open_task else "",
                        visit=visits.get(ticket.pk), parts=parts.get(ticket.pk, []))
         on_site_today = row.visit is not None and timezone.localdate(row.visit.checked_in_at) == day
         if (starts is not None and timezone.localdate(starts) == day) or on_site_today:
