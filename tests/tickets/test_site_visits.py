@@ -8,12 +8,13 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
 
 from scrm.models import Role
 from tests.conftest import make_member
 from tests.visits_helpers import SITE, jpeg_upload, png, signature_upload, store_at, visit_ticket
 from tickets.geo import Point, distance_m, png_has_ink, point_parse, wgs84_to_gcj02
-from tickets.models import Attachment, SiteVisit, TimelineEvent
+from tickets.models import Attachment, SiteVisit, Ticket, TimelineEvent
 from tickets.selectors_visits import onsite_minutes, onsite_minutes_by_ticket, ticket_site_point
 from tickets.services import (
     site_checkin,
@@ -34,6 +35,13 @@ def _wgs84_sites(settings):
     # The tests give positions in the sites' own datum; one test below covers the GCJ-02 shift.
     settings.FIELDSERVICE_DATUM = "wgs84"
     settings.FIELDSERVICE_RADIUS_M = 300
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    # The messages are matched in English; the product's default language is zh-hans.
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
@@ -268,3 +276,19 @@ def test_geo_parsing_and_png_ink():
     assert png_has_ink(png()) and not png_has_ink(png(ink=False))
     with pytest.raises(ValueError):
         png_has_ink(b"not a png")
+
+
+def test_a_visit_can_end_after_the_ticket_is_resolved_but_none_starts(ticket, engineer_a):
+    from workflow.lifecycle import ticket_status_change
+
+    site_checkin(ticket=ticket, actor=engineer_a, lat=NEAR[0], lng=NEAR[1])
+    ticket_status_change(ticket=ticket, action="resolve", actor=engineer_a)
+    ticket = Ticket.objects.get(pk=ticket.pk)
+    site_signature_add(ticket=ticket, actor=engineer_a, upload=signature_upload())
+    assert site_checkout(ticket=ticket, actor=engineer_a).minutes_on_site == 0
+    before = written(ticket)
+    with pytest.raises(ValidationError, match="open ticket"):
+        site_checkin(ticket=ticket, actor=engineer_a, lat=NEAR[0], lng=NEAR[1])
+    with pytest.raises(ValidationError, match="open ticket"):
+        site_photo_add(ticket=ticket, actor=engineer_a, upload=jpeg_upload(), phase="after")
+    assert written(ticket) == before

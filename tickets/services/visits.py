@@ -50,10 +50,12 @@ def ticket_held_by(*, ticket, user) -> bool:
     return holder_q is not None and Ticket.objects.filter(holder_q, pk=ticket.pk).exists()
 
 
-def _check_holder(ticket, actor):
+def _check_holder(ticket, actor, *, open_only=True):
+    # Check-out and the signature stay possible once the ticket is resolved or closed: the visit
+    # that started must be able to end, and the customer often signs after the work is marked done.
     if not ticket_held_by(ticket=ticket, user=actor):
         raise ValidationError({"__all__": _("Only the engineer holding this ticket can do this.")})
-    if not ticket.is_open:
+    if open_only and not ticket.is_open:
         raise ValidationError({"__all__": _("Only an open ticket can be visited.")})
 
 
@@ -119,7 +121,7 @@ def site_checkin(*, ticket, actor, lat=None, lng=None, accuracy=None, reason="",
 def site_checkout(*, ticket, actor, lat=None, lng=None, now=None):
     """Check out: the time on site is recorded (settlement bills it). A check-out far from the
     site is accepted but flagged for the manager."""
-    _check_holder(ticket, actor)
+    _check_holder(ticket, actor, open_only=False)
     position = _position(lat, lng)
     visit = (SiteVisit.objects.select_for_update()
              .filter(ticket=ticket, engineer=actor, checked_out_at__isnull=True).first())
@@ -170,7 +172,7 @@ SIGNATURE_MAX_BYTES = 1024 * 1024
 def site_signature_add(*, ticket, actor, upload, signer_name="", rating=None, lat=None, lng=None, now=None):
     """The customer signs on the engineer's phone to confirm the work: a PNG from the signature
     pad, kept with the time and place on the engineer's latest visit (one signature per visit)."""
-    _check_holder(ticket, actor)
+    _check_holder(ticket, actor, open_only=False)
     position = _position(lat, lng)
     signer_name = (signer_name or "").strip()
     if len(signer_name) > 40:
