@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from scrm.views import StaffView
 from tickets import services
+from tickets.forms import DepartForm
 from tickets.models import SiteVisit
 from tickets.selectors import visible_tickets
 from tickets.selectors_visits import (
@@ -80,6 +81,7 @@ class VisitView(StaffView):
             "latest_visit": site_visit_latest(ticket=ticket, engineer=request.user),
             "visits": site_visits(ticket=ticket), "photos": site_photos(ticket=ticket),
             "radius_m": visit_radius_m(), "photo_max_mb": photo_max_mb(),
+            "eta_default": timezone.localtime() + datetime.timedelta(minutes=30),
         })
 
 
@@ -87,7 +89,7 @@ class VisitActionView(VisitView):
     """POST `/field/visit/<ticket>/<action>/`: checkin, checkout, photo, signature."""
 
     permission = "tickets.change_ticket"
-    actions = ("checkin", "checkout", "photo", "signature")
+    actions = ("depart", "checkin", "checkout", "photo", "signature")
 
     def get(self, request, pk, action):
         self.load(pk)  # 404 for a ticket one may not see, like any other route
@@ -99,6 +101,8 @@ class VisitActionView(VisitView):
         ticket = self.load(pk)
         data, files, user = request.POST, request.FILES, request.user
         try:
+            if action == "depart":
+                return self.depart(ticket)
             if action == "checkin":
                 visit = services.site_checkin(ticket=ticket, actor=user, lat=data.get("lat"), lng=data.get("lng"),
                                               accuracy=data.get("accuracy"), reason=data.get("reason", ""),
@@ -124,6 +128,19 @@ class VisitActionView(VisitView):
         except ValidationError as exc:
             return _error(exc)
         return JsonResponse({"ok": True, "message": text})
+
+
+    def depart(self, ticket):
+        """我已出发: the customer is told the engineer is on the way, with the arrival time (the
+        ticket page's action, here for the holder only)."""
+        form = DepartForm(self.request.POST)
+        if not form.is_valid():
+            return JsonResponse({"ok": False, "field": "eta", "error": " ".join(form.errors.get("eta", [])),
+                                 "needs_reason": False}, status=400)
+        if not ticket_held_by(ticket=ticket, user=self.request.user):
+            raise ValidationError({"__all__": _("Only the engineer holding this ticket can do this.")})
+        services.ticket_engineer_depart(ticket=ticket, actor=self.request.user, eta=form.cleaned_data["eta"])
+        return JsonResponse({"ok": True, "message": _("The customer has been told you are on the way.")})
 
 
 def _day(value):

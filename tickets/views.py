@@ -208,10 +208,11 @@ class TrackView(View):
     def render(self, form, status=200):
         steps = [Status.NEW, Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED]
         current = self.ticket.status if self.ticket.status in steps else Status.IN_PROGRESS
+        events = list(selectors.ticket_timeline(ticket=self.ticket, public_only=True))
+        on_the_way = next((e for e in reversed(events) if e.code == "ticket.on_the_way"), None)
         return render(self.request, "tickets/public/track.html", {
-            "tenant": self.tenant, "ticket": self.ticket, "form": form,
-            "events": selectors.ticket_timeline(ticket=self.ticket, public_only=True),
-            "site_visit": site_visit_last(ticket=self.ticket),
+            "tenant": self.tenant, "ticket": self.ticket, "form": form, "events": events,
+            "site_visit": site_visit_last(ticket=self.ticket), "on_the_way": on_the_way,
             "steps": [(s, Status(s).label, steps.index(s) <= steps.index(current)) for s in steps],
         }, status=status)
 

@@ -352,7 +352,18 @@
     }).then(function (answer) { answered(answer, status); }, function () { say(status, msg("offline"), "danger"); });
   }
 
-  var actions = { checkin: checkin, "checkin-reason": checkinWithReason, checkout: checkout, signature: sign };
+  function depart() {
+    var status = document.getElementById("depart-status");
+    var data = new FormData();
+    data.append("eta", document.getElementById("eta").value);
+    say(status, msg("sending"));
+    post(root.getAttribute("data-depart-url"), data).then(function (answer) {
+      say(status, answer.body ? (answer.body.ok ? answer.body.message : answer.body.error) : String(answer.status),
+          answer.body && answer.body.ok ? "success" : "danger");
+    }, function () { say(status, msg("offline"), "danger"); });
+  }
+
+  var actions = { depart: depart, checkin: checkin, "checkin-reason": checkinWithReason, checkout: checkout, signature: sign };
   document.querySelectorAll("[data-field-action]").forEach(function (button) {
     button.addEventListener("click", function () { actions[button.getAttribute("data-field-action")](); });
   });

@@ -5,6 +5,7 @@ tracking pages showing the visit; bad input, other tenants and other engineers r
 import datetime
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -198,3 +199,18 @@ def test_checkins_page_is_bounded_and_managers_only(scope_a, engineer_a, manager
     assert len(response.context["visits"]) == 7 and response.context["pending"] == 6
     assert client.get(reverse("field-checkins"), {"day": "not-a-day"}).status_code == 200
     assert client_for(engineer_a).get(reverse("field-checkins")).status_code == 403
+
+
+def test_depart_tells_the_customer_and_bad_eta_or_non_holder_write_nothing(ticket, engineer_a, agent_a, client_for):
+    eta = (timezone.localtime() + datetime.timedelta(minutes=40)).strftime("%Y-%m-%dT%H:%M")
+    events = TimelineEvent.objects.filter(ticket=ticket, code="ticket.on_the_way")
+    for client, data in ((client_for(engineer_a), {"eta": "yesterday"}), (client_for(engineer_a), {}),
+                         (client_for(engineer_a), {"eta": "2020-01-01T10:00"}), (client_for(agent_a), {"eta": eta})):
+        response = act(client, ticket, "depart", data)
+        assert response.status_code == 400 and response.json()["error"]
+    assert not events.exists()
+    response = act(client_for(engineer_a), ticket, "depart", {"eta": eta})
+    assert response.status_code == 200 and response.json()["ok"]
+    assert events.count() == 1 and eta[-5:] in events.get().text
+    track = Client().get(reverse("ticket-track", args=[ticket.tracking_token])).content.decode()
+    assert 'data-testid="track-eta"' in track and eta[-5:] in track and "engineer_a" in track
