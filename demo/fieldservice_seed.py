@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from scrm.models import Customer, Membership
+from scrm.models import Customer, Membership, Store
 from tickets import fields as schema
 from tickets.geo import Point, wgs84_to_gcj02
 from tickets.models import SiteVisit
@@ -81,6 +81,8 @@ def fieldservice_demo_seed(*, tenant):
         return 0
     engineer = membership.user
     customers = list(Customer.objects.filter(phone__gt="").order_by("id")[:len(VISITS)])
+    # Their home 网点, so a site without coordinates falls back to a store in the same district.
+    store = Store.objects.filter(code="sh-pudong").first()
     now = timezone.now()
     today = timezone.localtime(now)
     tickets = []
@@ -102,7 +104,7 @@ def fieldservice_demo_seed(*, tenant):
         moment = datetime.datetime.fromisoformat(cleaned["appointment_at"]) - datetime.timedelta(days=1)
         cleaned["appointment_at"] = moment.isoformat()
         ticket = ticket_intake(tenant=tenant, source="phone", template=template, data=data, audience="staff",
-                               title=f"{customer.name} {model} 上门安装", customer=customer, partial=True,
+                               title=f"{customer.name} {model} 上门安装", customer=customer, store=store, partial=True,
                                cleaned=(cleaned, files))
         tickets.append(ticket_assign(ticket=ticket, assignee=engineer, actor=None))
     done, on_site = tickets[0], tickets[1]
