@@ -212,7 +212,9 @@ class TrackView(View):
         on_the_way = next((e for e in reversed(events) if e.code == "ticket.on_the_way"), None)
         return render(self.request, "tickets/public/track.html", {
             "tenant": self.tenant, "ticket": self.ticket, "form": form, "events": events,
-            "site_visit": site_visit_last(ticket=self.ticket), "on_the_way": on_the_way,
+            "site_visit": site_visit_last(ticket=self.ticket)
+            if any(e.code == "ticket.site_checkin" for e in events) else None,
+            "on_the_way": on_the_way,
             "steps": [(s, Status(s).label, steps.index(s) <= steps.index(current)) for s in steps],
         }, status=status)
 
@@ -384,13 +386,16 @@ class TicketDetailView(StaffView):
         # when first opened (TicketActionView.get): most visits only read.
         edit_form = forms.get("edit_form")
         attachments = list(selectors.ticket_attachments(ticket=ticket))
+        events = list(selectors.ticket_timeline(ticket=ticket, attachments=attachments))
+        # The visits are read only for a ticket whose timeline shows a check-in: most have none,
+        # and the page keeps its query budget.
+        visited = any(event.code == "ticket.site_checkin" for event in events)
         context = {
             "ticket": ticket, "field_rows": field_rows, "edit_form": edit_form,
-            "timeline": _timeline(selectors.ticket_timeline(ticket=ticket, attachments=attachments),
-                                  ticket_notifications(ticket=ticket)),
+            "timeline": _timeline(events, ticket_notifications(ticket=ticket)),
             "attachments": attachments,
             "related": selectors.ticket_related(ticket=ticket),
-            "site_visits": site_visits(ticket=ticket),
+            "site_visits": site_visits(ticket=ticket) if visited else [],
             "comment_form": forms.get("comment_form", CommentForm()),
             "assign_form": forms.get("assign_form", AssignForm(initial={"assignee": ticket.assignee_id})),
             "split_form": forms.get("split_form"),
