@@ -87,8 +87,7 @@ def test_engineer_day_on_the_phone(demo, live_server, browser, shot, tmp_path):
         phone.set_input_files("[data-testid=photo-before]", str(photo))
         phone.wait_for_selector("[data-testid=queued-photo][data-state=failed]")
         shot(phone, "field-upload-queued-phone")
-        browser.set_offline(False)
-        phone.click("[data-testid=queued-photo] button")
+        browser.set_offline(False)  # the page's "online" listener sends the queued photo by itself
         phone.wait_for_selector("[data-testid=queued-photo]", state="detached")
         ticket_url = phone.locator("[data-testid=ticket-link]").get_attribute("href")
         phone.close()
@@ -96,6 +95,7 @@ def test_engineer_day_on_the_phone(demo, live_server, browser, shot, tmp_path):
         browser.set_offline(False)
         browser.clear_permissions()
 
+    browser.clear_cookies()  # the engineer's session: the manager signs in afresh
     desk = browser.new_page()
     desk.set_viewport_size({"width": 1366, "height": 900})
     _login(desk, live_server.url, "mj_manager")
