@@ -79,6 +79,10 @@ ROLE_PERMISSIONS[Role.MANAGER] += _WORKFLOW_CONFIG + _TASK_WORK
 for _role in (Role.REGIONAL_MANAGER, Role.AGENT, Role.ENGINEER, Role.FINANCE):
     ROLE_PERMISSIONS[_role] += _TASK_WORK
 
+# Site visits (现场签到): managers see the day's check-ins and review the flagged ones.
+for _role in (Role.ADMIN, Role.MANAGER, Role.REGIONAL_MANAGER):
+    ROLE_PERMISSIONS[_role] += ["tickets.view_sitevisit", "tickets.change_sitevisit"]
+
 # Roles whose visibility is the whole tenant; the others see what their grants cover.
 TENANT_WIDE_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT, Role.FINANCE})
 # Roles that get the Django admin (is_staff); what they see there is still their tenant only.

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "spareparts",
     "notifications",
     "demo",
+    "fieldservice",
 ]
 
 MIDDLEWARE = [
@@ -265,6 +266,18 @@ CALLBACK_RATE_PER_MINUTE = int(env("CALLBACK_RATE_PER_MINUTE", "1200"))
 CALLBACK_MAX_AGE_SECONDS = int(env("CALLBACK_MAX_AGE_SECONDS", "300"))
 # A picture sent in a WeCom / WeChat message is fetched and attached to the ticket up to this size.
 INBOUND_MEDIA_MAX_MB = int(env("INBOUND_MEDIA_MAX_MB", "10"))
+
+# --- field service (现场签到) --------------------------------------------------------------
+# A check-in within this many metres of the site is accepted; further away it needs a reason
+# and is flagged for the manager.
+FIELDSERVICE_RADIUS_M = int(env("FIELDSERVICE_RADIUS_M", "300"))
+# The datum of the sites' coordinates: "gcj02" (Amap, WeCom, Tencent maps: China's default) or
+# "wgs84" (GPS). The phone's browser reports WGS-84; it is shifted into GCJ-02 before comparing.
+FIELDSERVICE_DATUM = env("FIELDSERVICE_DATUM", "gcj02")
+# Largest visit photo accepted (the phone compresses before upload, so this is a guard).
+FIELDSERVICE_PHOTO_MAX_MB = int(env("FIELDSERVICE_PHOTO_MAX_MB", "10"))
+# The appointment's time window on 今日任务: from the appointment time, this many minutes long.
+FIELDSERVICE_WINDOW_MINUTES = int(env("FIELDSERVICE_WINDOW_MINUTES", "120"))
 
 # --- API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {

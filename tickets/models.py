@@ -464,3 +464,7 @@ class InboundMessage(TenantOwned):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "channel", "external_id"], name="inbound_unique_message"),
         ]
+
+
+# Site visits have their own module (models.py is long enough); imported here so Django registers them.
+from .models_visits import SiteVisit, Verdict  # noqa: E402, F401

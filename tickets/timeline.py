@@ -151,3 +151,16 @@ timeline_code("ticket.merged_from", _("%(number)s was merged into this ticket.")
 timeline_code("ticket.picture_received", _("Picture received via %(source)s."), source=source_label)
 timeline_code("ticket.picture_failed", _("The picture sent via %(source)s could not be fetched: %(reason)s"),
               source=source_label)
+
+
+# --- site visits (tickets/services/visits.py) ----------------------------------------------
+
+def photo_phase(value: Any) -> str:
+    return str({"before": _("before the work"), "after": _("after the work")}.get(value, value))
+
+
+timeline_code("ticket.site_checkin", _("%(name)s checked in on site at %(time)s."))
+timeline_code("ticket.site_checkout", _("%(name)s checked out at %(time)s after %(minutes)s minutes on site."))
+timeline_code("ticket.site_photo", _("Site photo, %(phase)s."), phase=photo_phase)
+timeline_code("ticket.site_signed", _("The customer %(signer)s signed to confirm the work."))
+timeline_code("ticket.site_checkin_reviewed", _("%(name)s reviewed the flagged check-in of %(engineer)s."))

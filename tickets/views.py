@@ -40,6 +40,7 @@ from .forms import (
     StaffTicketForm,
 )
 from .models import OPEN_STATUSES, Attachment, Priority, Source, Status
+from .selectors_visits import site_visit_last, site_visits
 
 PAGE_SIZES = (25, 50, 100)  # rows per page the ticket list offers; the first is the default
 
@@ -219,11 +220,15 @@ class TrackView(View):
         # internals, who handles it inside) have none and are left out.
         events = [(e, text) for e in selectors.ticket_timeline(ticket=self.ticket, public_only=True)
                   if (text := e.public_text) is not None]
+        on_the_way = next((e for e, _text in reversed(events) if e.code == "ticket.on_the_way"), None)
         link = self.request.build_absolute_uri(reverse("ticket-track", args=[self.ticket.tracking_token]))
         return render(self.request, "tickets/public/track.html", {
             "tenant": self.tenant, "ticket": self.ticket, "form": form, "events": events, "link": link,
             # segno draws the QR code as SVG markup from our own URL: nothing a user typed is in it.
             "qr_svg": mark_safe(segno.make(link, error="m").svg_inline(scale=3, dark="#1f2937")),  # noqa: S308
+            "site_visit": site_visit_last(ticket=self.ticket)
+            if any(e.code == "ticket.site_checkin" for e, _text in events) else None,
+            "on_the_way": on_the_way,
             "steps": [(s, Status(s).label, steps.index(s) <= steps.index(current)) for s in steps],
         }, status=status)
 
@@ -446,12 +451,16 @@ class TicketDetailView(StaffView):
         # when first opened (TicketActionView.get): most visits only read.
         edit_form = forms.get("edit_form")
         attachments = list(selectors.ticket_attachments(ticket=ticket))
+        events = list(selectors.ticket_timeline(ticket=ticket, attachments=attachments))
+        # The visits are read only for a ticket whose timeline shows a check-in: most have none,
+        # and the page keeps its query budget.
+        visited = any(event.code == "ticket.site_checkin" for event in events)
         context = {
             "ticket": ticket, "field_rows": field_rows, "edit_form": edit_form,
-            "timeline": _timeline(selectors.ticket_timeline(ticket=ticket, attachments=attachments),
-                                  ticket_notifications(ticket=ticket)),
+            "timeline": _timeline(events, ticket_notifications(ticket=ticket)),
             "attachments": attachments,
             "related": selectors.ticket_related(ticket=ticket),
+            "site_visits": site_visits(ticket=ticket) if visited else [],
             "comment_form": forms.get("comment_form", CommentForm()),
             "assign_form": forms.get("assign_form", AssignForm(initial={"assignee": ticket.assignee_id})),
             "split_form": forms.get("split_form"),

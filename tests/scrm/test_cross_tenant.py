@@ -38,7 +38,7 @@ from tests.factories import (
     TeamFactory,
     published_template,
 )
-from tickets.models import ApiKey, Attachment, ClassificationRule, Ticket, TicketTemplate
+from tickets.models import ApiKey, Attachment, ClassificationRule, SiteVisit, Ticket, TicketTemplate
 from tickets.services import api_key_create, classification_rule_save, ticket_comment_add, ticket_intake
 from workflow.models import BusinessCalendar, Task, Workflow
 from workflow.services import workflow_create, workflow_draft_set, workflow_publish
@@ -83,6 +83,9 @@ PK_ROUTES = {
     "workflow-ticket-panel": (Ticket, {}),
     "workflow-task-act": (Task, {}),
     **{name: (StaffProfile, {}) for name in ("staff-update", "staff-password", "staff-active")},
+    "field-visit": (Ticket, {}),
+    "field-visit-action": (Ticket, {"action": "checkin"}),
+    "field-checkin-review": (SiteVisit, {}),
 }
 
 
@@ -185,6 +188,9 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
                         BusinessCalendar: BusinessCalendarFactory(tenant=tenant_a, name="甲日历")})
         objects.update({TicketTemplate: template, Ticket: ticket, Attachment: Attachment.objects.get(),
                         "event": ticket.events.first(), "category": template.category})
+        objects[SiteVisit] = SiteVisit.objects.create(
+            tenant=tenant_a, ticket=ticket, engineer=admin_a, radius_m=300, checked_in_at=ticket.created_at,
+            verdict="outside", flagged=True, reason="甲理由")
     return objects
 
 

@@ -35,6 +35,14 @@ from .inbound import (
     inbound_template,
     ticket_intake_idempotent,
 )
+from .visits import (
+    site_checkin,
+    site_checkin_review,
+    site_checkout,
+    site_photo_add,
+    site_signature_add,
+    ticket_held_by,
+)
 
 __all__ = [
     "BULK_MAX",
@@ -51,6 +59,11 @@ __all__ = [
     "inbound_message_receive",
     "inbound_template",
     "invalid_choice",
+    "site_checkin",
+    "site_checkin_review",
+    "site_checkout",
+    "site_photo_add",
+    "site_signature_add",
     "template_create",
     "template_draft_set",
     "template_export",
@@ -61,6 +74,7 @@ __all__ = [
     "ticket_comment_add",
     "ticket_data_update",
     "ticket_engineer_depart",
+    "ticket_held_by",
     "ticket_intake",
     "ticket_intake_idempotent",
     "ticket_number_next",
