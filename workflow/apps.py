@@ -28,3 +28,8 @@ class WorkflowConfig(AppConfig):
         extensions.visibility_register(task_holder_visibility_q)
         extensions.field_scope_register(ticket_field_scope)
         extensions.lifecycle_register(lifecycle)
+
+        from . import dispatch_rule  # noqa: F401  (registers the "dispatch" handler rule kind)
+        from .pool import pool_hooks_register
+
+        pool_hooks_register()
