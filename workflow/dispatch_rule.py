@@ -352,6 +352,8 @@ class DispatchRule(HandlerRuleKind):
         "nobody": gettext_lazy("Nobody eligible (looked in %(steps)s; %(n)d considered, mostly: %(main)s)"),
         "nobody_empty": gettext_lazy("Nobody with the role %(role)s in %(steps)s"),
     }
+    cause_texts = {"off_duty": gettext_lazy("off duty"), "full": gettext_lazy("full"),
+                   "no_skill": gettext_lazy("lacking the skill"), "not_senior": gettext_lazy("not senior")}
     piece_texts = {
         "where_store": gettext_lazy("works in the ticket's store %(place)s"),
         "where_region": gettext_lazy("covers the ticket's region %(place)s"),
@@ -415,6 +417,8 @@ class DispatchRule(HandlerRuleKind):
     def reason_why(self, reason):
         code = reason.get("code")
         params = dict(reason.get("params") or {})
+        if params.get("cause") in self.cause_texts:
+            params["main"] = str(self.cause_texts[params["cause"]])
         head = self.reason_texts.get(code)
         if head is None:
             return ""
@@ -452,7 +456,7 @@ class DispatchRule(HandlerRuleKind):
             pieces.append("no_distance")
         pieces.append("load")
         params.update(load=c.load, cap=c.capacity)
-        if context["skills"] and code != "no_skill":
+        if context["skills"] and code in ("picked", "ranked", "tie"):
             pieces.append("skills")
             params["skills"] = "、".join(context["skills"].values())
         if code == "no_skill":
@@ -488,9 +492,7 @@ class DispatchRule(HandlerRuleKind):
         if decision.picked is None:
             steps = " → ".join(self._step_label(s, context["radius"]) for s in decision.tried)
             if decision.excluded:
-                main = str(self.reason_texts.get(decision.why_nobody, decision.why_nobody))
-                if "%(" in main:
-                    main = main.split(":")[0].split("：")[0]
+                main = str(self.cause_texts.get(decision.why_nobody, decision.why_nobody))
                 params = {"steps": steps, "n": len(decision.excluded), "main": main, "cause": decision.why_nobody}
                 code = "nobody"
             else:
