@@ -44,7 +44,7 @@ def test_pool_lists_waiting_tickets_with_the_reason_in_constant_queries(tenant_a
     for ticket in pooled["tickets"]:
         assert ticket.number in page
     assert page.count('data-testid="pool-detail"') == 3
-    assert "Nobody eligible (looked in the ticket&#x27;s store" in page
+    assert "Nobody eligible (looked in the ticket&#x27;s store; 3 considered, mostly: lacking the skill)" in page
 
 
 def test_pool_is_for_dispatchers_and_managers_only(tenant_a, engineer_a, en, pooled):
