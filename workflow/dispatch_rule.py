@@ -329,8 +329,10 @@ def dispatch_evaluate(rule: dict, ticket: Ticket, *, rotation_after: int | None 
 
 # --- the rule kind ---------------------------------------------------------------------------
 
-def _km(value: float | None) -> str:
-    return "" if value is None else f"{value:g}"
+def _km(value: float | str | None) -> str:
+    if value is None or isinstance(value, str):
+        return value or ""
+    return f"{value:g}"
 
 
 @handler_rule_register
@@ -417,8 +419,15 @@ class DispatchRule(HandlerRuleKind):
     def reason_why(self, reason):
         code = reason.get("code")
         params = dict(reason.get("params") or {})
+        # Step and role names are stored as codes and named here, in the reader's language.
         if params.get("cause") in self.cause_texts:
             params["main"] = str(self.cause_texts[params["cause"]])
+        if isinstance(params.get("tried"), list):
+            params["steps"] = " → ".join(self._step_label(s, params.get("radius")) for s in params["tried"])
+        if isinstance(params.get("first_step"), str):
+            params["first"] = self._step_label(params["first_step"], params.get("radius"))
+        if params.get("role_code"):
+            params["role"] = str(dict(Role.choices).get(params["role_code"], params["role_code"]))
         head = self.reason_texts.get(code)
         if head is None:
             return ""
@@ -448,7 +457,7 @@ class DispatchRule(HandlerRuleKind):
                       radius=_km(context["radius"]))
         if code in ("picked", "ranked", "tie") and decision.overflowed and scored.step == decision.step:
             pieces.append("overflow")
-            params["first"] = self._step_label(decision.tried[0], context["radius"])
+            params["first_step"] = decision.tried[0]
         if scored.distance_km is not None:
             pieces.append("distance")
             params["km"] = _km(scored.distance_km)
@@ -490,14 +499,12 @@ class DispatchRule(HandlerRuleKind):
             reasons.append(self._reason(scored, scored.excluded, context, decision))
         reasons = reasons[:MAX_REASONS]
         if decision.picked is None:
-            steps = " → ".join(self._step_label(s, context["radius"]) for s in decision.tried)
+            where = {"tried": list(decision.tried), "radius": _km(context["radius"])}
             if decision.excluded:
-                main = str(self.cause_texts.get(decision.why_nobody, decision.why_nobody))
-                params = {"steps": steps, "n": len(decision.excluded), "main": main, "cause": decision.why_nobody}
+                params = {**where, "n": len(decision.excluded), "cause": decision.why_nobody}
                 code = "nobody"
             else:
-                params = {"steps": steps, "role": str(dict(Role.choices).get(rule.get("role"), rule.get("role"))),
-                          "cause": "nobody"}
+                params = {**where, "role_code": rule.get("role") or "", "cause": "nobody"}
                 code = "nobody_empty"
             reason = {"user_id": None, "name": "", "picked": False, "rule": self.name, "code": code, "params": params}
             reason["why"] = self.reason_why(reason)

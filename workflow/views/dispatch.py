@@ -24,6 +24,7 @@ from ..dispatch_selectors import (
 )
 from ..models import Workflow
 from ..pool import pool_assign, pool_redispatch
+from ..routing import reasons_display
 from . import DESIGN_PERMISSION, errors_of
 
 POOL_PERMISSION = "tickets.change_ticket"
@@ -74,6 +75,10 @@ class PoolView(PoolMixin, StaffView):
 
     def get(self, request):
         page = self.paginate(pool_entries(user=request.user))
+        for entry in page:
+            # The rule's "nobody" reason, rendered in the reader's language; else the stored detail.
+            rows = reasons_display(entry.task.handler_reasons) if entry.task is not None else []
+            entry.why = next((r["why"] for r in rows if r["name"] == "—" and r["why"]), entry.detail)
         return render(request, "workflow/pool.html", {"page": page, "assign_form": PoolAssignForm()})
 
 
