@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from scrm.models import (
+    Membership,
     RegionUserObjectPermission,
     Role,
     Skill,
@@ -227,9 +228,10 @@ class CandidateLoader:
         self.queries = 0
 
     def staff(self, step: str):
-        qs = StaffProfile.objects.filter(
-            user__is_active=True, user__memberships__tenant_id=F("tenant_id"), user__memberships__role=self.role,
-            user__memberships__is_active=True)
+        # The role as a subquery on Membership (tenant-scoped), not a join: the planner then
+        # starts from the store's or region's few profiles instead of every member of the role.
+        members = Membership.objects.filter(role=self.role, is_active=True, user__is_active=True).values("user_id")
+        qs = StaffProfile.objects.filter(user_id__in=members)
         place = self.place
         if step == "store":
             if place.store_id is None:
