@@ -50,7 +50,8 @@ def run(args):
                                               for i in range(20)])
         stores = Store.objects.bulk_create([
             Store(tenant=tenant, region=regions[i % 20], name=f"门店{i}", code=f"s{i}",
-                  latitude=Decimal(f"{22 + rng.random() * 18:.6f}"), longitude=Decimal(f"{100 + rng.random() * 21:.6f}"))
+                  latitude=Decimal(f"{22 + rng.random() * 18:.6f}"),
+                  longitude=Decimal(f"{100 + rng.random() * 21:.6f}"))
             for i in range(args.stores)])
         skills = Skill.objects.bulk_create([Skill(tenant=tenant, name=n)
                                             for n in ("空调维修", "冰箱维修", "洗衣机维修", "热水器安装", "无人会")])
@@ -63,7 +64,8 @@ def run(args):
         through = StaffProfile.skills.through
         through.objects.bulk_create([through(staffprofile_id=p.pk, skill_id=s.pk) for p in profiles
                                      for s in rng.sample(skills[:4], 2)])
-        template = published_template(tenant, name="报修", slug="repair", prefix="BX", fields=[{"key": "note", "type": "text", "label": {"zh-hans": "说明"}}])
+        template = published_template(tenant, name="报修", slug="repair", prefix="BX",
+                                      fields=[{"key": "note", "type": "text", "label": {"zh-hans": "说明"}}])
         ticket = ticket_intake(tenant=tenant, source="phone", template=template, data={}, store=stores[0],
                                region=stores[0].region)
         workflow = Workflow.objects.create(tenant=tenant, template=template, name="压测")

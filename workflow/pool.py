@@ -58,7 +58,7 @@ def pool_enter(*, ticket: Ticket, reason: str, detail: str = "", task: Task | No
     if existing is not None:
         return existing
     entry = PoolEntry.objects.create(tenant_id=ticket.tenant_id, ticket=ticket, task=task,
-                                     region_id=ticket.region_id or (ticket.store.region_id if ticket.store_id
+                                     region_id=ticket.region_id or (ticket.store.region_id if ticket.store is not None
                                                                     else None),
                                      reason=reason, detail=(detail or "")[:DETAIL_MAX], entered_by=actor)
     timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=actor, code="pool.entered",
