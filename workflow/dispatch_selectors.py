@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from scrm.models import Membership, Role
@@ -19,7 +19,7 @@ from tickets.models import Ticket
 from .dispatch_rule import DispatchRule, dispatch_evaluate
 from .graph import HUMAN_KINDS, node_label
 from .lifecycle import ASSIGNABLE_ROLES
-from .models import PoolEntry, Task, Workflow
+from .models import PoolEntry, PoolReason, Task, TaskStatus, Workflow
 from .routing import RULES
 
 POOL_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.REGIONAL_MANAGER, Role.AGENT})
@@ -37,6 +37,9 @@ def pool_entries(*, user: Any) -> QuerySet:
     """Open entries of the exception pool the user may handle: everything for tenant-wide roles,
     their regions' for a regional manager, oldest first."""
     qs = (PoolEntry.objects.filter(left_at__isnull=True)
+          # A "nobody eligible" entry whose task found a handler or ended has left in fact.
+          .exclude(Q(reason=PoolReason.NO_HANDLER, task__isnull=False)
+                   & (~Q(task__status=TaskStatus.OPEN) | Q(task__assignee__isnull=False)))
           .select_related("ticket", "ticket__store", "ticket__customer", "region", "task")
           .order_by("entered_at", "id"))
     membership = membership_current(user=user)

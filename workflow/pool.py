@@ -56,7 +56,9 @@ def pool_enter(*, ticket: Ticket, reason: str, detail: str = "", task: Task | No
                                            "choices.")})
     existing = pool_open_entry(ticket)
     if existing is not None:
-        return existing
+        if not _stale(existing):
+            return existing
+        _leave(existing, outcome=PoolOutcome.MOVED_ON, actor=None)
     entry = PoolEntry.objects.create(tenant_id=ticket.tenant_id, ticket=ticket, task=task,
                                      region_id=ticket.region_id or (ticket.store.region_id if ticket.store is not None
                                                                     else None),
@@ -64,6 +66,15 @@ def pool_enter(*, ticket: Ticket, reason: str, detail: str = "", task: Task | No
     timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=actor, code="pool.entered",
                        params={"reason": reason, "detail": entry.detail})
     return entry
+
+
+def _stale(entry: PoolEntry) -> bool:
+    """A "nobody eligible" entry whose task has since found a handler (the ticket page assigned
+    it) or ended: it left the pool in fact. Noticed lazily — the pool page hides it, the next
+    entry of the ticket closes it — so that entering a node costs no pool query."""
+    if entry.reason != PoolReason.NO_HANDLER or entry.task_id is None:
+        return False
+    return not Task.objects.filter(pk=entry.task_id, status=TaskStatus.OPEN, assignee__isnull=True).exists()
 
 
 def _leave(entry: PoolEntry, *, outcome: str, actor: Any) -> None:
@@ -133,19 +144,15 @@ def _nobody_detail(task: Task) -> str:
 
 
 def pool_on_node_entered(*, ticket, run, node, tasks, actor, returned=False, **_kw):
-    """A node that found nobody sends the ticket to the pool; one that found someone takes it
-    out (it moved on); too many returns and transfers send it too."""
-    entry = pool_open_entry(ticket)
-    if any(t.assignee_id is None for t in tasks):
-        if entry is None:
-            task = next(t for t in tasks if t.assignee_id is None)
-            pool_enter(ticket=ticket, reason=PoolReason.NO_HANDLER, detail=_nobody_detail(task), task=task,
-                       actor=None)
+    """A node that found nobody sends the ticket to the pool; a return that makes too many sends
+    it too. Entering a node with a handler reads nothing here (intake pays no pool query): an
+    entry it leaves behind is stale, which the pool page hides and the next entry closes."""
+    unassigned = [t for t in tasks if t.assignee_id is None]
+    if unassigned:
+        pool_enter(ticket=ticket, reason=PoolReason.NO_HANDLER, detail=_nobody_detail(unassigned[0]),
+                   task=unassigned[0], actor=None)
         return
-    if entry is not None and entry.reason == PoolReason.NO_HANDLER:
-        _leave(entry, outcome=PoolOutcome.MOVED_ON, actor=actor)
-        return
-    if returned and entry is None:
+    if returned:
         bounces = Task.objects.filter(run=run, action__in=["return", "reject"]).count()
         if bounces >= bounce_limit():
             pool_enter(ticket=ticket, reason=PoolReason.BOUNCED, task=tasks[0] if tasks else None, actor=None,

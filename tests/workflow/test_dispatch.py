@@ -265,3 +265,18 @@ def test_skill_mapped_from_the_category(scope_a, wf_template, city):
     mapped = rule(city, skills=[], skill_by="category", skill_map={wf_template.category.name: city["senior"].pk})
     ticket = intake(scope_a, wf_template, city["xuhui"])
     assert handlers_choose(mapped, HandlerContext(ticket=ticket)).users == [city["wang"]]
+
+
+def test_a_pooled_ticket_assigned_elsewhere_leaves_the_pool(scope_a, wf_template, city, manager_a):
+    from workflow.dispatch_selectors import pool_entries
+    from workflow.lifecycle import ticket_assign
+
+    publish(wf_template, rule(city, overflow=["store"], skills=[city["senior"].pk]))
+    ticket = intake(scope_a, wf_template, city["xuhui"])
+    assert pool_entries(user=manager_a).count() == 1
+    ticket_assign(ticket=ticket, assignee=city["zhang"], actor=manager_a)  # from the ticket page
+    assert pool_entries(user=manager_a).count() == 0
+    entry = PoolEntry.objects.get(ticket=ticket)
+    again = pool_enter(ticket=ticket, reason="escalated", detail="超时", actor=manager_a)
+    entry.refresh_from_db()
+    assert entry.outcome == "moved_on" and again.pk != entry.pk and again.left_at is None
