@@ -31,3 +31,8 @@ class WorkflowConfig(AppConfig):
         from notifications.offered import events_offer
 
         events_offer("ticket_assigned", "ticket_returned")
+
+        from . import dispatch_rule  # noqa: F401  (registers the "dispatch" handler rule kind)
+        from .pool import pool_hooks_register
+
+        pool_hooks_register()

@@ -173,6 +173,12 @@ def task_transfer(task: Task, to: Any) -> dict:
     return change
 
 
+def task_reasons_set(task: Task, reasons: list) -> None:
+    """Replace why the task's handler was chosen (a re-dispatch ran the rule again)."""
+    task.handler_reasons = reasons
+    task.save(update_fields=["handler_reasons"])
+
+
 def workload_add(tenant_id: int, deltas: dict[int, int]) -> None:
     """Move people's open-task counts (Workload) by `deltas` ({user id: +n / -n}), in the
     caller's transaction: an atomic `F()` update of one row each, the row created on a

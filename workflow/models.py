@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_scopes import ScopedManager
 
@@ -135,6 +136,8 @@ class Task(TenantOwned):
             models.Index(fields=["tenant", "assignee", "status", "due_at"], name="task_my_queue"),
             models.Index(fields=["tenant", "ticket", "status"], name="task_ticket"),
             models.Index(fields=["due_at"], name="task_due_open", condition=Q(status="open")),
+            # Smart dispatch's "recent speed": a person's tasks completed in the last days.
+            models.Index(fields=["tenant", "completed_by", "completed_at"], name="task_dispatch_speed"),
         ]
 
     def __str__(self):
@@ -305,3 +308,86 @@ class CalendarDay(TenantOwned):
 
     def __str__(self):
         return f"{self.date} {self.get_kind_display()} {self.name}".strip()
+
+
+# --- smart dispatch (workflow/dispatch.py, dispatch_rule.py, pool.py) ------------------------
+
+class DispatchRotation(TenantOwned):
+    """Where a dispatch rule's round-robin stands: the person it last picked among equal
+    scores, so the next tie goes to the one after them. One row per tenant and rule (`rule_key`:
+    a digest of the rule's parameters and the template), written by the dispatch rule kind."""
+
+    rule_key = models.CharField(max_length=40)
+    last_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        verbose_name = _("dispatch rotation")
+        verbose_name_plural = _("dispatch rotations")
+        constraints = [models.UniqueConstraint(fields=["tenant", "rule_key"], name="dispatchrotation_unique_rule")]
+
+    def __str__(self):
+        return f"{self.rule_key}: {self.last_user_id}"
+
+
+class PoolReason(models.TextChoices):
+    NO_HANDLER = "no_handler", _("Nobody eligible")
+    BOUNCED = "bounced", _("Returned or transferred too often")
+    FLAGGED = "flagged", _("Flagged by a handler")
+    ESCALATED = "escalated", _("Escalated")
+
+
+class PoolOutcome(models.TextChoices):
+    ASSIGNED = "assigned", _("Assigned by hand")
+    REDISPATCHED = "redispatched", _("Dispatched again")
+    MOVED_ON = "moved_on", _("Moved on with a handler")
+    CLOSED = "closed", _("Ticket ended")
+
+
+class PoolEntry(TenantOwned):
+    """A ticket in the exception pool (异常工单池): it found no eligible handler, bounced too
+    often, was flagged by its handler or escalated, and waits for a manager of its region to
+    assign or re-dispatch it. workflow/pool.py writes it (entering and leaving are timeline
+    events). Must hold: at most one open entry (left_at empty) per ticket; a known reason; it
+    leaves after it entered; an outcome exactly when it has left."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="pool_entries",
+                               verbose_name=_("ticket"))
+    task = models.ForeignKey(Task, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                             verbose_name=_("task"))
+    region = models.ForeignKey("scrm.Region", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                               verbose_name=_("region"))
+    reason = models.CharField(_("reason"), max_length=12, choices=PoolReason.choices)
+    detail = models.CharField(_("detail"), max_length=300, blank=True)
+    entered_at = models.DateTimeField(_("entered at"), default=timezone.now)
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    left_at = models.DateTimeField(_("left at"), null=True, blank=True)
+    left_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="+")
+    outcome = models.CharField(_("outcome"), max_length=12, choices=PoolOutcome.choices, blank=True)
+
+    objects = ScopedManager(tenant="tenant")
+
+    class Meta:
+        verbose_name = _("exception pool entry")
+        verbose_name_plural = _("exception pool entries")
+        ordering = ["entered_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket"], condition=Q(left_at__isnull=True),
+                                    name="poolentry_one_open_per_ticket"),
+            models.CheckConstraint(condition=Q(reason__in=PoolReason.values), name="poolentry_reason_valid"),
+            models.CheckConstraint(condition=Q(left_at__isnull=True) | Q(left_at__gte=models.F("entered_at")),
+                                   name="poolentry_leaves_after_entering"),
+            models.CheckConstraint(condition=(Q(left_at__isnull=True, outcome="")
+                                              | Q(left_at__isnull=False, outcome__in=PoolOutcome.values)),
+                                   name="poolentry_outcome_when_left"),
+        ]
+        indexes = [models.Index(fields=["tenant", "region", "entered_at"], name="poolentry_open",
+                                condition=Q(left_at__isnull=True))]
+
+    def __str__(self):
+        return f"{self.ticket_id}: {self.reason}"

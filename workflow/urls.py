@@ -4,7 +4,7 @@ task actions under /workflow/."""
 
 from django.urls import path
 
-from .views import calendars, designer, panel, queues
+from .views import calendars, designer, dispatch, panel, queues
 
 urlpatterns = [
     path("config/workflows/", designer.WorkflowListView.as_view(), name="workflow-list"),
@@ -30,4 +30,8 @@ urlpatterns = [
     path("work/", queues.WorkQueueView.as_view(), name="work-queue"),
     path("workflow/ticket/<int:pk>/panel/", panel.TicketPanelView.as_view(), name="workflow-ticket-panel"),
     path("workflow/task/<int:pk>/act/", panel.TaskActView.as_view(), name="workflow-task-act"),
+    path("workflow/pool/", dispatch.PoolView.as_view(), name="workflow-pool"),
+    path("workflow/pool/<int:pk>/assign/", dispatch.PoolAssignView.as_view(), name="workflow-pool-assign"),
+    path("workflow/pool/<int:pk>/redispatch/", dispatch.PoolRedispatchView.as_view(), name="workflow-pool-redispatch"),
+    path("workflow/dispatch/simulate/", dispatch.SimulateView.as_view(), name="workflow-dispatch-simulate"),
 ]

@@ -40,7 +40,8 @@ from tests.factories import (
 )
 from tickets.models import ApiKey, Attachment, ClassificationRule, SiteVisit, Ticket, TicketTemplate
 from tickets.services import api_key_create, classification_rule_save, ticket_comment_add, ticket_intake
-from workflow.models import BusinessCalendar, Task, Workflow
+from workflow.models import BusinessCalendar, PoolEntry, Task, Workflow
+from workflow.pool import pool_enter
 from workflow.services import workflow_create, workflow_draft_set, workflow_publish
 
 # Routes that are public by design (login, language switch, the public form and tracking link,
@@ -86,6 +87,8 @@ PK_ROUTES = {
     "field-visit": (Ticket, {}),
     "field-visit-action": (Ticket, {"action": "checkin"}),
     "field-checkin-review": (SiteVisit, {}),
+    "workflow-pool-assign": (PoolEntry, {}),
+    "workflow-pool-redispatch": (PoolEntry, {}),
 }
 
 
@@ -186,6 +189,7 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
         objects[ApiKey] = api_key_create(tenant=tenant_a, name="甲密钥")[0]
         objects.update({Workflow: workflow, Task: Task.objects.get(ticket=ticket),
                         BusinessCalendar: BusinessCalendarFactory(tenant=tenant_a, name="甲日历")})
+        objects[PoolEntry] = pool_enter(ticket=ticket, reason="flagged", detail="甲异常", actor=admin_a)
         objects.update({TicketTemplate: template, Ticket: ticket, Attachment: Attachment.objects.get(),
                         "event": ticket.events.first(), "category": template.category})
         objects[SiteVisit] = SiteVisit.objects.create(

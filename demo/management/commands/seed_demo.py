@@ -48,6 +48,7 @@ from scrm.tenancy import tenant_scope
 from tickets.models import Ticket
 from tickets.selectors import template_list
 
+from ...dispatch_seed import dispatch_demo_seed
 from ...fieldservice_seed import fieldservice_demo_seed
 from ...ticket_seed import demo_tickets_seed
 
@@ -847,6 +848,7 @@ class Command(BaseCommand):
                     TenantSeeder(tenant, plan, staff_phones).run()
                     demo_tickets_seed(tenant=tenant)
                     fieldservice_demo_seed(tenant=tenant)
+                    dispatch_demo_seed(tenant=tenant)
                     after = _counts()
             if verbose:
                 summary = "，".join(f"{label} {after[label]}（新建 {after[label] - before[label]}）" for label in after)

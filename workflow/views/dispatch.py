@@ -1,0 +1,136 @@
+"""Smart dispatch pages: the exception pool (异常工单池) at /workflow/pool/, where dispatchers and
+managers assign or re-dispatch a waiting ticket, and the simulation at /workflow/dispatch/simulate/,
+which runs a workflow's dispatch rule (draft or published) over recent tickets without writing.
+Thin: workflow.dispatch_selectors reads, workflow.pool writes."""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from scrm.forms import StaffChoiceField
+from scrm.views import ObjectView, StaffView
+
+from ..dispatch_selectors import (
+    SIMULATION_MAX_DAYS,
+    assignable_people,
+    dispatch_simulate,
+    pool_allowed,
+    pool_entries,
+    pool_entry_get,
+)
+from ..models import Workflow
+from ..pool import pool_assign, pool_redispatch
+from ..routing import reasons_display
+from . import DESIGN_PERMISSION, errors_of
+
+POOL_PERMISSION = "tickets.change_ticket"
+
+
+class PoolAssignForm(forms.Form):
+    assignee = StaffChoiceField(queryset=get_user_model().objects.none(), label=gettext_lazy("Handler"),
+                                error_messages={"required": gettext_lazy("Choose the person."),
+                                                "invalid_choice": gettext_lazy(
+                                                    "Choose a member of staff of this company who works on "
+                                                    "tickets.")})
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = assignable_people()
+
+
+class SimulateForm(forms.Form):
+    workflow = forms.ModelChoiceField(queryset=Workflow.objects.none(), label=gettext_lazy("Workflow"),
+                                      error_messages={"required": gettext_lazy("Choose the workflow."),
+                                                      "invalid_choice": gettext_lazy("Choose a workflow of this "
+                                                                                     "company.")})
+    version = forms.ChoiceField(label=gettext_lazy("Version"), initial="draft",
+                                choices=[("draft", gettext_lazy("Draft (not yet published)")),
+                                         ("published", gettext_lazy("Published"))])
+    days = forms.IntegerField(label=gettext_lazy("Tickets of the last … days"), min_value=1,
+                              max_value=SIMULATION_MAX_DAYS, initial=7)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["workflow"].queryset = Workflow.objects.select_related("current_version").order_by("name")
+        for field in self.fields.values():
+            field.widget.attrs["class"] = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
+
+
+class PoolMixin:
+    permission = POOL_PERMISSION
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and getattr(request, "tenant", None) is not None \
+                and not pool_allowed(user=request.user):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+
+class PoolView(PoolMixin, StaffView):
+    """The open entries of the exception pool the user may handle, oldest first."""
+
+    def get(self, request):
+        page = self.paginate(pool_entries(user=request.user))
+        for entry in page:
+            # The rule's "nobody" reason, rendered in the reader's language; else the stored detail.
+            rows = reasons_display(entry.task.handler_reasons) if entry.task is not None else []
+            entry.why = next((r["why"] for r in rows if r["name"] == "—" and r["why"]), entry.detail)
+        return render(request, "workflow/pool.html", {"page": page, "assign_form": PoolAssignForm()})
+
+
+class _PoolEntryView(PoolMixin, StaffView, ObjectView):
+    def load(self, pk):
+        return pool_entry_get(user=self.request.user, pk=pk)
+
+    def fail(self, messages_):
+        for message in messages_:
+            messages.error(self.request, message)
+        return redirect("workflow-pool")
+
+
+class PoolAssignView(_PoolEntryView):
+    def post(self, request, pk):
+        form = PoolAssignForm(request.POST)
+        if not form.is_valid():
+            return self.fail([e for errors in form.errors.values() for e in errors])
+        try:
+            pool_assign(entry=self.object, assignee=form.cleaned_data["assignee"], actor=request.user)
+        except ValidationError as exc:
+            return self.fail(errors_of(exc))
+        messages.success(request, _("%(number)s assigned to %(name)s.") % {
+            "number": self.object.ticket.number,
+            "name": form.cleaned_data["assignee"].first_name or form.cleaned_data["assignee"].username})
+        return redirect("workflow-pool")
+
+
+class PoolRedispatchView(_PoolEntryView):
+    def post(self, request, pk):
+        try:
+            pool_redispatch(entry=self.object, actor=request.user)
+        except ValidationError as exc:
+            return self.fail(errors_of(exc))
+        messages.success(request, _("%(number)s dispatched again.") % {"number": self.object.ticket.number})
+        return redirect("workflow-pool")
+
+
+class SimulateView(StaffView):
+    """Pick a workflow (draft or published) and a window; see who would get each ticket."""
+
+    permission = DESIGN_PERMISSION
+
+    def get(self, request):
+        form = SimulateForm(request.GET or None)
+        sim = None
+        if form.is_bound and form.is_valid():
+            workflow = form.cleaned_data["workflow"]
+            if form.cleaned_data["version"] == "draft":
+                graph = workflow.draft
+            else:
+                graph = workflow.current_version.graph if workflow.current_version_id else {}
+            sim = dispatch_simulate(workflow=workflow, graph=graph, days=form.cleaned_data["days"])
+        status = 400 if form.is_bound and not form.is_valid() else 200
+        return render(request, "workflow/simulate.html", {"form": form, "sim": sim}, status=status)
