@@ -18,6 +18,7 @@ from tickets.models import TicketTemplate
 from .actions import ACTIONS as AUTO_ACTIONS
 from .conditions import FIELDS as CONDITION_FIELDS
 from .graph import ACTIONS, DEFAULT_ACTIONS, HUMAN_KINDS, KEY_RE
+from .policy import SIGNOFF_KINDS
 from .routing import RULES
 
 KIND_LABELS = {
@@ -173,7 +174,10 @@ class NodeForm(BootstrapFormMixin, forms.Form):
         its errors, and every kind's parameter form (the page shows the chosen kind's)."""
         labels = {"handler": _("Handler"), "backup": _("Backup handler (AB角)"), "extra1": _("Countersigner 2"),
                   "extra2": _("Countersigner 3"), "extra3": _("Countersigner 4")}
-        return [{"prefix": p, "label": labels[p], "rule": self[f"{p}_rule"],
+        # A countersign's first slot is its first signer, not "the handler" (the page shows the
+        # label of the chosen kind).
+        signer = {"handler": _("Countersigner 1")}
+        return [{"prefix": p, "label": labels[p], "signer_label": signer.get(p), "rule": self[f"{p}_rule"],
                  "errors": [e for e in self.errors.get(f"{p}_rule", []) if e != _PARAMS_INVALID],
                  "kinds": [{"name": name, "fields": list(form)} for name, form in self.rule_forms[p].items()]}
                 for p in RULE_PREFIXES]
@@ -386,8 +390,8 @@ class TransitionForm(BootstrapFormMixin, forms.Form):
         on = data.get("on")
         if on:
             transition["on"] = on
-            if kind != "approval":
-                self.add_error("on", _("“On approve / on reject” only applies after an approval node."))
+            if kind not in SIGNOFF_KINDS:
+                self.add_error("on", _("“On approve / on reject” only applies after an approval or countersign node."))
         if data.get("is_default"):
             transition["default"] = True
         if self.kept_condition is not None and data.get("keep_condition"):

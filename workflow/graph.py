@@ -24,8 +24,8 @@ HUMAN_KINDS = ("task", "approval", "countersign")
 ACTIONS = ("submit", "approve", "reject", "return", "transfer", "cohandle", "split", "close")
 DEFAULT_ACTIONS = {
     "task": ["submit", "return", "transfer", "cohandle"],
-    "approval": ["approve", "reject", "return", "transfer"],
-    "countersign": ["submit", "return"],
+    "approval": ["approve", "reject", "transfer"],
+    "countersign": ["approve", "reject"],
 }
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -126,7 +126,8 @@ def graph_validate(graph, *, field_keys=None, action_names=None):
                 errors.append(_("Node “%(key)s” has no handler rule.") % {"key": key})
             else:
                 for i, rule in enumerate(rules, start=1):
-                    slot = _("handler rule") if i == 1 else _("countersigner %(n)d's rule") % {"n": i}
+                    slot = _("handler rule") if i == 1 and kind != "countersign" else \
+                        _("countersigner %(n)d's rule") % {"n": i}
                     errors += rule_check(key, slot, rule)
             backup = node.get("backup")
             if backup and (not isinstance(backup, dict) or not _is_key(backup.get("rule"))):

@@ -225,9 +225,9 @@ def test_checked_by_scenario(tenant_a, staff_client, people, wf_template, built)
     # The GM returns the big ticket to the visit node: it goes back with its data intact.
     gm_panel = gm.get(url("workflow-ticket-panel", big.pk), **HTMX).content.decode()
     assert '<option value="visit">On-site work</option>' in gm_panel
-    assert re.findall(r'data-action="([a-z]+)"', gm_panel) == ["approve", "reject", "return"]
+    assert re.findall(r'data-action="([a-z]+)"', gm_panel) == ["approve", "reject"]  # 同意 / 驳回
     response = gm.post(url("workflow-task-act", gm_task.pk),
-                       act_data("return", _target="visit", _comment="请补充现场照片"), **HTMX)
+                       act_data("reject", _target="visit", _comment="请补充现场照片"), **HTMX)
     assert response.status_code == 204 and response["HX-Redirect"] == url("ticket-detail", big.pk)  # GM sees all
     [back] = open_tasks(tenant_a, big)
     assert (back.node, back.assignee, back.is_returned) == ("visit", people["engineer"], True)
@@ -423,7 +423,7 @@ def test_countersign_any_n_and_imported_conditions_are_kept(tenant_a, manager, b
     ({"source": "visit", "target": "start"}, "target", "Nothing leads into the start node."),
     ({"source": "end", "target": "visit"}, "source", "Nothing leaves an end node."),
     ({"target": "visit", "source": "visit"}, "target", "A transition goes to another node."),
-    ({"on": "approve"}, "on", "only applies after an approval node"),
+    ({"on": "approve"}, "on", "only applies after an approval or countersign node"),
     ({"cond_field": "opportunity.amount", "cond_op": ">", "cond_value": ""}, "cond_value", "Enter the value"),
     ({"cond_field": "data.secret"}, "cond_field", "Select a valid choice."),
     ({"cond_field": "__import__('os')"}, "cond_field", "Select a valid choice."),

@@ -147,6 +147,9 @@ class DesignerView(StaffView, ObjectView):
             kind = node.get("kind")
             rules = node.get("handlers") if kind == "countersign" else [node.get("handler")]
             handlers = [rule_summary(r, users) for r in rules or [] if isinstance(r, dict)]
+            if kind == "countersign":  # signers 1…N, in the order the editor shows them
+                handlers = [_("Countersigner %(n)d: %(rule)s") % {"n": i, "rule": h}
+                            for i, h in enumerate(handlers, start=1)]
             spec = node.get("fields") if isinstance(node.get("fields"), dict) else {}
             nodes.append({
                 "key": node.get("key"), "kind": kind, "kind_label": KIND_SHORT.get(kind, kind),
