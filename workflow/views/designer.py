@@ -17,9 +17,7 @@ from tickets import fields as schema
 
 from .. import designer, selectors
 from ..forms import (
-    CONDITION_FIELD_LABELS,
     KIND_SHORT,
-    OP_LABELS,
     ImportForm,
     NodeForm,
     TransitionForm,
@@ -31,7 +29,7 @@ from ..graph import HUMAN_KINDS, graph_validate, node_label
 from ..presets import workflow_preset_get
 from ..routing import rule_summary
 from ..services import workflow_create, workflow_export, workflow_from_preset, workflow_import, workflow_publish
-from . import DESIGN_PERMISSION, diagram, errors_of, is_htmx
+from . import DESIGN_PERMISSION, condition_text, diagram, errors_of, is_htmx
 
 EXPORT_FORMATS = {"json": "application/json; charset=utf-8", "yaml": "application/yaml; charset=utf-8"}
 
@@ -94,15 +92,6 @@ def _normalised(graph):
         return None
 
 
-def condition_text(condition, field_labels=None):
-    row = condition_row(condition)
-    if row is None:
-        return _("custom condition") if condition else ""
-    field, op, value = row
-    label = CONDITION_FIELD_LABELS.get(field) or (field_labels or {}).get(field, field)
-    return f"{label} {OP_LABELS.get(op, op)} {value}".strip()
-
-
 class DesignerView(StaffView, ObjectView):
     """`/config/workflows/<pk>/`: the draft's nodes and transitions with their editors, the live
     diagram, and validate / publish / export / import."""
@@ -134,6 +123,12 @@ class DesignerView(StaffView, ObjectView):
     def transition_form(self, data=None, initial=None, kept=None):
         return TransitionForm(data, nodes=self.node_choices(), fields=self.fields(), initial=initial,
                               kept_condition=kept, auto_id="tr-%s")
+
+    def field_labels(self):
+        return {f"data.{f['key']}": schema.field_label(f) for f in self.fields()}
+
+    def diagram(self):
+        return diagram(self.workflow.draft, field_labels=self.field_labels())
 
     def rows(self):
         graph = self.workflow.draft
@@ -187,15 +182,14 @@ class DesignerView(StaffView, ObjectView):
     def render_page(self, status=200, import_form=None, publish_errors=None, **left):
         context = {
             **self.left_context(**left), **self.status_context(),
-            "template": self.workflow.template, "diagram": diagram(self.workflow.draft),
+            "template": self.workflow.template, "diagram": self.diagram(),
             "import_form": import_form or ImportForm(), "publish_errors": publish_errors,
         }
         return render(self.request, "workflow/designer.html", context, status=status)
 
     def render_left(self, status=200, **left):
         """The lists and editors (htmx), with the diagram and the publish status swapped out of band."""
-        context = {**self.left_context(**left), **self.status_context(), "oob": True,
-                   "diagram": diagram(self.workflow.draft)}
+        context = {**self.left_context(**left), **self.status_context(), "oob": True, "diagram": self.diagram()}
         return render(self.request, "workflow/_designer_work.html", context, status=status)
 
     def done(self, message):
@@ -413,4 +407,4 @@ class ImportView(DesignerView):
 
 class DiagramView(DesignerView):
     def get(self, request, pk):
-        return render(request, "workflow/_diagram.html", {"diagram": diagram(self.workflow.draft)})
+        return render(request, "workflow/_diagram.html", {"diagram": self.diagram()})

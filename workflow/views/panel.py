@@ -103,7 +103,9 @@ def render_panel(request, ticket, *, status=200, bound=None, errors=None, act_va
         })
     context = {
         "ticket": ticket, "run": run, "workflow": run.version.workflow, "version": run.version,
-        "diagram": diagram(graph_data, active=active, done=done), "tasks": tasks, "mine": mine,
+        "diagram": diagram(graph_data, active=active, done=done,
+                           field_labels={f"data.{k}": schema.field_label(f) for k, f in by_key.items()}),
+        "tasks": tasks, "mine": mine,
         "active": [node_label(graph.nodes[k]) for k in graph.nodes if k in active],
         "errors": errors if errors and not any(m["errors"] for m in mine) else None,
     }
