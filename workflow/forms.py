@@ -13,6 +13,7 @@ from django.utils.translation import pgettext_lazy
 
 from scrm.forms import BootstrapFormMixin, ConfigImportForm
 from tickets import fields as schema
+from tickets.identifiers import IDENTIFIER_ERROR, IDENTIFIER_HELP, identifier_from_name
 from tickets.models import TicketTemplate
 
 from .actions import ACTIONS as AUTO_ACTIONS
@@ -74,8 +75,7 @@ class NodeForm(BootstrapFormMixin, forms.Form):
     """One node of the draft. `clean()` leaves the node's plain data in `self.node`."""
 
     original_key = forms.CharField(required=False, widget=forms.HiddenInput)
-    key = forms.CharField(label=_("Key"), max_length=40,
-                          help_text=_("Lower-case letters, digits and _, starting with a letter (e.g. dispatch)."))
+    key = forms.CharField(label=_("Key"), max_length=40, required=False, help_text=IDENTIFIER_HELP)
     kind = forms.ChoiceField(label=_("Kind"), choices=list(KIND_LABELS.items()))
     name_zh = forms.CharField(label=_("Name (Chinese)"), max_length=60)
     name_en = forms.CharField(label=_("Name (English)"), max_length=60, required=False)
@@ -97,8 +97,9 @@ class NodeForm(BootstrapFormMixin, forms.Form):
                              help_text=_('E.g. {"values": {"result": "ok"}} for set_fields, '
                                          '{"url": "https://…", "secret": "…"} for webhook.'))
 
-    def __init__(self, data=None, *, fields, initial=None, **kwargs):
+    def __init__(self, data=None, *, fields, initial=None, taken_keys=(), **kwargs):
         self.template_fields = fields
+        self.taken_keys = set(taken_keys)  # the draft's node keys: a key made from the name avoids them
         super().__init__(data, initial=initial, **kwargs)
         field_choices = [(f["key"], f"{schema.field_label(f)} ({f['key']})") for f in fields]
         for name, label, help_text in (
@@ -198,9 +199,9 @@ class NodeForm(BootstrapFormMixin, forms.Form):
 
     def clean_key(self):
         key = self.cleaned_data["key"].strip()
-        if not KEY_RE.match(key):
-            raise forms.ValidationError(_("Use lower-case letters, digits and _, starting with a letter."))
-        return key
+        if key and not KEY_RE.match(key):
+            raise forms.ValidationError(IDENTIFIER_ERROR)
+        return key  # empty: made from the name in clean()
 
     def _rule(self, prefix):
         """The slot's rule as plain data, or None (no kind chosen, or its parameters are wrong:
@@ -222,6 +223,9 @@ class NodeForm(BootstrapFormMixin, forms.Form):
             return data
         kind = data["kind"]
         name = data["name_zh"].strip()
+        if not data["key"]:
+            original = (data.get("original_key") or "").strip()
+            data["key"] = identifier_from_name(name, taken=self.taken_keys - {original}, fallback="node")
         node = {"key": data["key"], "kind": kind,
                 "name": {"zh-hans": name, "en": data["name_en"].strip()} if data["name_en"].strip() else name}
         if kind in HUMAN_KINDS:

@@ -292,8 +292,8 @@ def draft_of(tenant, workflow):
 
 
 @pytest.mark.parametrize(("values", "field", "message"), [
-    ({"key": ""}, "key", "This field is required."),
-    ({"key": "Bad Key"}, "key", "Use lower-case letters, digits and _, starting with a letter."),
+    ({"key": "", "name_zh": ""}, "name_zh", "This field is required."),
+    ({"key": "Bad Key"}, "key", "Use only lower-case letters a–z, digits and the underscore _, starting with a letter"),
     ({"key": "x" * 41}, "key", "Ensure this value has at most 40 characters"),
     ({"name_zh": ""}, "name_zh", "This field is required."),
     ({"name_zh": "长" * 61}, "name_zh", "Ensure this value has at most 60 characters"),
@@ -355,7 +355,7 @@ def test_edit_rename_and_delete_nodes_and_transitions(tenant_a, manager, blank, 
     assert manager.get(url("workflow-node", blank.pk, key="nope"), **HTMX).status_code == 404
     rename = dict(add, original_key="visit", key="onsite", time_limit="60")
     response = manager.post(url("workflow-node", blank.pk), rename, **HTMX)
-    assert response.status_code == 200 and "Node “onsite” saved." in response.content.decode()
+    assert response.status_code == 200 and "Node “上门” saved." in response.content.decode()
     draft = draft_of(tenant_a, blank)
     assert [n["key"] for n in draft["nodes"]] == ["start", "end", "onsite"]
     assert draft["nodes"][2]["handler"] == {"rule": "user", "user_id": people["engineer"].pk}

@@ -118,7 +118,8 @@ class DesignerView(StaffView, ObjectView):
                 for n in self.workflow.draft.get("nodes", []) if isinstance(n, dict) and isinstance(n.get("key"), str)]
 
     def node_form(self, data=None, initial=None):
-        return NodeForm(data, fields=self.fields(), initial=initial, auto_id="node-%s")
+        return NodeForm(data, fields=self.fields(), initial=initial, auto_id="node-%s",
+                        taken_keys=[n["key"] for n in self.node_choices()])
 
     def transition_form(self, data=None, initial=None, kept=None):
         return TransitionForm(data, nodes=self.node_choices(), fields=self.fields(), initial=initial,
@@ -244,7 +245,7 @@ class NodeFormView(DesignerView):
             except ValidationError as exc:
                 _form_errors(form, exc)
             else:
-                return self.done(_("Node “%(key)s” saved.") % {"key": node["key"]})
+                return self.done(_("Node “%(label)s” saved.") % {"label": node_label(node)})
         return self.failed(node_form=form)
 
 
