@@ -26,7 +26,7 @@ def identifier_from_name(name, *, taken=(), fallback="item", separator="_", max_
     letter (`fallback` otherwise), at most `max_length` long, and not one of `taken` (a suffix
     _2, _3 … is added; the base is shortened so the suffix fits)."""
     words, run = [], []
-    for part in lazy_pinyin(str(name or ""), style=Style.NORMAL, errors=lambda text: [f" {text} "]):
+    for part in lazy_pinyin(str(name or ""), style=Style.NORMAL, errors=lambda text: f" {text} "):
         if part.strip() and re.fullmatch(r"[a-z]+", part) and not part.startswith(" "):
             run.append(part)  # a syllable: syllables of one Chinese run form one word
             continue

@@ -61,6 +61,7 @@ class Layout:
     edges: list[Edge]
     width: float = 0
     height: float = 0
+    widths: dict[str, float] = field(default_factory=dict)
 
 
 def _kind_text(node):
@@ -120,8 +121,8 @@ def layout(graph, *, condition_label=None) -> Layout:
         pre[root] = len(pre)
         stack = [(root, iter(out[root]))]
         while stack:
-            key, edges = stack[-1]
-            t = next(edges, None)
+            key, ways = stack[-1]
+            t = next(ways, None)
             if t is None:
                 state[key] = 2
                 stack.pop()
@@ -201,9 +202,9 @@ def layout(graph, *, condition_label=None) -> Layout:
             order[row].sort(key=bary)
     # 5. Coordinates: centres packed around the neighbours' mean, balanced left/right.
     x: dict[str, float] = {}
-    for row in order:
+    for keys_in_layer in order:
         cursor = 0.0
-        for k in row:
+        for k in keys_in_layer:
             x[k] = cursor + widths[k] / 2
             cursor += widths[k] + GAP
     for sweep in range(8):
@@ -216,22 +217,20 @@ def layout(graph, *, condition_label=None) -> Layout:
             for k in keys_row:
                 linked = [x[n] for n in neighbours[k]]
                 desired.append(sum(linked) / len(linked) if linked else x[k])
-            sep = [(widths[a] + widths[b]) / 2 + GAP for a, b in itertools.pairwise(keys_row)]
+            sep = [(widths[p] + widths[q]) / 2 + GAP for p, q in itertools.pairwise(keys_row)]
             left, right = list(desired), list(desired)
             for i in range(1, len(keys_row)):
                 left[i] = max(left[i], left[i - 1] + sep[i - 1])
             for i in range(len(keys_row) - 2, -1, -1):
                 right[i] = min(right[i], right[i + 1] - sep[i])
-            for k, a, b in zip(keys_row, left, right, strict=True):
-                x[k] = (a + b) / 2
+            for k, lo, hi in zip(keys_row, left, right, strict=True):
+                x[k] = (lo + hi) / 2
     lowest = min((x[k] - widths[k] / 2 for k in x), default=0)
     for k in x:
         x[k] += MARGIN - lowest
     width = max((x[k] + widths[k] / 2 for k in x), default=0) + MARGIN
-    result = Layout(nodes=nodes, layer=layer_of, x=x, order=order, edges=edges, width=width,
-                    height=MARGIN * 2 + depth * H + (depth - 1) * LAYER_GAP)
-    result.widths = widths  # type: ignore[attr-defined]
-    return result
+    return Layout(nodes=nodes, layer=layer_of, x=x, order=order, edges=edges, width=width,
+                  height=MARGIN * 2 + depth * H + (depth - 1) * LAYER_GAP, widths=widths)
 
 
 def _top(layer):
@@ -251,7 +250,7 @@ def _label(parts, cx, cy, edge, style):
 def diagram_svg(graph, *, active=(), done=(), condition_label=None):
     """The diagram as an SVG string; current nodes (`active`) highlighted, `done` ones green."""
     lay = layout(graph, condition_label=condition_label)
-    nodes, x, widths = lay.nodes, lay.x, lay.widths  # type: ignore[attr-defined]
+    nodes, x, widths = lay.nodes, lay.x, lay.widths
     edge_parts: list[str] = []
     label_parts: list[str] = []
     # Where edges leave and enter a node: spread along its bottom / top, in the order of the far end.
