@@ -121,3 +121,37 @@ def test_designer_says_draft_only_while_there_is_one(scope_a, wf_template, peopl
     workflow_draft_set(workflow=Workflow.objects.get(pk=workflow.pk), graph=graph)
     page = client.get(reverse("workflow-designer", args=[workflow.pk])).content.decode()
     assert "流程图（草稿）" in page and "有未发布的修改" in page
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.workflow.test_views")
+def test_the_diagram_opens_the_forms_from_the_palette_and_connect_mode(scope_a, wf_template, people, client_for):
+    from django.urls import reverse
+
+    from workflow.services import workflow_create, workflow_draft_set
+
+    workflow = workflow_create(template=wf_template, name="维修流程")
+    workflow_draft_set(workflow=workflow, graph=json.loads(json.dumps(BRANCHY)))
+    client = client_for(people["manager"])
+    page = client.get(reverse("workflow-designer", args=[workflow.pk])).content.decode()
+    assert 'data-palette-kind="countersign"' in page and "data-wf-connect" in page and "data-wf-drop" in page
+    assert f'data-transition-url="{reverse("workflow-transition", args=[workflow.pk])}"' in page
+    # What the page's script asks for: the node form with the dropped kind, the transition form
+    # between the two nodes tapped. Nothing is written until the form is submitted.
+    node_form = client.get(reverse("workflow-node", args=[workflow.pk]) + "?kind=countersign",
+                           HTTP_HX_REQUEST="true").content.decode()
+    assert '<option value="countersign" selected>' in node_form
+    form = client.get(reverse("workflow-transition", args=[workflow.pk]) + "?from=gm&to=end",
+                      HTTP_HX_REQUEST="true").content.decode()
+    assert re.search(r'name="source"[^>]*>.*?<option value="gm" selected>', form, re.S)
+    assert re.search(r'name="target"[^>]*>.*?<option value="end" selected>', form, re.S)
+    bogus = client.get(reverse("workflow-transition", args=[workflow.pk]) + "?from=<x>&to=nope",
+                       HTTP_HX_REQUEST="true")
+    assert bogus.status_code == 200 and "<x>" not in bogus.content.decode()
+    assert draft_now(workflow) == BRANCHY
+
+
+def draft_now(workflow):
+    from workflow.models import Workflow
+
+    return Workflow.objects.get(pk=workflow.pk).draft

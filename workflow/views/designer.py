@@ -185,6 +185,8 @@ class DesignerView(StaffView, ObjectView):
             **self.left_context(**left), **self.status_context(),
             "template": self.workflow.template, "diagram": self.diagram(),
             "import_form": import_form or ImportForm(), "publish_errors": publish_errors,
+            "palette": [(k, KIND_SHORT[k]) for k in ("task", "approval", "countersign", "condition", "split", "join",
+                                                     "auto", "end")],
         }
         return render(self.request, "workflow/designer.html", context, status=status)
 
@@ -278,7 +280,9 @@ class TransitionFormView(DesignerView):
         return t
 
     def get(self, request, pk):
-        form = self.transition_form(initial={"source": request.GET.get("from", "")})
+        # ?from=&to=: the diagram's connect mode (two nodes tapped) opens the form between them.
+        form = self.transition_form(initial={"source": request.GET.get("from", ""),
+                                             "target": request.GET.get("to", "")})
         if "index" in request.GET:
             index = _index(request.GET["index"])
             transition = self.existing(index)
