@@ -13,6 +13,7 @@ from scrm.forms import BootstrapFormMixin, ConfigImportForm, StaffChoiceField, s
 from scrm.phone import phone_normalize
 from scrm.selectors import customer_get, opportunity_get
 
+from .identifiers import identifier_from_name
 from .models import ClassificationRule, Priority, TicketTemplate
 from .selectors import category_list, template_list
 from .services.bulk import BULK_MAX
@@ -233,17 +234,23 @@ class TemplateSettingsForm(BootstrapFormMixin, forms.ModelForm):
         formfield_callback = scoped_formfield
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
         help_texts = {
-            "slug": _("Letters, digits, - and _; the public form's address ends with it."),
+            "slug": _("The public form's address ends with it. Made from the name when left empty (e.g. 餐饮投诉 → "
+                      "canyintousu); letters, digits, - and _."),
             "is_public": _("Once published, customers can submit it on the public web form (its address ends with "
                            "the slug)."),
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["slug"].required = False
         self.fields["category"].queryset = category_list()
         self.fields["category"].required = False
         self.fields["new_category"].widget.attrs["list"] = "category-names"
         self.fields["number_prefix"].widget.attrs.update(style="text-transform: uppercase", autocapitalize="characters")
+
+    def clean_slug(self):
+        # Left empty: made from the name in clean() (pinyin), unique among this company's templates.
+        return (self.cleaned_data.get("slug") or "").strip()
 
     def clean_number_prefix(self):
         prefix = (self.cleaned_data.get("number_prefix") or "").strip().upper()
@@ -253,6 +260,10 @@ class TemplateSettingsForm(BootstrapFormMixin, forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        if "slug" in cleaned and not cleaned["slug"] and (cleaned.get("name") or "").strip():
+            taken = TicketTemplate.objects.exclude(pk=self.instance.pk).values_list("slug", flat=True)
+            cleaned["slug"] = identifier_from_name(cleaned["name"], taken=set(taken), fallback="form",
+                                                   separator="-", max_length=50)
         if not cleaned.get("category") and not (cleaned.get("new_category") or "").strip():
             self.add_error("category", _("Pick a category or type a new one."))
         return cleaned

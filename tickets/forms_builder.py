@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from . import fields as schema
+from .identifiers import IDENTIFIER_ERROR, IDENTIFIER_HELP, identifier_from_name
 
 
 def _types_with(attribute, name):
@@ -148,10 +149,7 @@ class FieldForm(forms.Form):
 
     original_key = forms.CharField(required=False, widget=forms.HiddenInput)
     type = forms.ChoiceField(label=_("Type"))
-    key = forms.CharField(
-        label=_("Key"), max_length=40,
-        help_text=_("a-z, 0-9 and _, starting with a letter; how the API and exports name it."),
-    )
+    key = forms.CharField(label=_("Key"), max_length=40, required=False, help_text=IDENTIFIER_HELP)
     label_zh = forms.CharField(label=_("Label (中文)"), max_length=100)
     label_en = forms.CharField(label=_("Label (English)"), max_length=100, required=False)
     help_zh = forms.CharField(label=_("Help text (中文)"), max_length=500, required=False)
@@ -176,7 +174,8 @@ class FieldForm(forms.Form):
     decimal_places = forms.IntegerField(label=_("Decimal places"), required=False, min_value=0, max_value=10)
     choices = forms.CharField(
         label=_("Choices"), required=False, max_length=20000, widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=_("One per line: value|中文|English, e.g. refund|退款|Refund."),
+        help_text=_("One option per line, e.g. 退款 then 换货. Advanced: value|中文|English, e.g. "
+                    "refund|退款|Refund, to give a fixed value and an English label."),
     )
     tree = forms.CharField(
         label=_("Options tree"), required=False, max_length=100000, widget=forms.Textarea(attrs={"rows": 5}),
@@ -222,7 +221,7 @@ class FieldForm(forms.Form):
                 widget.attrs["data-types"] = " ".join(SETTING_TYPES[name])
         self.fields["key"].widget.attrs.update(autocapitalize="none", spellcheck="false", pattern="[a-z][a-z0-9_]*")
         self.fields["regex"].widget.attrs.update(spellcheck="false")
-        self.fields["choices"].widget.attrs.update(placeholder="refund|退款|Refund\nrepair|维修|Repair")
+        self.fields["choices"].widget.attrs.update(placeholder="退款\n换货\n维修")
         self.fields["tree"].widget.attrs.update(placeholder="浙江省|浙江|Zhejiang\n  杭州市\n  宁波市")
 
     @classmethod
@@ -258,13 +257,21 @@ class FieldForm(forms.Form):
 
     def clean_key(self):
         key = self.cleaned_data["key"].strip()
+        if not key:  # made from the label in clean(), once the label is known
+            return key
         if not schema.KEY_RE.match(key):
-            raise forms.ValidationError(
-                _("Start with a-z and use only a-z, 0-9 and _ (at most 40), e.g. order_no.")
-            )
+            raise forms.ValidationError(IDENTIFIER_ERROR)
         if key in self.existing_keys and key != self.data.get(self.add_prefix("original_key"), ""):
             raise forms.ValidationError(_("Another field already uses the key “%(key)s”.") % {"key": key})
         return key
+
+    def _key_from_label(self, cleaned):
+        """The key for a field left without one: the pinyin of its Chinese label, with a suffix
+        when another field of the template has it already."""
+        original = self.data.get(self.add_prefix("original_key"), "")
+        label = (cleaned.get("label_zh") or cleaned.get("label_en") or "").strip()
+        if label:
+            cleaned["key"] = identifier_from_name(label, taken=self.existing_keys - {original}, fallback="field")
 
     def _applies(self, name):
         return self.cleaned_data.get("type") in SETTING_TYPES[name]
@@ -280,6 +287,8 @@ class FieldForm(forms.Form):
     def clean(self):
         """The common mistakes as errors next to their inputs; schema_validate checks the rest."""
         cleaned = super().clean()
+        if "key" in cleaned and not cleaned["key"]:
+            self._key_from_label(cleaned)
         ftype = schema.FIELD_TYPES.get(cleaned.get("type"))
         if ftype is None:
             return cleaned

@@ -329,6 +329,11 @@ class BuilderView(TemplateObjectView):
         return self.render_page(status=400, panel_error=error, field_form=field_form)
 
 
+def field_name(field):
+    """A field as a manager knows it: its label (中文 first), its key only when it has none."""
+    return schema.field_label(field)
+
+
 class FieldFormView(BuilderView):
     """GET: the field editor, empty or (?key=) filled with a field of the draft. POST: add the
     field, or replace the one named by original_key; the whole draft is validated first."""
@@ -354,7 +359,7 @@ class FieldFormView(BuilderView):
             except ValidationError as exc:
                 errors_to_form(form, exc)
             else:
-                return self.done(_("Field “%(key)s” saved.") % {"key": form.cleaned_data["key"]})
+                return self.done(_("Field “%(label)s” saved.") % {"label": field_name(form.field_dict())})
         return self.failed(None, field_form=form)
 
 
@@ -363,11 +368,12 @@ class FieldDeleteView(BuilderView):
 
     def post(self, request, pk):
         key = request.POST.get("key", "")
+        field = next((f for f in self.template.draft_fields if f.get("key") == key), {"key": key})
         try:
             services.template_field_delete(template=self.template, key=key)
         except ValidationError as exc:
             return self.failed(" ".join(exc.messages))
-        return self.done(_("Field “%(key)s” deleted.") % {"key": key})
+        return self.done(_("Field “%(label)s” deleted.") % {"label": field_name(field)})
 
 
 class FieldsReorderView(BuilderView):

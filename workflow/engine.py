@@ -28,7 +28,7 @@ from .graph import HUMAN_KINDS, _index, node_label
 from .hooks import hooks_call
 from .lifecycle import actor_name as _actor_name
 from .models import Run, Task, TaskStatus, Token, TokenState, Workflow
-from .policy import TaskPolicy, task_policy
+from .policy import SIGNOFF_KINDS, TaskPolicy, task_policy
 from .routing import HandlerContext, handlers_choose
 
 MAX_STEPS = 200  # automatic nodes in a loop must not spin forever
@@ -334,7 +334,9 @@ class _Act:
 def task_act(*, task, action, user, data=None, comment="", target=None, transfer_to=None, co_handler=None,
              parts=None, files=None):
     """Act on a task: submit / approve / reject / return (to `target`, an earlier node) /
-    transfer (to `transfer_to`) / cohandle (add `co_handler`) / split (`parts`) / close."""
+    transfer (to `transfer_to`) / cohandle (add `co_handler`) / split (`parts`) / close.
+    At an approval or countersign node submit/return mean approve/reject (workflow.policy), and
+    reject needs a reason in `comment`."""
     # of=("self",) on both: lock only the ticket and the task rows. A plain FOR UPDATE also
     # locks every joined row — the workflow version and template version that all tickets on
     # them share — so acts on different tickets would queue behind each other.
@@ -344,6 +346,7 @@ def task_act(*, task, action, user, data=None, comment="", target=None, transfer
             .get(pk=task.pk))
     graph = _Graph(task.run.version.graph)
     policy = task_policy_for(task, user, graph, with_targets=action in ("return", "reject"))
+    action = policy.canonical(action)
     if not policy.allows(action):
         if "finished" in policy.reasons:
             raise ValidationError({"action": _("This task is already finished.")})
@@ -351,6 +354,10 @@ def task_act(*, task, action, user, data=None, comment="", target=None, transfer
             raise ValidationError({"action": _("You do not hold this task.")})
         raise ValidationError({"action": _("“%(action)s” is not allowed at “%(node)s”.") % {
             "action": action, "node": node_label(graph.nodes[task.node])}})
+    if policy.needs_reason(action) and not (comment or "").strip():
+        # Checked before anything is written: a 驳回 without a reason changes nothing.
+        raise ValidationError({"comment": _("Give the reason for rejecting: it goes to the person the ticket "
+                                            "goes back to.")})
     changes = _write_fields(ticket=ticket, task=task, policy=policy, data=data or {}, files=files,
                             check_required=action in ("submit", "approve"), actor=user)
     act = _Act(ticket=ticket, task=task, graph=graph, user=user, policy=policy, action=action,
@@ -416,10 +423,11 @@ def _act_forward(act, *, action, **_kw):
     lifecycle.task_complete(task, action, act.user)
     act.log()
     hooks_call("task_completed", ticket=act.ticket, run=run, task=task, action=action, actor=act.user)
-    if node["kind"] == "countersign" and not _countersign_complete(task, node):
+    # A countersign waits for its round to be signed; one 驳回 ends the round at once.
+    if node["kind"] == "countersign" and action != "reject" and not _countersign_complete(task, node):
         return task
     lifecycle.tasks_cancel(run, token=token)
-    transition = _follow(act.graph, task.node, act.ticket, on=action if node["kind"] == "approval" else None)
+    transition = _follow(act.graph, task.node, act.ticket, on=action if node["kind"] in SIGNOFF_KINDS else None)
     if transition is None:
         raise ValidationError({"action": _("No way out of “%(node)s” for this action.") % {"node": node_label(node)}})
     token.node = transition["to"]
@@ -429,8 +437,9 @@ def _act_forward(act, *, action, **_kw):
 
 
 def _act_reject(act, **kw):
-    # Without a reject way out of the node, reject sends the ticket back like return.
-    if not _follow(act.graph, act.task.node, act.ticket, on="reject"):
+    # 驳回 to a chosen earlier node, or without a reject way out of the node, sends the ticket
+    # back like return (to the person who did that node); otherwise it follows the reject way.
+    if kw.get("target") or not _follow(act.graph, act.task.node, act.ticket, on="reject"):
         return _act_return(act, action="reject", **kw)
     return _act_forward(act, action="reject", **kw)
 

@@ -13,11 +13,13 @@ from django.utils.translation import pgettext_lazy
 
 from scrm.forms import BootstrapFormMixin, ConfigImportForm
 from tickets import fields as schema
+from tickets.identifiers import IDENTIFIER_ERROR, IDENTIFIER_HELP, identifier_from_name
 from tickets.models import TicketTemplate
 
 from .actions import ACTIONS as AUTO_ACTIONS
 from .conditions import FIELDS as CONDITION_FIELDS
 from .graph import ACTIONS, DEFAULT_ACTIONS, HUMAN_KINDS, KEY_RE
+from .policy import SIGNOFF_KINDS
 from .routing import RULES
 
 KIND_LABELS = {
@@ -73,8 +75,7 @@ class NodeForm(BootstrapFormMixin, forms.Form):
     """One node of the draft. `clean()` leaves the node's plain data in `self.node`."""
 
     original_key = forms.CharField(required=False, widget=forms.HiddenInput)
-    key = forms.CharField(label=_("Key"), max_length=40,
-                          help_text=_("Lower-case letters, digits and _, starting with a letter (e.g. dispatch)."))
+    key = forms.CharField(label=_("Key"), max_length=40, required=False, help_text=IDENTIFIER_HELP)
     kind = forms.ChoiceField(label=_("Kind"), choices=list(KIND_LABELS.items()))
     name_zh = forms.CharField(label=_("Name (Chinese)"), max_length=60)
     name_en = forms.CharField(label=_("Name (English)"), max_length=60, required=False)
@@ -96,8 +97,9 @@ class NodeForm(BootstrapFormMixin, forms.Form):
                              help_text=_('E.g. {"values": {"result": "ok"}} for set_fields, '
                                          '{"url": "https://…", "secret": "…"} for webhook.'))
 
-    def __init__(self, data=None, *, fields, initial=None, **kwargs):
+    def __init__(self, data=None, *, fields, initial=None, taken_keys=(), **kwargs):
         self.template_fields = fields
+        self.taken_keys = set(taken_keys)  # the draft's node keys: a key made from the name avoids them
         super().__init__(data, initial=initial, **kwargs)
         field_choices = [(f["key"], f"{schema.field_label(f)} ({f['key']})") for f in fields]
         for name, label, help_text in (
@@ -173,7 +175,10 @@ class NodeForm(BootstrapFormMixin, forms.Form):
         its errors, and every kind's parameter form (the page shows the chosen kind's)."""
         labels = {"handler": _("Handler"), "backup": _("Backup handler (AB角)"), "extra1": _("Countersigner 2"),
                   "extra2": _("Countersigner 3"), "extra3": _("Countersigner 4")}
-        return [{"prefix": p, "label": labels[p], "rule": self[f"{p}_rule"],
+        # A countersign's first slot is its first signer, not "the handler" (the page shows the
+        # label of the chosen kind).
+        signer = {"handler": _("Countersigner 1")}
+        return [{"prefix": p, "label": labels[p], "signer_label": signer.get(p), "rule": self[f"{p}_rule"],
                  "errors": [e for e in self.errors.get(f"{p}_rule", []) if e != _PARAMS_INVALID],
                  "kinds": [{"name": name, "fields": list(form)} for name, form in self.rule_forms[p].items()]}
                 for p in RULE_PREFIXES]
@@ -194,9 +199,9 @@ class NodeForm(BootstrapFormMixin, forms.Form):
 
     def clean_key(self):
         key = self.cleaned_data["key"].strip()
-        if not KEY_RE.match(key):
-            raise forms.ValidationError(_("Use lower-case letters, digits and _, starting with a letter."))
-        return key
+        if key and not KEY_RE.match(key):
+            raise forms.ValidationError(IDENTIFIER_ERROR)
+        return key  # empty: made from the name in clean()
 
     def _rule(self, prefix):
         """The slot's rule as plain data, or None (no kind chosen, or its parameters are wrong:
@@ -218,6 +223,9 @@ class NodeForm(BootstrapFormMixin, forms.Form):
             return data
         kind = data["kind"]
         name = data["name_zh"].strip()
+        if not data["key"]:
+            original = (data.get("original_key") or "").strip()
+            data["key"] = identifier_from_name(name, taken=self.taken_keys - {original}, fallback="node")
         node = {"key": data["key"], "kind": kind,
                 "name": {"zh-hans": name, "en": data["name_en"].strip()} if data["name_en"].strip() else name}
         if kind in HUMAN_KINDS:
@@ -386,8 +394,8 @@ class TransitionForm(BootstrapFormMixin, forms.Form):
         on = data.get("on")
         if on:
             transition["on"] = on
-            if kind != "approval":
-                self.add_error("on", _("“On approve / on reject” only applies after an approval node."))
+            if kind not in SIGNOFF_KINDS:
+                self.add_error("on", _("“On approve / on reject” only applies after an approval or countersign node."))
         if data.get("is_default"):
             transition["default"] = True
         if self.kept_condition is not None and data.get("keep_condition"):

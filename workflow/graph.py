@@ -16,7 +16,6 @@ import re
 from collections import defaultdict, deque
 
 from django.core.exceptions import ValidationError
-from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from .conditions import condition_check
@@ -26,8 +25,8 @@ HUMAN_KINDS = ("task", "approval", "countersign")
 ACTIONS = ("submit", "approve", "reject", "return", "transfer", "cohandle", "split", "close")
 DEFAULT_ACTIONS = {
     "task": ["submit", "return", "transfer", "cohandle"],
-    "approval": ["approve", "reject", "return", "transfer"],
-    "countersign": ["submit", "return"],
+    "approval": ["approve", "reject", "transfer"],
+    "countersign": ["approve", "reject"],
 }
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -128,7 +127,8 @@ def graph_validate(graph, *, field_keys=None, action_names=None):
                 errors.append(_("Node “%(key)s” has no handler rule.") % {"key": key})
             else:
                 for i, rule in enumerate(rules, start=1):
-                    slot = _("handler rule") if i == 1 else _("countersigner %(n)d's rule") % {"n": i}
+                    slot = _("handler rule") if i == 1 and kind != "countersign" else \
+                        _("countersigner %(n)d's rule") % {"n": i}
                     errors += rule_check(key, slot, rule)
             backup = node.get("backup")
             if backup and (not isinstance(backup, dict) or not _is_key(backup.get("rule"))):
@@ -244,86 +244,9 @@ def graph_validate(graph, *, field_keys=None, action_names=None):
 
 # --- diagram ----------------------------------------------------------------------------
 
-_W, _H, _GX, _GY = 132, 44, 48, 34
-_COLOURS = {"start": "#e7f5ec", "end": "#f1f3f5", "condition": "#fff4e0", "split": "#eef2ff", "join": "#eef2ff",
-            "auto": "#f3e8ff", "approval": "#e8f4fd", "countersign": "#fdecec", "task": "#ffffff"}
+def graph_svg(graph, *, active=(), done=(), condition_label=None):
+    """The diagram as an SVG string (workflow/drawing.py: a layered layout, top to bottom, current
+    nodes highlighted). `condition_label(condition)` words a branch's condition for its edge."""
+    from .drawing import diagram_svg  # the drawing reads node_label and _index from here
 
-
-def _layers(graph):
-    nodes, out, _inc = _index(graph)
-    start = next((k for k, n in nodes.items() if n.get("kind") == "start"), None)
-    depth = {}
-    if start is not None:
-        # Longest-path layering over the graph without back edges (edges to an ancestor).
-        order, stack, on_path = [], [(start, iter(out[start]))], {start}
-        depth[start] = 0
-        while stack:
-            key, edges = stack[-1]
-            nxt = next(edges, None)
-            if nxt is None:
-                stack.pop()
-                on_path.discard(key)
-                order.append(key)
-                continue
-            to = nxt["to"]
-            if to in on_path:
-                continue
-            if depth.get(to, -1) < depth[key] + 1:
-                depth[to] = depth[key] + 1
-                stack.append((to, iter(out[to])))
-                on_path.add(to)
-    for key in nodes:
-        depth.setdefault(key, max(depth.values(), default=-1) + 1)
-    layers = defaultdict(list)
-    for key in nodes:
-        layers[depth[key]].append(key)
-    return nodes, out, layers
-
-
-def graph_svg(graph, *, active=(), done=()):
-    """The diagram as an SVG string: left to right by layer, current nodes highlighted."""
-    nodes, out, layers = _layers(graph)
-    pos = {}
-    height = max((len(keys) for keys in layers.values()), default=1)
-    for layer, keys in layers.items():
-        offset = (height - len(keys)) * (_H + _GY) / 2
-        for i, key in enumerate(keys):
-            pos[key] = (16 + layer * (_W + _GX), 16 + offset + i * (_H + _GY))
-    width = 32 + (max(layers, default=0) + 1) * (_W + _GX) - _GX
-    total_h = 32 + height * (_H + _GY) - _GY
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {total_h}" class="wf-diagram" '
-             f'role="img" aria-label="{escape(_("Workflow diagram"))}">',
-             '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-             'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#8a94a6"/></marker></defs>']
-    for key, transitions in out.items():
-        for t in transitions:
-            (x1, y1), (x2, y2) = pos[key], pos[t["to"]]
-            back = x2 <= x1
-            sx, sy = x1 + _W, y1 + _H / 2
-            ex, ey = x2, y2 + _H / 2
-            if back:
-                sx, ex = x1 + _W / 2, x2 + _W / 2
-                sy, ey = y1 + _H, y2 + _H
-                d = f"M{sx},{sy} C{sx},{sy + 40} {ex},{ey + 40} {ex},{ey}"
-            else:
-                d = f"M{sx},{sy} C{sx + _GX / 2},{sy} {ex - _GX / 2},{ey} {ex},{ey}"
-            dash = ' stroke-dasharray="4 3"' if t.get("on") == "reject" or back else ""
-            parts.append(f'<path d="{d}" fill="none" stroke="#8a94a6" stroke-width="1.4"{dash} '
-                         f'marker-end="url(#arrow)"/>')
-            if t.get("condition") or t.get("on") == "reject":
-                label = _("reject") if t.get("on") == "reject" else _("if")
-                parts.append(f'<text x="{(sx + ex) / 2}" y="{(sy + ey) / 2 - 4}" font-size="10" fill="#8a6d00" '
-                             f'text-anchor="middle">{escape(label)}</text>')
-    for key, node in nodes.items():
-        x, y = pos[key]
-        fill = _COLOURS.get(node.get("kind"), "#fff")
-        stroke, sw = ("#1f5eff", 3) if key in active else (("#198754", 1.6) if key in done else ("#b8c0cc", 1.2))
-        rx = 22 if node.get("kind") in ("start", "end") else 6
-        marker = ' data-active="1"' if key in active else ""
-        parts.append(f'<g data-node="{escape(key)}"{marker}>'
-                     f'<rect x="{x}" y="{y}" width="{_W}" height="{_H}" rx="{rx}" fill="{fill}" stroke="{stroke}" '
-                     f'stroke-width="{sw}"/>'
-                     f'<text x="{x + _W / 2}" y="{y + _H / 2 + 4}" font-size="12" text-anchor="middle" '
-                     f'fill="#223">{escape(node_label(node)[:12])}</text></g>')
-    parts.append("</svg>")
-    return "".join(parts)
+    return diagram_svg(graph, active=active, done=done, condition_label=condition_label)

@@ -10,6 +10,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 HUMAN_ACTIONS = ("submit", "approve", "reject", "return", "transfer", "cohandle", "split", "close")
+# Sign-off nodes (审批, 会签) ask for a verdict: 同意 or 驳回, never submit/return. Graphs published
+# before that, and callers of the engine, may still say return there, or submit at a countersign
+# (its signature used to be a submit): they mean the verdict. A submit at an approval stays refused:
+# an approval was never passed by a plain submit.
+SIGNOFF_KINDS = ("approval", "countersign")
+SIGNOFF_ALIASES = {"approval": {"return": "reject"}, "countersign": {"submit": "approve", "return": "reject"}}
+# Actions the person must give a reason for (the comment): it goes to whoever the ticket goes back to.
+REASON_REQUIRED = frozenset({"reject"})
 
 
 @dataclass(frozen=True)
@@ -20,9 +28,23 @@ class TaskPolicy:
     required: frozenset[str] = frozenset()
     return_targets: tuple[str, ...] = ()
     reasons: tuple[str, ...] = field(default=())  # why nothing is allowed (for a clear error)
+    kind: str = ""  # the node's kind: at an approval or countersign the verdict is approve / reject
+    reason_required: frozenset[str] = REASON_REQUIRED
+
+    @property
+    def signoff(self) -> bool:
+        return self.kind in SIGNOFF_KINDS
 
     def allows(self, action: str) -> bool:
         return action in self.actions
+
+    def canonical(self, action: str) -> str:
+        """The action as this node knows it: at a sign-off node submit means approve and return
+        means reject."""
+        return SIGNOFF_ALIASES.get(self.kind, {}).get(action, action)
+
+    def needs_reason(self, action: str) -> bool:
+        return self.canonical(action) in self.reason_required
 
 
 def node_fields(node: dict) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
@@ -40,15 +62,24 @@ def task_policy(*, node: dict, is_open: bool, user_id: int | None, holders: Iter
 
     `return_targets` are the earlier nodes the task's token completed (most recent first); pass
     None when they were not looked up: "return" and "reject" are then listed without checking
-    that there is somewhere to go back to (task_act looks them up only for those actions)."""
+    that there is somewhere to go back to (task_act looks them up only for those actions).
+
+    Approval and countersign nodes offer 同意 / 驳回 (approve / reject, a reason required for
+    reject): their configured submit/return are read as approve/reject (`TaskPolicy.canonical`).
+    Without a reject way out, reject goes back to the previous node like return — at a
+    countersign one signer's 驳回 ends the round for everyone (一票否决)."""
     visible, editable, required = node_fields(node)
+    kind = str(node.get("kind") or "")
     if not is_open:
-        return TaskPolicy(visible=visible, reasons=("finished",))
+        return TaskPolicy(visible=visible, reasons=("finished",), kind=kind)
     if user_id is None or user_id not in set(holders):
-        return TaskPolicy(visible=visible, reasons=("not_holder",))
+        return TaskPolicy(visible=visible, reasons=("not_holder",), kind=kind)
     actions = [a for a in node.get("actions", []) if a in HUMAN_ACTIONS]
-    if node.get("kind") == "approval":
-        actions = [a for a in actions if a != "submit"]
+    if kind in SIGNOFF_KINDS:
+        aliases = SIGNOFF_ALIASES[kind]
+        actions = [aliases.get(a, a) for a in actions if a != "submit" or "submit" in aliases]
+        if "approve" not in actions:
+            actions.insert(0, "approve")
     else:
         actions = [a for a in actions if a not in ("approve", "reject")]
         if "submit" not in actions:
@@ -61,4 +92,4 @@ def task_policy(*, node: dict, is_open: bool, user_id: int | None, holders: Iter
         if "reject" in actions and not any(t.get("on") == "reject" for t in out_transitions):
             actions.remove("reject")
     return TaskPolicy(actions=tuple(dict.fromkeys(actions)), visible=visible, editable=editable, required=required,
-                      return_targets=targets)
+                      return_targets=targets, kind=kind)

@@ -264,7 +264,7 @@ def test_each_preset_twice_and_beside_an_existing_category(tenant_a, manager):
 
 @pytest.mark.parametrize(("values", "message"), [
     ({"key": "order_no", "label_zh": "再来一个"}, "Another field already uses the key “order_no”."),
-    ({"key": "Order-No", "label_zh": "订单"}, "Start with a-z and use only a-z, 0-9 and _"),
+    ({"key": "Order-No", "label_zh": "订单"}, "Use only lower-case letters a–z, digits and the underscore _"),
     ({"key": "x1", "type": "blob", "label_zh": "未知"}, "Select a valid choice. blob is not one of the available"),
     ({"key": "x2", "label_zh": "", "label_en": "English only"}, "This field is required."),
     ({"key": "x3", "type": "text", "label_zh": "编码", "regex": "[A-"}, "This is not a valid regular expression"),

@@ -184,7 +184,7 @@ def test_return_to_a_node_not_passed(scope_a, wf_template, people):
     before = state_of(ticket)
     for target in ("fix", "review", "nowhere", "gm"):
         with pytest.raises(ValidationError) as excinfo:
-            task_act(task=gm, action="return", user=people["gm"], target=target)
+            task_act(task=gm, action="return", user=people["gm"], target=target, comment="金额不对")
         assert excinfo.value.message_dict == {"target": ["Return to a node this ticket has already passed."]}
     assert state_of(ticket) == before
 

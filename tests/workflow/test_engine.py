@@ -97,7 +97,7 @@ def test_return_goes_back_with_data_intact(scope_a, wf_template, people):
     ticket = new_ticket(scope_a, wf_template, "900000.00")
     task_act(task=open_tasks(ticket)[0], action="submit", user=people["agent"], data={"note": "客户急"})
     [gm] = open_tasks(ticket)
-    task_act(task=gm, action="return", user=people["gm"], comment="金额不对，请核实")
+    task_act(task=gm, action="reject", user=people["gm"], comment="金额不对，请核实", target="accept")
     [back] = open_tasks(ticket)
     assert (back.node, back.assignee, back.is_returned) == ("accept", people["agent"], True)
     ticket = Ticket.objects.get(pk=ticket.pk)

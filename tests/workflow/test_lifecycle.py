@@ -207,7 +207,7 @@ def test_hooks_follow_the_ticket_through_the_graph(scope_a, wf_template, people,
     assert names(calls) == ["task_completed", "node_entered"]
     assert calls[0][1]["action"] == "submit" and calls[1][1]["node"]["key"] == "gm"
     calls.clear()
-    task_act(task=open_tasks(ticket)[0], action="return", user=people["gm"])
+    task_act(task=open_tasks(ticket)[0], action="reject", user=people["gm"], comment="请核实", target="accept")
     assert names(calls) == ["task_returned", "node_entered"]
     assert calls[0][1]["target"] == "accept" and calls[1][1]["returned"] is True
     calls.clear()
@@ -350,7 +350,7 @@ def test_the_workload_roll_up_follows_every_path(scope_a, wf_template, people):
     c = new_ticket(scope_a, wf_template, "100.00")
     assert Workload.objects.get(user=people["agent"]).open_tasks == 3
     task_act(task=open_tasks(a)[0], action="submit", user=people["agent"], data={"note": "好"})  # → gm
-    task_act(task=open_tasks(a)[0], action="return", user=people["gm"])  # back to the agent
+    task_act(task=open_tasks(a)[0], action="reject", user=people["gm"], comment="退回", target="accept")
     ticket_assign(ticket=b, assignee=people["engineer"], actor=people["manager"])  # transfer
     ticket_status_change(ticket=c, action="cancel", actor=people["manager"])
     ticket_merge(source=b, target=a, actor=people["manager"])
@@ -378,7 +378,8 @@ def test_a_return_tells_the_handler_the_reason_typed(scope_a, wf_template, peopl
     publish(wf_template)
     ticket = new_ticket(scope_a, wf_template, "900000.00")
     task_act(task=open_tasks(ticket)[0], action="submit", user=people["agent"], data={"note": "客户急"})
-    task_act(task=open_tasks(ticket)[0], action="return", user=people["gm"], comment="金额不对，请核实")
+    task_act(task=open_tasks(ticket)[0], action="reject", user=people["gm"], comment="金额不对，请核实",
+             target="accept")
     [row] = Notification.objects.filter(ticket=ticket, event="ticket_returned", channel="inapp")
     assert row.user == people["agent"]
     assert "金额不对，请核实" in row.body and "无说明" not in row.body

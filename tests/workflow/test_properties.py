@@ -253,6 +253,8 @@ def _args(draw, task, action, user, graph, users):
     elif action == "return":
         targets = return_targets(task, graph)
         kwargs["target"] = draw(st.sampled_from(targets))
+    if action in ("reject", "return"):
+        kwargs["comment"] = "原因"  # 驳回 needs one
     elif action == "transfer":
         kwargs["transfer_to"] = users[draw(st.sampled_from(sorted(users)))]
     elif action == "cohandle":
@@ -272,7 +274,7 @@ def _step(draw, tickets, users, *, forward_only=False):
     user = get_user_model().objects.get(pk=draw(st.sampled_from(holders)) if not forward_only else holders[0])
     graph = _Graph(task.run.version.graph)
     allowed = task_allowed_actions(task, user, graph)
-    assert set(allowed) <= set(graph.nodes[task.node]["actions"]) | {"submit"}
+    assert set(allowed) <= set(graph.nodes[task.node]["actions"]) | {"submit", "approve", "reject"}
     if forward_only:
         action = "approve" if "approve" in allowed else "submit"
     else:
@@ -402,8 +404,8 @@ def test_return_inside_a_branch_stays_in_the_branch(scope_a, wf_template, people
     design = next(t for t in _open(ticket) if t.node == "design")
     task_act(task=design, action="submit", user=people["engineer"])
     check = next(t for t in _open(ticket) if t.node == "check")
-    assert task_allowed_actions(check, people["gm"]) == ["approve", "reject", "return", "transfer"]
-    task_act(task=check, action="reject", user=people["gm"])  # back to design, in its own branch
+    assert task_allowed_actions(check, people["gm"]) == ["approve", "reject", "transfer"]
+    task_act(task=check, action="reject", user=people["gm"], comment="重做")  # back to design, in its own branch
     assert sorted(t.node for t in _open(ticket)) == ["copy", "design"]
     for t in _open(ticket):
         task_act(task=t, action="submit", user=t.assignee)
@@ -434,7 +436,7 @@ def test_countersign_any_n_counts_only_the_current_round(scope_a, wf_template, p
         first = _open(ticket)[0]
         task_act(task=first, action="submit", user=first.assignee)
     [gm] = _open(ticket)
-    task_act(task=gm, action="reject", user=people["gm"])
+    task_act(task=gm, action="reject", user=people["gm"], comment="再签一次")
     round_two = _open(ticket)
     assert {t.assignee for t in round_two} == {people["manager"], people["manager2"], third}
     task_act(task=round_two[0], action="submit", user=round_two[0].assignee)

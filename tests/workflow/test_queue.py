@@ -96,7 +96,7 @@ def test_queues_mine_team_returned_with_due_times(tenant_a, staff_client, people
         [visit] = open_tasks(tenant_a, first)
         task_act(task=visit, action="submit", user=people["engineer"], data={"note": "ok"})
         [check] = open_tasks(tenant_a, first)
-        task_act(task=check, action="return", user=check.assignee, target="visit")
+        task_act(task=check, action="return", user=check.assignee, target="visit", comment="请补拍照片")
     returned = engineer.get(url("work-queue", tab="returned")).content.decode()
     assert first.number in returned and second.number not in returned and "Returned" in returned
     assert engineer.get(url("work-queue", tab="bogus")).status_code == 200  # falls back to "mine"

@@ -225,9 +225,9 @@ def test_checked_by_scenario(tenant_a, staff_client, people, wf_template, built)
     # The GM returns the big ticket to the visit node: it goes back with its data intact.
     gm_panel = gm.get(url("workflow-ticket-panel", big.pk), **HTMX).content.decode()
     assert '<option value="visit">On-site work</option>' in gm_panel
-    assert re.findall(r'data-action="([a-z]+)"', gm_panel) == ["approve", "reject", "return"]
+    assert re.findall(r'data-action="([a-z]+)"', gm_panel) == ["approve", "reject"]  # 同意 / 驳回
     response = gm.post(url("workflow-task-act", gm_task.pk),
-                       act_data("return", _target="visit", _comment="请补充现场照片"), **HTMX)
+                       act_data("reject", _target="visit", _comment="请补充现场照片"), **HTMX)
     assert response.status_code == 204 and response["HX-Redirect"] == url("ticket-detail", big.pk)  # GM sees all
     [back] = open_tasks(tenant_a, big)
     assert (back.node, back.assignee, back.is_returned) == ("visit", people["engineer"], True)
@@ -292,8 +292,8 @@ def draft_of(tenant, workflow):
 
 
 @pytest.mark.parametrize(("values", "field", "message"), [
-    ({"key": ""}, "key", "This field is required."),
-    ({"key": "Bad Key"}, "key", "Use lower-case letters, digits and _, starting with a letter."),
+    ({"key": "", "name_zh": ""}, "name_zh", "This field is required."),
+    ({"key": "Bad Key"}, "key", "Use only lower-case letters a–z, digits and the underscore _, starting with a letter"),
     ({"key": "x" * 41}, "key", "Ensure this value has at most 40 characters"),
     ({"name_zh": ""}, "name_zh", "This field is required."),
     ({"name_zh": "长" * 61}, "name_zh", "Ensure this value has at most 60 characters"),
@@ -355,7 +355,7 @@ def test_edit_rename_and_delete_nodes_and_transitions(tenant_a, manager, blank, 
     assert manager.get(url("workflow-node", blank.pk, key="nope"), **HTMX).status_code == 404
     rename = dict(add, original_key="visit", key="onsite", time_limit="60")
     response = manager.post(url("workflow-node", blank.pk), rename, **HTMX)
-    assert response.status_code == 200 and "Node “onsite” saved." in response.content.decode()
+    assert response.status_code == 200 and "Node “上门” saved." in response.content.decode()
     draft = draft_of(tenant_a, blank)
     assert [n["key"] for n in draft["nodes"]] == ["start", "end", "onsite"]
     assert draft["nodes"][2]["handler"] == {"rule": "user", "user_id": people["engineer"].pk}
@@ -423,7 +423,7 @@ def test_countersign_any_n_and_imported_conditions_are_kept(tenant_a, manager, b
     ({"source": "visit", "target": "start"}, "target", "Nothing leads into the start node."),
     ({"source": "end", "target": "visit"}, "source", "Nothing leaves an end node."),
     ({"target": "visit", "source": "visit"}, "target", "A transition goes to another node."),
-    ({"on": "approve"}, "on", "only applies after an approval node"),
+    ({"on": "approve"}, "on", "only applies after an approval or countersign node"),
     ({"cond_field": "opportunity.amount", "cond_op": ">", "cond_value": ""}, "cond_value", "Enter the value"),
     ({"cond_field": "data.secret"}, "cond_field", "Select a valid choice."),
     ({"cond_field": "__import__('os')"}, "cond_field", "Select a valid choice."),

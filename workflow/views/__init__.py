@@ -7,6 +7,7 @@ designer and engine write, workflow.forms validates."""
 import re
 
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 from ..graph import graph_svg
 
@@ -20,9 +21,23 @@ def is_htmx(request):
     return request.headers.get("HX-Request") == "true"
 
 
-def diagram(graph, *, active=(), done=()):
-    """graph_svg's drawing with its natural size (the page lets it scroll on a phone)."""
-    svg = graph_svg(graph or {"nodes": [], "transitions": []}, active=set(active), done=set(done))
+def condition_text(condition, field_labels=None):
+    """A branch's condition in words (“优先级 等于 urgent”), as the designer's lists and the diagram show it."""
+    from ..forms import CONDITION_FIELD_LABELS, OP_LABELS, condition_row
+
+    row = condition_row(condition)
+    if row is None:
+        return _("custom condition") if condition else ""
+    field, op, value = row
+    label = CONDITION_FIELD_LABELS.get(field) or (field_labels or {}).get(field, field)
+    return f"{label} {OP_LABELS.get(op, op)} {value}".strip()
+
+
+def diagram(graph, *, active=(), done=(), field_labels=None):
+    """graph_svg's drawing with its natural size (the page lets it scroll on a phone).
+    `field_labels` ({"data.<key>": label}) words conditions on the template's fields."""
+    svg = graph_svg(graph or {"nodes": [], "transitions": []}, active=set(active), done=set(done),
+                    condition_label=lambda condition: condition_text(condition, field_labels))
     match = _VIEWBOX.search(svg)
     width, height = (float(match.group(1)), float(match.group(2))) if match else (0, 0)
     # graph_svg escapes every key and name it draws; the rest is numbers and fixed markup.

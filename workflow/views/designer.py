@@ -17,9 +17,7 @@ from tickets import fields as schema
 
 from .. import designer, selectors
 from ..forms import (
-    CONDITION_FIELD_LABELS,
     KIND_SHORT,
-    OP_LABELS,
     ImportForm,
     NodeForm,
     TransitionForm,
@@ -31,7 +29,7 @@ from ..graph import HUMAN_KINDS, graph_validate, node_label
 from ..presets import workflow_preset_get
 from ..routing import rule_summary
 from ..services import workflow_create, workflow_export, workflow_from_preset, workflow_import, workflow_publish
-from . import DESIGN_PERMISSION, diagram, errors_of, is_htmx
+from . import DESIGN_PERMISSION, condition_text, diagram, errors_of, is_htmx
 
 EXPORT_FORMATS = {"json": "application/json; charset=utf-8", "yaml": "application/yaml; charset=utf-8"}
 
@@ -94,15 +92,6 @@ def _normalised(graph):
         return None
 
 
-def condition_text(condition, field_labels=None):
-    row = condition_row(condition)
-    if row is None:
-        return _("custom condition") if condition else ""
-    field, op, value = row
-    label = CONDITION_FIELD_LABELS.get(field) or (field_labels or {}).get(field, field)
-    return f"{label} {OP_LABELS.get(op, op)} {value}".strip()
-
-
 class DesignerView(StaffView, ObjectView):
     """`/config/workflows/<pk>/`: the draft's nodes and transitions with their editors, the live
     diagram, and validate / publish / export / import."""
@@ -129,11 +118,18 @@ class DesignerView(StaffView, ObjectView):
                 for n in self.workflow.draft.get("nodes", []) if isinstance(n, dict) and isinstance(n.get("key"), str)]
 
     def node_form(self, data=None, initial=None):
-        return NodeForm(data, fields=self.fields(), initial=initial, auto_id="node-%s")
+        return NodeForm(data, fields=self.fields(), initial=initial, auto_id="node-%s",
+                        taken_keys=[n["key"] for n in self.node_choices()])
 
     def transition_form(self, data=None, initial=None, kept=None):
         return TransitionForm(data, nodes=self.node_choices(), fields=self.fields(), initial=initial,
                               kept_condition=kept, auto_id="tr-%s")
+
+    def field_labels(self):
+        return {f"data.{f['key']}": schema.field_label(f) for f in self.fields()}
+
+    def diagram(self):
+        return diagram(self.workflow.draft, field_labels=self.field_labels())
 
     def rows(self):
         graph = self.workflow.draft
@@ -147,6 +143,9 @@ class DesignerView(StaffView, ObjectView):
             kind = node.get("kind")
             rules = node.get("handlers") if kind == "countersign" else [node.get("handler")]
             handlers = [rule_summary(r, users) for r in rules or [] if isinstance(r, dict)]
+            if kind == "countersign":  # signers 1…N, in the order the editor shows them
+                handlers = [_("Countersigner %(n)d: %(rule)s") % {"n": i, "rule": h}
+                            for i, h in enumerate(handlers, start=1)]
             spec = node.get("fields") if isinstance(node.get("fields"), dict) else {}
             nodes.append({
                 "key": node.get("key"), "kind": kind, "kind_label": KIND_SHORT.get(kind, kind),
@@ -184,15 +183,16 @@ class DesignerView(StaffView, ObjectView):
     def render_page(self, status=200, import_form=None, publish_errors=None, **left):
         context = {
             **self.left_context(**left), **self.status_context(),
-            "template": self.workflow.template, "diagram": diagram(self.workflow.draft),
+            "template": self.workflow.template, "diagram": self.diagram(),
             "import_form": import_form or ImportForm(), "publish_errors": publish_errors,
+            "palette": [(k, KIND_SHORT[k]) for k in ("task", "approval", "countersign", "condition", "split", "join",
+                                                     "auto", "end")],
         }
         return render(self.request, "workflow/designer.html", context, status=status)
 
     def render_left(self, status=200, **left):
         """The lists and editors (htmx), with the diagram and the publish status swapped out of band."""
-        context = {**self.left_context(**left), **self.status_context(), "oob": True,
-                   "diagram": diagram(self.workflow.draft)}
+        context = {**self.left_context(**left), **self.status_context(), "oob": True, "diagram": self.diagram()}
         return render(self.request, "workflow/_designer_work.html", context, status=status)
 
     def done(self, message):
@@ -247,7 +247,7 @@ class NodeFormView(DesignerView):
             except ValidationError as exc:
                 _form_errors(form, exc)
             else:
-                return self.done(_("Node “%(key)s” saved.") % {"key": node["key"]})
+                return self.done(_("Node “%(label)s” saved.") % {"label": node_label(node)})
         return self.failed(node_form=form)
 
 
@@ -280,7 +280,9 @@ class TransitionFormView(DesignerView):
         return t
 
     def get(self, request, pk):
-        form = self.transition_form(initial={"source": request.GET.get("from", "")})
+        # ?from=&to=: the diagram's connect mode (two nodes tapped) opens the form between them.
+        form = self.transition_form(initial={"source": request.GET.get("from", ""),
+                                             "target": request.GET.get("to", "")})
         if "index" in request.GET:
             index = _index(request.GET["index"])
             transition = self.existing(index)
@@ -410,4 +412,4 @@ class ImportView(DesignerView):
 
 class DiagramView(DesignerView):
     def get(self, request, pk):
-        return render(request, "workflow/_diagram.html", {"diagram": diagram(self.workflow.draft)})
+        return render(request, "workflow/_diagram.html", {"diagram": self.diagram()})

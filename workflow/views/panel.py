@@ -93,14 +93,19 @@ def render_panel(request, ticket, *, status=200, bound=None, errors=None, act_va
             "task": task, "node": graph.nodes[task.node], "actions": [(a, ACTION_LABELS[a]) for a in actions],
             "shown": shown, "form": form, "required": [schema.field_label(by_key[k]) for k in by_key if k in required],
             "targets": [(k, node_label(graph.nodes[k])) for k in policy.return_targets]
-            if "return" in actions else [],
+            if {"return", "reject"} & set(actions) else [],
+            # 驳回 follows the node's reject way unless a node is chosen: offer "by the workflow" first.
+            "reject_way": "reject" in actions and any(t.get("on") == "reject" for t in graph.out[task.node]),
             "staff": [u for u in staff or [] if u.pk not in holders],
+            "reason_for": [label for a, label in ((a, ACTION_LABELS[a]) for a in actions) if policy.needs_reason(a)],
             "errors": errors if bound and task.pk in bound else None,
             "values": act_values if bound and task.pk in bound else {},
         })
     context = {
         "ticket": ticket, "run": run, "workflow": run.version.workflow, "version": run.version,
-        "diagram": diagram(graph_data, active=active, done=done), "tasks": tasks, "mine": mine,
+        "diagram": diagram(graph_data, active=active, done=done,
+                           field_labels={f"data.{k}": schema.field_label(f) for k, f in by_key.items()}),
+        "tasks": tasks, "mine": mine,
         "active": [node_label(graph.nodes[k]) for k in graph.nodes if k in active],
         "errors": errors if errors and not any(m["errors"] for m in mine) else None,
     }
@@ -166,7 +171,7 @@ class TaskActView(StaffView, ObjectView):
             return render_panel(request, ticket, status=400, bound={task.pk: form}, errors=list(dict.fromkeys(errors)),
                                 act_values=values)
         messages.success(request, _("“%(node)s”: %(action)s — done.") % {
-            "node": task.node_name, "action": ACTION_LABELS[act.cleaned_data["_action"]]})
+            "node": task.node_name, "action": ACTION_LABELS[policy.canonical(act.cleaned_data["_action"])]})
         still_visible = selectors.ticket_for_panel(user=request.user, pk=ticket.pk) is not None
         target = reverse("ticket-detail", args=[ticket.pk]) if still_visible else reverse("work-queue")
         if is_htmx(request):

@@ -87,6 +87,76 @@
     }
   }
 
+  // The designer's diagram as an editor. Drag a kind from the palette onto the diagram (or tap
+  // it: phones have no drag) to open the node form with that kind; in connect mode tap two nodes
+  // to open the transition form between them. The forms stay the precise editor: nothing is
+  // saved until the form is submitted.
+  var connectFrom = null;
+
+  function designerBox() { return document.querySelector("[data-wf-designer]"); }
+
+  function openEditor(url, target) {
+    if (typeof htmx === "undefined") { window.location.href = url; return; }
+    htmx.ajax("GET", url, {target: target, swap: "outerHTML"});
+  }
+
+  function openNodeForm(kind) {
+    var box = designerBox();
+    if (box) openEditor(box.dataset.nodeUrl + "?kind=" + encodeURIComponent(kind), "#wf-node-editor");
+  }
+
+  function connectReset(box) {
+    connectFrom = null;
+    document.querySelectorAll("g.wf-picked").forEach(function (g) { g.classList.remove("wf-picked"); });
+    var hint = box && box.querySelector("[data-connect-hint]");
+    if (hint) hint.textContent = hint.dataset.first || "";
+  }
+
+  document.addEventListener("dragstart", function (evt) {
+    var item = evt.target.closest && evt.target.closest("[data-palette-kind]");
+    if (item) evt.dataTransfer.setData("text/plain", item.dataset.paletteKind);
+  });
+  document.addEventListener("dragover", function (evt) {
+    if (evt.target.closest && evt.target.closest("[data-wf-drop]")) evt.preventDefault();
+  });
+  document.addEventListener("drop", function (evt) {
+    var zone = evt.target.closest && evt.target.closest("[data-wf-drop]");
+    if (!zone) return;
+    evt.preventDefault();
+    var kind = evt.dataTransfer.getData("text/plain");
+    if (/^[a-z]+$/.test(kind)) openNodeForm(kind);
+  });
+  document.addEventListener("click", function (evt) {
+    if (!evt.target.closest) return;
+    var item = evt.target.closest("[data-palette-kind]");
+    if (item) { openNodeForm(item.dataset.paletteKind); return; }
+    var box = designerBox();
+    if (!box) return;
+    var toggle = evt.target.closest("[data-wf-connect]");
+    if (toggle) {
+      var on = !box.classList.contains("wf-connecting");
+      box.classList.toggle("wf-connecting", on);
+      toggle.setAttribute("aria-pressed", on ? "true" : "false");
+      connectReset(box);
+      if (!on) box.querySelector("[data-connect-hint]").textContent = "";
+      return;
+    }
+    var node = box.classList.contains("wf-connecting") && evt.target.closest("[data-wf-drop] g[data-node]");
+    if (!node) return;
+    var key = node.getAttribute("data-node");
+    var hint = box.querySelector("[data-connect-hint]");
+    if (connectFrom === null || connectFrom === key) {
+      connectReset(box);
+      connectFrom = key;
+      node.classList.add("wf-picked");
+      if (hint) hint.textContent = hint.dataset.second || "";
+      return;
+    }
+    openEditor(box.dataset.transitionUrl + "?from=" + encodeURIComponent(connectFrom) + "&to=" +
+               encodeURIComponent(key), "#wf-transition-editor");
+    connectReset(box);
+  });
+
   document.addEventListener("DOMContentLoaded", function () { setupHtmx(); init(document); });
   if (document.readyState !== "loading") {
     setupHtmx();
