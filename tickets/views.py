@@ -394,6 +394,7 @@ class TicketDetailView(StaffView):
             "actions": extensions.lifecycle().ticket_status_actions(ticket=ticket),
             "can_change": can_change,
             "open_statuses": OPEN_STATUSES,
+            "panel_urls": [reverse(name, args=[ticket.pk]) for name in extensions.ticket_panels()],
         }
         return render(self.request, "tickets/detail.html", context, status=status)
 
