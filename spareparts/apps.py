@@ -16,4 +16,4 @@ class SparepartsConfig(AppConfig):
         from .catalogue import Catalogue
 
         parts_catalogue_register(Catalogue())
-        ticket_panel_register("spareparts:ticket_parts")
+        ticket_panel_register("parts-ticket-panel")

@@ -24,4 +24,4 @@ class Catalogue:
         return found
 
     def search_url(self):
-        return reverse("spareparts:part_search")
+        return reverse("parts-search")

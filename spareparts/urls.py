@@ -4,18 +4,16 @@ from django.urls import path
 
 from . import views
 
-app_name = "spareparts"
-
 urlpatterns = [
-    path("parts/", views.PartListView.as_view(), name="part_list"),
-    path("parts/search/", views.PartSearchView.as_view(), name="part_search"),
-    path("parts/stock/", views.StockListView.as_view(), name="stock_list"),
-    path("parts/ledger/", views.LedgerView.as_view(), name="ledger"),
-    path("parts/receive/", views.ReceiveView.as_view(), name="receive"),
-    path("parts/adjust/", views.AdjustView.as_view(), name="adjust"),
-    path("parts/transfers/", views.TransferView.as_view(), name="transfers"),
-    path("parts/transfers/<int:pk>/receive/", views.TransferReceiveView.as_view(), name="transfer_receive"),
-    path("parts/reorder/", views.ReorderView.as_view(), name="reorder"),
-    path("tickets/<int:pk>/parts/", views.TicketPartsView.as_view(), name="ticket_parts"),
-    path("tickets/<int:pk>/parts/scan/", views.TicketScanView.as_view(), name="ticket_scan"),
+    path("parts/", views.PartListView.as_view(), name="parts-catalogue"),
+    path("parts/search/", views.PartSearchView.as_view(), name="parts-search"),
+    path("parts/stock/", views.StockListView.as_view(), name="parts-stock"),
+    path("parts/ledger/", views.LedgerView.as_view(), name="parts-ledger"),
+    path("parts/receive/", views.ReceiveView.as_view(), name="parts-receive"),
+    path("parts/adjust/", views.AdjustView.as_view(), name="parts-adjust"),
+    path("parts/transfers/", views.TransferView.as_view(), name="parts-transfers"),
+    path("parts/transfers/<int:pk>/receive/", views.TransferReceiveView.as_view(), name="parts-transfer-receive"),
+    path("parts/reorder/", views.ReorderView.as_view(), name="parts-reorder"),
+    path("tickets/<int:pk>/parts/", views.TicketPartsView.as_view(), name="parts-ticket-panel"),
+    path("tickets/<int:pk>/parts/scan/", views.TicketScanView.as_view(), name="parts-ticket-scan"),
 ]

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
-from scrm.views import StaffView
+from scrm.views import ObjectView, StaffView
 from tickets.selectors import ticket_get
 
 from . import selectors, services
@@ -94,7 +94,7 @@ class _StockFormView(StaffView):
                 _errors_into(form, exc)
             else:
                 messages.success(request, self.done)
-                return redirect("spareparts:stock_list")
+                return redirect("parts-stock")
         return self.page(form, status=400)
 
 
@@ -151,23 +151,24 @@ class TransferView(StaffView):
                 _errors_into(form, exc)
             else:
                 messages.success(request, _("Transfer sent: in transit until the destination receives it."))
-                return redirect("spareparts:transfers")
+                return redirect("parts-transfers")
         return self.page(form, status=400)
 
 
-class TransferReceiveView(StaffView):
+class TransferReceiveView(StaffView, ObjectView):
     permission = KEEP_PERMISSION
 
+    def load(self, pk):
+        return Transfer.objects.filter(pk=pk).select_related("part", "source", "destination").first()
+
     def post(self, request, pk):
-        transfer = Transfer.objects.filter(pk=pk).first()
-        if transfer is None:
-            raise Http404
+        transfer = self.object
         if transfer.status != TransferStatus.IN_TRANSIT:
             messages.error(request, _("This transfer was already received."))
-            return redirect("spareparts:transfers")
+            return redirect("parts-transfers")
         services.transfer_receive(transfer=transfer, actor=request.user)
         messages.success(request, _("Transfer received."))
-        return redirect("spareparts:transfers")
+        return redirect("parts-transfers")
 
 
 class ReorderView(StaffView, TemplateView):
@@ -181,14 +182,11 @@ class ReorderView(StaffView, TemplateView):
                                         suggestions=selectors.reorder_suggestions(days=days), days=days, **kwargs)
 
 
-class _TicketPartsBase(StaffView):
+class _TicketPartsBase(StaffView, ObjectView):
     permission = VIEW_PERMISSION
 
-    def ticket(self, pk):
-        ticket = ticket_get(user=self.request.user, pk=pk)
-        if ticket is None:
-            raise Http404
-        return ticket
+    def load(self, pk):
+        return ticket_get(user=self.request.user, pk=pk)
 
     def panel(self, ticket, form=None, status=200, message=""):
         return render(self.request, "spareparts/_ticket_parts.html", {
@@ -203,14 +201,14 @@ class TicketPartsView(_TicketPartsBase):
     """The ticket page's parts panel (htmx): what is reserved where, what was used, the scan box."""
 
     def get(self, request, pk):
-        return self.panel(self.ticket(pk))
+        return self.panel(self.object)
 
 
 class TicketScanView(_TicketPartsBase):
     """Scan (or type) a part's barcode or SKU on site: consume it for this ticket."""
 
     def post(self, request, pk):
-        ticket = self.ticket(pk)
+        ticket = self.object
         if not request.user.has_perm("tickets.change_ticket"):
             raise Http404
         form = ScanForm(request.POST)

@@ -32,6 +32,8 @@ from tests.factories import (
 from tickets.models import ApiKey, Attachment, ClassificationRule, Ticket, TicketTemplate
 from tickets.services import api_key_create, classification_rule_save, ticket_comment_add, ticket_intake
 from workflow.models import BusinessCalendar, Task, Workflow
+from spareparts import services as parts_services
+from spareparts.models import Transfer
 from workflow.services import workflow_create, workflow_draft_set, workflow_publish
 
 # Routes that are public by design (login, language switch, the public form and tracking link,
@@ -73,6 +75,9 @@ PK_ROUTES = {
     "workflow-calendar-day-delete": (BusinessCalendar, {}),
     "workflow-ticket-panel": (Ticket, {}),
     "workflow-task-act": (Task, {}),
+    "parts-transfer-receive": (Transfer, {}),
+    "parts-ticket-panel": (Ticket, {}),
+    "parts-ticket-scan": (Ticket, {}),
 }
 
 
@@ -174,6 +179,12 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
                         BusinessCalendar: BusinessCalendarFactory(tenant=tenant_a, name="甲日历")})
         objects.update({TicketTemplate: template, Ticket: ticket, Attachment: Attachment.objects.get(),
                         "event": ticket.events.first(), "category": template.category})
+        part = parts_services.part_create(tenant=tenant_a, sku="JIA-1", name="甲备件")
+        w1, w2 = (parts_services.warehouse_create(tenant=tenant_a, code=c, name=f"甲仓{c}", kind="central")
+                  for c in ("w1", "w2"))
+        parts_services.stock_receive(warehouse=w1, part=part, quantity=2, actor=None)
+        objects[Transfer] = parts_services.transfer_create(part=part, source=w1, destination=w2, quantity=1,
+                                                           actor=None)
     return objects
 
 
