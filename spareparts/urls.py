@@ -14,6 +14,6 @@ urlpatterns = [
     path("parts/transfers/", views.TransferView.as_view(), name="parts-transfers"),
     path("parts/transfers/<int:pk>/receive/", views.TransferReceiveView.as_view(), name="parts-transfer-receive"),
     path("parts/reorder/", views.ReorderView.as_view(), name="parts-reorder"),
-    path("tickets/<int:pk>/parts/", views.TicketPartsView.as_view(), name="parts-ticket-panel"),
-    path("tickets/<int:pk>/parts/scan/", views.TicketScanView.as_view(), name="parts-ticket-scan"),
+    path("parts/ticket/<int:pk>/", views.TicketPartsView.as_view(), name="parts-ticket-panel"),
+    path("parts/ticket/<int:pk>/scan/", views.TicketScanView.as_view(), name="parts-ticket-scan"),
 ]

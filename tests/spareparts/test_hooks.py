@@ -87,4 +87,4 @@ def test_the_graph_checks_the_parts_option():
              "transitions": [{"from": "start", "to": "fix"}, {"from": "fix", "to": "end"}]}
     with pytest.raises(ValidationError) as info:
         graph_validate(graph)
-    assert any("parts" in m for m in info.value.messages)
+    assert any("reserve" in m for m in info.value.messages)

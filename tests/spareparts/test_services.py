@@ -15,6 +15,14 @@ from tickets.services import ticket_intake
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 def level(warehouse, part):
     s = Stock.objects.filter(warehouse=warehouse, part=part).first()
     return (s.on_hand, s.reserved) if s else (0, 0)
