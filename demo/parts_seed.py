@@ -131,7 +131,8 @@ def parts_demo_seed(*, tenant) -> int:
                                    reason="期初入库")
     engineer = users.get("mj_eng1")
     if engineer is not None:
-        van = services.warehouse_create(tenant=tenant, code="van-mj-eng1", name="邓卫国的车载库", kind=WarehouseKind.VAN,
+        van = services.warehouse_create(tenant=tenant, code="van-mj-eng1", name="邓卫国的车载库",
+                                        kind=WarehouseKind.VAN,
                                         region=regions.get("east-sh"), owner=engineer)
         for sku, units in VAN_STOCK.items():
             services.stock_receive(warehouse=van, part=parts[sku], quantity=units, actor=keeper, reason="车载备货")
@@ -158,7 +159,8 @@ def _repair_flow(tenant):
     ticket = ticket_intake(
         tenant=tenant, source="phone", template=template, store=store, region=store.region,
         title="浦东金桥 空调不制冷，外机不启动",
-        data={"product_category": "aircon", "model": "KFR-35GW", "fault": "开机后外机不转，室内只吹风不制冷，已用 6 年。",
+        data={"product_category": "aircon", "model": "KFR-35GW",
+              "fault": "开机后外机不转，室内只吹风不制冷，已用 6 年。",
               "repair_address": {"text": "上海市浦东新区金桥路1088号 3 号楼 1202 室", "lat": 31.262, "lng": 121.5863},
               "parts": "YS-COMP-15 1\nKT-CAP-35 1"})
     for node in ("accept", "dispatch"):

@@ -137,7 +137,9 @@ def stock_places(*, part: Part, engineer=None) -> list[Place]:
     for w in warehouses.values("id", "name", "latitude", "longitude", "region_id"):
         level = levels.get(w["id"])
         places.append(Place(
-            id=w["id"], name=w["name"], lat=w["latitude"], lng=w["longitude"], region_id=w["region_id"],
+            id=w["id"], name=w["name"], region_id=w["region_id"],
+            lat=None if w["latitude"] is None else float(w["latitude"]),
+            lng=None if w["longitude"] is None else float(w["longitude"]),
             available=(level["on_hand"] - level["reserved"]) if level else 0,
             stock_id=level["id"] if level else None))
     return places
@@ -218,10 +220,10 @@ def ledger_mismatches() -> list[dict]:
     reserved_rows = {(r["warehouse_id"], r["part_id"]): r["n"] for r in Reservation.objects.filter(
         status=ReservationStatus.RESERVED).values("warehouse_id", "part_id").annotate(
         n=Sum(F("quantity") - F("consumed"))).order_by()}
-    for s in Stock.objects.filter(reserved__gt=0).values("id", "warehouse_id", "part_id", "reserved"):
-        if reserved_rows.get((s["warehouse_id"], s["part_id"]), 0) > s["reserved"]:
-            bad.append({"stock": s["id"], "reservations": reserved_rows[(s["warehouse_id"], s["part_id"])],
-                        "reserved": s["reserved"]})
+    for row in Stock.objects.filter(reserved__gt=0).values("id", "warehouse_id", "part_id", "reserved"):
+        held = reserved_rows.get((row["warehouse_id"], row["part_id"]), 0)
+        if held > row["reserved"]:
+            bad.append({"stock": row["id"], "reservations": held, "reserved": row["reserved"]})
     return bad
 
 

@@ -18,6 +18,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from scrm.models import Customer, Membership, Opportunity, Region, RegionUserObjectPermission, Store, Tenant
 from scrm.services import region_grant
 from scrm.tenancy import tenant_scope
+from spareparts import services as parts_services
+from spareparts.models import Transfer
 from tests.factories import (
     BusinessCalendarFactory,
     CustomerFactory,
@@ -32,8 +34,6 @@ from tests.factories import (
 from tickets.models import ApiKey, Attachment, ClassificationRule, Ticket, TicketTemplate
 from tickets.services import api_key_create, classification_rule_save, ticket_comment_add, ticket_intake
 from workflow.models import BusinessCalendar, Task, Workflow
-from spareparts import services as parts_services
-from spareparts.models import Transfer
 from workflow.services import workflow_create, workflow_draft_set, workflow_publish
 
 # Routes that are public by design (login, language switch, the public form and tracking link,

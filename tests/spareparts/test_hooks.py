@@ -81,7 +81,8 @@ def test_return_and_cancel_release(scope_a, lib, staff, flow):
 
 def test_the_graph_checks_the_parts_option():
     graph = {"nodes": [{"key": "start", "kind": "start"},
-                       {"key": "fix", "kind": "task", "handler": {"rule": "role", "role": "engineer", "scope": "tenant"},
+                       {"key": "fix", "kind": "task",
+                        "handler": {"rule": "role", "role": "engineer", "scope": "tenant"},
                         "parts": {"reserve": "yes"}},
                        {"key": "end", "kind": "end"}],
              "transitions": [{"from": "start", "to": "fix"}, {"from": "fix", "to": "end"}]}

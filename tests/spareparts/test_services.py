@@ -100,9 +100,8 @@ def test_reserving_more_than_available_names_the_nearest_with_stock(scope_a, lib
     services.stock_receive(warehouse=lib["central"], part=part, quantity=2, actor=None)
     ticket = ticket_at(scope_a, repair_template, lib["store"])
     before = Movement.objects.count()
-    with translation_zh():
-        with pytest.raises(ValidationError) as info:
-            services.stock_reserve(ticket=ticket, part=part, quantity=3, actor=None)
+    with translation_zh(), pytest.raises(ValidationError) as info:
+        services.stock_reserve(ticket=ticket, part=part, quantity=3, actor=None)
     message = info.value.messages[0]
     assert "杭州区域仓" in message and "上海中心仓" in message and "缺货" in message
     assert Movement.objects.count() == before and level(lib["central"], part) == (2, 0)
@@ -115,8 +114,8 @@ def translation_zh():
 
 
 def test_another_tenants_part_or_code_is_refused(scope_a, lib, repair_template, tenant_b):
-    from tests.factories import TenantFactory  # noqa: F401
     from scrm.tenancy import tenant_scope
+    from tests.factories import TenantFactory  # noqa: F401
 
     with tenant_scope(tenant_b):
         other = services.part_create(tenant=tenant_b, sku="B-1", barcode="999", name="别家零件")
@@ -224,7 +223,7 @@ def test_nearest_ranks_by_distance_then_region():
               Place(3, "nowhere", None, None, region_id=7, available=5), Place(4, "nowhere2", None, None)]
     assert [r.place.name for r in places_rank(places, origin=(30.26, 120.13))] == ["near", "far", "nowhere",
                                                                                     "nowhere2"]
-    assert [r.place.name for r in places_rank(places, origin=None, region_id=7)][0] == "nowhere"
+    assert places_rank(places, origin=None, region_id=7)[0].place.name == "nowhere"
     assert 150 < distance_km(31.23, 121.47, 30.27, 120.15) < 170
 
 

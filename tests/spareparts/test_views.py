@@ -103,7 +103,7 @@ def test_transfer_form_and_receive(tenant_a, stocked, staff, client_for):
     assert client.post("/parts/transfers/", data).status_code == 302
     with tenant_scope(tenant_a):
         transfer = Transfer.objects.get()
-    assert "in_transit" == transfer.status
+    assert transfer.status == "in_transit"
     assert client.post(f"/parts/transfers/{transfer.pk}/receive/").status_code == 302
     assert level(tenant_a, stocked["central"], stocked["compressor"]) == (2, 0)
     assert client.post(f"/parts/transfers/{transfer.pk}/receive/").status_code == 302  # told, not repeated
