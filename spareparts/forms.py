@@ -59,6 +59,6 @@ class TransferForm(BootstrapFormMixin, forms.Form):
 
 class ScanForm(BootstrapFormMixin, forms.Form):
     code = forms.CharField(label=_("Barcode or SKU"), max_length=64,
-                           widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True,
+                           widget=forms.TextInput(attrs={"autocomplete": "off",
                                                          "inputmode": "text", "enterkeyhint": "done"}))
     quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=MAX_QUANTITY, initial=1)

@@ -140,11 +140,11 @@ def stock_receive(*, warehouse: Warehouse, part: Part, quantity: Any, actor, rea
     quantity = quantity_check(quantity)
     _same_tenant(warehouse.tenant_id, part=part)
     stock = _stock_lock(warehouse=warehouse, part=part)
-    movement = _move(stock, kind=MovementKind.RECEIVE, quantity=quantity, on_hand=quantity, actor=actor,
-                     reason=reason)
+    # Close the open request first: if the delivery still leaves the part below its point, the
+    # reorder check may open the next one.
     PurchaseRequest.objects.filter(part=part, warehouse=warehouse, status=PurchaseStatus.DRAFT).update(
         status=PurchaseStatus.RECEIVED, closed_at=timezone.now())
-    return movement
+    return _move(stock, kind=MovementKind.RECEIVE, quantity=quantity, on_hand=quantity, actor=actor, reason=reason)
 
 
 @transaction.atomic
@@ -323,11 +323,11 @@ def transfer_receive(*, transfer: Transfer, actor) -> Transfer:
         raise ValidationError(_("This transfer was already received."))
     transfer.refresh_from_db()
     stock = _stock_lock(warehouse=transfer.destination, part=transfer.part)
-    _move(stock, kind=MovementKind.TRANSFER_IN, quantity=transfer.quantity, on_hand=transfer.quantity,
-          actor=actor, reason=_("transfer #%(id)d from %(from)s") % {"id": transfer.pk, "from": transfer.source.name})
     PurchaseRequest.objects.filter(part=transfer.part, warehouse=transfer.destination,
                                    status=PurchaseStatus.DRAFT).update(status=PurchaseStatus.RECEIVED,
                                                                        closed_at=timezone.now())
+    _move(stock, kind=MovementKind.TRANSFER_IN, quantity=transfer.quantity, on_hand=transfer.quantity,
+          actor=actor, reason=_("transfer #%(id)d from %(from)s") % {"id": transfer.pk, "from": transfer.source.name})
     return transfer
 
 

@@ -230,3 +230,11 @@ def test_nearest_ranks_by_distance_then_region():
 def test_suggestions_take_the_larger_of_recent_and_season():
     assert selectors.suggestion_for(recent=9, days=90, last_year=20, on_hand=5) == (15, "season")
     assert selectors.suggestion_for(recent=90, days=90, last_year=2, on_hand=40) == (0, "recent")
+
+
+def test_a_first_delivery_below_the_point_leaves_one_open_request(scope_a, lib):
+    part, wh = lib["compressor"], lib["central"]  # reorder point 2
+    services.stock_receive(warehouse=wh, part=part, quantity=1, actor=None)
+    assert list(PurchaseRequest.objects.values_list("status", "quantity")) == [("draft", 5)]
+    services.stock_receive(warehouse=wh, part=part, quantity=5, actor=None)
+    assert list(PurchaseRequest.objects.values_list("status", flat=True)) == ["received"]
