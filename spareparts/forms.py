@@ -62,3 +62,12 @@ class ScanForm(BootstrapFormMixin, forms.Form):
                            widget=forms.TextInput(attrs={"autocomplete": "off",
                                                          "inputmode": "text", "enterkeyhint": "done"}))
     quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=MAX_QUANTITY, initial=1)
+
+
+class ImportForm(BootstrapFormMixin, forms.Form):
+    kind = forms.ChoiceField(label=_("What"), choices=[("catalogue", _("Parts catalogue")),
+                                                       ("counts", _("Stock counts"))])
+    file = forms.FileField(label=_("File (.csv or .xlsx)"),
+                           help_text=_("Catalogue columns: sku, name, barcode, compatible_models, unit, cost_fen, "
+                                       "price_fen, reorder_point, reorder_qty, supplier. Counts: warehouse, sku, "
+                                       "counted."))

@@ -4,7 +4,7 @@ consume. Thin: selectors read, services write."""
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
@@ -12,9 +12,10 @@ from django.views.generic import TemplateView
 from scrm.views import ObjectView, StaffView
 from tickets.selectors import ticket_get
 
-from . import selectors, services
-from .forms import AdjustForm, ReceiveForm, ScanForm, TransferForm
+from . import imports, selectors, services
+from .forms import AdjustForm, ImportForm, ReceiveForm, ScanForm, TransferForm
 from .models import Transfer, TransferStatus, Warehouse
+from .resources import PartResource
 
 VIEW_PERMISSION = "spareparts.view_part"
 KEEP_PERMISSION = "spareparts.change_stock"
@@ -222,3 +223,58 @@ class TicketScanView(_TicketPartsBase):
                 return self.panel(ticket, message=_("%(part)s ×%(n)d used.") % {
                     "part": movement.part.name, "n": movement.quantity})
         return self.panel(ticket, form=form, status=200 if request.headers.get("HX-Request") else 400)
+
+
+class ImportView(StaffView):
+    """Upload a catalogue or a stock count: 预览 shows every row's problems and writes nothing; 导入
+    writes only when no row is wrong."""
+
+    permission = KEEP_PERMISSION
+
+    def get(self, request):
+        return self.page(ImportForm())
+
+    def page(self, form, outcome=None, status=200):
+        return render(self.request, "spareparts/import.html", {"form": form, "outcome": outcome}, status=status)
+
+    def post(self, request):
+        form = ImportForm(request.POST, request.FILES)
+        if not form.is_valid():
+            return self.page(form, status=400)
+        upload = form.cleaned_data["file"]
+        try:
+            dataset = imports.dataset_load(content=upload.read(imports.MAX_BYTES + 1), filename=upload.name)
+        except ValidationError as exc:
+            form.add_error("file", exc.messages)
+            return self.page(form, status=400)
+        dry_run = request.POST.get("action") != "import"
+        if form.cleaned_data["kind"] == "catalogue":
+            outcome = imports.parts_import(tenant=request.tenant, dataset=dataset, dry_run=dry_run)
+        else:
+            outcome = imports.stock_counts_import(tenant=request.tenant, dataset=dataset, actor=request.user,
+                                                  dry_run=dry_run)
+        if outcome.written:
+            messages.success(request, _("Imported."))
+            return redirect("parts-catalogue")
+        return self.page(form, outcome=outcome, status=400 if outcome.errors else 200)
+
+
+class ExportView(StaffView):
+    """The catalogue or the stock levels as CSV (UTF-8 with BOM, so Excel reads the Chinese)."""
+
+    permission = VIEW_PERMISSION
+
+    def get(self, request, what):
+        if what == "catalogue":
+            text = PartResource(tenant=request.tenant).export().csv
+        else:
+            rows = selectors.stock_list()
+            import tablib
+
+            data = tablib.Dataset(headers=["warehouse", "sku", "name", "on_hand", "reserved", "counted"])
+            for s in rows:
+                data.append([s.warehouse.code, s.part.sku, s.part.name, s.on_hand, s.reserved, s.on_hand])
+            text = data.csv
+        response = HttpResponse("\ufeff" + text, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="parts-{what}.csv"'
+        return response
