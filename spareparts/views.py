@@ -199,9 +199,14 @@ class _TicketPartsBase(StaffView, ObjectView):
 
 
 class TicketPartsView(_TicketPartsBase):
-    """The ticket page's parts panel (htmx): what is reserved where, what was used, the scan box."""
+    """The ticket page's parts panel (htmx): what is reserved where, what was used, the scan box.
+    Someone who may see the ticket but not the parts library (finance) gets an empty panel."""
+
+    permission = None
 
     def get(self, request, pk):
+        if not request.user.has_perm(VIEW_PERMISSION):
+            return HttpResponse("")
         return self.panel(self.object)
 
 

@@ -134,3 +134,15 @@ def test_ticket_panel_shows_where_to_take_the_part_and_scan_consumes(tenant_a, s
                            headers={"HX-Request": "true"})
     assert response.status_code == 200 and "scan-error" not in response.content.decode()
     assert level(tenant_a, stocked["hangzhou"], stocked["compressor"]) == (2, 0)
+
+
+def test_finance_sees_an_empty_parts_panel(tenant_a, lib, staff, client_for, repair_template):
+    from scrm.models import Role
+    from tests.conftest import make_member
+
+    finance = make_member(tenant_a, Role.FINANCE, "sp_finance")
+    with tenant_scope(tenant_a):
+        ticket = ticket_intake(tenant=tenant_a, source="phone", template=repair_template, data={}, store=lib["store"])
+    response = client_for(finance).get(f"/parts/ticket/{ticket.pk}/")
+    assert response.status_code == 200 and response.content == b""
+    assert client_for(finance).post(f"/parts/ticket/{ticket.pk}/scan/", {"code": "LW-FILTER"}).status_code == 403
