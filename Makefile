@@ -12,7 +12,8 @@ MYPY_FILES := scrm/services.py scrm/selectors.py tickets/services/ tickets/selec
 	workflow/lifecycle.py workflow/policy.py workflow/hooks.py workflow/sla.py tickets/extensions.py tickets/timeline.py \
 	tickets/geo.py tickets/selectors_visits.py fieldservice/selectors.py fieldservice/slots.py \
 	workflow/dispatch.py workflow/pool.py workflow/dispatch_selectors.py \
-	workflow/drawing.py tickets/identifiers.py
+	workflow/drawing.py tickets/identifiers.py \
+	spareparts/services.py spareparts/selectors.py spareparts/nearest.py
 
 .PHONY: run test test-integration test-e2e lint bench lock messages clean install
 

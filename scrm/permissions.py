@@ -82,6 +82,16 @@ for _role in (Role.REGIONAL_MANAGER, Role.AGENT, Role.ENGINEER, Role.FINANCE):
 # Site visits (现场签到): managers see the day's check-ins and review the flagged ones.
 for _role in (Role.ADMIN, Role.MANAGER, Role.REGIONAL_MANAGER):
     ROLE_PERMISSIONS[_role] += ["tickets.view_sitevisit", "tickets.change_sitevisit"]
+# Spare parts: everyone who works tickets sees the catalogue and levels (and scans parts on their
+# tickets); admins and managers keep the stock (receive, adjust, transfer) and the catalogue.
+_PARTS_VIEW = ["spareparts.view_part", "spareparts.view_stock", "spareparts.view_movement",
+               "spareparts.view_purchaserequest", "spareparts.view_transfer"]
+_PARTS_KEEP = ["spareparts.add_part", "spareparts.change_part", "spareparts.change_stock",
+               "spareparts.add_transfer", "spareparts.change_transfer", "spareparts.change_purchaserequest"]
+ROLE_PERMISSIONS[Role.ADMIN] += _PARTS_VIEW + _PARTS_KEEP
+ROLE_PERMISSIONS[Role.MANAGER] += _PARTS_VIEW + _PARTS_KEEP
+for _role in (Role.REGIONAL_MANAGER, Role.AGENT, Role.ENGINEER):
+    ROLE_PERMISSIONS[_role] += _PARTS_VIEW
 
 # Roles whose visibility is the whole tenant; the others see what their grants cover.
 TENANT_WIDE_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT, Role.FINANCE})

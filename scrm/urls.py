@@ -55,6 +55,7 @@ urlpatterns = [
     path("", include("tickets.hooks_urls")),
     path("", include("notifications.urls")),
     path("", include("fieldservice.urls")),
+    path("", include("spareparts.urls")),
     path("admin/", admin.site.urls),
 ]
 # No /media/ route, not even under DEBUG: uploads are served only by the views that check who

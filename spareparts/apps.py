@@ -1,4 +1,5 @@
-"""App config of spareparts; its models arrive with its issue (see README "Known gaps")."""
+"""App config of spareparts: registers its engine hooks and fills the tickets `parts` field's
+catalogue seam."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -7,3 +8,15 @@ from django.utils.translation import gettext_lazy as _
 class SparepartsConfig(AppConfig):
     name = "spareparts"
     verbose_name = _("Spare parts")
+
+    def ready(self):
+        from tickets.extensions import parts_catalogue_register, ticket_panel_register
+
+        from . import hooks  # noqa: F401  (registers the workflow hooks)
+        from .catalogue import Catalogue
+
+        parts_catalogue_register(Catalogue())
+        ticket_panel_register("parts-ticket-panel")
+        from notifications.offered import events_offer
+
+        events_offer("parts_low_stock")

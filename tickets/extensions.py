@@ -11,6 +11,11 @@ tickets only ever calls what is registered here.
 - `lifecycle_register(provider)`: the one owner of a ticket's status and assignee (the workflow
   app's `workflow.lifecycle`). Tickets' pages and API change status, assignee, merge and split
   through `lifecycle()`, never by writing the fields themselves.
+- `parts_catalogue_register(provider)`: the parts catalogue the `parts` custom field reads
+  (spare parts fills it): `provider.lookup(codes=[...], ids=[...]) -> {code_or_id: (id, sku, name)}`
+  in the tenant in scope, and `provider.search_url()` for the field's search box.
+- `ticket_panel_register(url_name)`: a panel the ticket page loads with htmx from
+  `reverse(url_name, args=[ticket.pk])` (spare parts shows the ticket's parts there).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ _created: list[Callable[..., Any]] = []
 _visibility: list[Callable[..., Q]] = []
 _field_scope: list[Callable[..., set[str] | None]] = []
 _lifecycle: list[Any] = []
+_parts_catalogue: list[Any] = []
+_ticket_panels: list[str] = []
 
 
 class Lifecycle(Protocol):
@@ -55,6 +62,33 @@ def visibility_register(func):
 
 def field_scope_register(func):
     return _register(_field_scope, func)
+
+
+class PartsCatalogue(Protocol):
+    """What the `parts` field needs from the parts catalogue (implemented by spareparts.catalogue)."""
+
+    def lookup(self, *, codes: list[str], ids: list[int]) -> dict[Any, tuple[int, str, str]]: ...
+
+    def search_url(self) -> str: ...
+
+
+def parts_catalogue_register(provider):
+    _parts_catalogue[:] = [provider]
+    return provider
+
+
+def parts_catalogue() -> PartsCatalogue | None:
+    """The registered parts catalogue, or None when no app provides one."""
+    return _parts_catalogue[0] if _parts_catalogue else None
+
+
+def ticket_panel_register(url_name: str) -> str:
+    return _register(_ticket_panels, url_name)
+
+
+def ticket_panels() -> list[str]:
+    """URL names of the extra panels of the ticket page, in registration order."""
+    return list(_ticket_panels)
 
 
 def lifecycle_register(provider):

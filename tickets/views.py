@@ -469,6 +469,7 @@ class TicketDetailView(StaffView):
             "can_change": can_change,
             "can_work": can_work,
             "open_statuses": OPEN_STATUSES,
+            "panel_urls": [reverse(name, args=[ticket.pk]) for name in extensions.ticket_panels()],
         }
         return render(self.request, "tickets/detail.html", context, status=status)
 

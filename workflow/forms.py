@@ -91,6 +91,10 @@ class NodeForm(BootstrapFormMixin, forms.Form):
     actions = _multi(_("Allowed actions"), list(ACTION_LABELS.items()),
                      _("Leave all unticked for the usual actions of the kind."))
     waiting = forms.BooleanField(label=_("The ticket waits on the customer while at this node"), required=False)
+    parts_reserve = forms.BooleanField(label=_("Reserve the ticket's spare parts on entering this node"),
+                                       required=False)
+    parts_consume = forms.BooleanField(label=_("Consume the reserved spare parts when this node's task is done"),
+                                       required=False)
     auto_action = forms.ChoiceField(label=_("Automatic action"), required=False)
     params = forms.CharField(label=_("Parameters (JSON object)"), required=False, max_length=MAX_PARAMS,
                              widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
@@ -155,6 +159,8 @@ class NodeForm(BootstrapFormMixin, forms.Form):
             "time_limit": node.get("time_limit"), "mode": node.get("mode", "all"), "n": node.get("n"),
             "actions": node.get("actions") or [], "unlock": node.get("unlock") or [],
             "waiting": node.get("status") == "waiting", "auto_action": node.get("action", ""),
+            "parts_reserve": bool((node.get("parts") or {}).get("reserve")),
+            "parts_consume": bool((node.get("parts") or {}).get("consume")),
             "params": json.dumps(node["params"], ensure_ascii=False) if node.get("params") else "",
         }
         spec = node.get("fields") if isinstance(node.get("fields"), dict) else {}
@@ -259,6 +265,8 @@ class NodeForm(BootstrapFormMixin, forms.Form):
                 node["actions"] = [a for a in ACTIONS if a in actions]
             if data.get("waiting"):
                 node["status"] = "waiting"
+            if data.get("parts_reserve") or data.get("parts_consume"):
+                node["parts"] = {"reserve": bool(data.get("parts_reserve")), "consume": bool(data.get("parts_consume"))}
         elif kind == "auto":
             if not data.get("auto_action"):
                 self.add_error("auto_action", _("Choose the action this node runs."))

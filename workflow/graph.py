@@ -5,7 +5,8 @@ rule kind's parameter check reads (a named person must be staff of the tenant in
 A graph is {"nodes": [...], "transitions": [...]}. A node: {"key", "kind", "name", and by kind:
 "handler"/"backup" (handler rules, see workflow/routing.py), "handlers" + "mode" ("all"/"any") + "n"
 for countersign, "time_limit" (minutes), "fields": {"visible", "editable", "required"},
-"actions" (allowed actions), "unlock" (financial fields editable only here), "status"
+"actions" (allowed actions), "unlock" (financial fields editable only here), "parts"
+({"reserve": bool, "consume": bool}: spare parts reserved on entry / consumed on completion), "status"
 ("waiting" puts the ticket in waiting-on-customer), "public" (whether the customer's tracking page
 shows the step: default true for task nodes, false for approvals and countersigns), "action" +
 "params" for automatic nodes}.
@@ -152,6 +153,11 @@ def graph_validate(graph, *, field_keys=None, action_names=None):
                 n = node.get("n", 1)
                 if mode == "any" and (not isinstance(n, int) or n < 1):
                     errors.append(_("Node “%(key)s”: “any N” needs N of at least 1.") % {"key": key})
+            parts = node.get("parts")
+            if parts is not None and (not isinstance(parts, dict) or set(parts) - {"reserve", "consume"}
+                                      or not all(isinstance(v, bool) for v in parts.values())):
+                errors.append(_("Node “%(key)s”: parts must be {\"reserve\": true/false, \"consume\": true/false}.")
+                              % {"key": key})
             field_spec = node.setdefault("fields", {})
             if not isinstance(field_spec, dict):
                 errors.append(_("Node “%(key)s”: fields must be an object.") % {"key": key})

@@ -27,6 +27,8 @@ from scrm.models import (
 )
 from scrm.services import region_grant
 from scrm.tenancy import tenant_scope
+from spareparts import services as parts_services
+from spareparts.models import Transfer
 from tests.factories import (
     BusinessCalendarFactory,
     CustomerFactory,
@@ -89,6 +91,9 @@ PK_ROUTES = {
     "field-checkin-review": (SiteVisit, {}),
     "workflow-pool-assign": (PoolEntry, {}),
     "workflow-pool-redispatch": (PoolEntry, {}),
+    "parts-transfer-receive": (Transfer, {}),
+    "parts-ticket-panel": (Ticket, {}),
+    "parts-ticket-scan": (Ticket, {}),
 }
 
 
@@ -195,6 +200,12 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
         objects[SiteVisit] = SiteVisit.objects.create(
             tenant=tenant_a, ticket=ticket, engineer=admin_a, radius_m=300, checked_in_at=ticket.created_at,
             verdict="outside", flagged=True, reason="甲理由")
+        part = parts_services.part_create(tenant=tenant_a, sku="JIA-1", name="甲备件")
+        w1, w2 = (parts_services.warehouse_create(tenant=tenant_a, code=c, name=f"甲仓{c}", kind="central")
+                  for c in ("w1", "w2"))
+        parts_services.stock_receive(warehouse=w1, part=part, quantity=2, actor=None)
+        objects[Transfer] = parts_services.transfer_create(part=part, source=w1, destination=w2, quantity=1,
+                                                           actor=None)
     return objects
 
 

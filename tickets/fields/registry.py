@@ -46,6 +46,7 @@ from .display import (
     _display_rating,
     _display_time,
 )
+from .parts import _clean_parts, _display_parts, _widget_parts
 from .widgets import (
     _widget_address,
     _widget_cascade,
@@ -157,6 +158,7 @@ FIELD_TYPES = {
                   options=frozenset({"scale"}), kind="number"),
         _files_type("image", gettext_lazy("Images"), IMAGE_EXTENSIONS),
         _files_type("file", gettext_lazy("Files"), FILE_EXTENSIONS),
+        FieldType("parts", gettext_lazy("Spare parts"), _clean_parts, _widget_parts, _display_parts, empty=[]),
         FieldType("computed", gettext_lazy("Computed"), None, _widget_computed, _display_computed,
                   options=frozenset({"formula"}), computed=True),
     )

@@ -1,0 +1,276 @@
+"""Every read of the parts library: catalogue, levels, ledger, a ticket's parts and where they are,
+reorder and suggestion lists — and `ticket_parts_priced`, the one read settlement should use for
+the parts a ticket consumed and their prices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import F, Q, QuerySet, Sum
+from django.utils import timezone
+
+from scrm.models import Membership, Role
+
+from .models import (
+    BillOfMaterials,
+    Movement,
+    MovementKind,
+    Part,
+    PurchaseRequest,
+    PurchaseStatus,
+    Reservation,
+    ReservationStatus,
+    Stock,
+    Transfer,
+    TransferStatus,
+    Warehouse,
+    WarehouseKind,
+)
+from .nearest import Place
+
+MAX_CODE = 64
+
+
+def part_by_code(*, code: Any) -> Part | None:
+    """The active part whose barcode or SKU is `code` (in the tenant in scope), or None."""
+    if not isinstance(code, str):
+        return None
+    code = code.strip()
+    if not code or len(code) > MAX_CODE:
+        return None
+    return Part.objects.filter(Q(barcode=code) | Q(sku=code), is_active=True).order_by("pk").first()
+
+
+def part_search(*, q: str, limit: int = 20) -> QuerySet[Part]:
+    q = (q or "").strip()[:50]
+    qs = Part.objects.filter(is_active=True)
+    if q:
+        qs = qs.filter(Q(sku__icontains=q) | Q(name__icontains=q) | Q(barcode=q) | Q(compatible_models__icontains=q))
+    return qs.order_by("sku")[:limit]
+
+
+def part_list(*, q: str = "") -> QuerySet[Part]:
+    """The catalogue with each part's totals over all warehouses."""
+    qs = Part.objects.all()
+    q = (q or "").strip()[:50]
+    if q:
+        qs = qs.filter(Q(sku__icontains=q) | Q(name__icontains=q) | Q(barcode=q) | Q(compatible_models__icontains=q))
+    return qs.annotate(total_on_hand=Sum("stocks__on_hand"), total_reserved=Sum("stocks__reserved")).order_by("sku")
+
+
+def warehouse_list() -> QuerySet[Warehouse]:
+    return Warehouse.objects.select_related("region", "store", "owner").order_by("kind", "code")
+
+
+def stock_list(*, warehouse: Warehouse | None = None, low_only: bool = False) -> QuerySet[Stock]:
+    qs = Stock.objects.select_related("warehouse", "part")
+    if warehouse is not None:
+        qs = qs.filter(warehouse=warehouse)
+    if low_only:
+        qs = qs.filter(part__reorder_point__gt=0, on_hand__lt=F("reserved") + F("part__reorder_point"))
+    return qs.order_by("warehouse__code", "part__sku")
+
+
+def movement_list(*, warehouse: Warehouse | None = None, part: Part | None = None, ticket=None) -> QuerySet[Movement]:
+    qs = Movement.objects.select_related("warehouse", "part", "ticket", "user")
+    if warehouse is not None:
+        qs = qs.filter(warehouse=warehouse)
+    if part is not None:
+        qs = qs.filter(part=part)
+    if ticket is not None:
+        qs = qs.filter(ticket=ticket)
+    return qs.order_by("-created_at", "-id")
+
+
+def transfer_list(*, open_only: bool = False) -> QuerySet[Transfer]:
+    qs = Transfer.objects.select_related("part", "source", "destination")
+    if open_only:
+        qs = qs.filter(status=TransferStatus.IN_TRANSIT)
+    return qs.order_by("-created_at", "-id")
+
+
+def purchase_request_list(*, open_only: bool = True) -> QuerySet[PurchaseRequest]:
+    qs = PurchaseRequest.objects.select_related("part", "warehouse")
+    if open_only:
+        qs = qs.filter(status=PurchaseStatus.DRAFT)
+    return qs.order_by("-created_at", "-id")
+
+
+def reorder_recipients(*, warehouse: Warehouse) -> list:
+    """Who hears that a part runs low: the warehouse's keeper and the tenant's managers/admins."""
+    users = {m.user_id: m.user for m in Membership.objects.filter(
+        role__in=[Role.ADMIN, Role.MANAGER], is_active=True, user__is_active=True).select_related("user")}
+    if warehouse.keeper_id and warehouse.keeper is not None:
+        users[warehouse.keeper_id] = warehouse.keeper
+    return list(users.values())
+
+
+# --- a ticket's parts -------------------------------------------------------------------------
+
+
+def ticket_origin(ticket) -> tuple[tuple[float, float] | None, int | None]:
+    """Where a ticket is: an address field with coordinates in its data, else its store's
+    coordinates; and its region (the store's when it has none)."""
+    store = ticket.store if ticket.store_id else None
+    region_id = ticket.region_id or (store.region_id if store is not None else None)
+    for value in (ticket.data or {}).values():
+        if isinstance(value, dict) and value.get("lat") is not None and value.get("lng") is not None:
+            try:
+                return (float(value["lat"]), float(value["lng"])), region_id
+            except (TypeError, ValueError):
+                continue
+    if store is not None and store.latitude is not None and store.longitude is not None:
+        return (float(store.latitude), float(store.longitude)), region_id
+    return None, region_id
+
+
+def stock_places(*, part: Part, engineer=None) -> list[Place]:
+    """Every active warehouse that could serve a ticket (not other engineers' vans) with what it
+    has free of `part`: two queries, whatever the number of warehouses."""
+    warehouses = Warehouse.objects.filter(is_active=True).filter(
+        ~Q(kind=WarehouseKind.VAN) | Q(owner_id=getattr(engineer, "pk", None) or 0))
+    levels = {s["warehouse_id"]: s for s in Stock.objects.filter(part=part, warehouse__is_active=True)
+              .values("id", "warehouse_id", "on_hand", "reserved")}
+    places = []
+    for w in warehouses.values("id", "name", "latitude", "longitude", "region_id"):
+        level = levels.get(w["id"])
+        places.append(Place(
+            id=w["id"], name=w["name"], region_id=w["region_id"],
+            lat=None if w["latitude"] is None else float(w["latitude"]),
+            lng=None if w["longitude"] is None else float(w["longitude"]),
+            available=(level["on_hand"] - level["reserved"]) if level else 0,
+            stock_id=level["id"] if level else None))
+    return places
+
+
+def ticket_part_needs(ticket) -> dict[int, int]:
+    """Part id → quantity the ticket needs: its template's bill of materials plus every `parts`
+    field of its data (a list of {"part": id, "qty": n})."""
+    needs: dict[int, int] = {}
+    for part_id, qty in BillOfMaterials.objects.filter(template_id=ticket.template_id).values_list(
+            "part_id", "quantity"):
+        needs[part_id] = needs.get(part_id, 0) + qty
+    fields = getattr(ticket.template_version, "fields", None) or []
+    for field in fields:
+        if isinstance(field, dict) and field.get("type") == "parts":
+            for line in (ticket.data or {}).get(field.get("key")) or []:
+                if isinstance(line, dict) and isinstance(line.get("part"), int) and isinstance(line.get("qty"), int) \
+                        and line["qty"] > 0:
+                    needs[line["part"]] = needs.get(line["part"], 0) + line["qty"]
+    return needs
+
+
+def ticket_reservations(*, ticket) -> QuerySet[Reservation]:
+    """The ticket's parts and where to take them from (warehouse, its address and distance)."""
+    return Reservation.objects.filter(ticket=ticket).select_related("part", "warehouse").order_by("pk")
+
+
+@dataclass(frozen=True)
+class PricedPart:
+    """One part consumed on a ticket, net of returns, with its catalogue price (fen)."""
+
+    part_id: int
+    sku: str
+    name: str
+    unit: str
+    quantity: int
+    unit_price_fen: int
+
+    @property
+    def amount_fen(self) -> int:
+        return self.quantity * self.unit_price_fen
+
+
+def ticket_parts_priced(*, ticket) -> list[PricedPart]:
+    """What settlement reads for a ticket's parts lines: consumed minus returned per part, at the
+    catalogue price in fen. One query."""
+    rows = (Movement.objects.filter(ticket=ticket, kind__in=[MovementKind.CONSUME, MovementKind.RETURN])
+            .values("part_id", "part__sku", "part__name", "part__unit", "part__price_fen")
+            .annotate(used=Sum("quantity", filter=Q(kind=MovementKind.CONSUME)),
+                      back=Sum("quantity", filter=Q(kind=MovementKind.RETURN)))
+            .order_by("part__sku"))
+    out = []
+    for r in rows:
+        qty = (r["used"] or 0) - (r["back"] or 0)
+        if qty > 0:
+            out.append(PricedPart(r["part_id"], r["part__sku"], r["part__name"], r["part__unit"], qty,
+                                  r["part__price_fen"]))
+    return out
+
+
+# --- verification and suggestions ------------------------------------------------------------------
+
+
+def ledger_mismatches() -> list[dict]:
+    """Stock rows whose level differs from the sum of their movements (should be empty)."""
+    sums = {(r["warehouse_id"], r["part_id"]): r for r in Movement.objects.values("warehouse_id", "part_id")
+            .annotate(on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta")).order_by()}
+    bad = []
+    for s in Stock.objects.values("id", "warehouse_id", "part_id", "on_hand", "reserved"):
+        r = sums.pop((s["warehouse_id"], s["part_id"]), {"on_hand": 0, "reserved": 0})
+        if (s["on_hand"], s["reserved"]) != (r["on_hand"] or 0, r["reserved"] or 0):
+            bad.append({"stock": s["id"], "level": (s["on_hand"], s["reserved"]),
+                        "ledger": (r["on_hand"] or 0, r["reserved"] or 0)})
+    for (warehouse_id, part_id), r in sums.items():
+        if r["on_hand"] or r["reserved"]:
+            bad.append({"stock": None, "warehouse": warehouse_id, "part": part_id, "level": (0, 0),
+                        "ledger": (r["on_hand"], r["reserved"])})
+    reserved_rows = {(r["warehouse_id"], r["part_id"]): r["n"] for r in Reservation.objects.filter(
+        status=ReservationStatus.RESERVED).values("warehouse_id", "part_id").annotate(
+        n=Sum(F("quantity") - F("consumed"))).order_by()}
+    for row in Stock.objects.filter(reserved__gt=0).values("id", "warehouse_id", "part_id", "reserved"):
+        held = reserved_rows.get((row["warehouse_id"], row["part_id"]), 0)
+        if held > row["reserved"]:
+            bad.append({"stock": row["id"], "reservations": held, "reserved": row["reserved"]})
+    return bad
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    region: str
+    part: Part
+    recent: int
+    last_year: int
+    on_hand: int
+    suggested: int
+    reason: str
+
+
+def reorder_suggestions(*, days: int = 90, today=None) -> list[Suggestion]:
+    """Per region and part: what to hold next month, from the last `days` days of consumption
+    (scaled to 30 days) and the same month last year (seasonal: compressors before summer),
+    whichever is larger, minus what is on hand. Pure arithmetic in `suggestion_for`."""
+    today = today or timezone.localdate()
+    since = timezone.now() - timedelta(days=days)
+    next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    ly_start = next_month.replace(year=next_month.year - 1)
+    ly_end = (ly_start + timedelta(days=32)).replace(day=1)
+    consumed = Movement.objects.filter(kind=MovementKind.CONSUME)
+    recent = {(r["warehouse__region__name"], r["part_id"]): r["n"] for r in consumed.filter(created_at__gte=since)
+              .values("warehouse__region__name", "part_id").annotate(n=Sum("quantity")).order_by()}
+    seasonal = {(r["warehouse__region__name"], r["part_id"]): r["n"] for r in consumed.filter(
+        created_at__date__gte=ly_start, created_at__date__lt=ly_end)
+        .values("warehouse__region__name", "part_id").annotate(n=Sum("quantity")).order_by()}
+    on_hand = {(r["warehouse__region__name"], r["part_id"]): r["n"] for r in Stock.objects
+               .values("warehouse__region__name", "part_id").annotate(n=Sum(F("on_hand") - F("reserved"))).order_by()}
+    keys = set(recent) | set(seasonal)
+    parts = Part.objects.in_bulk([k[1] for k in keys])
+    out = []
+    for key in sorted(keys, key=lambda k: (k[0] or "", k[1])):
+        if key[1] not in parts:
+            continue
+        suggested, reason = suggestion_for(recent=recent.get(key, 0), days=days, last_year=seasonal.get(key, 0),
+                                           on_hand=on_hand.get(key, 0))
+        out.append(Suggestion(key[0] or "—", parts[key[1]], recent.get(key, 0), seasonal.get(key, 0),
+                              on_hand.get(key, 0), suggested, reason))
+    return out
+
+
+def suggestion_for(*, recent: int, days: int, last_year: int, on_hand: int) -> tuple[int, str]:
+    """Next month's need: the larger of the recent monthly rate and last year's same month; the
+    suggestion is that need less the free stock. Returns (units, reason code)."""
+    rate = -(-recent * 30 // max(days, 1))  # ceil
+    need, reason = (last_year, "season") if last_year > rate else (rate, "recent")
+    return max(need - max(on_hand, 0), 0), reason

@@ -1,0 +1,355 @@
+"""Every write of the parts library. Each service runs in one transaction, locks the stock rows it
+changes (`select_for_update`), changes the level and appends the matching ledger `Movement` in
+the same step, so levels always equal the ledger's sums (checked by `parts_ledger_verify`).
+Errors are `ValidationError`s with a message for the person acting; nothing is written then."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from notifications.services import event_emit
+
+from . import selectors
+from .models import (
+    Movement,
+    MovementKind,
+    Part,
+    PurchaseRequest,
+    PurchaseStatus,
+    Reservation,
+    ReservationStatus,
+    Stock,
+    Transfer,
+    TransferStatus,
+    Warehouse,
+    WarehouseKind,
+)
+from .nearest import places_rank
+
+MAX_QUANTITY = 100_000
+
+
+def quantity_check(quantity: Any, *, allow_negative: bool = False) -> int:
+    """A whole number of units, 1…MAX_QUANTITY (or its negative for an adjustment)."""
+    if isinstance(quantity, bool):
+        raise ValidationError({"quantity": _("Enter a whole number.")})
+    try:
+        value = int(str(quantity).strip())
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"quantity": _("Enter a whole number.")}) from exc
+    if value == 0 or (value < 0 and not allow_negative):
+        raise ValidationError({"quantity": _("The quantity must be at least 1.")})
+    if abs(value) > MAX_QUANTITY:
+        raise ValidationError({"quantity": _("The quantity must be at most %(max)d.") % {"max": MAX_QUANTITY}})
+    return value
+
+
+def _same_tenant(tenant_id: int, **objects: Any) -> None:
+    for name, obj in objects.items():
+        if obj is not None and obj.tenant_id != tenant_id:
+            raise ValidationError({name: _("Select a valid choice. That choice is not one of the available choices.")})
+
+
+def _stock_lock(*, warehouse: Warehouse, part: Part) -> Stock:
+    """The stock row of (warehouse, part), locked for this transaction; created empty if missing
+    (a concurrent creator wins the unique constraint and we lock its row)."""
+    stock = Stock.objects.select_for_update().filter(warehouse=warehouse, part=part).first()
+    if stock is not None:
+        return stock
+    try:
+        with transaction.atomic():
+            Stock.objects.create(tenant_id=warehouse.tenant_id, warehouse=warehouse, part=part)
+    except IntegrityError:
+        pass
+    return Stock.objects.select_for_update().get(warehouse=warehouse, part=part)
+
+
+def _move(stock: Stock, *, kind: str, quantity: int, on_hand: int = 0, reserved: int = 0, ticket=None,
+          actor=None, reason: str = "") -> Movement:
+    """Change a locked stock row and append its ledger line. The CHECK constraints refuse a level
+    below zero; callers check first so the person gets a message instead of an IntegrityError."""
+    stock.on_hand += on_hand
+    stock.reserved += reserved
+    stock.save(update_fields=["on_hand", "reserved"])
+    movement = Movement.objects.create(
+        tenant_id=stock.tenant_id, warehouse_id=stock.warehouse_id, part_id=stock.part_id, kind=kind,
+        quantity=quantity, on_hand_delta=on_hand, reserved_delta=reserved, ticket=ticket,
+        user=actor if getattr(actor, "pk", None) else None, reason=reason[:200])
+    _reorder_check(stock)
+    return movement
+
+
+def _reorder_check(stock: Stock) -> None:
+    """Once per crossing below the part's reorder point: open a draft purchase request (never a
+    second while one is open) and tell the keeper and the managers. Back at or above the point,
+    the next crossing alerts again."""
+    part = stock.part
+    low = part.reorder_point > 0 and stock.available < part.reorder_point
+    if low == stock.low_alerted:
+        return
+    stock.low_alerted = low
+    stock.save(update_fields=["low_alerted"])
+    if not low:
+        return
+    warehouse = stock.warehouse
+    if warehouse.kind == WarehouseKind.VAN:
+        return
+    open_request = PurchaseRequest.objects.filter(part=part, warehouse=warehouse, status=PurchaseStatus.DRAFT)
+    if not open_request.exists():
+        PurchaseRequest.objects.create(tenant_id=stock.tenant_id, part=part, warehouse=warehouse,
+                                       quantity=max(part.reorder_qty, part.reorder_point - stock.available, 1))
+    users = selectors.reorder_recipients(warehouse=warehouse)
+    if users:
+        event_emit(tenant=warehouse.tenant, event="parts_low_stock", users=users,
+                   occurrence=f"low:{stock.pk}:{Movement.objects.filter(part=part, warehouse=warehouse).count()}",
+                   context={"part_name": f"{part.name}（{warehouse.name}）", "stock": stock.available})
+
+
+# --- catalogue and warehouses ----------------------------------------------------------------
+
+
+def part_create(*, tenant, actor=None, **fields: Any) -> Part:
+    part = Part(tenant=tenant, **fields)
+    part.full_clean()
+    with transaction.atomic():
+        part.save()
+    return part
+
+
+def warehouse_create(*, tenant, actor=None, **fields: Any) -> Warehouse:
+    warehouse = Warehouse(tenant=tenant, **fields)
+    _same_tenant(tenant.pk, region=warehouse.region, store=warehouse.store)
+    warehouse.full_clean()
+    with transaction.atomic():
+        warehouse.save()
+    return warehouse
+
+
+# --- stock movements -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def stock_receive(*, warehouse: Warehouse, part: Part, quantity: Any, actor, reason: str = "") -> Movement:
+    """Parts arrive (a purchase, a count): on hand grows; an open purchase request is closed."""
+    quantity = quantity_check(quantity)
+    _same_tenant(warehouse.tenant_id, part=part)
+    stock = _stock_lock(warehouse=warehouse, part=part)
+    # Close the open request first: if the delivery still leaves the part below its point, the
+    # reorder check may open the next one.
+    PurchaseRequest.objects.filter(part=part, warehouse=warehouse, status=PurchaseStatus.DRAFT).update(
+        status=PurchaseStatus.RECEIVED, closed_at=timezone.now())
+    return _move(stock, kind=MovementKind.RECEIVE, quantity=quantity, on_hand=quantity, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def stock_adjust(*, warehouse: Warehouse, part: Part, delta: Any, reason: str, actor) -> Movement:
+    """A correction after a count (damage, loss, found): needs a reason; never below reserved."""
+    delta = quantity_check(delta, allow_negative=True)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("Say why the stock is adjusted.")})
+    if len(reason) > 200:
+        raise ValidationError({"reason": _("Keep the reason under 200 characters.")})
+    _same_tenant(warehouse.tenant_id, part=part)
+    stock = _stock_lock(warehouse=warehouse, part=part)
+    if stock.on_hand + delta < stock.reserved:
+        raise ValidationError({"delta": _("Only %(n)d free to take away (the rest is reserved).")
+                               % {"n": stock.available}})
+    return _move(stock, kind=MovementKind.ADJUST, quantity=abs(delta), on_hand=delta, actor=actor, reason=reason)
+
+
+def _out_of_stock(part: Part, quantity: int, ranked) -> ValidationError:
+    nearest = ranked[0] if ranked else None
+    having = [r for r in ranked if r.place.available > 0][:3]
+    others = "、".join(
+        (_("%(name)s (%(km)s km, %(n)d free)") if r.km is not None else _("%(name)s (%(n)d free)"))
+        % {"name": r.place.name, "km": f"{r.km:.0f}" if r.km is not None else "", "n": r.place.available}
+        for r in having) or _("none")
+    if nearest is None:
+        return ValidationError(_("%(part)s: no warehouse holds this part.") % {"part": part.name})
+    return ValidationError(
+        _("%(part)s ×%(qty)d is out of stock at %(warehouse)s; nearest with stock: %(others)s.")
+        % {"part": part.name, "qty": quantity, "warehouse": nearest.place.name, "others": others})
+
+
+@transaction.atomic
+def stock_reserve(*, ticket, part: Part, quantity: Any, actor, node_key: str = "") -> Reservation:
+    """Reserve `quantity` of `part` for `ticket` in the nearest warehouse that has it all free
+    (the ticket's store or address coordinates; its region without them). Another ticket may take
+    the last units between the read and the lock, so the lock re-checks and moves on to the next
+    warehouse. None left anywhere: a ValidationError naming the nearest warehouses with stock."""
+    quantity = quantity_check(quantity)
+    _same_tenant(ticket.tenant_id, part=part)
+    origin, region_id = selectors.ticket_origin(ticket)
+    places = selectors.stock_places(part=part, engineer=getattr(ticket, "assignee", None))
+    ranked = places_rank(places, origin=origin, region_id=region_id)
+    for r in ranked:
+        if r.place.available < quantity or r.place.stock_id is None:
+            continue
+        stock = Stock.objects.select_for_update().select_related("part", "warehouse").get(pk=r.place.stock_id)
+        if stock.available < quantity:
+            continue
+        _move(stock, kind=MovementKind.RESERVE, quantity=quantity, reserved=quantity, ticket=ticket, actor=actor)
+        return Reservation.objects.create(
+            tenant_id=ticket.tenant_id, ticket=ticket, part=part, warehouse_id=stock.warehouse_id, quantity=quantity,
+            node_key=node_key[:40], distance_km=None if r.km is None else round(r.km, 1))
+    raise _out_of_stock(part, quantity, ranked)
+
+
+def _open_reservations(ticket, part=None):
+    qs = Reservation.objects.select_for_update().filter(ticket=ticket, status=ReservationStatus.RESERVED)
+    if part is not None:
+        qs = qs.filter(part=part)
+    return list(qs.order_by("pk"))
+
+
+def _stock_of(reservation: Reservation) -> Stock:
+    return Stock.objects.select_for_update().select_related("part", "warehouse").get(
+        warehouse_id=reservation.warehouse_id, part_id=reservation.part_id)
+
+
+@transaction.atomic
+def reservations_release(*, ticket, actor, reason: str = "") -> int:
+    """Give back what the ticket still holds (return, cancel, close). Returns units released."""
+    released = 0
+    for res in _open_reservations(ticket):
+        left = res.quantity - res.consumed
+        if left:
+            _move(_stock_of(res), kind=MovementKind.RELEASE, quantity=left, reserved=-left, ticket=ticket,
+                  actor=actor, reason=reason)
+            released += left
+        res.status = ReservationStatus.RELEASED if res.consumed == 0 else ReservationStatus.CONSUMED
+        res.save(update_fields=["status", "updated_at"])
+    return released
+
+
+def _consume_from(res: Reservation, quantity: int, *, ticket, actor, reason: str = "") -> None:
+    _move(_stock_of(res), kind=MovementKind.CONSUME, quantity=quantity, on_hand=-quantity, reserved=-quantity,
+          ticket=ticket, actor=actor, reason=reason)
+    res.consumed += quantity
+    if res.consumed == res.quantity:
+        res.status = ReservationStatus.CONSUMED
+    res.save(update_fields=["consumed", "status", "updated_at"])
+
+
+@transaction.atomic
+def reservations_consume(*, ticket, actor) -> int:
+    """The node's work is done: what is still reserved for the ticket was used. Returns units."""
+    used = 0
+    for res in _open_reservations(ticket):
+        left = res.quantity - res.consumed
+        if left:
+            _consume_from(res, left, ticket=ticket, actor=actor)
+            used += left
+    return used
+
+
+@transaction.atomic
+def part_scan_consume(*, ticket, code: Any, actor, quantity: Any = 1) -> Movement:
+    """The engineer scanned (or typed) a part's barcode or SKU on site: consume it from the
+    ticket's reservation of that part, else from the engineer's own van. Anything else — an
+    unknown code, another tenant's part, a part neither reserved nor in the van — is refused."""
+    quantity = quantity_check(quantity)
+    part = selectors.part_by_code(code=code)
+    if part is None:
+        raise ValidationError({"code": _("No part has this barcode or SKU.")})
+    for res in _open_reservations(ticket, part):
+        if res.quantity - res.consumed >= quantity:
+            _consume_from(res, quantity, ticket=ticket, actor=actor, reason=_("scanned"))
+            return Movement.objects.filter(ticket=ticket, part=part).latest("pk")
+    van = Warehouse.objects.filter(kind=WarehouseKind.VAN, owner=actor, is_active=True).first() \
+        if getattr(actor, "pk", None) else None
+    if van is not None:
+        stock = Stock.objects.select_for_update().select_related("part", "warehouse").filter(
+            warehouse=van, part=part).first()
+        if stock is not None and stock.available >= quantity:
+            return _move(stock, kind=MovementKind.CONSUME, quantity=quantity, on_hand=-quantity, ticket=ticket,
+                         actor=actor, reason=_("scanned from van"))
+    raise ValidationError({"code": _("%(part)s is not reserved for this ticket and not in your van.")
+                           % {"part": part.name}})
+
+
+@transaction.atomic
+def stock_return(*, ticket, part: Part, warehouse: Warehouse, quantity: Any, actor, reason: str = "") -> Movement:
+    """A consumed part comes back unused: on hand grows again, booked against the ticket."""
+    quantity = quantity_check(quantity)
+    _same_tenant(ticket.tenant_id, part=part, warehouse=warehouse)
+    used = sum(Movement.objects.filter(ticket=ticket, part=part, kind=MovementKind.CONSUME)
+               .values_list("quantity", flat=True))
+    back = sum(Movement.objects.filter(ticket=ticket, part=part, kind=MovementKind.RETURN)
+               .values_list("quantity", flat=True))
+    if quantity > used - back:
+        raise ValidationError({"quantity": _("Only %(n)d of this part were used on this ticket.")
+                               % {"n": used - back}})
+    stock = _stock_lock(warehouse=warehouse, part=part)
+    return _move(stock, kind=MovementKind.RETURN, quantity=quantity, on_hand=quantity, ticket=ticket,
+                 actor=actor, reason=reason)
+
+
+# --- transfers --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def transfer_create(*, part: Part, source: Warehouse, destination: Warehouse, quantity: Any, actor) -> Transfer:
+    """Send parts from one warehouse to another: they leave the source now and are in transit."""
+    quantity = quantity_check(quantity)
+    _same_tenant(part.tenant_id, source=source, destination=destination)
+    if source.pk == destination.pk:
+        raise ValidationError({"destination": _("Choose another warehouse than the source.")})
+    # Lock in a fixed order so two opposite transfers cannot deadlock.
+    stock = _stock_lock(warehouse=source, part=part)
+    if stock.available < quantity:
+        raise ValidationError({"quantity": _("Only %(n)d free at %(warehouse)s.")
+                               % {"n": stock.available, "warehouse": source.name}})
+    transfer = Transfer.objects.create(tenant_id=part.tenant_id, part=part, source=source, destination=destination,
+                                       quantity=quantity, created_by=actor if getattr(actor, "pk", None) else None)
+    _move(stock, kind=MovementKind.TRANSFER_OUT, quantity=quantity, on_hand=-quantity, actor=actor,
+          reason=_("transfer #%(id)d to %(to)s") % {"id": transfer.pk, "to": destination.name})
+    return transfer
+
+
+@transaction.atomic
+def transfer_receive(*, transfer: Transfer, actor) -> Transfer:
+    """The destination received a transfer in transit (only once)."""
+    claimed = Transfer.objects.filter(pk=transfer.pk, status=TransferStatus.IN_TRANSIT).update(
+        status=TransferStatus.RECEIVED, received_at=timezone.now())
+    if not claimed:
+        raise ValidationError(_("This transfer was already received."))
+    transfer.refresh_from_db()
+    stock = _stock_lock(warehouse=transfer.destination, part=transfer.part)
+    PurchaseRequest.objects.filter(part=transfer.part, warehouse=transfer.destination,
+                                   status=PurchaseStatus.DRAFT).update(status=PurchaseStatus.RECEIVED,
+                                                                       closed_at=timezone.now())
+    _move(stock, kind=MovementKind.TRANSFER_IN, quantity=transfer.quantity, on_hand=transfer.quantity,
+          actor=actor, reason=_("transfer #%(id)d from %(from)s") % {"id": transfer.pk, "from": transfer.source.name})
+    return transfer
+
+
+# --- the ticket's parts, for the engine hooks ------------------------------------------------------
+
+
+@transaction.atomic
+def ticket_parts_reserve(*, ticket, actor, node_key: str = "") -> list[Reservation]:
+    """Reserve what the ticket needs (its `parts` fields + its template's bill of materials) and
+    does not hold yet. Lines are taken in part order so two tickets lock rows in the same order."""
+    needed = selectors.ticket_part_needs(ticket)
+    if not needed:
+        return []
+    held: dict[int, int] = {}
+    for res in Reservation.objects.filter(ticket=ticket).filter(
+            Q(status=ReservationStatus.RESERVED) | Q(status=ReservationStatus.CONSUMED)):
+        held[res.part_id] = held.get(res.part_id, 0) + res.quantity
+    parts = Part.objects.in_bulk(list(needed))
+    made = []
+    for part_id in sorted(needed):
+        short = needed[part_id] - held.get(part_id, 0)
+        if short > 0 and part_id in parts:
+            made.append(stock_reserve(ticket=ticket, part=parts[part_id], quantity=short, actor=actor,
+                                      node_key=node_key))
+    return made

@@ -1,0 +1,23 @@
+"""Routes of the parts library (备件库) and the ticket page's parts actions."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("parts/", views.PartListView.as_view(), name="parts-catalogue"),
+    path("parts/search/", views.PartSearchView.as_view(), name="parts-search"),
+    path("parts/stock/", views.StockListView.as_view(), name="parts-stock"),
+    path("parts/ledger/", views.LedgerView.as_view(), name="parts-ledger"),
+    path("parts/receive/", views.ReceiveView.as_view(), name="parts-receive"),
+    path("parts/adjust/", views.AdjustView.as_view(), name="parts-adjust"),
+    path("parts/transfers/", views.TransferView.as_view(), name="parts-transfers"),
+    path("parts/transfers/<int:pk>/receive/", views.TransferReceiveView.as_view(), name="parts-transfer-receive"),
+    path("parts/import/", views.ImportView.as_view(), name="parts-import"),
+    path("parts/export/catalogue.csv", views.ExportView.as_view(), {"what": "catalogue"},
+         name="parts-export-catalogue"),
+    path("parts/export/stock.csv", views.ExportView.as_view(), {"what": "stock"}, name="parts-export-stock"),
+    path("parts/reorder/", views.ReorderView.as_view(), name="parts-reorder"),
+    path("parts/ticket/<int:pk>/", views.TicketPartsView.as_view(), name="parts-ticket-panel"),
+    path("parts/ticket/<int:pk>/scan/", views.TicketScanView.as_view(), name="parts-ticket-scan"),
+]
