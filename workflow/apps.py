@@ -14,16 +14,18 @@ class WorkflowConfig(AppConfig):
     def ready(self):
         from scrm.config_cache import config_watch
 
-        from .models import BusinessCalendar, CalendarDay, Workflow, WorkflowVersion
+        from .models import BusinessCalendar, CalendarDay, SlaPolicy, Workflow, WorkflowVersion
 
-        config_watch(Workflow, WorkflowVersion, BusinessCalendar, CalendarDay)
+        config_watch(Workflow, WorkflowVersion, BusinessCalendar, CalendarDay, SlaPolicy)
 
         from tickets import extensions
 
-        from . import lifecycle
+        from . import escalation, lifecycle, sla_ticket  # noqa: F401  (registers the SLA hooks and actions)
         from .engine import workflow_start_on_created
         from .selectors import task_holder_visibility_q, ticket_field_scope
 
+        # The SLA clock first: entering the first node sets node limits from the ticket's policy.
+        extensions.on_ticket_created(sla_ticket.sla_start_on_created)
         extensions.on_ticket_created(workflow_start_on_created)
         extensions.visibility_register(task_holder_visibility_q)
         extensions.field_scope_register(ticket_field_scope)

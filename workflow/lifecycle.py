@@ -98,6 +98,7 @@ def status_move(ticket: Ticket, method: str, *, dirty: list[str] | None = None) 
         ticket.closed_at = now
         fields.append("closed_at")
     ticket_save(ticket, fields, dirty)
+    hooks_call("status_changed", ticket=ticket, old=old, new=ticket.status)
     return {"field": "status", "old": old, "new": ticket.status}
 
 
@@ -165,6 +166,13 @@ def task_transfer(task: Task, to: Any) -> dict:
         task.backup = None
     task.save(update_fields=["assignee", "backup"])
     return change
+
+
+def task_due_set(tasks: list[Task], due_at: Any) -> None:
+    """Give open tasks a new time limit (an SLA policy's node limit, counted in working time)."""
+    for task in tasks:
+        task.due_at = due_at
+    Task.objects.filter(pk__in=[t.pk for t in tasks], status=TaskStatus.OPEN).update(due_at=due_at)
 
 
 def workload_add(tenant_id: int, deltas: dict[int, int]) -> None:
@@ -256,6 +264,7 @@ def ticket_status_change(*, ticket: Ticket, action: str, actor: Any, note: str =
     if run is not None and action not in _RUN_ENDING_ACTIONS:
         raise ValidationError({"action": _("This ticket follows its workflow: act on its tasks instead.")})
     change = status_move(ticket, method)
+    hooks_call("handler_acted", ticket=ticket, task=None, action=action, actor=actor)
     timeline_event_add(ticket=ticket, kind=EventKind.STATUS, actor=actor, message=note, is_public=True,
                        code="workflow.stopped" if run is not None else "", changes=[change])
     if run is not None:
