@@ -8,6 +8,9 @@ tickets only ever calls what is registered here.
   holding a workflow task sees its ticket). Combined with OR into `visible_tickets`.
 - `field_scope_register(func)`: `func(*, ticket, user) -> set | None`: the custom-field keys a
   user may see on a ticket, None for no restriction. The first answer that is not None wins.
+- `list_badges_register(func)`: `func(*, tickets) -> {ticket id: [badge, …]}` adds badges to the
+  rows of a ticket list page (the SLA's remaining time); a badge is a dict with `text`, `css`
+  (Bootstrap classes) and optionally `title` and `state`. One query per page, not per row.
 - `lifecycle_register(provider)`: the one owner of a ticket's status and assignee (the workflow
   app's `workflow.lifecycle`). Tickets' pages and API change status, assignee, merge and split
   through `lifecycle()`, never by writing the fields themselves.
@@ -25,6 +28,7 @@ _created: list[Callable[..., Any]] = []
 _visibility: list[Callable[..., Q]] = []
 _field_scope: list[Callable[..., set[str] | None]] = []
 _lifecycle: list[Any] = []
+_list_badges: list[Callable[..., dict]] = []
 
 
 class Lifecycle(Protocol):
@@ -55,6 +59,21 @@ def visibility_register(func):
 
 def field_scope_register(func):
     return _register(_field_scope, func)
+
+
+def list_badges_register(func):
+    return _register(_list_badges, func)
+
+
+def list_badges(*, tickets) -> None:
+    """Set `ext_badges` (a list, maybe empty) on every ticket of a list page."""
+    tickets = list(tickets)
+    for ticket in tickets:
+        ticket.ext_badges = []
+    for func in _list_badges:
+        found = func(tickets=tickets)
+        for ticket in tickets:
+            ticket.ext_badges.extend(found.get(ticket.pk, ()))
 
 
 def lifecycle_register(provider):

@@ -30,3 +30,4 @@ class WorkflowConfig(AppConfig):
         extensions.visibility_register(task_holder_visibility_q)
         extensions.field_scope_register(ticket_field_scope)
         extensions.lifecycle_register(lifecycle)
+        extensions.list_badges_register(sla_ticket.sla_list_badges)

@@ -24,7 +24,7 @@ from tickets.timeline import timeline_code
 from . import lifecycle, sla
 from .hooks import workflow_hook
 from .models import BusinessCalendar, SlaState, SlaTimer, TicketSla, TimerKind, TimerOutcome
-from .selectors import sla_calendar
+from .selectors import sla_calendar, sla_rows
 from .sla_policy import policy_match
 
 timeline_code("sla.started", _("SLA “%(policy)s”: first response by %(response)s, resolution by %(resolution)s."))
@@ -117,6 +117,14 @@ def sla_start_on_created(*, ticket, actor):
     """The `tickets.extensions.on_ticket_created` hook (registered before the workflow's). The
     answer stays on the instance, so entering the first node reads no row for it."""
     ticket.sla_known = sla_start(ticket=ticket, actor=actor)
+
+
+def ticket_sla_loaded(ticket) -> TicketSla | None:
+    """The ticket's SLA row as select_related loaded it (no query), or None."""
+    try:
+        return ticket.sla
+    except TicketSla.DoesNotExist:
+        return None
 
 
 def _tsla(ticket) -> TicketSla | None:
@@ -296,21 +304,27 @@ class SlaReading:
         return str(SlaState(self.state).label)
 
     @property
+    def target_label(self) -> str:
+        return str(_("Response")) if self.target == "response" else str(_("Resolution"))
+
+    @property
     def left_text(self) -> str:
+        """"2h05m left" / "1d3h over" (wall-clock time to the deadline), or "" without one."""
         if self.minutes_left is None:
             return ""
-        return duration_text(self.minutes_left)
+        if self.minutes_left < 0:
+            return str(_("%(t)s over")) % {"t": duration_text(-self.minutes_left)}
+        return str(_("%(t)s left")) % {"t": duration_text(self.minutes_left)}
 
 
 def duration_text(minutes: int) -> str:
-    sign, minutes = ("-" if minutes < 0 else ""), abs(minutes)
-    days, rest = divmod(minutes, 1440)
+    days, rest = divmod(abs(minutes), 1440)
     hours, mins = divmod(rest, 60)
     if days:
-        return f"{sign}{days}{_('d')}{hours}{_('h')}"
+        return f"{days}{_('d')}{hours}{_('h')}"
     if hours:
-        return f"{sign}{hours}{_('h')}{mins:02d}{_('m')}"
-    return f"{sign}{mins}{_('m')}"
+        return f"{hours}{_('h')}{mins:02d}{_('m')}"
+    return f"{mins}{_('m')}"
 
 
 def sla_status(tsla: Any, now: datetime.datetime) -> SlaReading:
@@ -339,3 +353,19 @@ def sla_status(tsla: Any, now: datetime.datetime) -> SlaReading:
     if left is not None and total > 0 and left < total * tsla.due_soon_percent / 100:
         return SlaReading(SlaState.DUE_SOON, target, due, left)
     return SlaReading(SlaState.ON_TRACK, target, due, left)
+
+
+def sla_list_badges(*, tickets) -> dict[int, list[dict]]:
+    """The `tickets.extensions.list_badges_register` provider: each row's SLA in colour (one
+    query for the page; tickets without an SLA get none)."""
+    rows = sla_rows(ticket_ids=[t.pk for t in tickets]) if tickets else {}
+    now = timezone.now()
+    badges: dict[int, list[dict]] = {}
+    for ticket_id, tsla in rows.items():
+        reading = sla_status(tsla, now)
+        if reading.state in (SlaState.NONE, SlaState.MET):
+            continue
+        text = " · ".join(p for p in (reading.target_label, reading.left_text or reading.label) if p)
+        badges[ticket_id] = [{"text": text, "css": reading.css, "state": reading.state,
+                              "title": f"SLA {reading.label}"}]
+    return badges
