@@ -114,7 +114,7 @@ def test_a_level_after_a_longer_one_is_refused_with_a_clear_message(scope_a, ten
         sla_policy_create(tenant=tenant_a, name="投诉", response_minutes=60, escalations=[
             {"after": 240, "to": "supervisor", "channels": ["wecom"]},
             {"after": 240, "to": "supervisor", "channels": ["sms"]}])
-    assert "Level 2 fires after 240 minutes, no later than level 1" in exc.value.message_dict["escalations"][0]
+    assert exc.value.message_dict["escalations"][0].startswith("第 2 级在 240 分钟后触发，不晚于第 1 级")
 
 
 def test_a_recipient_of_another_tenant_is_refused(scope_a, tenant_a, tenant_b):
@@ -122,7 +122,7 @@ def test_a_recipient_of_another_tenant_is_refused(scope_a, tenant_a, tenant_b):
     with pytest.raises(ValidationError) as exc:
         sla_policy_create(tenant=tenant_a, name="投诉", response_minutes=60, escalations=[
             {"after": 60, "to": "user", "user": stranger.pk, "channels": ["sms"]}])
-    assert "member of staff of this tenant" in exc.value.message_dict["escalations"][0]
+    assert exc.value.message_dict["escalations"][0] == "第 1 级：请选择本租户的员工。"
     assert not SlaPolicy.objects.exists()
 
 
@@ -147,7 +147,7 @@ def test_export_and_import_move_policies_with_calendars_and_people_by_name(scope
     assert policy.escalations[1]["user"] == chain["director"].pk
     bad = {"format": "scrm.sla-policies/1", "policies": [dict(payload["policies"][0], name="新"),
                                                          {"name": "坏", "response_minutes": -1}]}
-    with pytest.raises(ValidationError, match="Policy 2"):
+    with pytest.raises(ValidationError, match="第 2 条策略"):
         sla_policy_import(tenant=tenant_a, payload=bad)
     assert list(SlaPolicy.objects.values_list("name", flat=True)) == ["投诉"]  # all or nothing
 
@@ -310,5 +310,5 @@ def test_sla_status_reads_on_track_due_soon_breached():
     assert sla_status(tsla, at(3, 30)).state == SlaState.DUE_SOON
     assert sla_status(tsla, at(3, 30)).minutes_left == 30
     assert sla_status(tsla, at(5)).state == SlaState.BREACHED
-    assert sla_status(tsla, at(5)).left_text == "1h00m over"
+    assert sla_status(tsla, at(5)).left_text == "超时 1小时00分"
     assert sla_status(None, at(0)).state == SlaState.NONE

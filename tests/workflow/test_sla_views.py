@@ -157,6 +157,6 @@ def test_the_list_and_panel_show_the_sla_in_colour_in_bounded_queries(
             body = client.get(reverse("ticket-list")).content.decode()
         assert body.count('data-state="due_soon"') == 3 and body.count('data-state="on_track"') == 17
         panel = client.get(reverse("workflow-ticket-panel", args=[tickets[0].pk]), HTTP_HX_REQUEST="true")
-    assert 'data-testid="sla-strip"' in panel.content.decode() and "10m left" in panel.content.decode()
+    assert 'data-testid="sla-strip"' in panel.content.decode() and "剩余 10分" in panel.content.decode()
     with tenant_scope(tenant_a):
         assert TicketSla.objects.count() == 20
