@@ -135,7 +135,7 @@ class LevelForm(BootstrapFormMixin, forms.Form):
     after = forms.IntegerField(label=_("After (minutes)"), min_value=1, max_value=60 * 24 * 366)
     clock = forms.ChoiceField(label=_("Counted in"), choices=[("working", _("working time")),
                                                                ("wall", _("calendar time"))], initial="working")
-    basis = forms.ChoiceField(label=_("From"), choices=[("created", _("ticket creation")),
+    basis = forms.ChoiceField(label=_("Counted from"), choices=[("created", _("ticket creation")),
                                                         ("node", _("the node's start"))], initial="created")
     until = forms.ChoiceField(label=_("Unless"), choices=[("response", _("a handler has responded")),
                                                           ("resolution", _("the ticket is resolved"))],

@@ -21,7 +21,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_scopes import scope
 
-from notifications.models import ChannelName
 from notifications.services import event_emit
 from tickets.models import EventKind, Status, Ticket
 from tickets.services import timeline_event_add
@@ -132,7 +131,7 @@ def _fire_breach(*, timer, ticket, tsla, now):
     TicketSla.objects.filter(pk=tsla.pk).update(**{field: True})
     due = tsla.response_due_at if target == "response" else tsla.resolution_due_at
     timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None, code="sla.breached", params={
-        "target": _target_label(target), "due": timezone.localtime(due).strftime("%m-%d %H:%M") if due else ""})
+        "target": target, "due": timezone.localtime(due).strftime("%m-%d %H:%M") if due else ""})
 
 
 def _fire_escalation(*, timer, ticket, tsla, now):
@@ -151,10 +150,9 @@ def _fire_escalation(*, timer, ticket, tsla, now):
         if change:
             changes.append(change)
     TicketSla.objects.filter(pk=tsla.pk, escalation_level__lt=timer.level).update(escalation_level=timer.level)
-    channels = ", ".join(str(ChannelName(c).label) for c in level["channels"])
     timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None, code="sla.escalated", changes=changes,
                        params={"level": timer.level, "names": "、".join(actor_name(u) for u in users) or "—",
-                               "channels": channels})
+                               "channels": list(level["channels"])})
     if users:
         event_emit(tenant=ticket.tenant, event="ticket_escalated", ticket=ticket, users=users,
                    channels=level["channels"], urgent=True, occurrence=f"sla{timer.pk}",

@@ -16,6 +16,7 @@ from django.db.models import Case, Q, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from notifications.models import ChannelName
 from scrm.config_cache import tenant_config
 from tickets.models import EventKind, Status
 from tickets.services import timeline_event_add
@@ -28,8 +29,20 @@ from .selectors import sla_calendar, sla_rows
 from .sla_policy import policy_match
 
 timeline_code("sla.started", _("SLA “%(policy)s”: first response by %(response)s, resolution by %(resolution)s."))
-timeline_code("sla.breached", _("SLA breached: %(target)s was due %(due)s."))
-timeline_code("sla.escalated", _("Escalation level %(level)d: %(names)s notified by %(channels)s."))
+def target_label(value: Any) -> str:
+    """A stored target code ("response" / "resolution") in the reader's language."""
+    return str(_("first response")) if value == "response" else str(_("resolution"))
+
+
+def channels_label(value: Any) -> str:
+    """Stored channel codes as the reader's words (企业微信、短信 …)."""
+    codes = value if isinstance(value, list) else [value]
+    return "、".join(str(ChannelName(c).label) if c in ChannelName.values else str(c) for c in codes)
+
+
+timeline_code("sla.breached", _("SLA breached: %(target)s was due %(due)s."), target=target_label)
+timeline_code("sla.escalated", _("Escalation level %(level)d: %(names)s notified by %(channels)s."),
+              channels=channels_label)
 timeline_code("sla.node_timeout", _("“%(node)s” timed out; %(names)s notified."))
 timeline_code("sla.node_backup", _("“%(node)s” timed out: the task goes to the backup handler %(backup)s."))
 

@@ -186,6 +186,9 @@ def test_unanswered_complaint_escalates_to_the_region_over_wecom_then_sms_to_the
     assert Ticket.objects.get(pk=ticket.pk).priority == "urgent"  # raised one step from the intake's high
     events = list(TimelineEvent.objects.filter(ticket=ticket, code="sla.escalated").order_by("id"))
     assert [e.params["level"] for e in events] == [1, 2]
+    assert events[0].text == "第 1 级升级：已通过企业微信通知 zhou_rm。"  # stored as codes, read in Chinese
+    breach = TimelineEvent.objects.get(ticket=ticket, code="sla.breached")
+    assert breach.params["target"] == "response" and breach.text.startswith("SLA 超时：首次响应 截止于")
     assert TicketSla.objects.get(ticket=ticket).escalation_level == 2
     assert SlaTimer.objects.filter(ticket=ticket, fired_at__isnull=True).count() == 2  # resolution ones
 
