@@ -62,7 +62,6 @@ def main():
         import datetime
 
         from django.utils import timezone
-        from django_scopes import scopes_disabled
 
         from scrm.services import tenant_create
         from scrm.tenancy import tenant_scope
@@ -83,7 +82,7 @@ def main():
             built = total
             for due in args.due:
                 now = timezone.now()
-                with scopes_disabled():
+                with tenant_scope(tenant):  # one tenant: its scope is the whole sweep
                     ids = list(SlaTimer.objects.filter(fired_at__isnull=True).order_by("ticket_id")
                                .values_list("pk", flat=True)[:due])
                     SlaTimer.objects.filter(pk__in=ids).update(due_at=now - datetime.timedelta(minutes=1))
