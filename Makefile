@@ -13,7 +13,8 @@ MYPY_FILES := scrm/services.py scrm/selectors.py tickets/services/ tickets/selec
 	tickets/geo.py tickets/selectors_visits.py fieldservice/selectors.py fieldservice/slots.py \
 	workflow/dispatch.py workflow/pool.py workflow/dispatch_selectors.py \
 	workflow/drawing.py tickets/identifiers.py \
-	spareparts/services.py spareparts/selectors.py spareparts/nearest.py
+	spareparts/services.py spareparts/selectors.py spareparts/nearest.py \
+	workflow/sla_policy.py workflow/sla_ticket.py workflow/sla_sweep.py workflow/escalation.py
 
 .PHONY: run test test-integration test-e2e lint bench lock messages clean install
 

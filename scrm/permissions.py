@@ -71,7 +71,7 @@ ROLE_PERMISSIONS[Role.FINANCE] += ["tickets.view_ticket"]
 _WORKFLOW_CONFIG = [f"workflow.{action}_workflow" for action in ("view", "add", "change", "delete")] + [
     "workflow.view_workflowversion", "workflow.view_run",
     *(f"workflow.{action}_{model}" for action in ("view", "add", "change", "delete")
-      for model in ("businesscalendar", "calendarday")),
+      for model in ("businesscalendar", "calendarday", "slapolicy")),
 ]
 _TASK_WORK = ["workflow.view_task", "workflow.change_task"]
 ROLE_PERMISSIONS[Role.ADMIN] += _WORKFLOW_CONFIG + _TASK_WORK

@@ -152,3 +152,15 @@ class BusinessCalendarFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"工作日历{n}")
     time_zone = "Asia/Shanghai"
     weekly_hours = factory.LazyFunction(lambda: {k: [list(i) for i in v] for k, v in OFFICE_HOURS.items()})
+
+
+class SlaPolicyFactory(factory.django.DjangoModelFactory):
+    """An SLA policy (workflow): respond in 2 working hours, resolve in 8, every ticket."""
+
+    class Meta:
+        model = "workflow.SlaPolicy"
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"SLA{n}")
+    response_minutes = 120
+    resolution_minutes = 480

@@ -8,6 +8,9 @@ tickets only ever calls what is registered here.
   holding a workflow task sees its ticket). Combined with OR into `visible_tickets`.
 - `field_scope_register(func)`: `func(*, ticket, user) -> set | None`: the custom-field keys a
   user may see on a ticket, None for no restriction. The first answer that is not None wins.
+- `list_badges_register(func)`: `func(*, tickets) -> {ticket id: [badge, …]}` adds badges to the
+  rows of a ticket list page (the SLA's remaining time); a badge is a dict with `text`, `css`
+  (Bootstrap classes) and optionally `title` and `state`. One query per page, not per row.
 - `lifecycle_register(provider)`: the one owner of a ticket's status and assignee (the workflow
   app's `workflow.lifecycle`). Tickets' pages and API change status, assignee, merge and split
   through `lifecycle()`, never by writing the fields themselves.
@@ -32,6 +35,7 @@ _field_scope: list[Callable[..., set[str] | None]] = []
 _lifecycle: list[Any] = []
 _parts_catalogue: list[Any] = []
 _ticket_panels: list[str] = []
+_list_badges: list[Callable[..., dict]] = []
 
 
 class Lifecycle(Protocol):
@@ -89,6 +93,19 @@ def ticket_panel_register(url_name: str) -> str:
 def ticket_panels() -> list[str]:
     """URL names of the extra panels of the ticket page, in registration order."""
     return list(_ticket_panels)
+def list_badges_register(func):
+    return _register(_list_badges, func)
+
+
+def list_badges(*, tickets) -> None:
+    """Set `ext_badges` (a list, maybe empty) on every ticket of a list page."""
+    tickets = list(tickets)
+    for ticket in tickets:
+        ticket.ext_badges = []
+    for func in _list_badges:
+        found = func(tickets=tickets)
+        for ticket in tickets:
+            ticket.ext_badges.extend(found.get(ticket.pk, ()))
 
 
 def lifecycle_register(provider):

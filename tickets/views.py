@@ -258,6 +258,7 @@ class TicketListView(StaffView):
         page = selectors.ticket_page(selectors.ticket_list(user=request.user, **filters), request.GET.get("page"),
                                      per_page=per_page)
         _label_rows(page.object_list)
+        extensions.list_badges(tickets=page.object_list)
         context = {
             "page": page, "filters": filters, "statuses": Status.choices, "priorities": Priority.choices,
             "templates": selectors.template_choices(), "query": self.querystring(), "per_page": per_page,

@@ -362,6 +362,7 @@ def task_act(*, task, action, user, data=None, comment="", target=None, transfer
                             check_required=action in ("submit", "approve"), actor=user)
     act = _Act(ticket=ticket, task=task, graph=graph, user=user, policy=policy, action=action,
                comment=(comment or "")[:2000], changes=changes)
+    hooks_call("handler_acted", ticket=ticket, task=task, action=action, actor=user)
     return _ACT_HANDLERS[action](act, target=target, transfer_to=transfer_to, co_handler=co_handler, parts=parts)
 
 

@@ -20,6 +20,8 @@ server error. Accept `**_` so that arguments added later do not break a hook.
 | task_returned | a task sent the ticket back to an earlier node | ticket, run, task, target, actor |
 | run_cancelled | a run ended before its end node (cancel, close, merge) | ticket, run, actor, reason |
 | ticket_closed | the ticket reached Closed by any path (with or without a workflow) | ticket, run, actor |
+| status_changed | the ticket's status moved (lifecycle.status_move), any path | ticket, old, new |
+| handler_acted | a person acted: a task action, or a status change by hand | ticket, task, action, actor |
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from django.utils.translation import gettext as _
 
 logger = logging.getLogger(__name__)
 
-HOOK_NAMES = ("node_entered", "task_completed", "task_returned", "run_cancelled", "ticket_closed")
+HOOK_NAMES = ("node_entered", "task_completed", "task_returned", "run_cancelled", "ticket_closed", "status_changed",
+              "handler_acted")
 _HOOKS: dict[str, list[Callable[..., Any]]] = {name: [] for name in HOOK_NAMES}
 
 

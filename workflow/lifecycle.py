@@ -104,6 +104,7 @@ def status_move(ticket: Ticket, method: str, *, dirty: list[str] | None = None) 
         ticket.closed_at = now
         fields.append("closed_at")
     ticket_save(ticket, fields, dirty)
+    hooks_call("status_changed", ticket=ticket, old=old, new=ticket.status)
     return {"field": "status", "old": old, "new": ticket.status}
 
 
@@ -177,6 +178,11 @@ def task_reasons_set(task: Task, reasons: list) -> None:
     """Replace why the task's handler was chosen (a re-dispatch ran the rule again)."""
     task.handler_reasons = reasons
     task.save(update_fields=["handler_reasons"])
+def task_due_set(tasks: list[Task], due_at: Any) -> None:
+    """Give open tasks a new time limit (an SLA policy's node limit, counted in working time)."""
+    for task in tasks:
+        task.due_at = due_at
+    Task.objects.filter(pk__in=[t.pk for t in tasks], status=TaskStatus.OPEN).update(due_at=due_at)
 
 
 def workload_add(tenant_id: int, deltas: dict[int, int]) -> None:
@@ -268,6 +274,7 @@ def ticket_status_change(*, ticket: Ticket, action: str, actor: Any, note: str =
     if run is not None and action not in _RUN_ENDING_ACTIONS:
         raise ValidationError({"action": _("This ticket follows its workflow: act on its tasks instead.")})
     change = status_move(ticket, method)
+    hooks_call("handler_acted", ticket=ticket, task=None, action=action, actor=actor)
     timeline_event_add(ticket=ticket, kind=EventKind.STATUS, actor=actor, message=note, is_public=True,
                        code="workflow.stopped" if run is not None else "", changes=[change])
     if run is not None:

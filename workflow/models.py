@@ -391,3 +391,174 @@ class PoolEntry(TenantOwned):
 
     def __str__(self):
         return f"{self.ticket_id}: {self.reason}"
+# --- SLA policies and per-ticket deadlines --------------------------------------------------
+
+class SlaPolicy(TenantOwned):
+    """A service-level promise: which tickets it covers (`condition`, structured as in
+    workflow/conditions.py; the active policy with the lowest `position` that matches wins), how
+    many working minutes to the first response and to resolution, counted in `calendar` (the
+    tenant's default calendar when empty, 24×7 when the tenant has none), when a deadline counts
+    as "due soon" (`due_soon_percent` of its time left), per-node time limits overriding the
+    nodes' own (`node_limits`: {node key: minutes}), and the escalation chain (`escalations`:
+    a list of levels, see workflow/sla_policy.py LEVEL_KEYS).
+
+    Must hold: a name unique in the tenant; at least one target; targets and limits positive;
+    levels of the same basis in rising order (workflow.sla_policy.policy_check refuses the rest)."""
+
+    name = models.CharField(_("name"), max_length=60)
+    is_active = models.BooleanField(_("active"), default=True)
+    position = models.PositiveSmallIntegerField(_("order"), default=10,
+                                                help_text=_("Lower first: the first matching policy applies."))
+    condition = models.JSONField(_("applies to"), default=dict, blank=True)
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="policies", verbose_name=_("calendar"))
+    response_minutes = models.PositiveIntegerField(_("first response within (working minutes)"), null=True,
+                                                   blank=True)
+    resolution_minutes = models.PositiveIntegerField(_("resolution within (working minutes)"), null=True,
+                                                     blank=True)
+    due_soon_percent = models.PositiveSmallIntegerField(_("due soon when time left is below (%)"), default=20)
+    node_limits = models.JSONField(_("node time limits"), default=dict, blank=True)
+    escalations = models.JSONField(_("escalation chain"), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("SLA policy")
+        verbose_name_plural = _("SLA policies")
+        ordering = ["position", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"], name="slapolicy_unique_name"),
+            models.CheckConstraint(condition=~Q(name=""), name="slapolicy_name_set"),
+            models.CheckConstraint(condition=Q(response_minutes__isnull=False) | Q(resolution_minutes__isnull=False),
+                                   name="slapolicy_has_target"),
+            models.CheckConstraint(condition=Q(response_minutes__isnull=True) | Q(response_minutes__gt=0),
+                                   name="slapolicy_response_positive"),
+            models.CheckConstraint(condition=Q(resolution_minutes__isnull=True) | Q(resolution_minutes__gt=0),
+                                   name="slapolicy_resolution_positive"),
+            models.CheckConstraint(condition=Q(due_soon_percent__gte=1, due_soon_percent__lte=90),
+                                   name="slapolicy_due_soon_share"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class SlaState(models.TextChoices):
+    NONE = "", _("No SLA")
+    ON_TRACK = "on_track", _("On track")
+    DUE_SOON = "due_soon", _("Due soon")
+    BREACHED = "breached", _("Breached")
+    PAUSED = "paused", _("Paused")
+    MET = "met", _("Met")
+
+
+class TicketSla(TenantOwned):
+    """One ticket's SLA clock: the policy it fell under, its first-response and resolution due
+    times, when the first response came and when it was resolved, and the pause while it waits
+    on the customer (the clock stops: on resume the due times move by the working time paused).
+    Written only by workflow/sla_ticket.py (from the ticket's lifecycle hooks) and the sweep.
+
+    Must hold: one row per ticket; `paused_at` set only while the ticket waits; `is_open` false
+    once the ticket is closed or cancelled (its timers are then cancelled). Lists and dashboards
+    read `response_due_at` / `resolution_due_at` / the breach flags (selectors.sla_badges,
+    selectors.sla_at_risk)."""
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="sla")
+    policy = models.ForeignKey(SlaPolicy, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                               verbose_name=_("SLA policy"))
+    calendar = models.ForeignKey(BusinessCalendar, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="+")
+    due_soon_percent = models.PositiveSmallIntegerField(default=20)
+    started_at = models.DateTimeField()
+    response_due_at = models.DateTimeField(_("first response due"), null=True, blank=True)
+    responded_at = models.DateTimeField(_("first response at"), null=True, blank=True)
+    response_breached = models.BooleanField(default=False)
+    resolution_due_at = models.DateTimeField(_("resolution due"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    resolution_breached = models.BooleanField(default=False)
+    paused_at = models.DateTimeField(_("paused since"), null=True, blank=True)
+    paused_minutes = models.PositiveIntegerField(_("working minutes paused"), default=0)
+    is_open = models.BooleanField(default=True)
+    escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
+
+    class Meta:
+        verbose_name = _("ticket SLA")
+        verbose_name_plural = _("ticket SLAs")
+        constraints = [
+            models.CheckConstraint(condition=Q(is_open=True) | Q(paused_at__isnull=True),
+                                   name="ticketsla_closed_not_paused"),
+        ]
+        indexes = [
+            # "Who is about to breach" (lists, dashboards): open, running clocks by deadline.
+            models.Index(fields=["tenant", "resolution_due_at"], name="ticketsla_open_resolution",
+                         condition=Q(is_open=True, paused_at__isnull=True, resolved_at__isnull=True)),
+            models.Index(fields=["tenant", "response_due_at"], name="ticketsla_open_response",
+                         condition=Q(is_open=True, paused_at__isnull=True, responded_at__isnull=True)),
+            models.Index(fields=["tenant", "resolution_breached"], name="ticketsla_breached",
+                         condition=Q(resolution_breached=True) | Q(response_breached=True)),
+        ]
+
+    def __str__(self):
+        return f"SLA {self.ticket_id}"
+
+
+class TimerKind(models.TextChoices):
+    RESPONSE_SOON = "response_soon", _("First response due soon")
+    RESPONSE_DUE = "response_due", _("First response due")
+    RESOLUTION_SOON = "resolution_soon", _("Resolution due soon")
+    RESOLUTION_DUE = "resolution_due", _("Resolution due")
+    ESCALATION = "escalation", _("Escalation level")
+    NODE_SOON = "node_soon", _("Node due soon")
+    NODE_DUE = "node_due", _("Node timeout")
+
+
+class TimerOutcome(models.TextChoices):
+    PENDING = "", _("Pending")
+    FIRED = "fired", _("Fired")
+    SKIPPED = "skipped", _("Skipped")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class SlaTimer(TenantOwned):
+    """One thing that must happen once at a moment: a due-soon reminder, a breach, an
+    escalation level, a node's timeout. The sweep (workflow/sla_sweep.py) claims due rows with
+    a conditional UPDATE (fired_at still empty), re-checks under the claim (ticket still open,
+    not paused, task still held by `assignee`) and acts, all in one transaction — so a level
+    fires exactly once, whatever the number of workers or a worker's death mid-sweep.
+
+    Must hold: `due_at` empty only while the ticket is paused (then `left_minutes` keeps what
+    was left, in the timer's clock); fired_at set exactly when the outcome is not pending;
+    `level` ≥ 1 for escalations (1-based index into the policy's chain)."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="+")
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    kind = models.CharField(max_length=16, choices=TimerKind.choices)
+    level = models.PositiveSmallIntegerField(default=0)
+    working = models.BooleanField(default=True, help_text=_("Counts working time (else wall-clock time)."))
+    assignee_id_then = models.IntegerField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    left_minutes = models.PositiveIntegerField(null=True, blank=True)
+    fired_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=TimerOutcome.choices, default="", blank=True)
+
+    class Meta:
+        verbose_name = _("SLA timer")
+        verbose_name_plural = _("SLA timers")
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=TimerKind.values), name="slatimer_kind_valid"),
+            models.CheckConstraint(condition=(Q(fired_at__isnull=True, outcome="")
+                                              | (Q(fired_at__isnull=False) & ~Q(outcome=""))),
+                                   name="slatimer_fired_has_outcome"),
+            models.CheckConstraint(condition=~Q(kind="escalation") | Q(level__gte=1),
+                                   name="slatimer_escalation_level"),
+        ]
+        indexes = [
+            # The sweep's one read: due, not yet fired (cost follows due rows, not open tickets).
+            models.Index(fields=["due_at"], name="slatimer_due_unfired",
+                         condition=Q(fired_at__isnull=True, due_at__isnull=False)),
+            models.Index(fields=["tenant", "ticket"], name="slatimer_ticket_pending",
+                         condition=Q(fired_at__isnull=True)),
+        ]
+
+    def __str__(self):
+        return f"{self.kind}:{self.ticket_id}@{self.due_at}"

@@ -23,6 +23,7 @@ from tickets.services import timeline_event_add
 from tickets.timeline import timeline_code
 
 from . import lifecycle
+from .escalation import escalation_action
 from .graph import HUMAN_KINDS
 from .hooks import workflow_hook
 from .models import PoolEntry, PoolOutcome, PoolReason, Task, TaskStatus
@@ -175,3 +176,11 @@ def pool_hooks_register() -> None:
     workflow_hook("node_entered")(pool_on_node_entered)
     workflow_hook("run_cancelled")(pool_on_ended)
     workflow_hook("ticket_closed")(pool_on_ended)
+
+
+# SLA escalation can put a ticket in the pool: a level's action "exception_pool".
+@escalation_action("exception_pool", gettext_lazy("Put the ticket in the exception pool"))
+def _escalate_to_pool(*, ticket, task, level, actor):
+    entry = pool_enter(ticket=ticket, reason=PoolReason.ESCALATED, task=task, actor=actor,
+                       detail=_("An SLA escalation level put it here."))
+    return {"field": "pool", "old": "", "new": str(entry.get_reason_display())}

@@ -2,18 +2,32 @@
 state, and the workflows managers configure; the business calendars and the pure
 workflow.sla.Calendar built from them (cached)."""
 
+import datetime
+
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from scrm.config_cache import tenant_config
 from scrm.models import StaffProfile, Team
 
 from . import sla
-from .models import BusinessCalendar, CalendarDay, CalendarDayKind, Run, Task, TaskStatus, TokenState, Workflow
+from .models import (
+    BusinessCalendar,
+    CalendarDay,
+    CalendarDayKind,
+    Run,
+    SlaPolicy,
+    Task,
+    TaskStatus,
+    TicketSla,
+    TokenState,
+    Workflow,
+)
 
 
 def _queue_base():
     return (Task.objects.filter(status=TaskStatus.OPEN)
-            .select_related("ticket", "ticket__customer", "ticket__store", "assignee")
+            .select_related("ticket", "ticket__customer", "ticket__store", "ticket__sla", "assignee")
             .order_by("due_at", "id"))
 
 
@@ -194,3 +208,37 @@ def sla_calendar(*, calendar_id=None):
 
     key = f"sla.calendar:{calendar_id if calendar_id is not None else 'default'}"
     return tenant_config().get(key, load, keep_none=False)
+
+
+# --- SLA ---------------------------------------------------------------------------------------
+
+def sla_policies():
+    """The tenant's SLA policies for the configuration list, in the order they are tried."""
+    return SlaPolicy.objects.select_related("calendar").order_by("position", "name")
+
+
+def sla_policy_get(*, pk):
+    """One policy of the tenant in scope, or None (missing, or another tenant's)."""
+    return SlaPolicy.objects.filter(pk=pk).first()
+
+
+def ticket_sla(*, ticket):
+    """The ticket's SLA clock row, or None when no policy applied."""
+    return TicketSla.objects.filter(ticket_id=ticket.pk).select_related("policy").first()
+
+
+def sla_rows(*, ticket_ids):
+    """{ticket id: TicketSla} for a page of tickets: one query whatever the page size."""
+    return {row.ticket_id: row for row in TicketSla.objects.filter(ticket_id__in=list(ticket_ids))}
+
+
+def sla_at_risk(*, within_minutes=60, now=None):
+    """What dashboards read: open tickets of the tenant in scope whose running SLA deadline
+    (first response not yet given, or resolution) falls within `within_minutes` or has passed,
+    soonest first — served by the partial indexes on TicketSla (open, not paused)."""
+    now = now or timezone.now()
+    horizon = now + datetime.timedelta(minutes=within_minutes)
+    return (TicketSla.objects.filter(is_open=True, paused_at__isnull=True)
+            .filter(Q(responded_at__isnull=True, response_due_at__lte=horizon)
+                    | Q(resolved_at__isnull=True, resolution_due_at__lte=horizon))
+            .select_related("ticket", "ticket__assignee").order_by("resolution_due_at"))

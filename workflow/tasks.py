@@ -1,12 +1,16 @@
-"""Celery tasks of the workflow: deliver a webhook node's signed payload, with retries."""
+"""Celery tasks of the workflow: deliver a webhook node's signed payload, with retries; the SLA
+sweep (beat, every minute)."""
 
 import requests
+from celery import shared_task
+from django_scopes import scopes_disabled
 
 from scrm.netguard import safe_post
 from scrm.tasks import tenant_task
 
 from .actions import webhook_body, webhook_signature
 from .models import Run
+from .sla_sweep import sla_sweep
 
 
 @tenant_task(name="workflow.webhook_deliver", autoretry_for=(requests.RequestException,), retry_backoff=True,
@@ -26,3 +30,11 @@ def webhook_deliver_task(*, tenant_id, ticket_id, node_key):
                                  response=response)
     response.raise_for_status()
     return response.status_code
+
+
+@shared_task(name="workflow.sla_sweep", ignore_result=True)
+def sla_sweep_task():
+    # System sweep across tenants (DESIGN.md rule 1): the due timers are read unscoped, and
+    # each one is fired inside its own tenant's scope (workflow.sla_sweep.timer_fire).
+    with scopes_disabled():
+        return dict(sla_sweep())

@@ -1,10 +1,10 @@
 """URLs of the workflow pages (include at the site root): the designer under /config/workflows/,
-business calendars under /config/calendars/, the work queues at /work/, and the ticket panel and
-task actions under /workflow/."""
+business calendars under /config/calendars/, SLA policies under /config/sla/, the work queues at
+/work/, and the ticket panel and task actions under /workflow/."""
 
 from django.urls import path
 
-from .views import calendars, designer, dispatch, panel, queues
+from .views import calendars, designer, dispatch, panel, queues, sla
 
 urlpatterns = [
     path("config/workflows/", designer.WorkflowListView.as_view(), name="workflow-list"),
@@ -27,6 +27,12 @@ urlpatterns = [
          name="workflow-calendar-import"),
     path("config/calendars/<int:pk>/days/delete/", calendars.CalendarDayDeleteView.as_view(),
          name="workflow-calendar-day-delete"),
+    path("config/sla/", sla.SlaListView.as_view(), name="workflow-sla-list"),
+    path("config/sla/new/", sla.SlaCreateView.as_view(), name="workflow-sla-create"),
+    path("config/sla/export/", sla.SlaExportView.as_view(), name="workflow-sla-export"),
+    path("config/sla/import/", sla.SlaImportView.as_view(), name="workflow-sla-import"),
+    path("config/sla/<int:pk>/", sla.SlaView.as_view(), name="workflow-sla"),
+    path("config/sla/<int:pk>/delete/", sla.SlaDeleteView.as_view(), name="workflow-sla-delete"),
     path("work/", queues.WorkQueueView.as_view(), name="work-queue"),
     path("workflow/ticket/<int:pk>/panel/", panel.TicketPanelView.as_view(), name="workflow-ticket-panel"),
     path("workflow/task/<int:pk>/act/", panel.TaskActView.as_view(), name="workflow-task-act"),

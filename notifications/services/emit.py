@@ -153,7 +153,8 @@ def _key(base, who, channel):
     return key
 
 
-def event_emit(*, tenant, event, ticket=None, actor=None, users=None, customers=None, context=None, occurrence=""):
+def event_emit(*, tenant, event, ticket=None, actor=None, users=None, customers=None, context=None, occurrence="",
+               channels=None, urgent=False):
     """Write the outbox rows an event causes, inside the caller's transaction, and send them to
     Celery once it commits. Staff get the in-app bell plus the channels of their preference
     (from its minimum priority up; held until quiet hours end unless urgent); customers get one
@@ -163,7 +164,11 @@ def event_emit(*, tenant, event, ticket=None, actor=None, users=None, customers=
     One row per event × occurrence × recipient × channel: `occurrence` defaults to what the
     subject's kind says (a ticket's latest timeline event). `ticket` is the subject, read only
     through its registered `SubjectKind`. Returns the rows written (none if they all existed
-    already)."""
+    already).
+
+    `channels` (a list of ChannelName values) overrides the staff's preferences: those channels
+    are used whatever their minimum priority (an escalation names how it must arrive); `urgent`
+    sends through quiet hours, as an urgent ticket does."""
     if event not in Event.values:
         raise ValueError(f"unknown event {event!r}")
     kind = subject_kind(ticket) if ticket is not None else None
@@ -206,12 +211,15 @@ def event_emit(*, tenant, event, ticket=None, actor=None, users=None, customers=
         preferences = {p.user_id: p for p in Preference.objects.filter(user__in=[u.pk for u in users], event=event)}
     for user in users:
         preference = preferences.get(user.pk)
-        wanted = preference.channels if preference is not None else STAFF_DEFAULT_CHANNELS
-        below = preference is not None and (
-            PRIORITY_RANK.get(priority, 1) < PRIORITY_RANK.get(preference.min_priority, 0))
+        if channels is not None:
+            wanted, below = list(channels), False
+        else:
+            wanted = preference.channels if preference is not None else STAFF_DEFAULT_CHANNELS
+            below = preference is not None and (
+                PRIORITY_RANK.get(priority, 1) < PRIORITY_RANK.get(preference.min_priority, 0))
         external, unreachable = [], []
         if not below:
-            quiet_until = None if priority == Priority.URGENT else _quiet(preference, now)
+            quiet_until = None if urgent or priority == Priority.URGENT else _quiet(preference, now)
             for channel in dict.fromkeys(wanted):
                 if channel not in STAFF_CHANNELS:
                     continue

@@ -35,6 +35,8 @@ def test_seed_demo_is_idempotent_and_its_logins_work():
         assert set(Membership.objects.values_list("role", flat=True)) == set(Role.values)
         assert Customer.objects.filter(tier__in=["vip", "svip"]).exists()
 
+    sla_states_check()
+
     call_command("seed_demo", "--quiet", stdout=StringIO())
     assert counts() == first
 
@@ -48,3 +50,19 @@ def test_seed_demo_is_idempotent_and_its_logins_work():
         client = Client()
         assert client.login(username=username, password="demo12345"), username
         assert client.get("/").status_code == 200, username
+
+
+def sla_states_check():
+    """Both tenants show an SLA on track and one breached and escalated over WeCom and SMS."""
+    from django.utils import timezone
+
+    from notifications.models import Notification
+    from workflow.models import TicketSla
+    from workflow.sla_ticket import sla_status
+
+    for tenant in Tenant.objects.all():
+        with tenant_scope(tenant):
+            states = {sla_status(row, timezone.now()).state for row in TicketSla.objects.all()}
+            assert {"on_track", "breached"} <= states, (tenant.slug, states)
+            channels = set(Notification.objects.filter(event="ticket_escalated").values_list("channel", flat=True))
+            assert {"wecom", "sms"} <= channels, (tenant.slug, channels)

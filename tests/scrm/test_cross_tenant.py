@@ -34,6 +34,7 @@ from tests.factories import (
     CustomerFactory,
     OpportunityFactory,
     RegionFactory,
+    SlaPolicyFactory,
     StaffProfileFactory,
     StoreFactory,
     TagFactory,
@@ -42,7 +43,7 @@ from tests.factories import (
 )
 from tickets.models import ApiKey, Attachment, ClassificationRule, SiteVisit, Ticket, TicketTemplate
 from tickets.services import api_key_create, classification_rule_save, ticket_comment_add, ticket_intake
-from workflow.models import BusinessCalendar, PoolEntry, Task, Workflow
+from workflow.models import BusinessCalendar, PoolEntry, SlaPolicy, Task, Workflow
 from workflow.pool import pool_enter
 from workflow.services import workflow_create, workflow_draft_set, workflow_publish
 
@@ -83,6 +84,8 @@ PK_ROUTES = {
     "workflow-calendar": (BusinessCalendar, {}),
     "workflow-calendar-import": (BusinessCalendar, {}),
     "workflow-calendar-day-delete": (BusinessCalendar, {}),
+    "workflow-sla": (SlaPolicy, {}),
+    "workflow-sla-delete": (SlaPolicy, {}),
     "workflow-ticket-panel": (Ticket, {}),
     "workflow-task-act": (Task, {}),
     **{name: (StaffProfile, {}) for name in ("staff-update", "staff-password", "staff-active")},
@@ -193,7 +196,8 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
                                                                set_priority="high")
         objects[ApiKey] = api_key_create(tenant=tenant_a, name="甲密钥")[0]
         objects.update({Workflow: workflow, Task: Task.objects.get(ticket=ticket),
-                        BusinessCalendar: BusinessCalendarFactory(tenant=tenant_a, name="甲日历")})
+                        BusinessCalendar: BusinessCalendarFactory(tenant=tenant_a, name="甲日历"),
+                        SlaPolicy: SlaPolicyFactory(tenant=tenant_a, name="甲SLA")})
         objects[PoolEntry] = pool_enter(ticket=ticket, reason="flagged", detail="甲异常", actor=admin_a)
         objects.update({TicketTemplate: template, Ticket: ticket, Attachment: Attachment.objects.get(),
                         "event": ticket.events.first(), "category": template.category})

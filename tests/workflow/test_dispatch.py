@@ -280,3 +280,14 @@ def test_a_pooled_ticket_assigned_elsewhere_leaves_the_pool(scope_a, wf_template
     again = pool_enter(ticket=ticket, reason="escalated", detail="超时", actor=manager_a)
     entry.refresh_from_db()
     assert entry.outcome == "moved_on" and again.pk != entry.pk and again.left_at is None
+
+
+def test_an_sla_level_can_put_the_ticket_in_the_pool(scope_a, wf_template, city, manager_a):
+    from workflow.escalation import ESCALATION_ACTIONS, escalation_action_choices
+
+    assert "exception_pool" in dict(escalation_action_choices())
+    ticket = intake(scope_a, wf_template, city["xuhui"])
+    change = ESCALATION_ACTIONS["exception_pool"].func(ticket=ticket, task=None, level={"after": 120},
+                                                       actor=None)
+    entry = PoolEntry.objects.get(ticket=ticket, left_at__isnull=True)
+    assert entry.reason == "escalated" and change["field"] == "pool"

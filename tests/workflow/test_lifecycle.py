@@ -22,10 +22,11 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def calls():
-    """Record every hook call as (name, kwargs) for the duration of a test."""
+    """Record every call of the journey's hooks as (name, kwargs) for the duration of a test
+    (not the fine-grained status_changed / handler_acted, which tests/workflow/test_sla.py covers)."""
     seen = []
     registered = []
-    for name in hooks.HOOK_NAMES:
+    for name in hooks.HOOK_NAMES[:5]:
         def record(_name=name, **kwargs):
             seen.append((_name, kwargs))
         hooks.workflow_hook(name)(record)

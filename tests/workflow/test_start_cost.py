@@ -1,7 +1,8 @@
 """Starting a workflow on intake costs a small, constant number of statements: the run, its
 first event, the token, the handler rule's two reads (candidates; their load from the Workload
 roll-up, skipped for a single candidate), the task, the handler's load +1, one UPDATE of the ticket (status and assignee
-together), the node's event and the handler's notification — whatever the number of candidates,
+together), the node's event, the handler's notification and the node's timers (its due-soon reminder and
+timeout, one INSERT; workflow/sla_ticket.py) — whatever the number of candidates,
 tickets or open tasks."""
 
 import pytest
@@ -45,7 +46,7 @@ def test_the_workflow_adds_a_constant_handful_of_statements_to_intake(scope_a):
     many = intake_statements(scope_a, template, store)
 
     added = len(first) - len(without)
-    assert added == 11, "\n".join(first)  # one candidate: no load to read
+    assert added == 12, "\n".join(first)  # one candidate: no load to read
     assert len(many) == len(first) + 1  # several: their Workload rows, one read
     for i in range(6, 16):
         make_member(scope_a, Role.AGENT, f"agent{i}")

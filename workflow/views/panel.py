@@ -21,6 +21,7 @@ from ..graph import node_label
 from ..models import TaskStatus
 from ..policy import node_fields
 from ..routing import reasons_display
+from ..sla_ticket import sla_status
 from . import TASK_ACT_PERMISSION, TASK_VIEW_PERMISSION, diagram, errors_of, is_htmx
 
 TASK_STATUS_LABELS = {"open": pgettext_lazy("task status", "Open"), "done": pgettext_lazy("task status", "Done"),
@@ -58,8 +59,9 @@ def render_panel(request, ticket, *, status=200, bound=None, errors=None, act_va
     """The panel; `bound` = {task pk: bound node form} and `errors` = messages after a failed act."""
     template = "workflow/_panel.html" if is_htmx(request) else "workflow/panel_page.html"
     state = selectors.ticket_run_state(ticket=ticket)
+    sla = sla_status(selectors.ticket_sla(ticket=ticket), timezone.now())
     if state is None:
-        return render(request, template, {"ticket": ticket, "run": None}, status=status)
+        return render(request, template, {"ticket": ticket, "run": None, "sla": sla}, status=status)
     run, graph_data, active, done = state
     graph = _Graph(graph_data)
     tasks = selectors.ticket_tasks(ticket=ticket)
@@ -102,7 +104,7 @@ def render_panel(request, ticket, *, status=200, bound=None, errors=None, act_va
             "values": act_values if bound and task.pk in bound else {},
         })
     context = {
-        "ticket": ticket, "run": run, "workflow": run.version.workflow, "version": run.version,
+        "ticket": ticket, "run": run, "sla": sla, "workflow": run.version.workflow, "version": run.version,
         "diagram": diagram(graph_data, active=active, done=done,
                            field_labels={f"data.{k}": schema.field_label(f) for k, f in by_key.items()}),
         "tasks": tasks, "mine": mine,

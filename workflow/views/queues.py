@@ -6,6 +6,7 @@ from django.utils import timezone
 from scrm.views import StaffView
 
 from .. import selectors
+from ..sla_ticket import sla_status, ticket_sla_loaded
 from . import TASK_VIEW_PERMISSION
 
 QUEUE_TABS = ("mine", "team", "returned")
@@ -23,6 +24,9 @@ class WorkQueueView(StaffView):
         reader = {"mine": selectors.tasks_mine, "team": selectors.tasks_team,
                   "returned": selectors.tasks_returned}[tab]
         page = self.paginate(reader(user=request.user))
+        now = timezone.now()
+        for task in page.object_list:  # the ticket's SLA row came with it (select_related)
+            task.sla = sla_status(ticket_sla_loaded(task.ticket), now)
         context = {"tab": tab, "page": page, "counts": selectors.queue_counts(user=request.user),
-                   "now": timezone.now(), "query": f"tab={tab}"}
+                   "now": now, "query": f"tab={tab}"}
         return render(request, "workflow/queue.html", context)
