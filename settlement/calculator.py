@@ -50,7 +50,7 @@ PERIOD_KINDS = ("rebate", "first_order_bonus", "target_bonus")
 RULE_KINDS = TICKET_KINDS + PERIOD_KINDS
 SURCHARGE_FLAGS = ("night", "urgent", "weekend", "height_work")
 PERIODS = ("month", "quarter")
-_PHASE = {**{k: 1 for k in BILLING_KINDS}, **{k: 2 for k in COEFFICIENT_KINDS}, "surcharge": 3, "distance": 4,
+_PHASE = {**dict.fromkeys(BILLING_KINDS, 1), **dict.fromkeys(COEFFICIENT_KINDS, 2), "surcharge": 3, "distance": 4,
           "split": 5}
 
 
@@ -339,7 +339,7 @@ def split_amount(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
         raise ValueError("weights sum to zero")
     fen_total = int((total / FEN).to_integral_value())
     exact = [Decimal(fen_total) * w / weight_sum for w in weights]
-    floors = [int(math.floor(e)) for e in exact]
+    floors = [math.floor(e) for e in exact]
     left = fen_total - sum(floors)
     order = sorted(range(len(weights)), key=lambda i: (-(exact[i] - floors[i]), i))
     for i in order[:left]:
@@ -451,9 +451,7 @@ def _lines(t: TicketInput, total: Decimal, split: list[Rule], steps: tuple[Step,
             parts = split_amount(total, weights)
             weight_sum = sum(weights, ZERO)
             return tuple(
-                Line(by_role[r["role"]], r["role"], part, "ticket", steps + (Step(
-                    rule.id, rule.name, "split", total, part,
-                    {"role": r["role"], "weight": r["weight"], "of_weights": weight_sum}),))
+                Line(by_role[r["role"]], r["role"], part, "ticket", (*steps, Step(rule.id, rule.name, "split", total, part, {"role": r["role"], "weight": r["weight"], "of_weights": weight_sum})))
                 for r, part in zip(present, parts, strict=True))
         problems.append(_("Split “%(rule)s” names no role this ticket has; the whole amount goes to its first party.")
                         % {"rule": rule.name})
@@ -468,10 +466,7 @@ def _lines(t: TicketInput, total: Decimal, split: list[Rule], steps: tuple[Step,
 
 def period_window(kind: str, day: date) -> tuple[date, date]:
     """The month or quarter containing `day`, as (first day, last day)."""
-    if kind == "month":
-        start = day.replace(day=1)
-    else:
-        start = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    start = day.replace(day=1) if kind == "month" else date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
     months = 1 if kind == "month" else 3
     y, m = divmod(start.month - 1 + months, 12)
     end = date(start.year + y, m + 1, 1).toordinal() - 1

@@ -1,6 +1,7 @@
 """The settlement calculator: every rule kind with amounts worked out by hand in fen, the seeds'
 cases, and properties (a statement is the sum of its lines; a split never loses or invents a fen)."""
 
+import itertools
 from datetime import date
 from decimal import Decimal as D
 
@@ -10,8 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from settlement.calculator import (
-    PartyVolume, Rule, TicketInput, altitude_clean, distance_km, exclusive_overlaps, period_settle, period_window,
-    rebate_amount, rule_check, rule_params_clean, split_amount, ticket_settle,
+    PartyVolume,
+    Rule,
+    TicketInput,
+    altitude_clean,
+    distance_km,
+    exclusive_overlaps,
+    period_settle,
+    period_window,
+    rebate_amount,
+    rule_check,
+    rule_params_clean,
+    split_amount,
+    ticket_settle,
 )
 
 DAY = date(2026, 11, 18)  # a Wednesday
@@ -111,7 +123,7 @@ def test_breakdown_before_and_after_chain():
     assert [(s["kind"], s["rule_id"], s["before"], s["after"]) for s in steps] == [
         ("per_item", None, "0", "200"), ("region_class", 1, "200", "230.00"), ("surcharge", 2, "230.00", "299.00"),
         ("surcharge", 3, "299.00", "345.00")]
-    for a, b in zip(steps, steps[1:], strict=False):
+    for a, b in itertools.pairwise(steps):
         assert a["after"] == b["before"]
     assert steps[2]["detail"] == {"flag": "urgent", "percent": "30", "of": "230.00"}
 
