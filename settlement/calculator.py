@@ -451,7 +451,9 @@ def _lines(t: TicketInput, total: Decimal, split: list[Rule], steps: tuple[Step,
             parts = split_amount(total, weights)
             weight_sum = sum(weights, ZERO)
             return tuple(
-                Line(by_role[r["role"]], r["role"], part, "ticket", (*steps, Step(rule.id, rule.name, "split", total, part, {"role": r["role"], "weight": r["weight"], "of_weights": weight_sum})))
+                Line(by_role[r["role"]], r["role"], part, "ticket", (*steps, Step(
+                    rule.id, rule.name, "split", total, part,
+                    {"role": r["role"], "weight": r["weight"], "of_weights": weight_sum})))
                 for r, part in zip(present, parts, strict=True))
         problems.append(_("Split “%(rule)s” names no role this ticket has; the whole amount goes to its first party.")
                         % {"rule": rule.name})
