@@ -1,4 +1,4 @@
-"""App config of settlement; its models arrive with its issue (see README "Known gaps")."""
+"""App config of settlement: registers the ticket_closed hook and the run's notification subject."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -7,3 +7,11 @@ from django.utils.translation import gettext_lazy as _
 class SettlementConfig(AppConfig):
     name = "settlement"
     verbose_name = _("Settlement")
+
+    def ready(self):
+        from notifications.subjects import subject_kind_register
+
+        from . import hooks  # noqa: F401  (registers settlement_on_ticket_closed)
+        from .notify import RunSubject
+
+        subject_kind_register("settlement.SettlementRun", RunSubject())
