@@ -1,4 +1,4 @@
-"""App config of settlement: registers the ticket_closed hook and the run's notification subject."""
+"""App config of settlement: registers the ticket_closed hook."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -9,9 +9,4 @@ class SettlementConfig(AppConfig):
     verbose_name = _("Settlement")
 
     def ready(self):
-        from notifications.subjects import subject_kind_register
-
         from . import hooks  # noqa: F401  (registers settlement_on_ticket_closed)
-        from .notify import RunSubject
-
-        subject_kind_register("settlement.SettlementRun", RunSubject())

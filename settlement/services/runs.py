@@ -57,7 +57,7 @@ def run_start(*, tenant, period_kind: str, day: date, actor) -> SettlementRun:
         if run.is_running:
             raise ValidationError({"period_kind": _("This period is being run already.")})
         SettlementRun.objects.filter(pk=run.pk).update(is_running=True, progress=0, error="")
-        run.refresh_from_db()
+        run = SettlementRun.objects.get(pk=run.pk)
     else:
         run = SettlementRun.objects.create(tenant=tenant, period_kind=period_kind, period_start=start,
                                            period_end=end, created_by=actor, is_running=True)
@@ -103,7 +103,7 @@ def run_execute(*, run: SettlementRun, batch: int = BATCH) -> SettlementRun:
             progress=100, is_running=False, total=totals["total"] or Decimal("0"), line_count=totals["lines"],
             ticket_count=totals["tickets"], finished_at=timezone.now(),
             error=_("%(n)s tickets could not be settled (a bad mapped value).") % {"n": skipped} if skipped else "")
-    run.refresh_from_db()
+    run = SettlementRun.objects.get(pk=run.pk)
     return run
 
 
@@ -180,9 +180,11 @@ def run_approve(*, run: SettlementRun, actor) -> SettlementRun:
         counts[party_id] += 1
     period = f"{run.period_start:%Y-%m-%d} – {run.period_end:%Y-%m-%d}"
     for party in Party.objects.filter(pk__in=per_party, user__isnull=False).select_related("user"):
-        event_emit(tenant=run.tenant, event=Event.SETTLEMENT_READY, ticket=run, users=[party.user],
-                   context={"settlement_period": period, "amount": f"¥{per_party[party.pk]:,.2f}",
-                            "line_count": counts[party.pk]},
+        # The outbox row's subject is a ticket; a run has none, so the message carries its figures.
+        event_emit(tenant=run.tenant, event=Event.SETTLEMENT_READY, users=[party.user],
+                   context={"settlement_period": period,
+                            "amount": _("¥%(amount)s (%(n)s lines)") % {"amount": f"{per_party[party.pk]:,.2f}",
+                                                                       "n": counts[party.pk]}},
                    occurrence=f"run{run.pk}:party{party.pk}")
     return run
 

@@ -20,7 +20,8 @@ def _label(zh):
 
 REPAIR_FIELDS = [
     {"key": "item", "type": "select", "label": _label("服务项目"), "required": True, "public": "edit",
-     "options": {"choices": [{"value": "repair", "label": _label("维修")}, {"value": "install", "label": _label("安装")}]}},
+     "options": {"choices": [{"value": "repair", "label": _label("维修")},
+                             {"value": "install", "label": _label("安装")}]}},
     {"key": "fee", "type": "money", "label": _label("服务费"), "public": "hidden"},
     {"key": "hours", "type": "decimal", "label": _label("工时"), "public": "hidden"},
     {"key": "night", "type": "checkbox", "label": _label("夜间服务"), "public": "hidden"},
