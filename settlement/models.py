@@ -27,6 +27,15 @@ class PartyKind(models.TextChoices):
     HEADQUARTERS = "headquarters", _("Headquarters")
 
 
+RULE_KIND_LABELS = {
+    "fixed": _("Billing: fixed package"), "per_item": _("Billing: per item"), "hourly": _("Billing: hourly"),
+    "milestones": _("Billing: project milestones"), "region_class": _("Region class coefficient"),
+    "altitude": _("Altitude multiplier"), "surcharge": _("Surcharge"), "distance": _("Distance"),
+    "split": _("Revenue split"), "rebate": _("Tiered rebate"), "first_order_bonus": _("First-order bonus"),
+    "target_bonus": _("Period target bonus"),
+}
+
+
 class Party(TenantOwned):
     """Someone who earns or pays in settlement: an engineer (linked to a user), a store, a region,
     a partner service provider, or a distributor/agent in levels (`parent`). A user, a store and a
@@ -108,7 +117,7 @@ class SettlementRule(TenantOwned):
     itself), priority, exclusive or stackable, cap and minimum of what it contributes."""
 
     name = models.CharField(_("name"), max_length=80)
-    kind = models.CharField(_("kind"), max_length=20, choices=[(k, k) for k in RULE_KINDS])
+    kind = models.CharField(_("kind"), max_length=20, choices=[(k, RULE_KIND_LABELS[k]) for k in RULE_KINDS])
     params = models.JSONField(_("parameters"), default=dict)
     condition = models.JSONField(_("condition"), default=dict, blank=True)
     priority = models.PositiveSmallIntegerField(_("priority"), default=100)

@@ -8,6 +8,7 @@ anonymous — gets a 500 from any route, and nothing outside the public capabili
 (form, tracking token) shows A's data to B or to anonymous."""
 
 import re
+from datetime import date
 
 import pytest
 from django.contrib import admin
@@ -18,6 +19,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from scrm.models import Customer, Membership, Opportunity, Region, RegionUserObjectPermission, Store, Tenant
 from scrm.services import region_grant
 from scrm.tenancy import tenant_scope
+from settlement.models import SettlementRule, SettlementRun
+from settlement.services import rule_save
 from tests.factories import (
     BusinessCalendarFactory,
     CustomerFactory,
@@ -73,6 +76,10 @@ PK_ROUTES = {
     "workflow-calendar-day-delete": (BusinessCalendar, {}),
     "workflow-ticket-panel": (Ticket, {}),
     "workflow-task-act": (Task, {}),
+    **{name: (SettlementRun, {}) for name in ("settlement-run", "settlement-run-progress")},
+    "settlement-statement": (SettlementRun, {"party_pk": 1}),
+    "settlement-export": (SettlementRun, {"fmt": "csv"}),
+    "settlement-rule": (SettlementRule, {}),
 }
 
 
@@ -106,7 +113,7 @@ def route_kwargs(name, pattern, world):
     values = {
         "action": "comment", "number": ticket.number, "token": ticket.tracking_token,
         "tenant_slug": ticket.tenant.slug, "template_slug": world[TicketTemplate].slug,
-        "uidb64": "MQ", "pk": None, "template_id": None,
+        "uidb64": "MQ", "pk": None, "template_id": None, "party_pk": 1, "fmt": "csv",
     }
     if name == "password_reset_confirm":
         values["token"] = "set-password"
@@ -174,6 +181,9 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
                         BusinessCalendar: BusinessCalendarFactory(tenant=tenant_a, name="甲日历")})
         objects.update({TicketTemplate: template, Ticket: ticket, Attachment: Attachment.objects.get(),
                         "event": ticket.events.first(), "category": template.category})
+        objects.update({SettlementRun: SettlementRun.objects.create(
+            tenant=tenant_a, period_kind="month", period_start=date(2026, 11, 1), period_end=date(2026, 11, 30)),
+            SettlementRule: rule_save(tenant=tenant_a, name="甲结算规则", kind="fixed", params={"amount": 1})})
     return objects
 
 
