@@ -55,10 +55,12 @@ def ticket_lines_compute(*, ticket, actor=None, cache: InputCache | None = None,
     """Compute the ticket's lines and store what changed: the lines the first time, then one
     adjustment line per (party, role) whose amount differs from what its lines already sum to."""
     cache = cache or InputCache()
+    if ticket.template_id not in cache.maps:
+        return []  # only templates that say which fields feed settlement are settled
     data = ticket_input(ticket=ticket, cache=cache)
     result = ticket_settle(data, active_rules() if rules is None else rules)
     if result.problems:
-        logger.info("ticket %s settles with problems: %s", ticket.pk, "; ".join(result.problems))
+        logger.debug("ticket %s settles with problems: %s", ticket.pk, "; ".join(result.problems))
     period_date = period_date_for(data.closed_on)
     before = {(r["party_id"], r["role"]): r["total"] for r in SettlementLine.objects.filter(
         ticket=ticket, kind__in=[LineKind.TICKET, LineKind.ADJUSTMENT]).values("party_id", "role").annotate(
@@ -91,6 +93,8 @@ def lines_for_new_tickets(tickets: Iterable, *, cache: InputCache, rules: list[R
     rows: list[SettlementLine] = []
     skipped = 0
     for ticket in tickets:
+        if ticket.template_id not in cache.maps:
+            continue
         try:
             data = ticket_input(ticket=ticket, cache=cache)
         except ValidationError:

@@ -35,9 +35,10 @@ def _role(user) -> str | None:
 
 
 @transaction.atomic
-def run_start(*, tenant, period_kind: str, day: date, actor) -> SettlementRun:
+def run_start(*, tenant, period_kind: str, day: date, actor, background: bool = True) -> SettlementRun:
     """Open the run of the month/quarter containing `day`, or re-run its draft. Refused when the
-    period is frozen (reviewed, approved, paid) or overlaps another run's period."""
+    period is frozen (reviewed, approved, paid) or overlaps another run's period. With
+    `background=False` the caller runs `run_execute` itself (the demo seed, the benchmark)."""
     if period_kind not in PeriodKind.values:
         raise ValidationError({"period_kind": _("Choose a month or a quarter.")})
     start, end = period_window(period_kind, day)
@@ -61,7 +62,8 @@ def run_start(*, tenant, period_kind: str, day: date, actor) -> SettlementRun:
     else:
         run = SettlementRun.objects.create(tenant=tenant, period_kind=period_kind, period_start=start,
                                            period_end=end, created_by=actor, is_running=True)
-    run_execute_task.delay_on_commit(tenant_id=tenant.pk, run_id=run.pk)
+    if background:
+        run_execute_task.delay_on_commit(tenant_id=tenant.pk, run_id=run.pk)
     return run
 
 
@@ -79,7 +81,8 @@ def run_execute(*, run: SettlementRun, batch: int = BATCH) -> SettlementRun:
     cache, rules = InputCache(), active_rules()
     locked = locked_periods()
     start_at, end_at = _bounds(run)
-    pending = (Ticket.objects.filter(status=Status.CLOSED, closed_at__gte=start_at, closed_at__lte=end_at)
+    pending = (Ticket.objects.filter(status=Status.CLOSED, closed_at__gte=start_at, closed_at__lte=end_at,
+                                     template_id__in=list(cache.maps))
                .exclude(pk__in=SettlementLine.objects.filter(ticket__isnull=False).values("ticket_id")))
     ids = list(pending.order_by("pk").values_list("pk", flat=True))
     skipped = 0
