@@ -391,7 +391,7 @@ def ticket_settle(t: TicketInput, rules: Sequence[Rule]) -> TicketResult:
             return TicketResult(ZERO, tuple(steps), (), tuple(problems) or (
                 _("The ticket has no service item price, fee or billing rule to settle by."),))
         amount = base
-        steps.append(Step(None, _("Price book"), "per_item", ZERO, base,
+        steps.append(Step(None, "price_book", "per_item", ZERO, base,
                           {"fee": t.fee} if t.fee is not None else {"unit_price": t.unit_price,
                                                                     "quantity": t.quantity}))
     for rule in (r for r in chosen if r.kind in COEFFICIENT_KINDS):
@@ -433,7 +433,7 @@ def ticket_settle(t: TicketInput, rules: Sequence[Rule]) -> TicketResult:
         amount += delta
     total = money(amount)
     if total != amount:
-        steps.append(Step(None, _("Rounded half-up to the fen"), "rounding", amount, total, {}))
+        steps.append(Step(None, "rounding", "rounding", amount, total, {}))
     lines = _lines(t, total, [r for r in chosen if r.kind == "split"][:1], tuple(steps), problems)
     return TicketResult(total, tuple(steps), lines, tuple(problems))
 

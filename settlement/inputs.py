@@ -15,8 +15,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from workflow.conditions import ticket_context
+from scrm.models import Region, Store
+from tickets.models import Category, TicketTemplate
 
 from .calculator import TicketInput, altitude_clean, distance_km
 from .models import ROLE_INPUT_PREFIX, Party, ServicePrice, SettlementFieldMap
@@ -43,7 +45,7 @@ def onsite_minutes(*, ticket, mapping: Mapping[str, str]) -> int | None:
     key = mapping.get("hours")
     if not key:
         return None
-    hours = _number((ticket.data or {}).get(key), _("Working hours"), maximum=MAX_HOURS)
+    hours = _number((ticket.data or {}).get(key), gettext_lazy("Working hours"), maximum=MAX_HOURS)
     return None if hours is None else int((hours * 60).to_integral_value())
 
 
@@ -67,6 +69,29 @@ class InputCache:
                                    .values_list("item__code", "effective_from", "price")):
             self.prices.setdefault(code, []).append((start, price))
         self.maps = dict(SettlementFieldMap.objects.values_list("template_id", "mapping"))
+        self.regions = {r["id"]: r for r in Region.objects.values("id", "code", "settlement_class")}
+        self.stores = {s["id"]: s for s in Store.objects.values("id", "code", "latitude", "longitude")}
+        self.templates = dict(TicketTemplate.objects.values_list("id", "slug"))
+        self.categories = dict(Category.objects.values_list("id", "code"))
+
+    def context(self, ticket) -> dict[str, Any]:
+        """workflow.conditions.ticket_context, from these tables instead of the ticket's relations
+        (the same keys; customer and opportunity still come with the ticket)."""
+        customer, opportunity = ticket.customer, ticket.opportunity
+        region = self.regions.get(ticket.region_id) or {}
+        return {
+            "priority": ticket.priority, "source": ticket.source, "status": ticket.status,
+            "category": self.categories.get(ticket.category_id, ""),
+            "template": self.templates.get(ticket.template_id, ""),
+            "customer.tier": customer.tier if customer else "",
+            "customer.tags": [t.name for t in customer.tags.all()] if customer else [],
+            "opportunity.amount": opportunity.amount if opportunity else None,
+            "opportunity.stage": opportunity.stage if opportunity else "",
+            "store.code": (self.stores.get(ticket.store_id) or {}).get("code", ""),
+            "region.code": region.get("code", ""),
+            "region.settlement_class": region.get("settlement_class", ""),
+            "data": ticket.data or {},
+        }
 
     def price_on(self, item_code: str, day: date) -> Decimal | None:
         """The item's price book version in force on `day` (the latest start on or before it)."""
@@ -93,14 +118,13 @@ def ticket_parties(*, ticket, mapping: Mapping[str, str], cache: InputCache) -> 
     return tuple(out)
 
 
-def _distance(ticket, location: Any) -> Decimal | None:
+def _distance(ticket, location: Any, cache: InputCache) -> Decimal | None:
     if not isinstance(location, Mapping) or location.get("lat") is None:
         return None
-    origin = None
-    if ticket.store_id and ticket.store.latitude is not None:
-        origin = (ticket.store.latitude, ticket.store.longitude)
-    if origin is None:
+    store = cache.stores.get(ticket.store_id) or {}
+    if store.get("latitude") is None:
         return None
+    origin = (store["latitude"], store["longitude"])
     return distance_km(float(origin[0]), float(origin[1]), float(location["lat"]), float(location["lng"]))
 
 
@@ -116,23 +140,23 @@ def ticket_input(*, ticket, cache: InputCache | None = None) -> TicketInput:
 
     closed = timezone.localtime(ticket.closed_at or timezone.now()).date()
     item = value("service_item")
-    fee = _number(value("fee"), _("Fee"), maximum=Decimal("100000000"))
-    quantity = _number(value("quantity"), _("Quantity"), maximum=MAX_QUANTITY)
+    fee = _number(value("fee"), gettext_lazy("Fee"), maximum=Decimal("100000000"))
+    quantity = _number(value("quantity"), gettext_lazy("Quantity"), maximum=MAX_QUANTITY)
     altitude = value("altitude_m")
     flags = {flag for flag in ("night", "urgent", "weekend", "height_work") if value(flag) is True}
     if ticket.priority == "urgent":
         flags.add("urgent")
     if "weekend" not in mapping and closed.weekday() >= 5:
         flags.add("weekend")
-    distance = _number(value("distance_km"), _("Distance"), maximum=Decimal("10000"))
+    distance = _number(value("distance_km"), gettext_lazy("Distance"), maximum=Decimal("10000"))
     if distance is None:
-        distance = _distance(ticket, value("location"))
+        distance = _distance(ticket, value("location"), cache)
     milestones = value("milestones")
     return TicketInput(
         ticket_id=ticket.pk,
         closed_on=closed,
-        context=ticket_context(ticket),
-        region_class=ticket.region.settlement_class if ticket.region_id else "",
+        context=cache.context(ticket),
+        region_class=(cache.regions.get(ticket.region_id) or {}).get("settlement_class", ""),
         unit_price=cache.price_on(str(item), closed) if item else None,
         fee=fee,
         quantity=quantity if quantity is not None else Decimal("1"),

@@ -1,13 +1,17 @@
 """Excel/CSV export of statements with django-import-export (the lines of a run, each with its
 breakdown as one readable cell)."""
 
+from django.utils.translation import gettext as _
 from import_export import fields, resources
 
 from .models import SettlementLine
 
 
 def breakdown_text(steps) -> str:
-    return " → ".join(f"{s.get('rule')}: {s.get('before')}→{s.get('after')}" for s in steps or [])
+    names = {"price_book": _("Price book"), "rounding": _("Rounded half-up to the fen"),
+             "adjustment": _("Recomputed: adjustment")}
+    return " → ".join(f"{names.get(s.get('rule'), s.get('rule'))}: {s.get('before')}→{s.get('after')}"
+                      for s in steps or [])
 
 
 class StatementLineResource(resources.ModelResource):

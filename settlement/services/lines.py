@@ -44,7 +44,7 @@ def period_date_for(day: date, locked: Sequence[tuple[date, date]] | None = None
 
 
 def _rows(ticket, result: TicketResult, period_date: date) -> list[SettlementLine]:
-    return [SettlementLine(tenant_id=ticket.tenant_id, ticket=ticket, party_id=line.party_id, role=line.role,
+    return [SettlementLine(tenant_id=ticket.tenant_id, ticket_id=ticket.pk, party_id=line.party_id, role=line.role,
                            kind=LineKind.TICKET, amount=line.amount, breakdown=line.breakdown(),
                            period_date=period_date) for line in result.lines]
 

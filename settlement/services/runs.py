@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Exists, Min, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
@@ -83,13 +83,12 @@ def run_execute(*, run: SettlementRun, batch: int = BATCH) -> SettlementRun:
     start_at, end_at = _bounds(run)
     pending = (Ticket.objects.filter(status=Status.CLOSED, closed_at__gte=start_at, closed_at__lte=end_at,
                                      template_id__in=list(cache.maps))
-               .exclude(pk__in=SettlementLine.objects.filter(ticket__isnull=False).values("ticket_id")))
+               .filter(~Exists(SettlementLine.objects.filter(ticket=OuterRef("pk")))))
     ids = list(pending.order_by("pk").values_list("pk", flat=True))
     skipped = 0
     for i in range(0, len(ids), batch):
         chunk = (Ticket.objects.filter(pk__in=ids[i:i + batch])
-                 .select_related("region", "store", "customer", "opportunity", "template", "category")
-                 .prefetch_related("customer__tags"))
+                 .select_related("customer", "opportunity").prefetch_related("customer__tags"))
         with transaction.atomic():
             rows, bad = lines_for_new_tickets(chunk, cache=cache, rules=rules, locked=locked)
             SettlementLine.objects.bulk_create(rows, batch_size=1000)

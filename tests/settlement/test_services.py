@@ -26,7 +26,7 @@ def test_east_china_urgent_night_repair_settles_on_close(setup):
     assert lines(ticket) == [("张工", "engineer", "ticket", Decimal("345.00"))]
     steps = SettlementLine.objects.get(ticket=ticket).breakdown
     assert [(s["rule"], Decimal(s["before"]), Decimal(s["after"])) for s in steps] == [
-        ("Price book", 0, 200), ("大区系数", 200, 230), ("加急 +30%", 230, 299), ("夜间 +20%", 299, 345)]
+        ("price_book", 0, 200), ("大区系数", 200, 230), ("加急 +30%", 230, 299), ("夜间 +20%", 299, 345)]
 
 
 def test_tibet_repair_at_4200m_double_rate(setup):
