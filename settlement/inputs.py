@@ -27,7 +27,7 @@ MAX_QUANTITY = Decimal("100000")
 MAX_HOURS = Decimal("1000")
 
 
-def _number(value: Any, label: str, *, maximum: Decimal) -> Decimal | None:
+def _number(value: Any, label: Any, *, maximum: Decimal) -> Decimal | None:
     if value in (None, ""):
         return None
     try:
@@ -69,16 +69,18 @@ class InputCache:
                                    .values_list("item__code", "effective_from", "price")):
             self.prices.setdefault(code, []).append((start, price))
         self.maps = dict(SettlementFieldMap.objects.values_list("template_id", "mapping"))
-        self.regions = {r["id"]: r for r in Region.objects.values("id", "code", "settlement_class")}
-        self.stores = {s["id"]: s for s in Store.objects.values("id", "code", "latitude", "longitude")}
-        self.templates = dict(TicketTemplate.objects.values_list("id", "slug"))
-        self.categories = dict(Category.objects.values_list("id", "code"))
+        self.regions: dict[int, dict[str, Any]] = {
+            r["id"]: dict(r) for r in Region.objects.values("id", "code", "settlement_class")}
+        self.stores: dict[int, dict[str, Any]] = {
+            s["id"]: dict(s) for s in Store.objects.values("id", "code", "latitude", "longitude")}
+        self.templates: dict[int, str] = dict(TicketTemplate.objects.values_list("id", "slug"))
+        self.categories: dict[int, str] = dict(Category.objects.values_list("id", "code"))
 
     def context(self, ticket) -> dict[str, Any]:
         """workflow.conditions.ticket_context, from these tables instead of the ticket's relations
         (the same keys; customer and opportunity still come with the ticket)."""
         customer, opportunity = ticket.customer, ticket.opportunity
-        region = self.regions.get(ticket.region_id) or {}
+        region: dict[str, Any] = self.regions.get(ticket.region_id) or {}
         return {
             "priority": ticket.priority, "source": ticket.source, "status": ticket.status,
             "category": self.categories.get(ticket.category_id, ""),
@@ -121,7 +123,7 @@ def ticket_parties(*, ticket, mapping: Mapping[str, str], cache: InputCache) -> 
 def _distance(ticket, location: Any, cache: InputCache) -> Decimal | None:
     if not isinstance(location, Mapping) or location.get("lat") is None:
         return None
-    store = cache.stores.get(ticket.store_id) or {}
+    store: dict[str, Any] = cache.stores.get(ticket.store_id) or {}
     if store.get("latitude") is None:
         return None
     origin = (store["latitude"], store["longitude"])

@@ -69,7 +69,7 @@ def run_statements(*, run: SettlementRun) -> list[dict[str, Any]]:
     rows = (SettlementLine.objects.filter(run_lines_q(run)).values("party_id", "party__name", "party__kind")
             .annotate(total=Sum("amount"), lines=Count("id"), tickets=Count("ticket", distinct=True))
             .order_by("-total", "party__name"))
-    return list(rows)
+    return [dict(row) for row in rows]
 
 
 def statement_lines(*, run: SettlementRun, party: Party) -> QuerySet[SettlementLine]:
@@ -110,10 +110,10 @@ def ranking(*, user, span: str) -> list[dict[str, Any]]:
     """Parties the user may see ranked by what they earned in the last day / 7 days / 30 days."""
     today = timezone.localdate()
     since = today - timedelta(days=SPANS.get(span, 29))
-    return list(visible_lines(user=user).filter(period_date__gte=since, period_date__lte=today)
+    return [dict(row) for row in visible_lines(user=user).filter(period_date__gte=since, period_date__lte=today)
                 .values("party_id", "party__name", "party__kind")
                 .annotate(total=Sum("amount"), tickets=Count("ticket", distinct=True))
-                .order_by("-total", "party__name")[:100])
+                .order_by("-total", "party__name")[:100]]
 
 
 def rule_list() -> QuerySet[SettlementRule]:

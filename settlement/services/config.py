@@ -86,7 +86,7 @@ def template_field_types() -> dict[str, str]:
     """Every field key of the tenant's published templates → its type (what conditions may name)."""
     out: dict[str, str] = {}
     for template in TicketTemplate.objects.filter(current_version__isnull=False).select_related("current_version"):
-        for field in template.current_version.fields or []:
+        for field in (template.current_version.fields if template.current_version else None) or []:
             out.setdefault(field.get("key", ""), field.get("type", ""))
     return out
 
@@ -152,7 +152,8 @@ def field_map_save(*, tenant, template: TicketTemplate, mapping: dict[str, str])
         raise ValidationError({"template": _("Publish the template first.")})
     if not isinstance(mapping, dict) or len(mapping) > 30:
         raise ValidationError({"mapping": _("The mapping is a list of at most 30 inputs.")})
-    fields = {f.get("key"): f.get("type") for f in template.current_version.fields or []}
+    version = template.current_version
+    fields = {f.get("key"): f.get("type") for f in (version.fields if version else None) or []}
     for name, key in mapping.items():
         role = name.startswith(ROLE_INPUT_PREFIX) and 0 < len(name) - len(ROLE_INPUT_PREFIX) <= 30
         if name not in SETTLEMENT_INPUTS and not role:
