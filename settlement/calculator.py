@@ -75,6 +75,13 @@ def _dec(value: Any, name: str, *, minimum: Decimal | None = ZERO, maximum: Deci
     return number
 
 
+def _shown(value: Decimal) -> str:
+    """A stored figure: whole fen as 0.00, finer exact values without trailing zeros (34.9965)."""
+    if value == value.quantize(FEN):
+        return str(value.quantize(FEN))
+    return format(value.normalize(), "f")
+
+
 # --- data ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -133,9 +140,9 @@ class Step:
     detail: Mapping[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return {"rule_id": self.rule_id, "rule": self.rule, "kind": self.kind, "before": str(self.before),
-                "after": str(self.after), "detail": {k: str(v) if isinstance(v, Decimal) else v
-                                                     for k, v in self.detail.items()}}
+        return {"rule_id": self.rule_id, "rule": self.rule, "kind": self.kind, "before": _shown(self.before),
+                "after": _shown(self.after), "detail": {k: _shown(v) if isinstance(v, Decimal) else v
+                                                        for k, v in self.detail.items()}}
 
 
 @dataclass(frozen=True)

@@ -121,8 +121,8 @@ def test_breakdown_before_and_after_chain():
                            [NIGHT, URGENT, REGION])
     steps = result.lines[0].breakdown()
     assert [(s["kind"], s["rule_id"], s["before"], s["after"]) for s in steps] == [
-        ("per_item", None, "0", "200"), ("region_class", 1, "200", "230.00"), ("surcharge", 2, "230.00", "299.00"),
-        ("surcharge", 3, "299.00", "345.00")]
+        ("per_item", None, "0.00", "200.00"), ("region_class", 1, "200.00", "230.00"),
+        ("surcharge", 2, "230.00", "299.00"), ("surcharge", 3, "299.00", "345.00")]
     for a, b in itertools.pairwise(steps):
         assert a["after"] == b["before"]
     assert steps[2]["detail"] == {"flag": "urgent", "percent": "30", "of": "230.00"}
