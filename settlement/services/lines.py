@@ -15,7 +15,7 @@ from django.db.models import Sum
 
 from ..calculator import Rule, TicketResult, ticket_settle
 from ..inputs import InputCache, ticket_input
-from ..models import LOCKED_STATES, LineKind, SettlementLine, SettlementRule, SettlementRun
+from ..models import LOCKED_STATES, LineKind, SettlementFieldMap, SettlementLine, SettlementRule, SettlementRun
 from .config import rule_spec
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,11 @@ def ticket_lines_compute(*, ticket, actor=None, cache: InputCache | None = None,
                          rules: list[Rule] | None = None) -> list[SettlementLine]:
     """Compute the ticket's lines and store what changed: the lines the first time, then one
     adjustment line per (party, role) whose amount differs from what its lines already sum to."""
-    cache = cache or InputCache()
+    if cache is None:
+        # One query for the tickets of templates that feed no settlement (most closes).
+        if not SettlementFieldMap.objects.filter(template_id=ticket.template_id).exists():
+            return []
+        cache = InputCache()
     if ticket.template_id not in cache.maps:
         return []  # only templates that say which fields feed settlement are settled
     data = ticket_input(ticket=ticket, cache=cache)
