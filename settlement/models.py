@@ -263,6 +263,15 @@ class LineKind(models.TextChoices):
     BONUS = "bonus", _("Bonus")
 
 
+# Split roles the demo and most renovation/installation tenants use; other role names show as typed.
+ROLE_LABELS = {**dict(PartyKind.choices), "designer": _("Designer"), "supervisor": _("Supervisor"),
+               "crew": _("Crew")}
+
+
+def role_label(role: str) -> str:
+    return str(ROLE_LABELS.get(role, role))
+
+
 class SettlementLine(TenantOwned):
     """One amount one party earns, with the breakdown of every rule applied (before/after).
     Append-only: a recomputed ticket adds adjustment lines for the difference. `period_date`
@@ -294,6 +303,10 @@ class SettlementLine(TenantOwned):
             models.Index(fields=["tenant", "party", "period_date"], name="settlementline_party"),
             models.Index(fields=["tenant", "ticket"], name="settlementline_ticket"),
         ]
+
+    @property
+    def role_label(self):
+        return role_label(self.role)
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

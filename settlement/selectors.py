@@ -14,7 +14,7 @@ from django.utils import timezone
 from scrm.models import Role
 from scrm.selectors import granted_region_ids, membership_current
 
-from .models import LOCKED_STATES, Party, ServiceItem, SettlementLine, SettlementRule, SettlementRun
+from .models import LOCKED_STATES, Party, ServiceItem, SettlementLine, SettlementRule, SettlementRun, role_label
 
 ALL_SEEING = (Role.ADMIN, Role.MANAGER, Role.FINANCE)
 
@@ -69,7 +69,7 @@ def run_statements(*, run: SettlementRun) -> list[dict[str, Any]]:
     rows = (SettlementLine.objects.filter(run_lines_q(run)).values("party_id", "party__name", "party__kind")
             .annotate(total=Sum("amount"), lines=Count("id"), tickets=Count("ticket", distinct=True))
             .order_by("-total", "party__name"))
-    return [dict(row) for row in rows]
+    return [{**row, "kind_label": role_label(row["party__kind"])} for row in rows]
 
 
 def statement_lines(*, run: SettlementRun, party: Party) -> QuerySet[SettlementLine]:
@@ -110,10 +110,11 @@ def ranking(*, user, span: str) -> list[dict[str, Any]]:
     """Parties the user may see ranked by what they earned in the last day / 7 days / 30 days."""
     today = timezone.localdate()
     since = today - timedelta(days=SPANS.get(span, 29))
-    return [dict(row) for row in visible_lines(user=user).filter(period_date__gte=since, period_date__lte=today)
-                .values("party_id", "party__name", "party__kind")
-                .annotate(total=Sum("amount"), tickets=Count("ticket", distinct=True))
-                .order_by("-total", "party__name")[:100]]
+    rows = (visible_lines(user=user).filter(period_date__gte=since, period_date__lte=today)
+            .values("party_id", "party__name", "party__kind")
+            .annotate(total=Sum("amount"), tickets=Count("ticket", distinct=True))
+            .order_by("-total", "party__name")[:100])
+    return [{**row, "kind_label": role_label(row["party__kind"])} for row in rows]
 
 
 def rule_list() -> QuerySet[SettlementRule]:
