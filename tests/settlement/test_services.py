@@ -141,3 +141,22 @@ def test_cross_tenant_objects_refused(setup, tenant_b):
         price_set(tenant=tenant_b, item=setup.repair, price=Decimal("1"), effective_from=date(2026, 1, 1))
     assert other.tenant_id == tenant_b.pk
     assert LineKind.TICKET == "ticket"
+
+
+def test_distance_from_the_store_to_the_mapped_address(setup):
+    from settlement.inputs import ticket_input
+    from tests.factories import StoreFactory, published_template
+    from tickets.services import ticket_intake
+
+    fields = [{"key": "site", "type": "address", "label": {"zh-hans": "地址", "en": "Site"}, "public": "edit"},
+              {"key": "fee", "type": "money", "label": {"zh-hans": "费用", "en": "Fee"}, "public": "hidden"}]
+    template = published_template(setup.tenant, name="安装", slug="install", fields=fields, prefix="AZ")
+    field_map_save(tenant=setup.tenant, template=template, mapping={"location": "site", "fee": "fee"})
+    store = StoreFactory(tenant=setup.tenant, region=setup.east, code="sh-renmin", latitude=Decimal("31.230400"),
+                         longitude=Decimal("121.473700"))
+    ticket = ticket_intake(tenant=setup.tenant, source="web", template=template, store=store, region=setup.east,
+                           data={"site": {"text": "合肥市政务区", "lat": 31.8206, "lng": 117.2272}, "fee": "100"},
+                           title="安装", actor=setup.admin)
+    data = ticket_input(ticket=ticket)
+    assert Decimal("395") < data.distance_km < Decimal("410")
+    assert data.fee == Decimal("100") and data.region_class == "A"
