@@ -14,7 +14,8 @@ MYPY_FILES := scrm/services.py scrm/selectors.py tickets/services/ tickets/selec
 	workflow/dispatch.py workflow/pool.py workflow/dispatch_selectors.py \
 	workflow/drawing.py tickets/identifiers.py \
 	spareparts/services.py spareparts/selectors.py spareparts/nearest.py \
-	workflow/sla_policy.py workflow/sla_ticket.py workflow/sla_sweep.py workflow/escalation.py
+	workflow/sla_policy.py workflow/sla_ticket.py workflow/sla_sweep.py workflow/escalation.py \
+	settlement/calculator.py settlement/services/ settlement/selectors.py settlement/inputs.py
 
 .PHONY: run test test-integration test-e2e lint bench lock messages clean install
 

@@ -8,6 +8,7 @@ anonymous — gets a 500 from any route, and nothing outside the public capabili
 (form, tracking token) shows A's data to B or to anonymous."""
 
 import re
+from datetime import date
 
 import pytest
 from django.contrib import admin
@@ -27,6 +28,8 @@ from scrm.models import (
 )
 from scrm.services import region_grant
 from scrm.tenancy import tenant_scope
+from settlement.models import SettlementRule, SettlementRun
+from settlement.services import rule_save
 from spareparts import services as parts_services
 from spareparts.models import Transfer
 from tests.factories import (
@@ -97,6 +100,10 @@ PK_ROUTES = {
     "parts-transfer-receive": (Transfer, {}),
     "parts-ticket-panel": (Ticket, {}),
     "parts-ticket-scan": (Ticket, {}),
+    **{name: (SettlementRun, {}) for name in ("settlement-run", "settlement-run-progress")},
+    "settlement-statement": (SettlementRun, {"party_pk": 1}),
+    "settlement-export": (SettlementRun, {"fmt": "csv"}),
+    "settlement-rule": (SettlementRule, {}),
 }
 
 
@@ -130,7 +137,7 @@ def route_kwargs(name, pattern, world):
     values = {
         "action": "comment", "number": ticket.number, "token": ticket.tracking_token,
         "tenant_slug": ticket.tenant.slug, "template_slug": world[TicketTemplate].slug,
-        "uidb64": "MQ", "pk": None, "template_id": None,
+        "uidb64": "MQ", "pk": None, "template_id": None, "party_pk": 1, "fmt": "csv",
     }
     if name == "password_reset_confirm":
         values["token"] = "set-password"
@@ -210,6 +217,9 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
         parts_services.stock_receive(warehouse=w1, part=part, quantity=2, actor=None)
         objects[Transfer] = parts_services.transfer_create(part=part, source=w1, destination=w2, quantity=1,
                                                            actor=None)
+        objects.update({SettlementRun: SettlementRun.objects.create(
+            tenant=tenant_a, period_kind="month", period_start=date(2026, 11, 1), period_end=date(2026, 11, 30)),
+            SettlementRule: rule_save(tenant=tenant_a, name="甲结算规则", kind="fixed", params={"amount": 1})})
     return objects
 
 

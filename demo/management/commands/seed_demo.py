@@ -51,6 +51,7 @@ from tickets.selectors import template_list
 from ...dispatch_seed import dispatch_demo_seed
 from ...fieldservice_seed import fieldservice_demo_seed
 from ...parts_seed import parts_demo_seed
+from ...settlement_seed import settlement_seed
 from ...sla_seed import sla_demo_seed
 from ...ticket_seed import demo_tickets_seed
 
@@ -853,6 +854,7 @@ class Command(BaseCommand):
                     dispatch_demo_seed(tenant=tenant)
                     parts_demo_seed(tenant=tenant)
                     sla_demo_seed(tenant=tenant)
+                    settlement_seed(tenant=tenant)
                     after = _counts()
             if verbose:
                 summary = "，".join(f"{label} {after[label]}（新建 {after[label] - before[label]}）" for label in after)

@@ -1,0 +1,122 @@
+"""A monthly settlement run over N closed tickets (default 100,000; the issue's target is
+1,000,000 on PostgreSQL in < 60 s and < 500 MB): wall time, lines/s and peak RSS of the run,
+which settles every ticket without lines in batches and then applies the period rules.
+
+The tickets are written with bulk_create (seeding only: the run under test goes through the
+services). Run on PostgreSQL:
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/scrm_settle \
+        .venv/bin/python bench/bench_settlement_run.py --tickets 100000
+"""
+
+import argparse
+import random
+import resource
+import secrets
+import time
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from common import bench_database, report
+
+
+def rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--profile", action="store_true", help="print the run's top functions (cProfile)")
+    args = parser.parse_args()
+    with bench_database() as connection:
+        from scrm.models import Role
+        from scrm.services import membership_set
+        from scrm.tenancy import tenant_scope
+        from settlement.services import (
+            field_map_save,
+            party_create,
+            price_set,
+            rule_save,
+            run_execute,
+            run_start,
+            service_item_create,
+        )
+        from tests.factories import RegionFactory, StoreFactory, TenantFactory, UserFactory, published_template
+        from tests.settlement.conftest import MAPPING, REPAIR_FIELDS
+        from tickets.models import Status, Ticket
+
+        rng = random.Random(18)
+        tenant = TenantFactory(name="结算压测", slug="settle-bench")
+        with tenant_scope(tenant):
+            regions = [RegionFactory(tenant=tenant, code=f"r{c}", name=f"区{c}", settlement_class=c) for c in "ABC"]
+            stores = [StoreFactory(tenant=tenant, region=regions[i % 3], code=f"s{i}", name=f"门店{i}")
+                      for i in range(60)]
+            template = published_template(tenant, name="设备维修", slug="repair", fields=REPAIR_FIELDS, prefix="WX")
+            field_map_save(tenant=tenant, template=template, mapping=MAPPING)
+            engineers = []
+            for i in range(200):
+                user = UserFactory(username=f"eng{i}")
+                membership_set(tenant=tenant, user=user, role=Role.ENGINEER)
+                party_create(tenant=tenant, kind="engineer", name=f"工程师{i}", code=f"e{i}", user=user)
+                engineers.append(user)
+            for i, store in enumerate(stores[:10]):
+                party_create(tenant=tenant, kind="distributor", name=f"经销商{i}", code=f"d{i}", store=store)
+            for code, price in (("repair", "200.00"), ("install", "300.00")):
+                item = service_item_create(tenant=tenant, code=code, name=code)
+                price_set(tenant=tenant, item=item, price=Decimal(price), effective_from=date(2026, 1, 1))
+            rule_save(tenant=tenant, name="大区系数", kind="region_class", priority=10,
+                      params={"coefficients": {"A": "1.15", "B": "1.05", "C": "1.00"}})
+            rule_save(tenant=tenant, name="加急", kind="surcharge", params={"flag": "urgent", "percent": 30})
+            rule_save(tenant=tenant, name="夜间", kind="surcharge", params={"flag": "night", "percent": 20})
+            rule_save(tenant=tenant, name="海拔", kind="altitude", params={"above_m": 3000, "multiplier": 2})
+            rule_save(tenant=tenant, name="路程", kind="distance", params={"base_km": 500, "per_km": "1.5"})
+            rule_save(tenant=tenant, name="返利", kind="rebate", params={
+                "mode": "marginal", "party_kind": "distributor",
+                "tiers": [{"from": 0, "percent": 0}, {"from": 100000, "percent": 2}]})
+            version = template.current_version
+            zone = ZoneInfo("Asia/Shanghai")
+            start = time.perf_counter()
+            chunk = 5000
+            for offset in range(0, args.tickets, chunk):
+                rows = []
+                for n in range(offset, min(args.tickets, offset + chunk)):
+                    store = stores[n % len(stores)]
+                    rows.append(Ticket(
+                        tenant=tenant, number=f"WX-B-{n:08d}", template=template, template_version=version,
+                        category_id=template.category_id, title="维修", status=Status.CLOSED, source="api",
+                        priority=rng.choice(["normal", "normal", "urgent"]), region_id=store.region_id, store=store,
+                        assignee=None if n % 10 == 0 else engineers[n % len(engineers)],
+                        data={"item": rng.choice(["repair", "install"]), "night": rng.random() < 0.2,
+                              "altitude": rng.choice([None, 500, 4200]), "km": str(rng.choice([0, 120, 650]))},
+                        tracking_token=f"{tenant.pk:x}-{secrets.token_urlsafe(12)}",
+                        closed_at=datetime(2026, 11, 1, 8, tzinfo=zone) + timedelta(minutes=n % 40000)))
+                Ticket.objects.bulk_create(rows)
+            report("seed", tickets=args.tickets, seconds=round(time.perf_counter() - start, 1),
+                   rss_mb=round(rss_mb()))
+            rss_before = rss_mb()
+            start = time.perf_counter()
+            run = run_start(tenant=tenant, period_kind="month", day=date(2026, 11, 1), actor=None, background=False)
+            if args.profile:
+                import cProfile
+                import pstats
+
+                profiler = cProfile.Profile()
+                run = profiler.runcall(run_execute, run=run, batch=args.batch)
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+            else:
+                run = run_execute(run=run, batch=args.batch)
+            wall = time.perf_counter() - start
+            report("settlement run", backend=connection.vendor, tickets=run.ticket_count, lines=run.line_count,
+                   wall_s=round(wall, 1), lines_per_s=round(run.line_count / wall),
+                   peak_rss_mb=round(rss_mb()), rss_before_run_mb=round(rss_before), total=run.total)
+            start = time.perf_counter()
+            run = run_start(tenant=tenant, period_kind="month", day=date(2026, 11, 1), actor=None, background=False)
+            run = run_execute(run=run, batch=args.batch)
+            report("re-run of the draft (nothing new to settle)", wall_s=round(time.perf_counter() - start, 1),
+                   lines=run.line_count, total=run.total)
+
+
+if __name__ == "__main__":
+    main()

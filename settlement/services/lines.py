@@ -1,0 +1,108 @@
+"""Settlement lines of a ticket: computed when it closes, recomputed (as adjustment lines for the
+difference, never an edit) when it closes again."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Sum
+
+from ..calculator import Rule, TicketResult, ticket_settle
+from ..inputs import InputCache, ticket_input
+from ..models import LOCKED_STATES, LineKind, SettlementFieldMap, SettlementLine, SettlementRule, SettlementRun
+from .config import rule_spec
+
+logger = logging.getLogger(__name__)
+
+
+def active_rules() -> list[Rule]:
+    return [rule_spec(r) for r in SettlementRule.objects.filter(is_active=True)]
+
+
+def locked_periods() -> list[tuple[date, date]]:
+    return list(SettlementRun.objects.filter(state__in=LOCKED_STATES).order_by("period_start")
+                .values_list("period_start", "period_end"))
+
+
+def period_date_for(day: date, locked: Sequence[tuple[date, date]] | None = None) -> date:
+    """The day a new line counts on: its own day, or the first day after the frozen periods
+    covering it — an approved month is never changed by a late correction."""
+    locked = locked_periods() if locked is None else locked
+    moved = True
+    while moved:
+        moved = False
+        for start, end in locked:
+            if start <= day <= end:
+                day, moved = end + timedelta(days=1), True
+    return day
+
+
+def _rows(ticket, result: TicketResult, period_date: date) -> list[SettlementLine]:
+    return [SettlementLine(tenant_id=ticket.tenant_id, ticket_id=ticket.pk, party_id=line.party_id, role=line.role,
+                           kind=LineKind.TICKET, amount=line.amount, breakdown=line.breakdown(),
+                           period_date=period_date) for line in result.lines]
+
+
+@transaction.atomic
+def ticket_lines_compute(*, ticket, actor=None, cache: InputCache | None = None,
+                         rules: list[Rule] | None = None) -> list[SettlementLine]:
+    """Compute the ticket's lines and store what changed: the lines the first time, then one
+    adjustment line per (party, role) whose amount differs from what its lines already sum to."""
+    if cache is None:
+        # One query for the tickets of templates that feed no settlement (most closes).
+        if not SettlementFieldMap.objects.filter(template_id=ticket.template_id).exists():
+            return []
+        cache = InputCache()
+    if ticket.template_id not in cache.maps:
+        return []  # only templates that say which fields feed settlement are settled
+    data = ticket_input(ticket=ticket, cache=cache)
+    result = ticket_settle(data, active_rules() if rules is None else rules)
+    if result.problems:
+        logger.debug("ticket %s settles with problems: %s", ticket.pk, "; ".join(result.problems))
+    period_date = period_date_for(data.closed_on)
+    before = {(r["party_id"], r["role"]): r["total"] for r in SettlementLine.objects.filter(
+        ticket=ticket, kind__in=[LineKind.TICKET, LineKind.ADJUSTMENT]).values("party_id", "role").annotate(
+        total=Sum("amount"))}
+    if not before:
+        rows = _rows(ticket, result, period_date)
+    else:
+        after: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
+        steps: dict[tuple[int, str], list] = {}
+        for line in result.lines:
+            after[(line.party_id, line.role)] += line.amount
+            steps[(line.party_id, line.role)] = line.breakdown()
+        rows = []
+        for key in sorted(set(before) | set(after), key=lambda k: (k[0], k[1])):
+            delta = after.get(key, Decimal("0")) - before.get(key, Decimal("0"))
+            if delta:
+                rows.append(SettlementLine(
+                    tenant_id=ticket.tenant_id, ticket=ticket, party_id=key[0], role=key[1],
+                    kind=LineKind.ADJUSTMENT, amount=delta, period_date=period_date,
+                    breakdown=[*steps.get(key, []), {"rule_id": None, "rule": "adjustment", "kind": "adjustment",
+                                                     "before": str(before.get(key, Decimal("0"))),
+                                                     "after": str(after.get(key, Decimal("0"))), "detail": {}}]))
+    return SettlementLine.objects.bulk_create(rows)
+
+
+def lines_for_new_tickets(tickets: Iterable, *, cache: InputCache, rules: list[Rule],
+                          locked: Sequence[tuple[date, date]]) -> tuple[list[SettlementLine], int]:
+    """Rows (unsaved) for closed tickets that have no line yet — a run's catch-up, in batches —
+    and how many tickets could not be settled (a bad mapped value; they stay without lines)."""
+    rows: list[SettlementLine] = []
+    skipped = 0
+    for ticket in tickets:
+        if ticket.template_id not in cache.maps:
+            continue
+        try:
+            data = ticket_input(ticket=ticket, cache=cache)
+        except ValidationError:
+            skipped += 1
+            continue
+        rows.extend(_rows(ticket, ticket_settle(data, rules), period_date_for(data.closed_on, locked)))
+    return rows, skipped

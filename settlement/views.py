@@ -1,0 +1,249 @@
+"""Settlement pages: runs (start, progress, review/approve/pay, statements, export), an
+engineer's earnings on the phone, the regional ranking, rules with preview, the price book.
+Thin: settlement.selectors reads, settlement.services writes and validates."""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from scrm.views import ObjectView, StaffView
+from tickets.models import Ticket
+
+from . import selectors
+from .calculator import rule_params_clean, ticket_settle
+from .forms import KIND_LABELS, PriceForm, RuleForm, RunStartForm
+from .inputs import ticket_input
+from .models import SettlementRule
+from .resources import StatementLineResource
+from .services import (
+    active_rules,
+    price_set,
+    rule_save,
+    rule_spec,
+    run_approve,
+    run_pay,
+    run_review,
+    run_send_back,
+    run_start,
+)
+from .services.runs import run_lines
+
+RUN_ACTIONS = {"review": run_review, "approve": run_approve, "pay": run_pay, "send_back": run_send_back}
+
+
+class SettlementView(StaffView):
+    """Staff of the tenant; `managers_only` pages are for finance, admins and managers."""
+
+    managers_only = True
+
+    def dispatch(self, request, *args, **kwargs):
+        if (request.user.is_authenticated and getattr(request, "tenant", None) is not None
+                and self.managers_only and not selectors.can_manage(user=request.user)):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+
+class HomeView(SettlementView):
+    managers_only = False
+
+    def get(self, request):
+        # The page each role starts from, rendered here (no redirect) so the sidebar link is one hop.
+        if selectors.can_manage(user=request.user):
+            return RunListView.get(self, request)
+        if selectors.is_regional_manager(user=request.user):
+            return RankingView.get(self, request)
+        return MyEarningsView.get(self, request)
+
+
+class RunListView(SettlementView):
+    def get(self, request, form=None, status=200):
+        return render(request, "settlement/run_list.html", {
+            "runs": selectors.run_list(), "form": form or RunStartForm(), "can_approve":
+            selectors.can_approve(user=request.user)}, status=status)
+
+    def post(self, request):
+        form = RunStartForm(request.POST)
+        if form.is_valid():
+            try:
+                run = run_start(tenant=request.tenant, period_kind=form.cleaned_data["period_kind"],
+                                day=form.cleaned_data["day"], actor=request.user)
+            except ValidationError as exc:
+                for message in exc.messages:
+                    form.add_error(None, message)
+            else:
+                messages.success(request, _("The run has started; this page shows its progress."))
+                return redirect("settlement-run", pk=run.pk)
+        return self.get(request, form=form, status=400)
+
+
+class RunView(SettlementView, ObjectView):
+    def load(self, pk):
+        return selectors.run_get(pk=pk)
+
+    def get(self, request, pk):
+        run = self.object
+        return render(request, "settlement/run_detail.html", {
+            "run": run, "statements": selectors.run_statements(run=run),
+            "can_approve": selectors.can_approve(user=request.user)})
+
+    def post(self, request, pk):
+        action = RUN_ACTIONS.get(request.POST.get("action", ""))
+        if action is None:
+            messages.error(request, _("Unknown action."))
+            return redirect("settlement-run", pk=pk)
+        try:
+            action(run=self.object, actor=request.user)
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+        else:
+            messages.success(request, _("Saved."))
+        return redirect("settlement-run", pk=pk)
+
+
+class RunProgressView(SettlementView, ObjectView):
+    """The progress bar fragment htmx polls while the run works."""
+
+    def load(self, pk):
+        return selectors.run_get(pk=pk)
+
+    def get(self, request, pk):
+        response = render(request, "settlement/_progress.html", {"run": self.object})
+        if not self.object.is_running:
+            response["HX-Refresh"] = "true"  # done: reload the page with the statements
+        return response
+
+
+class StatementView(SettlementView, ObjectView):
+    def load(self, pk):
+        return selectors.run_get(pk=pk)
+
+    def get(self, request, pk, party_pk):
+        party = selectors.party_get(pk=party_pk)
+        if party is None:
+            raise Http404
+        lines = selectors.statement_lines(run=self.object, party=party)
+        return render(request, "settlement/statement.html", {
+            "run": self.object, "party": party, "lines": lines, "total": sum(line.amount for line in lines)})
+
+
+class RunExportView(SettlementView, ObjectView):
+    FORMATS = {"csv": "text/csv; charset=utf-8",
+               "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+    def load(self, pk):
+        return selectors.run_get(pk=pk)
+
+    def get(self, request, pk, fmt):
+        if fmt not in self.FORMATS:
+            raise Http404
+        queryset = run_lines(self.object).select_related("party", "ticket").order_by("party__name", "id")
+        dataset = StatementLineResource().export(queryset=queryset)
+        body = dataset.export(fmt)
+        response = HttpResponse(body.encode("utf-8-sig") if isinstance(body, str) else body,
+                                content_type=self.FORMATS[fmt])
+        response["Content-Disposition"] = f'attachment; filename="settlement-{self.object.period_start:%Y%m%d}.{fmt}"'
+        return response
+
+
+class MyEarningsView(SettlementView):
+    managers_only = False
+
+    def get(self, request):
+        return render(request, "settlement/me.html", selectors.my_earnings(user=request.user))
+
+
+class RankingView(SettlementView):
+    managers_only = False
+
+    def get(self, request):
+        span = request.GET.get("span", "month")
+        span = span if span in selectors.SPANS else "month"
+        return render(request, "settlement/ranking.html", {
+            "rows": selectors.ranking(user=request.user, span=span), "span": span})
+
+
+class RuleListView(SettlementView):
+    def get(self, request):
+        return render(request, "settlement/rule_list.html", {"rules": selectors.rule_list(),
+                                                             "labels": KIND_LABELS})
+
+
+def _preview(form, rule_id):
+    """The form's rule applied (unsaved) to the ticket it names, beside the active rules."""
+    number = form.cleaned_data.get("preview_ticket")
+    if not number:
+        return None
+    ticket = (Ticket.objects.filter(number=number).select_related("region", "store", "customer", "template")
+              .first())
+    if ticket is None:
+        form.add_error("preview_ticket", _("No ticket with this number."))
+        return None
+    try:
+        values = form.service_kwargs()
+        values["params"] = rule_params_clean(values["kind"], values["params"])
+        draft = SettlementRule(pk=rule_id or 0, **values)
+        rules = [r for r in active_rules() if r.id != rule_id] + [rule_spec(draft)]
+        return {"ticket": ticket, "result": ticket_settle(ticket_input(ticket=ticket), rules)}
+    except ValidationError as exc:
+        form.add_service_errors(exc)
+        return None
+
+
+class RuleEditView(SettlementView):
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.rule = None
+
+    def load(self, pk):
+        if pk is None:
+            return None
+        rule = selectors.rule_get(pk=pk)
+        if rule is None:
+            raise Http404
+        return rule
+
+    def get(self, request, pk=None):
+        rule = self.load(pk)
+        form = RuleForm(initial=RuleForm.initial_of(rule) if rule else None)
+        return render(request, "settlement/rule_edit.html", {"form": form, "rule": rule})
+
+    def post(self, request, pk=None):
+        rule = self.load(pk)
+        form = RuleForm(request.POST)
+        preview = None
+        if form.is_valid():
+            if request.POST.get("action") == "preview":
+                preview = _preview(form, rule.pk if rule else None)
+            else:
+                try:
+                    saved = rule_save(tenant=request.tenant, rule=rule, **form.service_kwargs())
+                except ValidationError as exc:
+                    form.add_service_errors(exc)
+                else:
+                    messages.success(request, _("Rule saved."))
+                    return redirect("settlement-rule", pk=saved.pk)
+        status = 200 if preview is not None and form.is_valid() and not form.errors else 400
+        return render(request, "settlement/rule_edit.html", {"form": form, "rule": rule, "preview": preview},
+                      status=status)
+
+
+class PriceBookView(SettlementView):
+    def get(self, request, form=None, status=200):
+        return render(request, "settlement/prices.html", {"items": selectors.price_book(),
+                                                          "form": form or PriceForm()}, status=status)
+
+    def post(self, request):
+        form = PriceForm(request.POST)
+        if form.is_valid():
+            try:
+                price_set(tenant=request.tenant, **form.cleaned_data)
+            except ValidationError as exc:
+                for message in exc.messages:
+                    form.add_error(None, message)
+            else:
+                messages.success(request, _("Price saved."))
+                return redirect("settlement-prices")
+        return self.get(request, form=form, status=400)
