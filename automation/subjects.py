@@ -77,7 +77,7 @@ def subject_load(kind: str, pk: int):
 
 def _customer_part(customer) -> dict:
     if customer is None:
-        return {key: "" for key in _CUSTOMER} | {"customer.tags": []}
+        return dict.fromkeys(_CUSTOMER, "") | {"customer.tags": []}
     store = customer.store
     region = customer.region if customer.region_id else (store.region if store is not None else None)
     return {

@@ -296,7 +296,8 @@ def firing_run(*, firing_id):
                     raise ValidationError(_("The subject no longer exists."))
                 firing.outcome = str(_act(firing, trigger, subject))[:500]
         except ValidationError as exc:
-            firing.status, firing.outcome, firing.next_attempt_at = FiringStatus.DEAD, " ".join(exc.messages)[:500], None
+            firing.status, firing.next_attempt_at = FiringStatus.DEAD, None
+            firing.outcome = " ".join(exc.messages)[:500]
             firing.decision = Decision.NONE
         except Exception as exc:  # retried: the outcome says what went wrong
             logger.exception("automation firing %s failed", firing_id)
