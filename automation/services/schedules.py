@@ -26,7 +26,7 @@ MAX_STORES = 500
 
 
 def schedule_rule(schedule) -> Rule:
-    return Rule(kind=schedule.recurrence, every=schedule.every or 1, at=schedule.at_time,
+    return Rule(kind=schedule.recurrence, every=1 if schedule.every is None else schedule.every, at=schedule.at_time,
                 starts_on=schedule.starts_on, ends_on=schedule.ends_on, weekday=schedule.weekday,
                 month_day=schedule.month_day, month=schedule.month, zone=settings.TIME_ZONE)
 
