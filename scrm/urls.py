@@ -49,6 +49,7 @@ urlpatterns = [
     path("", include("tickets.api_urls")),
     path("", include("tickets.hooks_urls")),
     path("", include("notifications.urls")),
+    path("", include("automation.urls")),
     path("admin/", admin.site.urls),
 ]
 # No /media/ route, not even under DEBUG: uploads are served only by the views that check who
