@@ -21,8 +21,8 @@ from .services import (
     firing_retry,
     revisit_record,
     schedule_create,
-    schedule_update,
     schedule_upcoming,
+    schedule_update,
     trigger_create,
     trigger_update,
 )

@@ -16,8 +16,8 @@ from automation.services import firing_run, schedule_create, trigger_create
 from scrm.models import Customer, Membership, Opportunity, OpportunityStage, Role, Store
 from scrm.services import opportunity_create, opportunity_update
 from tickets.models import Status, Ticket
-from tickets.services import category_get_or_create, template_create, template_publish
 from tickets.selectors import template_list
+from tickets.services import category_get_or_create, template_create, template_publish
 from workflow.lifecycle import ticket_status_change
 from workflow.services import workflow_create, workflow_draft_set, workflow_publish
 
@@ -51,7 +51,8 @@ WON = {"all": [{"field": "opportunity.stage", "op": "=", "value": "won"}]}
 BIG_NEGOTIATION = {"all": [{"field": "opportunity.stage", "op": "=", "value": "negotiation"},
                            {"field": "opportunity.amount", "op": ">", "value": 500000}]}
 # What the demo moves once the triggers exist (customer picked among the tenant's companies).
-BIG_DEALS = {"weidao": ("年度企业团餐框架协议（全年）", "680000.00"), "meijia": ("酒店客房分体空调 200 套", "612000.00")}
+BIG_DEALS = {"weidao": ("年度企业团餐框架协议（全年）", "680000.00"),
+             "meijia": ("酒店客房分体空调 200 套", "612000.00")}
 
 
 def _template(tenant, *, slug, name, prefix, fields, category):
@@ -68,7 +69,8 @@ def _template(tenant, *, slug, name, prefix, fields, category):
 def _install_trigger(tenant):
     if tenant.slug == "meijia":  # the appliance company installs with its 家电安装 template and workflow
         return {"template": "jiadian_anzhuang", "title": "签约安装：{opportunity.title}",
-                "description": "合同「{opportunity.title}」金额 {opportunity.amount} 元，{opportunity.signed_date} 签约。",
+                "description": "合同「{opportunity.title}」金额 {opportunity.amount} 元，"
+                               "{opportunity.signed_date} 签约。",
                 "mapping": {"model": "opportunity.title", "purchase_date": "opportunity.signed_date",
                             "contact_phone": "customer.phone", "install_address": "customer.address"}}
     _template(tenant, slug="anzhuang", name="安装工单", prefix="AZ", fields=CONTRACT_FIELDS,
