@@ -4,6 +4,8 @@ workflow.conditions evaluates. Pure reads; no writes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils.translation import gettext_lazy as _
 
 from scrm.models import Customer, Opportunity
@@ -38,7 +40,7 @@ _TICKET = {
 }
 
 # Event family → the fields a condition or a mapping may name.
-SUBJECT_FIELDS = {"opportunity": _OPPORTUNITY, "customer": _CUSTOMER, "ticket": _TICKET}
+SUBJECT_FIELDS: dict[str, dict[str, Any]] = {"opportunity": _OPPORTUNITY, "customer": _CUSTOMER, "ticket": _TICKET}
 
 
 def subject_type_of_event(event: str) -> str:

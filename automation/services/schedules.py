@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from scrm.models import Store
 from tickets.models import Source
 from tickets.services import ticket_intake
 
@@ -137,11 +138,13 @@ def schedule_occurrence_run(*, schedule_id, planned_at, now=None):
         except IntegrityError:
             return None  # carried out before (a restored backup, a hand-edited next run)
         tickets = []
-        stores = list(schedule.stores.select_related("region").order_by("pk")) or [None]
+        stores: list[Store | None] = list(schedule.stores.select_related("region").order_by("pk")) or [None]
+        version = schedule.template.current_version
+        assert version is not None  # a schedule's template is published (checked at save)
         local_day = timezone.localdate(planned_at)
         for store in stores:
             data = dict(schedule.data or {})
-            keys = {f["key"]: f["type"] for f in schedule.template.current_version.fields}
+            keys = {f["key"]: f["type"] for f in version.fields}
             if store is not None:
                 for key, kind in keys.items():
                     if kind == "store":

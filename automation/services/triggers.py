@@ -218,8 +218,12 @@ def _field_value(value, field_type):
 
 def _ticket_from(*, trigger, subject, context):
     params = trigger.params
-    template = TicketTemplate.objects.select_related("current_version").get(slug=params["template"], is_active=True)
-    types = {f["key"]: f["type"] for f in template.current_version.fields}
+    template = TicketTemplate.objects.select_related("current_version").filter(
+        slug=params["template"], is_active=True, current_version__isnull=False).first()
+    version = template.current_version if template is not None else None
+    if template is None or version is None:
+        raise ValidationError(_("The template “%(slug)s” is no longer published.") % {"slug": params["template"]})
+    types = {f["key"]: f["type"] for f in version.fields}
     data = {}
     for key, source in (params.get("mapping") or {}).items():
         value = _field_value(context.get(source), types.get(key))
