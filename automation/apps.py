@@ -24,3 +24,9 @@ class AutomationConfig(AppConfig):
         events.guard_register("opportunity.stage_change", opportunity_won_guard)
         workflow_hook("ticket_closed")(ticket_closed_relay)
         workflow_hook("task_completed")(approval_decide_on_task)
+
+        from scrm.panels import customer_panel_register
+
+        from .selectors import customer_grade_panel
+
+        customer_panel_register(customer_grade_panel)

@@ -51,3 +51,9 @@ def customer_grade(*, customer):
     grade = CustomerGrade.objects.filter(customer=customer).first()
     revisit = Revisit.objects.filter(customer=customer, status=RevisitStatus.PLANNED).order_by("due_on").first()
     return grade, revisit
+
+
+def customer_grade_panel(*, customer, user):
+    """The customer page's panel: lead grade and the next planned revisit (two small queries)."""
+    grade, revisit = customer_grade(customer=customer)
+    return {"template": "automation/_customer_panel.html", "grade": grade, "revisit": revisit}

@@ -159,3 +159,16 @@ def test_revisit_outcomes(client_for, agent_a, scope_a, install_template, django
     client.post(url, {"outcome": "satisfied"})
     revisits[0].refresh_from_db()
     assert revisits[0].outcome == "unhappy"
+
+
+def test_customer_page_shows_lead_grade_and_next_step(client_for, agent_a, scope_a, django_capture_on_commit_callbacks):
+    from scrm.services import customer_create, opportunity_create
+
+    trigger_create(tenant=scope_a, name="B 级线索 7 天回访", event="opportunity.amount_changed",
+                   condition={"all": [{"field": "opportunity.amount", "op": ">=", "value": 100000}]},
+                   action="set_lead_grade", params={"grade": "B", "days": 7, "reason": "B 级线索 7 天回访"})
+    customer = customer_create(tenant=scope_a, name="杭州西湖物业", phone="13712345678")
+    with django_capture_on_commit_callbacks(execute=True):
+        opportunity_create(tenant=scope_a, customer=customer, title="物业空调维保", amount="180000")
+    page = client_for(agent_a).get(reverse("customer-detail", args=[customer.pk])).content.decode()
+    assert 'data-testid="lead-grade-panel"' in page and ">B<" in page and "B 级线索 7 天回访" in page
