@@ -109,7 +109,7 @@ def schedule_upcoming(schedule, *, after=None, until=None, limit=12):
     return occurrences(schedule_rule(schedule), after=start, until=until, limit=limit)
 
 
-def schedules_due(*, now=None, limit=200):
+def schedules_due(*, now=None, limit=1000):
     """(tenant id, schedule id, planned time) of active schedules due now, oldest first: what
     one tick carries out (the partial index `schedule_due` makes it follow the due count)."""
     now = now or timezone.now()
