@@ -379,9 +379,11 @@ def _opportunity_save(opportunity, fields):
             fields["amount"] = Decimal(str(fields["amount"])).quantize(Decimal("0.01"))
         except (InvalidOperation, ValueError) as exc:
             raise ValidationError({"amount": _("Enter a number.")}) from exc
-    adding = opportunity._state.adding
-    previous_stage = None if adding else opportunity.stage
-    previous_amount = None if adding else opportunity.amount
+    # What is stored, not the instance: a ModelForm has already copied the new values onto it.
+    stored = None if opportunity._state.adding else (
+        Opportunity.objects.filter(pk=opportunity.pk).values("stage", "amount").first())
+    previous_stage = stored["stage"] if stored else None
+    previous_amount = stored["amount"] if stored else None
     for key, value in fields.items():
         setattr(opportunity, key, value)
     if opportunity.stage == OpportunityStage.WON and opportunity.signed_date is None:

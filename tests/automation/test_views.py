@@ -172,3 +172,22 @@ def test_customer_page_shows_lead_grade_and_next_step(client_for, agent_a, scope
         opportunity_create(tenant=scope_a, customer=customer, title="物业空调维保", amount="180000")
     page = client_for(agent_a).get(reverse("customer-detail", args=[customer.pk])).content.decode()
     assert 'data-testid="lead-grade-panel"' in page and ">B<" in page and "B 级线索 7 天回访" in page
+
+
+def test_opportunity_page_refuses_won_while_the_approval_waits(
+        client_for, manager_a, scope_a, approval_trigger, django_capture_on_commit_callbacks):
+    from scrm.models import Opportunity
+    from scrm.services import customer_create, opportunity_create
+
+    customer = customer_create(tenant=scope_a, name="长沙鼎盛酒店管理有限公司", phone="13612345678")
+    opp = opportunity_create(tenant=scope_a, customer=customer, title="酒店客房空调 200 套", amount="612000",
+                             stage="proposal")
+    client = client_for(manager_a)
+    data = {"customer": customer.pk, "title": opp.title, "amount": "612000", "stage": "negotiation"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(reverse("opportunity-update", args=[opp.pk]), data).status_code == 302
+    approval = Firing.objects.get().ticket
+    response = client.post(reverse("opportunity-update", args=[opp.pk]),
+                           {**data, "stage": "won", "signed_date": "2026-12-07"})
+    assert response.status_code == 400 and approval.number in response.content.decode()
+    assert Opportunity.objects.get(pk=opp.pk).stage == "negotiation"
