@@ -110,6 +110,13 @@ class TriggerForm(BootstrapFormMixin, forms.Form):
                                          else "form-select form-select-sm")
 
     @property
+    def value_codes(self):
+        """The codes a stage or tier value is written as, for the hint under the condition rows."""
+        from scrm.models import OpportunityStage
+
+        return [(_("Opportunity stage"), OpportunityStage.choices), (_("tier"), CustomerTier.choices)]
+
+    @property
     def condition_fields(self):
         return [(self[f"c{i}_field"], self[f"c{i}_op"], self[f"c{i}_value"]) for i in range(CONDITION_ROWS)]
 

@@ -127,6 +127,12 @@ def automation_seed(*, tenant):
     return Trigger.objects.count()
 
 
+def _firings_run():
+    for firing_id in list(Firing.objects.filter(status=FiringStatus.PENDING).order_by("pk").values_list("pk",
+                                                                                                       flat=True)):
+        firing_run(firing_id=firing_id)
+
+
 def _demo_moves(tenant):
     """Move a few deals so the pages have firings: one deal won (installation ticket), a big one
     into negotiation (approval waiting), a closed installation (revisit planned)."""
@@ -145,11 +151,9 @@ def _demo_moves(tenant):
         opportunity_create(tenant=tenant, customer=customer, title="门店设备更新（二期）", amount=Decimal("238000.00"),
                            stage=OpportunityStage.QUALIFIED, owner=owner.user if owner else None)
     # The demo runs the firings here, not on a worker, so a fresh seed shows their outcomes.
-    for firing_id in list(Firing.objects.filter(status=FiringStatus.PENDING).values_list("pk", flat=True)):
-        firing_run(firing_id=firing_id)
+    _firings_run()
     installed = Ticket.objects.filter(template__slug__in=["anzhuang", "jiadian_anzhuang"],
                                       status=Status.RESOLVED).order_by("id").first()
     if installed is not None and owner is not None:
         ticket_status_change(ticket=installed, action="close", actor=owner.user)
-    for firing_id in list(Firing.objects.filter(status=FiringStatus.PENDING).values_list("pk", flat=True)):
-        firing_run(firing_id=firing_id)
+    _firings_run()

@@ -266,8 +266,15 @@ def _act(firing, trigger, subject):
     revisit_days = params.get("days")
     line = ""
     if action == Action.SET_LEAD_GRADE:
-        CustomerGrade.objects.update_or_create(customer=customer, defaults={
-            "tenant": trigger.tenant, "grade": params["grade"], "reason": trigger.name[:120]})
+        # A customer's grade is the best any rule gave it (A before D): several deals graded in
+        # any order end on the same grade, whichever firing ran last.
+        current = CustomerGrade.objects.filter(customer=customer).first()
+        if current is None:
+            CustomerGrade.objects.create(tenant=trigger.tenant, customer=customer, grade=params["grade"],
+                                         reason=trigger.name[:120])
+        elif params["grade"] < current.grade:
+            current.grade, current.reason = params["grade"], trigger.name[:120]
+            current.save(update_fields=["grade", "reason", "updated_at"])
         line = _("%(customer)s graded %(grade)s.") % {"customer": customer.name, "grade": params["grade"]}
         if revisit_days is None:
             return line

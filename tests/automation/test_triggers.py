@@ -221,3 +221,21 @@ def test_trigger_update_validates_too(scope_a, won_trigger):
         trigger_update(trigger=won_trigger, condition=BIG_NEGOTIATION | {"x": 1})
     won_trigger.refresh_from_db()
     assert won_trigger.condition == WON
+
+
+def test_a_customer_keeps_the_best_grade_whatever_the_order(scope_a, django_capture_on_commit_callbacks):
+    from automation.models import CustomerGrade
+
+    for grade, low, high in (("A", 500000, None), ("B", 100000, 500000)):
+        rows = [{"field": "opportunity.amount", "op": ">=", "value": low}]
+        if high:
+            rows.append({"field": "opportunity.amount", "op": "<", "value": high})
+        trigger_create(tenant=scope_a, name=f"{grade} 级", event="opportunity.amount_changed",
+                       condition={"all": rows}, action="set_lead_grade", params={"grade": grade, "days": 3})
+    customer = _customer(scope_a)
+    with django_capture_on_commit_callbacks(execute=True):
+        opportunity_create(tenant=scope_a, customer=customer, title="大单", amount="680000")
+    with django_capture_on_commit_callbacks(execute=True):
+        opportunity_create(tenant=scope_a, customer=customer, title="二期", amount="238000")
+    assert CustomerGrade.objects.get(customer=customer).grade == "A"
+    assert Revisit.objects.filter(customer=customer).count() == 2
