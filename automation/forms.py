@@ -11,7 +11,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from scrm.forms import BootstrapFormMixin
-from scrm.models import CustomerTier, Store
+from scrm.models import CustomerTier, Membership, Role, Store
 from tickets.models import Priority, TicketTemplate
 from workflow.conditions import OPS
 
@@ -67,7 +67,7 @@ class TriggerForm(BootstrapFormMixin, forms.Form):
     name = forms.CharField(label=_("name"), max_length=80)
     event = forms.ChoiceField(label=_("When"), choices=Event.choices)
     is_active = forms.BooleanField(label=_("on"), required=False, initial=True)
-    action = forms.ChoiceField(label=_("Then"), choices=[c for c in Action.choices if c[0] != Action.NOTIFY])
+    action = forms.ChoiceField(label=_("Then"), choices=Action.choices)
     template = forms.ModelChoiceField(label=_("template"), required=False, queryset=TicketTemplate.objects.none(),
                                       to_field_name="slug")
     title = forms.CharField(label=_("ticket title"), max_length=120, required=False,
@@ -82,6 +82,10 @@ class TriggerForm(BootstrapFormMixin, forms.Form):
     grade = forms.ChoiceField(label=_("lead grade"), required=False, choices=[("", "—"), *LeadGrade.choices])
     days = forms.IntegerField(label=_("revisit after (days)"), required=False, min_value=0, max_value=365)
     reason = forms.CharField(label=_("revisit reason"), max_length=120, required=False)
+    notify_role = forms.ChoiceField(label=_("notify role"), required=False, choices=[("", "—"), *Role.choices])
+    notify_user = forms.TypedChoiceField(label=_("or this person"), required=False, coerce=int, empty_value=None)
+    message = forms.CharField(label=_("message"), max_length=500, required=False,
+                              widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, trigger=None, **kwargs):
         if trigger is not None and "initial" not in kwargs:
@@ -89,14 +93,18 @@ class TriggerForm(BootstrapFormMixin, forms.Form):
             initial = {"name": trigger.name, "event": trigger.event, "is_active": trigger.is_active,
                        "action": trigger.action,
                        "mapping": "\n".join(f"{k} = {v}" for k, v in (params.get("mapping") or {}).items()),
+                       "notify_role": params.get("role"), "notify_user": params.get("user_id"),
                        **{k: params.get(k) for k in ("template", "title", "priority", "tag", "tier", "grade", "days",
-                                                     "reason")}}
+                                                     "reason", "message")}}
             for i, (field, op, value) in enumerate(condition_rows(trigger.condition)[:CONDITION_ROWS]):
                 initial.update({f"c{i}_field": field, f"c{i}_op": op, f"c{i}_value": value})
             kwargs["initial"] = initial
         super().__init__(*args, **kwargs)
         self.fields["template"].queryset = TicketTemplate.objects.filter(
             is_active=True, current_version__isnull=False).order_by("name")
+        self.fields["notify_user"].choices = [("", "—")] + [
+            (m.user_id, m.user.first_name or m.user.username)
+            for m in Membership.objects.filter(is_active=True).select_related("user").order_by("user__first_name")]
         field_choices = _field_choices()
         for i in range(CONDITION_ROWS):
             self.fields[f"c{i}_field"] = forms.ChoiceField(label=_("field"), required=False, choices=field_choices)
@@ -153,6 +161,12 @@ class TriggerForm(BootstrapFormMixin, forms.Form):
                       "mapping": data["mapping"]}
             if data.get("priority"):
                 params["priority"] = data["priority"]
+        elif action == Action.NOTIFY:
+            params = {"message": data["message"]}
+            if data.get("notify_user") is not None:
+                params["user_id"] = data["notify_user"]
+            else:
+                params["role"] = data.get("notify_role") or ""
         elif action == Action.ADD_TAG:
             params = {"tag": data["tag"]}
         elif action == Action.SET_TIER:

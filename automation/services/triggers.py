@@ -14,8 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from notifications.services import event_emit
 from scrm.config_cache import tenant_config
-from scrm.models import CustomerTier, OpportunityStage
+from scrm.models import CustomerTier, Membership, OpportunityStage, Role
 from scrm.services import customer_update, tag_get_or_create
 from tickets.models import Source, TicketTemplate
 from tickets.services import ticket_intake
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = (60, 300, 900, 3600)  # after the 1st, 2nd, 3rd, 4th failure
 MAX_MAPPING = 30
+MAX_MESSAGE = 500
 _PLACEHOLDER = re.compile(r"\{([a-z_]{1,20}\.[a-z_]{1,30})\}")
 # (event, action) pairs whose action fires the same event on the same subject again.
 _LOOPS = {("customer.tier_changed", Action.SET_TIER)}
@@ -112,7 +114,20 @@ def trigger_problems(*, tenant, event, condition, action, params):
         elif not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 365:
             errors["days"] = _("Give a number of days between 0 and 365.")
     elif action == Action.NOTIFY:
-        errors["action"] = _("Notifications from triggers are not available yet.")
+        role, user_id = params.get("role") or "", params.get("user_id")
+        if not role and user_id is None:
+            errors["notify_role"] = _("Choose a role or a person to notify.")
+        elif role and role not in Role.values:
+            errors["notify_role"] = _("Unknown role.")
+        elif user_id is not None and not Membership.objects.filter(user_id=user_id, is_active=True).exists():
+            errors["notify_user"] = _("Select a valid choice. That choice is not one of the available choices.")
+        message = params.get("message")
+        if not isinstance(message, str) or not message.strip() or len(message) > MAX_MESSAGE:
+            errors["message"] = _("Write the message (at most %(n)d characters).") % {"n": MAX_MESSAGE}
+        else:
+            bad = [m for m in _PLACEHOLDER.findall(message) if m not in fields]
+            if bad:
+                errors["message"] = _("Unknown placeholder {%(name)s}.") % {"name": bad[0]}
     return errors
 
 
@@ -253,6 +268,18 @@ def _act(firing, trigger, subject):
             firing.decision = Decision.PENDING
             return _("Approval %(number)s started.") % {"number": ticket.number}
         return _("Ticket %(number)s created.") % {"number": ticket.number}
+    if action == Action.NOTIFY:
+        members = Membership.objects.filter(is_active=True).select_related("user")
+        if params.get("user_id") is not None:
+            members = members.filter(user_id=params["user_id"])
+        else:
+            members = members.filter(role=params.get("role"))
+        users = [m.user for m in members.order_by("user_id") if m.user.is_active]
+        if not users:
+            raise ValidationError(_("Nobody to notify: no active member has that role."))
+        event_emit(tenant=trigger.tenant, event="automation_notice", users=users, occurrence=f"firing{firing.pk}",
+                   context={"title": trigger.name, "body": _render(params["message"], context)})
+        return _("%(n)d people notified.") % {"n": len(users)}
     if customer is None:
         raise ValidationError(_("The subject has no customer."))
     if action == Action.ADD_TAG:

@@ -239,3 +239,42 @@ def test_a_customer_keeps_the_best_grade_whatever_the_order(scope_a, django_capt
         opportunity_create(tenant=scope_a, customer=customer, title="二期", amount="238000")
     assert CustomerGrade.objects.get(customer=customer).grade == "A"
     assert Revisit.objects.filter(customer=customer).count() == 2
+
+
+def test_notify_a_role_when_a_big_deal_enters_negotiation(scope_a, manager_a, agent_a,
+                                                          django_capture_on_commit_callbacks):
+    from notifications.models import Notification
+
+    trigger_create(tenant=scope_a, name="大单提醒", event="opportunity.stage_entered", condition=BIG_NEGOTIATION,
+                   action="notify", params={"role": "manager", "message": "商机“{opportunity.title}”金额 "
+                                                                          "{opportunity.amount} 元进入谈判"})
+    with django_capture_on_commit_callbacks(execute=True):
+        opportunity_create(tenant=scope_a, customer=_customer(scope_a), title="酒店空调 200 套", amount="612000",
+                           stage="negotiation")
+    firing = Firing.objects.get()
+    assert firing.status == FiringStatus.DONE, firing.outcome
+    rows = Notification.objects.filter(event="automation_notice")
+    assert {r.user_id for r in rows} == {manager_a.pk}
+    assert all("酒店空调 200 套" in r.body and "612000.00" in r.body for r in rows)
+
+
+@pytest.mark.parametrize("params, key", [
+    ({"message": "你好"}, "notify_role"),
+    ({"role": "boss", "message": "你好"}, "notify_role"),
+    ({"role": "manager", "message": ""}, "message"),
+    ({"role": "manager", "message": "长" * 501}, "message"),
+    ({"role": "manager", "message": "{opportunity.colour}"}, "message"),
+    ({"user_id": 999999, "message": "你好"}, "notify_user"),
+])
+def test_bad_notify_settings_are_refused(scope_a, params, key):
+    with pytest.raises(ValidationError) as exc:
+        trigger_create(tenant=scope_a, name="提醒", event="opportunity.stage_entered", action="notify", params=params)
+    assert key in exc.value.message_dict
+    assert not Trigger.objects.exists()
+
+
+def test_notify_someone_of_another_tenant_is_refused(scope_a, admin_b):
+    with pytest.raises(ValidationError) as exc:
+        trigger_create(tenant=scope_a, name="提醒", event="opportunity.stage_entered", action="notify",
+                       params={"user_id": admin_b.pk, "message": "你好"})
+    assert "notify_user" in exc.value.message_dict
