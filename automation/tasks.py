@@ -18,13 +18,17 @@ def firing_run_task(*, tenant_id, firing_id):
     return firing.status if firing is not None else None
 
 
+def due_work():
+    """(due firings, due schedules) across every tenant: the sweep's two reads."""
+    # System sweep across tenants (DESIGN.md rule 1): only the due rows are read unscoped.
+    with scopes_disabled():
+        return services.firings_due(), services.schedules_due()
+
+
 @shared_task(name="automation.sweep")
 def automation_sweep_task():
     """Beat: retry due firings and carry out due schedule occurrences, each in its tenant's scope."""
-    # System sweep across tenants (DESIGN.md rule 1): only the due rows are read unscoped.
-    with scopes_disabled():
-        firings = services.firings_due()
-        schedules = services.schedules_due()
+    firings, schedules = due_work()
     for tenant_id, firing_id in firings:
         with tenant_scope(tenant_id):
             services.firing_run(firing_id=firing_id)
