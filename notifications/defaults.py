@@ -81,6 +81,10 @@ DEFAULTS = {
         "en": ("Settlement ready: {{ settlement_period }}",
                "The statement for {{ settlement_period }} is ready: {{ amount }}. Please review."),
     },
+    "automation_notice": {
+        "zh-hans": ("{{ title }}", "{{ body }}"),
+        "en": ("{{ title }}", "{{ body }}"),
+    },
 }
 
 # What the template editor's preview fills in (realistic, clearly made up).
@@ -92,6 +96,7 @@ SAMPLE_VARIABLES = {
         "ticket_url": "https://example.com/tickets/1/", "comment": "已联系厂家，明早上门更换压缩机。",
         "eta": "14:30", "node_name": "上门维修", "due_at": "2026-11-24 18:00", "part_name": "压缩机 QD-65",
         "stock": "2", "settlement_period": "2026年11月", "amount": "¥12,800.00",
+        "title": "50 万以上商机进入谈判", "body": "商机“酒店客房空调 200 套”金额 612000 元，请关注。",
     },
     "en": {
         "tenant_name": "Jiangnan Dining Group", "ticket_number": "TS-20261123-0001",
@@ -102,6 +107,7 @@ SAMPLE_VARIABLES = {
         "comment": "The maker confirmed; we replace the compressor tomorrow morning.", "eta": "14:30",
         "node_name": "On-site repair", "due_at": "2026-11-24 18:00", "part_name": "Compressor QD-65", "stock": "2",
         "settlement_period": "November 2026", "amount": "¥12,800.00",
+        "title": "Big deal in negotiation", "body": "Opportunity “Hotel air conditioners ×200”, 612,000 yuan.",
     },
 }
 

@@ -22,6 +22,7 @@ class Event(models.TextChoices):
     SATISFACTION_REQUEST = "satisfaction_request", _("Satisfaction request")
     PARTS_LOW_STOCK = "parts_low_stock", _("Parts low on stock")
     SETTLEMENT_READY = "settlement_ready", _("Settlement ready")
+    AUTOMATION_NOTICE = "automation_notice", _("Automation notice")
 
 
 # Events a customer always receives about their own request, whatever they opted out of.

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 VARIABLES = (
     "tenant_name", "ticket_number", "ticket_title", "ticket_status", "ticket_priority", "customer_name",
     "store_name", "assignee_name", "actor_name", "tracking_url", "ticket_url", "comment", "eta", "node_name",
-    "due_at", "part_name", "stock", "settlement_period", "amount",
+    "due_at", "part_name", "stock", "settlement_period", "amount", "title", "body",
 )
 FILTERS = frozenset({"default", "truncatechars", "upper", "lower", "linebreaksbr"})
 MAX_SOURCE = 4000

@@ -92,6 +92,15 @@ ROLE_PERMISSIONS[Role.ADMIN] += _PARTS_VIEW + _PARTS_KEEP
 ROLE_PERMISSIONS[Role.MANAGER] += _PARTS_VIEW + _PARTS_KEEP
 for _role in (Role.REGIONAL_MANAGER, Role.AGENT, Role.ENGINEER):
     ROLE_PERMISSIONS[_role] += _PARTS_VIEW
+# Automation (app `automation`): managers configure triggers and schedules and watch firings;
+# those who talk to customers do the revisits.
+_AUTOMATION_CONFIG = [f"automation.{action}_{model}" for action in ("view", "add", "change")
+                      for model in ("trigger", "schedule")] + ["automation.view_firing", "automation.change_firing"]
+_REVISIT_WORK = ["automation.view_revisit", "automation.change_revisit"]
+ROLE_PERMISSIONS[Role.ADMIN] += _AUTOMATION_CONFIG + _REVISIT_WORK
+ROLE_PERMISSIONS[Role.MANAGER] += _AUTOMATION_CONFIG + _REVISIT_WORK
+ROLE_PERMISSIONS[Role.REGIONAL_MANAGER] += _REVISIT_WORK
+ROLE_PERMISSIONS[Role.AGENT] += _REVISIT_WORK
 
 # Roles whose visibility is the whole tenant; the others see what their grants cover.
 TENANT_WIDE_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.AGENT, Role.FINANCE})

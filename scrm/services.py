@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm, remove_perm
 
 from .db import insert_new
+from .events import event_fire, guards_check
 from .models import (
     Customer,
     CustomerTier,
@@ -445,14 +446,20 @@ def customer_create(*, tenant, name, phone="", tags=None, **fields):
     if unknown:
         raise TypeError(f"customer_create got unknown fields {sorted(unknown)}")
     customer = Customer(tenant=tenant)
-    return _customer_save(customer, {"name": name, "phone": phone, **fields}, tags)
+    customer = _customer_save(customer, {"name": name, "phone": phone, **fields}, tags)
+    event_fire("customer.created", tenant=tenant, subject=customer)
+    return customer
 
 
 def customer_update(*, customer, tags=None, **fields):
     unknown = set(fields) - set(CUSTOMER_FIELDS)
     if unknown:
         raise TypeError(f"customer_update got unknown fields {sorted(unknown)}")
-    return _customer_save(customer, fields, tags)
+    previous = customer.tier
+    customer = _customer_save(customer, fields, tags)
+    if customer.tier != previous:
+        event_fire("customer.tier_changed", tenant=customer.tenant, subject=customer, previous=previous)
+    return customer
 
 
 OPPORTUNITY_FIELDS = ("customer", "title", "amount", "stage", "owner", "signed_date")
@@ -482,10 +489,25 @@ def _opportunity_save(opportunity, fields):
             fields["amount"] = Decimal(str(fields["amount"])).quantize(Decimal("0.01"))
         except (InvalidOperation, ValueError) as exc:
             raise ValidationError({"amount": _("Enter a number.")}) from exc
+    # What is stored, not the instance: a ModelForm has already copied the new values onto it.
+    stored = None if opportunity._state.adding else (
+        Opportunity.objects.filter(pk=opportunity.pk).values("stage", "amount").first())
+    previous_stage = stored["stage"] if stored else None
+    previous_amount = stored["amount"] if stored else None
     for key, value in fields.items():
         setattr(opportunity, key, value)
     if opportunity.stage == OpportunityStage.WON and opportunity.signed_date is None:
         raise ValidationError({"signed_date": _("A won opportunity needs its signed date.")})
     _clean(opportunity)
+    if opportunity.stage != previous_stage:
+        # Upper apps may refuse the move (a deal still waiting for its approval cannot be won).
+        guards_check("opportunity.stage_change", opportunity=opportunity, stage=opportunity.stage)
     opportunity.save()
+    # Business events: subscribers record what they will do in this transaction.
+    if opportunity.stage != previous_stage:
+        event_fire("opportunity.stage_entered", tenant=opportunity.tenant, subject=opportunity,
+                   previous=previous_stage)
+    if opportunity.amount != previous_amount:
+        event_fire("opportunity.amount_changed", tenant=opportunity.tenant, subject=opportunity,
+                   previous=previous_amount)
     return opportunity

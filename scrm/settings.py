@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "notifications",
     "demo",
     "fieldservice",
+    "automation",
 ]
 
 MIDDLEWARE = [
@@ -177,6 +178,7 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "notifications.sweep", "schedule": 30},
     "tickets-mail-fetch-all": {"task": "tickets.mail_fetch_all", "schedule": 60},
     "workflow-sla-sweep": {"task": "workflow.sla_sweep", "schedule": 60},
+    "automation-sweep": {"task": "automation.sweep", "schedule": 60},
 }
 
 # --- auth, tenancy, permissions ---------------------------------------------------------

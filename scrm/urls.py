@@ -57,6 +57,7 @@ urlpatterns = [
     path("", include("fieldservice.urls")),
     path("", include("spareparts.urls")),
     path("", include("settlement.urls")),
+    path("", include("automation.urls")),
     path("admin/", admin.site.urls),
 ]
 # No /media/ route, not even under DEBUG: uploads are served only by the views that check who

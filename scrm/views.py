@@ -19,6 +19,7 @@ from django.views.generic import TemplateView
 from . import selectors, services
 from .forms import CustomerForm, OpportunityForm, StaffForm, StaffPasswordForm, StoreForm
 from .models import CustomerTier, OpportunityStage, Role
+from .panels import customer_panels
 from .ratelimit import client_ip, rate_limited
 from .tenancy import SESSION_TENANT_KEY, tenants_for_user
 
@@ -121,7 +122,8 @@ class CustomerDetailView(StaffView, TemplateView):
         if customer is None:
             raise Http404
         return super().get_context_data(
-            customer=customer, opportunities=selectors.customer_opportunities(customer=customer), **kwargs
+            customer=customer, opportunities=selectors.customer_opportunities(customer=customer),
+            panels=customer_panels(customer=customer, user=self.request.user), **kwargs
         )
 
 

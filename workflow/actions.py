@@ -37,14 +37,40 @@ def set_fields(*, ticket, node, params, actor):
 
 @workflow_action("create_child")
 def create_child(*, ticket, node, params, actor):
+    """A child ticket from `params["template"]` (the parent's template when empty), created the
+    way a split child is (tickets.services.ticket_split), so `on_ticket_created` starts the
+    child's own workflow in this transaction. A child of the same template that reaches this
+    node again would spawn children without end: it stops at the first repeat instead."""
     from tickets.models import TicketTemplate
     from tickets.services import ticket_split
 
     slug = params.get("template")
-    template = TicketTemplate.objects.filter(slug=slug).first() if slug else None
+    template = ticket.template
+    if slug:
+        template = TicketTemplate.objects.filter(slug=slug, is_active=True, current_version__isnull=False).first()
+        if template is None:
+            raise ValidationError(_("The child ticket's template “%(slug)s” does not exist or is not published.")
+                                  % {"slug": slug})
+    parent = ticket.parent if ticket.parent_id else None
+    if parent is not None and template.pk == ticket.template_id == parent.template_id:
+        return _("No child ticket: %(number)s is itself a child of this template (it would loop).") % {
+            "number": ticket.number}
     children = ticket_split(ticket=ticket, actor=actor, parts=[{"title": params.get("title") or ticket.title,
                                                                 "template": template}])
     return _("Child ticket %(number)s created.") % {"number": children[0].number}
+
+
+def create_child_params_error(params):
+    """Why a create_child node cannot be used, or None: a named template must exist and be published."""
+    from tickets.models import TicketTemplate
+
+    slug = params.get("template") if isinstance(params, dict) else None
+    if slug and not TicketTemplate.objects.filter(slug=slug, is_active=True, current_version__isnull=False).exists():
+        return _("The child ticket's template “%(slug)s” does not exist or is not published.") % {"slug": slug}
+    return None
+
+
+ACTION_PARAM_CHECKS["create_child"] = create_child_params_error
 
 
 def webhook_params_error(params):

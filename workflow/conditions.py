@@ -31,8 +31,9 @@ def _known(path):
     return path in FIELDS or (path.startswith("data.") and len(path) > 5)
 
 
-def condition_check(condition, depth=0):
-    """Raise ValidationError unless the condition is well formed (empty = always true)."""
+def condition_check(condition, depth=0, *, fields=None):
+    """Raise ValidationError unless the condition is well formed (empty = always true). `fields`:
+    the paths allowed instead of the ticket's (a trigger's subject offers its own)."""
     if condition in (None, {}):
         return
     if depth > MAX_DEPTH:
@@ -44,13 +45,13 @@ def condition_check(condition, depth=0):
         if not isinstance(items, list) or not items:
             raise ValidationError(_("“all” and “any” need a non-empty list."))
         for item in items:
-            condition_check(item, depth + 1)
+            condition_check(item, depth + 1, fields=fields)
         return
     if "not" in condition:
-        condition_check(condition["not"], depth + 1)
+        condition_check(condition["not"], depth + 1, fields=fields)
         return
     field, op = condition.get("field"), condition.get("op")
-    if not isinstance(field, str) or not _known(field):
+    if not isinstance(field, str) or not (_known(field) if fields is None else field in fields):
         raise ValidationError(_("Unknown field “%(field)s” in a condition.") % {"field": field})
     if op not in OPS:
         raise ValidationError(_("Unknown operator “%(op)s” in a condition.") % {"op": op})

@@ -104,6 +104,9 @@ PK_ROUTES = {
     "settlement-statement": (SettlementRun, {"party_pk": 1}),
     "settlement-export": (SettlementRun, {"fmt": "csv"}),
     "settlement-rule": (SettlementRule, {}),
+    **{name: (model_name, {}) for name, model_name in (
+        ("automation-trigger", "auto_trigger"), ("automation-firing-retry", "auto_firing"),
+        ("automation-schedule", "auto_schedule"), ("automation-revisit-record", "auto_revisit"))},
 }
 
 
@@ -220,7 +223,28 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
         objects.update({SettlementRun: SettlementRun.objects.create(
             tenant=tenant_a, period_kind="month", period_start=date(2026, 11, 1), period_end=date(2026, 11, 30)),
             SettlementRule: rule_save(tenant=tenant_a, name="甲结算规则", kind="fixed", params={"amount": 1})})
+        objects.update(automation_world(tenant_a, template=template, customer=customer, ticket=ticket))
     return objects
+
+
+def automation_world(tenant, *, template, customer, ticket):
+    import datetime
+
+    from automation.models import Firing, FiringStatus, Revisit
+    from automation.services import schedule_create, trigger_create
+
+    trigger = trigger_create(tenant=tenant, name="甲触发器", event="customer.created", action="add_tag",
+                             params={"tag": "甲"})
+    return {
+        "auto_trigger": trigger,
+        "auto_firing": Firing.objects.create(tenant=tenant, trigger=trigger, event="customer.created",
+                                             subject_type="customer", subject_id=customer.pk, subject_label="甲客户",
+                                             status=FiringStatus.DEAD, outcome="甲失败"),
+        "auto_schedule": schedule_create(tenant=tenant, name="甲巡检", template=template, recurrence="daily",
+                                         at_time=datetime.time(9), starts_on=datetime.date(2099, 1, 1)),
+        "auto_revisit": Revisit.objects.create(tenant=tenant, customer=customer, ticket=ticket, reason="甲回访",
+                                               due_on=datetime.date(2099, 1, 1)),
+    }
 
 
 def test_every_pk_route_is_covered():
