@@ -9,7 +9,8 @@ REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 # The modules that hold the logic, which mypy (django-stubs) checks; config in pyproject.toml.
 MYPY_FILES := scrm/services.py scrm/selectors.py tickets/services/ tickets/selectors.py \
 	notifications/services/ notifications/selectors.py workflow/services.py workflow/selectors.py workflow/engine.py \
-	workflow/lifecycle.py workflow/policy.py workflow/hooks.py workflow/sla.py tickets/extensions.py tickets/timeline.py
+	workflow/lifecycle.py workflow/policy.py workflow/hooks.py workflow/sla.py tickets/extensions.py tickets/timeline.py \
+	dashboards/selectors.py dashboards/charts.py
 
 .PHONY: run test test-integration test-e2e lint bench lock messages clean install
 

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "spareparts",
     "notifications",
     "demo",
+    "dashboards",
 ]
 
 MIDDLEWARE = [

@@ -39,10 +39,11 @@ from workflow.services import workflow_create, workflow_draft_set, workflow_publ
 PUBLIC = {
     "login", "set_language", "logout", "ticket-public-form", "ticket-public-thanks", "ticket-track",
     "ticket-public-attachment", "healthz", "password_reset", "password_reset_done", "password_reset_confirm",
-    "password_reset_complete",
+    "password_reset_complete", "ticket-track-rate",
 }
 # Public routes whose URL is a capability (knowing it is the permission): they show A's ticket.
-CAPABILITY = {"ticket-public-form", "ticket-public-thanks", "ticket-track", "ticket-public-attachment"}
+CAPABILITY = {"ticket-public-form", "ticket-public-thanks", "ticket-track", "ticket-public-attachment",
+              "ticket-track-rate"}
 MARKERS = ("甲客户", "甲门店", "甲区域", "甲商机", "甲工单", "甲订单", "甲备注")
 PUBLIC_PREFIXES = ("api/", "hooks/")
 # Which model each route with an object id shows, and any other URL kwargs it needs; a new route
