@@ -48,6 +48,7 @@ from scrm.tenancy import tenant_scope
 from tickets.models import Ticket
 from tickets.selectors import template_list
 
+from ...dashboard_seed import dashboard_history_seed
 from ...ticket_seed import demo_tickets_seed
 
 PASSWORD = "demo12345"
@@ -845,6 +846,7 @@ class Command(BaseCommand):
                     before = _counts()
                     TenantSeeder(tenant, plan, staff_phones).run()
                     demo_tickets_seed(tenant=tenant)
+                    dashboard_history_seed(tenant=tenant)
                     after = _counts()
             if verbose:
                 summary = "，".join(f"{label} {after[label]}（新建 {after[label] - before[label]}）" for label in after)
