@@ -66,7 +66,7 @@ def stacked_bars(*, days: list[datetime.date], series: dict[str, list[int]], nam
     for key_index, key in enumerate(keys):
         chart.legend.append((names.get(key, key), PALETTE[key_index % len(PALETTE)]))
     for i, day in enumerate(days):
-        y = top + plot_h
+        y: float = top + plot_h
         for key_index, key in enumerate(keys):
             n = series[key][i]
             if not n:
@@ -76,7 +76,7 @@ def stacked_bars(*, days: list[datetime.date], series: dict[str, list[int]], nam
             chart.rects.append(Rect(x=round(left + i * slot + (slot - bar_w) / 2, 1), y=round(y, 1),
                                     w=round(bar_w, 1), h=round(h, 1), color=PALETTE[key_index % len(PALETTE)],
                                     title=f"{day:%m-%d} {names.get(key, key)}: {n}"))
-        if i % 7 == 0 or i == len(days) - 1:
+        if i % 7 == 0 or (i == len(days) - 1 and i % 7 > 3):
             chart.labels.append(Label(x=round(left + i * slot + slot / 2, 1), y=height - 6, text=f"{day:%m-%d}"))
     for step in (0, 0.5, 1):
         chart.gridlines.append(Label(x=left - 4, y=round(top + plot_h * (1 - step), 1), text=f"{peak * step:g}",

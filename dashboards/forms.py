@@ -22,7 +22,8 @@ class FilterForm(BootstrapFormMixin, forms.Form):
     priority = forms.ChoiceField(choices=[("", _("All priorities")), *Priority.choices], required=False,
                                  label=_("Priority"))
     handler = forms.TypedChoiceField(coerce=int, required=False, label=_("Handler"), empty_value=None)
-    days = forms.TypedChoiceField(coerce=int, choices=PERIODS, required=False, empty_value=30, label=_("Period"))
+    days = forms.TypedChoiceField(coerce=int, choices=PERIODS, required=False, empty_value=30, initial=30,
+                                  label=_("Period"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -152,9 +152,9 @@ class DashboardExportView(StaffView):
     tables = ("intake", "nodes", "stores", "people", "csat")
 
     def get(self, request):
-        table = request.GET.get("table", "")
+        table = request.GET.get("table") or "intake"
         if table not in self.tables:
-            raise Http404
+            return HttpResponse(_("Unknown table."), status=400, content_type="text/plain; charset=utf-8")
         _form, filters, status = _filter_form(request)
         if status != 200:
             return HttpResponse(_("Invalid filters."), status=400, content_type="text/plain; charset=utf-8")

@@ -63,6 +63,6 @@ def csat_rate(*, ticket: Ticket, score: Any, comment: str = "", now: datetime.da
         tenant_id=ticket.tenant_id, ticket=ticket, score=value, comment=comment, handler_id=ticket.assignee_id,
         store_id=ticket.store_id, region_id=ticket.region_id)
     timeline_event_add(ticket=ticket, kind=EventKind.RATING, actor=None, is_public=True,
-                       actor_label=ticket.customer.name if ticket.customer_id else _("Customer"),
+                       actor_label=ticket.customer.name if ticket.customer is not None else _("Customer"),
                        code="csat.rated", params={"score": value}, message=comment)
     return rating
