@@ -9,5 +9,6 @@ urlpatterns = [
     path("board/", views.BoardView.as_view(), name="board"),
     path("board/transfer/", views.BoardTransferView.as_view(), name="board-transfer"),
     path("dashboard/", views.DashboardView.as_view(), name="dashboard"),
+    path("tickets/export/", views.TicketExportView.as_view(), name="ticket-export"),
     path("dashboard/export/", views.DashboardExportView.as_view(), name="dashboard-export"),
 ]

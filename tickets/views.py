@@ -242,23 +242,34 @@ class TrackRateView(TrackView):
 
 # --- staff ----------------------------------------------------------------------------------
 
+def ticket_list_filters(request):
+    """The ticket list's filters from the query string (unknown values are dropped), as keyword
+    arguments of selectors.ticket_list: the list and its export (dashboards) read the same."""
+    status = request.GET.get("status", "")
+    priority = request.GET.get("priority", "")
+
+    def int_param(name):
+        value = request.GET.get(name, "")
+        return int(value) if value.isdigit() else None
+
+    return {
+        "search": request.GET.get("q", "").strip()[:60],
+        "status": status if status in Status.values else "",
+        "priority": priority if priority in Priority.values else "",
+        "template_id": int_param("template"),
+        "store_id": int_param("store"),
+        "mine": request.GET.get("mine") == "1",
+        "open_only": request.GET.get("open") == "1",
+        "created_since": _since(request.GET.get("created")),
+        "resolved_since": _since(request.GET.get("resolved")),
+    }
+
+
 class TicketListView(StaffView):
     permission = "tickets.view_ticket"
 
     def get(self, request):
-        status = request.GET.get("status", "")
-        priority = request.GET.get("priority", "")
-        filters = {
-            "search": request.GET.get("q", "").strip()[:60],
-            "status": status if status in Status.values else "",
-            "priority": priority if priority in Priority.values else "",
-            "template_id": self.int_param("template"),
-            "store_id": self.int_param("store"),
-            "mine": request.GET.get("mine") == "1",
-            "open_only": request.GET.get("open") == "1",
-            "created_since": _since(request.GET.get("created")),
-            "resolved_since": _since(request.GET.get("resolved")),
-        }
+        filters = ticket_list_filters(request)
         per_page = self.int_param("per_page")
         per_page = per_page if per_page in PAGE_SIZES else PAGE_SIZES[0]
         page = selectors.ticket_page(selectors.ticket_list(user=request.user, **filters), request.GET.get("page"),
