@@ -10,7 +10,7 @@ REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 MYPY_FILES := scrm/services.py scrm/selectors.py tickets/services/ tickets/selectors.py \
 	notifications/services/ notifications/selectors.py workflow/services.py workflow/selectors.py workflow/engine.py \
 	workflow/lifecycle.py workflow/policy.py workflow/hooks.py workflow/sla.py tickets/extensions.py tickets/timeline.py \
-	dashboards/selectors.py dashboards/charts.py
+	dashboards/selectors.py dashboards/charts.py dashboards/services.py
 
 .PHONY: run test test-integration test-e2e lint bench lock messages clean install
 

@@ -8,6 +8,7 @@ from scrm.forms import BootstrapFormMixin
 from scrm.models import Region, Store
 from tickets.models import Priority, TicketTemplate
 
+from .models import QualityRuleKind
 from .selectors import TicketFilters, handler_choices
 
 PERIODS = ((7, _("Last 7 days")), (30, _("Last 30 days")), (90, _("Last 90 days")))
@@ -54,3 +55,12 @@ class TransferForm(forms.Form):
         self.fields["handler"].choices = [(pk, pk) for pk in self.people]
         self.fields["handler"].error_messages["invalid_choice"] = _(
             "Select a member of staff of this tenant who works on tickets.")
+
+
+class QualityRuleForm(BootstrapFormMixin, forms.Form):
+    """A 质检 rule: its name, kind and phrases (comma or newline separated); the service checks."""
+
+    name = forms.CharField(label=_("Name"), max_length=60)
+    kind = forms.ChoiceField(label=_("Kind"), choices=QualityRuleKind.choices)
+    phrases = forms.CharField(label=_("Phrases"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+                              help_text=_("Separate phrases with commas, e.g. 不知道, 没办法, 你自己看."))

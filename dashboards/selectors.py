@@ -39,6 +39,8 @@ from workflow.lifecycle import ASSIGNABLE_ROLES
 from workflow.models import Task, TaskStatus
 from workflow.selectors import tasks_mine
 
+from .models import QualityFlag, QualityRule
+
 BOARD_CARD_LIMIT = 300  # cards drawn on the board; the column counts are exact
 DURATION_BUCKETS = (  # (upper bound in minutes, label) for the node × duration heatmap
     (30, "<30m"), (120, "30m–2h"), (480, "2–8h"), (1440, "8–24h"), (4320, "1–3d"), (None, ">3d"),
@@ -323,3 +325,20 @@ def filter_choices() -> dict[str, Any]:
         "templates": list(TicketTemplate.objects.order_by("name").values_list("pk", "name")),
         "handlers": handler_choices(),
     }
+
+
+# --- 质检 ------------------------------------------------------------------------------------
+
+def quality_flags(*, user: Any, reviewed: bool = False, limit: int = 100) -> list[Any]:
+    """Flags on tickets the user may see, to review (or reviewed), newest first, one query."""
+    return list(QualityFlag.objects.filter(reviewed_at__isnull=not reviewed,
+                                           ticket__in=visible_tickets(user=user).values("pk"))
+                .select_related("ticket", "rule", "reviewed_by").order_by("-created_at", "-id")[:limit])
+
+
+def quality_rules() -> list[Any]:
+    return list(QualityRule.objects.annotate(n=Count("flags")).order_by("kind", "name"))
+
+
+def quality_flag_get(*, user: Any, pk: int) -> Any:
+    return QualityFlag.objects.filter(pk=pk, ticket__in=visible_tickets(user=user).values("pk")).first()

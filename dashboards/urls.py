@@ -10,5 +10,7 @@ urlpatterns = [
     path("board/transfer/", views.BoardTransferView.as_view(), name="board-transfer"),
     path("dashboard/", views.DashboardView.as_view(), name="dashboard"),
     path("tickets/export/", views.TicketExportView.as_view(), name="ticket-export"),
+    path("quality/", views.QualityView.as_view(), name="quality"),
+    path("quality/<int:pk>/review/", views.QualityReviewView.as_view(), name="quality-review"),
     path("dashboard/export/", views.DashboardExportView.as_view(), name="dashboard-export"),
 ]

@@ -5,7 +5,7 @@ Thin: dashboards.selectors reads, workflow.lifecycle transfers, charts.py draws.
 import csv
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -19,8 +19,8 @@ from tickets.selectors import ticket_list
 from tickets.views import ticket_list_filters
 from workflow.lifecycle import ticket_assign
 
-from . import charts, selectors
-from .forms import GROUPS, FilterForm, TransferForm
+from . import charts, selectors, services
+from .forms import GROUPS, FilterForm, QualityRuleForm, TransferForm
 from .resources import TicketExportResource
 
 EXPORT_MAX_ROWS = 5000
@@ -227,3 +227,52 @@ def _csv_text(value):
     """Neutralise spreadsheet formulas in text a user typed (=, +, -, @ at the start)."""
     text = str(value or "")
     return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+
+
+class QualityView(StaffView):
+    """质检: the flags to review and the rules (managers add rules and run a scan of the last
+    7 days here; the scan also runs as the `dashboards.quality_scan_task` Celery task)."""
+
+    permission = "tickets.change_ticket"
+
+    def get(self, request, form=None, status=200):
+        return render(request, "dashboards/quality.html", {
+            "flags": selectors.quality_flags(user=request.user), "rules": selectors.quality_rules(),
+            "form": form or QualityRuleForm(), "can_manage": self.can_manage(request),
+        }, status=status)
+
+    def can_manage(self, request):
+        return request.user.has_perm("tickets.change_classificationrule")
+
+    def post(self, request):
+        if not self.can_manage(request):
+            raise PermissionDenied
+        if request.POST.get("action") == "scan":
+            n = services.quality_scan(since=timezone.now() - timezone.timedelta(days=7))
+            messages.success(request, _("Quality check done: %(n)d new findings.") % {"n": n})
+            return redirect("quality")
+        form = QualityRuleForm(request.POST)
+        if form.is_valid():
+            try:
+                services.quality_rule_save(tenant=request.tenant, **form.cleaned_data)
+            except ValidationError as exc:
+                for key, errors in exc.message_dict.items():
+                    form.add_error(key if key in form.fields else None, errors)
+            else:
+                messages.success(request, _("Rule saved."))
+                return redirect("quality")
+        return self.get(request, form=form, status=400)
+
+
+class QualityReviewView(StaffView):
+    """Mark a flag as reviewed (POST)."""
+
+    permission = "tickets.change_ticket"
+    http_method_names = ["post"]
+
+    def post(self, request, pk):
+        flag = selectors.quality_flag_get(user=request.user, pk=pk)
+        if flag is None:
+            raise Http404
+        services.quality_flag_review(flag=flag, actor=request.user)
+        return redirect("quality")

@@ -176,6 +176,7 @@ CELERY_BEAT_SCHEDULE = {
     "sessions-clear-expired": {"task": "scrm.tasks.sessions_clear_expired", "schedule": 6 * 3600},
     "notifications-sweep": {"task": "notifications.sweep", "schedule": 30},
     "tickets-mail-fetch-all": {"task": "tickets.mail_fetch_all", "schedule": 60},
+    "dashboards-quality-scan": {"task": "dashboards.quality_scan_all", "schedule": 6 * 3600},
 }
 
 # --- auth, tenancy, permissions ---------------------------------------------------------

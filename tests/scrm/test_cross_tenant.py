@@ -15,6 +15,8 @@ from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from dashboards.models import QualityFlag
+from dashboards.services import quality_rule_save
 from scrm.models import Customer, Membership, Opportunity, Region, RegionUserObjectPermission, Store, Tenant
 from scrm.services import region_grant
 from scrm.tenancy import tenant_scope
@@ -55,6 +57,7 @@ PK_ROUTES = {
     "store-detail": (Store, {}),
     "store-update": (Store, {}),
     "ticket-detail": (Ticket, {}),
+    "quality-review": (QualityFlag, {}),
     "ticket-action": (Ticket, {"action": "comment"}),
     "ticket-attachment": (Attachment, {}),
     "ticket-create": (TicketTemplate, {}),
@@ -175,6 +178,9 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
                         BusinessCalendar: BusinessCalendarFactory(tenant=tenant_a, name="甲日历")})
         objects.update({TicketTemplate: template, Ticket: ticket, Attachment: Attachment.objects.get(),
                         "event": ticket.events.first(), "category": template.category})
+        objects[QualityFlag] = QualityFlag.objects.create(
+            tenant=tenant_a, ticket=ticket, excerpt="甲备注",
+            rule=quality_rule_save(tenant=tenant_a, name="甲质检", kind="flag", phrases="甲"))
     return objects
 
 
