@@ -61,6 +61,6 @@ class QualityRuleForm(BootstrapFormMixin, forms.Form):
     """A 质检 rule: its name, kind and phrases (comma or newline separated); the service checks."""
 
     name = forms.CharField(label=_("Name"), max_length=60)
-    kind = forms.ChoiceField(label=_("Kind"), choices=QualityRuleKind.choices)
+    kind = forms.ChoiceField(label=_("Rule kind"), choices=QualityRuleKind.choices)
     phrases = forms.CharField(label=_("Phrases"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
                               help_text=_("Separate phrases with commas, e.g. 不知道, 没办法, 你自己看."))
