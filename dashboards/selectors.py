@@ -342,3 +342,15 @@ def quality_rules() -> list[Any]:
 
 def quality_flag_get(*, user: Any, pk: int) -> Any:
     return QualityFlag.objects.filter(pk=pk, ticket__in=visible_tickets(user=user).values("pk")).first()
+
+
+def repeat_requests(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None,
+                    limit: int = 10) -> list[dict[str, Any]]:
+    """Customers who came back with the same category in the period (重复投诉): one GROUP BY
+    customer and category HAVING two or more, most first."""
+    now = now or timezone.now()
+    rows = (filters.apply(visible_tickets(user=user)).filter(created_at__gte=_period(filters, now),
+                                                             customer__isnull=False).order_by()
+            .values("customer_id", "customer__name", "category__name").annotate(n=Count("id"))
+            .filter(n__gte=2).order_by("-n", "customer__name")[:limit])
+    return list(rows)

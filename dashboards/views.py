@@ -145,6 +145,7 @@ class DashboardView(StaffView):
                 (_("Regions"), selectors.resolution_by(user=user, filters=filters, by="region")),
             )],
             "csat": csat,
+            "repeats": selectors.repeat_requests(user=user, filters=filters),
         }
         return render(request, "dashboards/dashboard.html", context, status=status)
 
