@@ -102,3 +102,11 @@ def test_the_database_refuses_a_score_out_of_range(resolved):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         SatisfactionRating.objects.create(tenant_id=resolved.tenant_id, ticket=resolved, score=6)
+
+
+def test_closing_a_ticket_invites_the_customer_to_rate(resolved, manager_a):
+    from notifications.models import Notification
+
+    ticket_status_change(ticket=resolved, action="close", actor=manager_a)
+    invites = Notification.objects.filter(ticket=resolved, event="satisfaction_request")
+    assert invites.exists() and {n.customer_id for n in invites} == {resolved.customer_id}
