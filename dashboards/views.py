@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from scrm.models import Role
 from scrm.selectors import membership_current
-from scrm.views import StaffView
+from scrm.views import ObjectView, StaffView
 from tickets.models import Priority, Source
 from tickets.selectors import ticket_list
 from tickets.views import ticket_list_filters
@@ -265,15 +265,15 @@ class QualityView(StaffView):
         return self.get(request, form=form, status=400)
 
 
-class QualityReviewView(StaffView):
-    """Mark a flag as reviewed (POST)."""
+class QualityReviewView(StaffView, ObjectView):
+    """Mark a flag as reviewed (POST); another tenant's or an invisible flag is a 404 for every verb."""
 
     permission = "tickets.change_ticket"
     http_method_names = ["post"]
 
+    def load(self, pk):
+        return selectors.quality_flag_get(user=self.request.user, pk=pk)
+
     def post(self, request, pk):
-        flag = selectors.quality_flag_get(user=request.user, pk=pk)
-        if flag is None:
-            raise Http404
-        services.quality_flag_review(flag=flag, actor=request.user)
+        services.quality_flag_review(flag=self.object, actor=request.user)
         return redirect("quality")

@@ -237,7 +237,8 @@ def admin_object(world, model):
 def test_admin_of_other_tenant_gets_404_on_every_admin_object(world, admin_b, client_for):
     client = client_for(admin_b)
     # Give B's admin every permission, so only the tenant scope can stand in the way.
-    admin_b.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["scrm", "tickets"]))
+    admin_b.user_permissions.set(Permission.objects.filter(
+        content_type__app_label__in=["scrm", "tickets", "dashboards"]))
     checked = []
     for model in admin.site._registry:
         obj = admin_object(world, model)
