@@ -16,7 +16,8 @@ MYPY_FILES := scrm/services.py scrm/selectors.py tickets/services/ tickets/selec
 	spareparts/services.py spareparts/selectors.py spareparts/nearest.py \
 	workflow/sla_policy.py workflow/sla_ticket.py workflow/sla_sweep.py workflow/escalation.py \
 	settlement/calculator.py settlement/services/ settlement/selectors.py settlement/inputs.py \
-	scrm/events.py automation/services/ automation/selectors.py automation/recurrence.py automation/subjects.py
+	scrm/events.py automation/services/ automation/selectors.py automation/recurrence.py automation/subjects.py \
+	dashboards/selectors.py dashboards/charts.py dashboards/services.py
 
 .PHONY: run test test-integration test-e2e lint bench lock messages clean install
 

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "demo",
     "fieldservice",
     "automation",
+    "dashboards",
 ]
 
 MIDDLEWARE = [
@@ -179,6 +180,7 @@ CELERY_BEAT_SCHEDULE = {
     "tickets-mail-fetch-all": {"task": "tickets.mail_fetch_all", "schedule": 60},
     "workflow-sla-sweep": {"task": "workflow.sla_sweep", "schedule": 60},
     "automation-sweep": {"task": "automation.sweep", "schedule": 60},
+    "dashboards-quality-scan": {"task": "dashboards.quality_scan_all", "schedule": 6 * 3600},
 }
 
 # --- auth, tenancy, permissions ---------------------------------------------------------

@@ -10,6 +10,7 @@ from . import views
 from .forms import LoginForm
 
 urlpatterns = [
+    path("", include("dashboards.urls")),  # its 工作台 at "" comes before (and replaces) HomeView
     path("", views.HomeView.as_view(), name="home"),
     # Browsers ask for /favicon.ico before reading the page's <link rel="icon">.
     path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}img/favicon.svg", permanent=True)),

@@ -315,3 +315,14 @@ class RuleForm(BootstrapFormMixin, forms.ModelForm):
 
 class RuleTestForm(BootstrapFormMixin, forms.Form):
     text = forms.CharField(label=_("Text of a request"), widget=forms.Textarea(attrs={"rows": 4}), max_length=5000)
+
+
+class RatingForm(BootstrapFormMixin, forms.Form):
+    """The customer's 满意度评价 on the tracking page: 1–5 stars and an optional comment."""
+
+    score = forms.TypedChoiceField(label=_("How satisfied are you with our service?"), coerce=int,
+                                   choices=[(n, n) for n in range(5, 0, -1)], widget=forms.RadioSelect,
+                                   error_messages={"invalid_choice": _("Choose a score from 1 to 5."),
+                                                   "required": _("Choose a score from 1 to 5.")})
+    comment = forms.CharField(label=_("Comment (optional)"), required=False, max_length=1000,
+                              widget=forms.Textarea(attrs={"rows": 3}))

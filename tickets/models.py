@@ -214,6 +214,9 @@ class Ticket(TenantOwned):
             models.Index(fields=["tenant", "customer", "-created_at"], name="ticket_tenant_customer"),
             models.Index(fields=["tenant", "template", "-created_at"], name="ticket_tenant_template"),
             models.Index(fields=["tenant", "category", "-created_at"], name="ticket_tenant_category"),
+            # The 工作台's "resolved today" and the dashboard's resolution times read by this.
+            models.Index(fields=["tenant", "resolved_at"], name="ticket_tenant_resolved"),
+            models.Index(fields=["tenant", "closed_at"], name="ticket_tenant_closed"),
         ]
 
     def __str__(self):
@@ -283,6 +286,7 @@ class EventKind(models.TextChoices):
     MERGED = "merged", _("Merged")
     NOTIFICATION = "notification", _("Notification")
     WORKFLOW = "workflow", _("Workflow")
+    RATING = "rating", _("Satisfaction rating")
 
 
 class TimelineEvent(TenantOwned):
@@ -468,3 +472,34 @@ class InboundMessage(TenantOwned):
 
 # Site visits have their own module (models.py is long enough); imported here so Django registers them.
 from .models_visits import SiteVisit, Verdict  # noqa: E402, F401
+
+
+class SatisfactionRating(TenantOwned):
+    """A customer's 满意度评价 (CSAT) of a resolved ticket: a score of 1–5 and an optional comment,
+    given once through the tracking link. `handler` and `store` are copied from the ticket when it
+    is rated, so the results by person and store stay what they were when the customer judged them.
+
+    Must hold: one rating per ticket (the link cannot be reused); a score from 1 to 5."""
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="rating", verbose_name=_("ticket"))
+    score = models.PositiveSmallIntegerField(_("score"))
+    comment = models.TextField(_("comment"), blank=True, max_length=1000)
+    handler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="+", verbose_name=_("handler"))
+    store = models.ForeignKey(Store, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                              verbose_name=_("store"))
+    region = models.ForeignKey(Region, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                               verbose_name=_("region"))
+    created_at = models.DateTimeField(_("rated at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("satisfaction rating")
+        verbose_name_plural = _("satisfaction ratings")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(score__gte=1) & Q(score__lte=5), name="rating_score_1_to_5"),
+        ]
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="rating_tenant_created")]
+
+    def __str__(self):
+        return f"{self.ticket_id}: {self.score}"

@@ -98,9 +98,14 @@ class _EqualsAnyOf(Lookup):
 
 
 def ticket_list(*, user, search="", status="", priority="", template_id=None, category_id=None, region_id=None,
-                store_id=None, assignee_id=None, mine=False, open_only=False):
-    """The staff ticket list: visible tickets, filtered, newest first, with everything a row shows."""
+                store_id=None, assignee_id=None, mine=False, open_only=False, created_since=None, resolved_since=None):
+    """The staff ticket list: visible tickets, filtered, newest first, with everything a row shows.
+    `created_since` / `resolved_since` (datetimes) are the 工作台's "new today", "resolved today"."""
     qs = visible_tickets(user=user).select_related("template", "category", "customer", "store", "assignee")
+    if created_since is not None:
+        qs = qs.filter(created_at__gte=created_since)
+    if resolved_since is not None:
+        qs = qs.filter(finished_since_q(resolved_since))
     if search:
         qs = qs.filter(_search_q(search))
     if status:
@@ -119,6 +124,12 @@ def ticket_list(*, user, search="", status="", priority="", template_id=None, ca
         "customer__phone", "customer__tier", "store__id", "store__name", "assignee__id", "assignee__username",
         "assignee__first_name",
     ).order_by("-created_at", "-id")
+
+
+def finished_since_q(since):
+    """Tickets resolved since `since` — or, never marked resolved, closed (not cancelled) since
+    then, as a workflow's end node closes a ticket directly. Both columns are indexed."""
+    return Q(resolved_at__gte=since) | Q(resolved_at__isnull=True, status=Status.CLOSED, closed_at__gte=since)
 
 
 def ticket_page(queryset, page_number, per_page=25) -> Page:

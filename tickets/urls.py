@@ -9,6 +9,7 @@ urlpatterns = [
     path("s/thanks/<str:token>/", views.public_thanks, name="ticket-public-thanks"),
     path("s/<slug:tenant_slug>/<slug:template_slug>/", views.PublicFormView.as_view(), name="ticket-public-form"),
     path("track/<str:token>/", views.TrackView.as_view(), name="ticket-track"),
+    path("track/<str:token>/rate/", views.TrackRateView.as_view(), name="ticket-track-rate"),
     path("track/<str:token>/files/<int:pk>/", views.public_attachment, name="ticket-public-attachment"),
     path("tickets/", views.TicketListView.as_view(), name="ticket-list"),
     path("tickets/new/", views.TicketNewChooseView.as_view(), name="ticket-new"),

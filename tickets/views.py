@@ -36,6 +36,7 @@ from .forms import (
     CustomerReplyForm,
     DepartForm,
     MergeForm,
+    RatingForm,
     SplitForm,
     StaffTicketForm,
 )
@@ -213,8 +214,10 @@ class TrackView(View):
             form.add_error(None, _("This ticket is closed; please submit a new request."))
         return self.render(form, status=400)
 
-    def render(self, form, status=200):
+    def render(self, form, status=200, rating_form=None):
         steps = [Status.NEW, Status.IN_PROGRESS, Status.RESOLVED, Status.CLOSED]
+        rating = getattr(self.ticket, "rating", None) if hasattr(self.ticket, "rating") else None
+        refusal = services.csat_refusal(ticket=self.ticket) if rating is None else None
         current = self.ticket.status if self.ticket.status in steps else Status.IN_PROGRESS
         # Only the customer's wording of each public entry: entries for staff only (workflow
         # internals, who handles it inside) have none and are left out.
@@ -230,10 +233,56 @@ class TrackView(View):
             if any(e.code == "ticket.site_checkin" for e, _text in events) else None,
             "on_the_way": on_the_way,
             "steps": [(s, Status(s).label, steps.index(s) <= steps.index(current)) for s in steps],
+            "rating": rating, "rating_open": rating is None and refusal is None,
+            "rating_form": rating_form or RatingForm(),
         }, status=status)
 
 
+class TrackRateView(TrackView):
+    """`/track/<token>/rate/` (POST): the customer's rating, once, within the rating period;
+    rate-limited per IP like the replies. A refused rating re-renders the page with the reason."""
+
+    http_method_names = ["post"]
+
+    def post(self, request):
+        if rate_limited(scope="track-rate", ident=client_ip(request), limit=_public_rate()):
+            return render(request, "tickets/public/rate_limited.html", {"tenant": self.tenant}, status=429)
+        form = RatingForm(request.POST)
+        if form.is_valid():
+            try:
+                services.csat_rate(ticket=self.ticket, score=form.cleaned_data["score"],
+                                   comment=form.cleaned_data["comment"])
+            except ValidationError as exc:
+                _field_errors_to_form(form, exc)
+            else:
+                return redirect("ticket-track", token=self.ticket.tracking_token)
+        return self.render(CustomerReplyForm(), status=400, rating_form=form)
+
+
 # --- staff ----------------------------------------------------------------------------------
+
+def ticket_list_filters(request):
+    """The ticket list's filters from the query string (unknown values are dropped), as keyword
+    arguments of selectors.ticket_list: the list and its export (dashboards) read the same."""
+    status = request.GET.get("status", "")
+    priority = request.GET.get("priority", "")
+
+    def int_param(name):
+        value = request.GET.get(name, "")
+        return int(value) if value.isdigit() else None
+
+    return {
+        "search": request.GET.get("q", "").strip()[:60],
+        "status": status if status in Status.values else "",
+        "priority": priority if priority in Priority.values else "",
+        "template_id": int_param("template"),
+        "store_id": int_param("store"),
+        "mine": request.GET.get("mine") == "1",
+        "open_only": request.GET.get("open") == "1",
+        "created_since": _since(request.GET.get("created")),
+        "resolved_since": _since(request.GET.get("resolved")),
+    }
+
 
 BULK_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.REGIONAL_MANAGER, Role.AGENT})
 
@@ -242,17 +291,7 @@ class TicketListView(StaffView):
     permission = "tickets.view_ticket"
 
     def get(self, request):
-        status = request.GET.get("status", "")
-        priority = request.GET.get("priority", "")
-        filters = {
-            "search": request.GET.get("q", "").strip()[:60],
-            "status": status if status in Status.values else "",
-            "priority": priority if priority in Priority.values else "",
-            "template_id": self.int_param("template"),
-            "store_id": self.int_param("store"),
-            "mine": request.GET.get("mine") == "1",
-            "open_only": request.GET.get("open") == "1",
-        }
+        filters = ticket_list_filters(request)
         per_page = self.int_param("per_page")
         per_page = per_page if per_page in PAGE_SIZES else PAGE_SIZES[0]
         page = selectors.ticket_page(selectors.ticket_list(user=request.user, **filters), request.GET.get("page"),
@@ -280,6 +319,15 @@ class TicketListView(StaffView):
         for name in ("page", *names):
             params.pop(name, None)
         return params.urlencode()
+
+
+def _since(period):
+    """The start of "today" or of the last 7 days ("week") for the list's date links (the
+    工作台's figures); None for anything else."""
+    if period not in ("today", "week"):
+        return None
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    return start if period == "today" else timezone.now() - timezone.timedelta(days=7)
 
 
 def _label_rows(rows):

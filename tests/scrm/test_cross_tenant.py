@@ -16,6 +16,8 @@ from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from dashboards.models import QualityFlag
+from dashboards.services import quality_rule_save
 from scrm.models import (
     Customer,
     Membership,
@@ -55,10 +57,11 @@ from workflow.services import workflow_create, workflow_draft_set, workflow_publ
 PUBLIC = {
     "login", "set_language", "logout", "ticket-public-form", "ticket-public-thanks", "ticket-track",
     "ticket-public-attachment", "healthz", "password_reset", "password_reset_done", "password_reset_confirm",
-    "password_reset_complete",
+    "password_reset_complete", "ticket-track-rate",
 }
 # Public routes whose URL is a capability (knowing it is the permission): they show A's ticket.
-CAPABILITY = {"ticket-public-form", "ticket-public-thanks", "ticket-track", "ticket-public-attachment"}
+CAPABILITY = {"ticket-public-form", "ticket-public-thanks", "ticket-track", "ticket-public-attachment",
+              "ticket-track-rate"}
 MARKERS = ("甲客户", "甲门店", "甲区域", "甲商机", "甲工单", "甲订单", "甲备注")
 PUBLIC_PREFIXES = ("api/", "hooks/")
 # Which model each route with an object id shows, and any other URL kwargs it needs; a new route
@@ -70,6 +73,7 @@ PK_ROUTES = {
     "store-detail": (Store, {}),
     "store-update": (Store, {}),
     "ticket-detail": (Ticket, {}),
+    "quality-review": (QualityFlag, {}),
     "ticket-action": (Ticket, {"action": "comment"}),
     "ticket-attachment": (Attachment, {}),
     "ticket-create": (TicketTemplate, {}),
@@ -224,6 +228,9 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
             tenant=tenant_a, period_kind="month", period_start=date(2026, 11, 1), period_end=date(2026, 11, 30)),
             SettlementRule: rule_save(tenant=tenant_a, name="甲结算规则", kind="fixed", params={"amount": 1})})
         objects.update(automation_world(tenant_a, template=template, customer=customer, ticket=ticket))
+        objects[QualityFlag] = QualityFlag.objects.create(
+            tenant=tenant_a, ticket=ticket, excerpt="甲备注",
+            rule=quality_rule_save(tenant=tenant_a, name="甲质检", kind="flag", phrases="甲"))
     return objects
 
 
@@ -300,7 +307,8 @@ def admin_object(world, model):
 def test_admin_of_other_tenant_gets_404_on_every_admin_object(world, admin_b, client_for):
     client = client_for(admin_b)
     # Give B's admin every permission, so only the tenant scope can stand in the way.
-    admin_b.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["scrm", "tickets"]))
+    admin_b.user_permissions.set(Permission.objects.filter(
+        content_type__app_label__in=["scrm", "tickets", "dashboards"]))
     checked = []
     for model in admin.site._registry:
         obj = admin_object(world, model)

@@ -28,6 +28,7 @@ from .core import (
     ticket_split,
     timeline_event_add,
 )
+from .csat import csat_rate, csat_refusal
 from .inbound import (
     IdempotencyConflict,
     inbound_media_fetch,
@@ -54,6 +55,8 @@ __all__ = [
     "attachments_store",
     "category_get_or_create",
     "classification_rule_save",
+    "csat_rate",
+    "csat_refusal",
     "customer_link",
     "inbound_media_fetch",
     "inbound_message_receive",

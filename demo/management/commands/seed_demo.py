@@ -49,6 +49,7 @@ from tickets.models import Ticket
 from tickets.selectors import template_list
 
 from ...automation_seed import automation_seed
+from ...dashboard_seed import dashboard_history_seed
 from ...dispatch_seed import dispatch_demo_seed
 from ...fieldservice_seed import fieldservice_demo_seed
 from ...parts_seed import parts_demo_seed
@@ -857,6 +858,7 @@ class Command(BaseCommand):
                     sla_demo_seed(tenant=tenant)
                     settlement_seed(tenant=tenant)
                     automation_seed(tenant=tenant)
+                    dashboard_history_seed(tenant=tenant)
                     after = _counts()
             if verbose:
                 summary = "，".join(f"{label} {after[label]}（新建 {after[label] - before[label]}）" for label in after)

@@ -1,0 +1,23 @@
+"""Celery tasks of dashboards: the nightly 质检 scan, one task per tenant (load, call the service)."""
+
+import datetime
+
+from celery import shared_task
+from django.utils import timezone
+
+from scrm.models import Tenant
+from scrm.tasks import tenant_task
+
+from .services import quality_scan
+
+
+@tenant_task(name="dashboards.quality_scan", ignore_result=True)
+def quality_scan_task(*, tenant_id, days=2):
+    """Scan the tenant's last `days` (overlapping runs add nothing: flags are unique)."""
+    return quality_scan(since=timezone.now() - datetime.timedelta(days=days))
+
+
+@shared_task(name="dashboards.quality_scan_all", ignore_result=True)
+def quality_scan_all_task():
+    for tenant_id in Tenant.objects.filter(is_active=True).values_list("pk", flat=True):
+        quality_scan_task.delay(tenant_id=tenant_id)

@@ -1,0 +1,279 @@
+"""Dashboard pages: the 工作台 by role (the first page after sign-in), the 实时进度看板 with its
+drag-to-transfer, the manager dashboard with SVG charts, and CSV exports of its tables.
+Thin: dashboards.selectors reads, workflow.lifecycle transfers, charts.py draws."""
+
+import csv
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from scrm.models import Role
+from scrm.selectors import membership_current
+from scrm.views import ObjectView, StaffView
+from tickets.models import Priority, Source
+from tickets.selectors import ticket_list
+from tickets.views import ticket_list_filters
+from workflow.lifecycle import ticket_assign
+
+from . import charts, selectors, services
+from .forms import GROUPS, FilterForm, QualityRuleForm, TransferForm
+from .resources import TicketExportResource
+
+EXPORT_MAX_ROWS = 5000
+
+MANAGER_ROLES = (Role.ADMIN, Role.MANAGER, Role.REGIONAL_MANAGER, Role.FINANCE)
+WEEKDAYS = ("一", "二", "三", "四", "五", "六", "日")
+
+
+class WorkbenchView(StaffView):
+    """工作台: managers get the day's figures (each a link to the filtered ticket list), agents
+    their queue and today's intake, engineers today's tasks."""
+
+    def get(self, request):
+        membership = membership_current(user=request.user)
+        role = membership.role if membership is not None else ("admin" if request.user.is_superuser else "")
+        context = {"role": role, "now": timezone.now()}
+        if role in MANAGER_ROLES or request.user.is_superuser:
+            figures = selectors.manager_figures(user=request.user)
+            figures["avg_resolution_text"] = charts.duration_text(figures["avg_resolution"])
+            figures["avg_first_response_text"] = charts.duration_text(figures["avg_first_response"])
+            context["figures"] = figures
+            context["queue"] = selectors.agent_queue(user=request.user, limit=5)
+        elif role == Role.ENGINEER:
+            context["today"] = selectors.engineer_today(user=request.user)
+        else:
+            context["queue"] = selectors.agent_queue(user=request.user)
+        return render(request, "dashboards/workbench.html", context)
+
+
+def _filter_form(request):
+    form = FilterForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        return form, selectors.TicketFilters(), 400
+    return form, form.filters() if form.is_bound else selectors.TicketFilters(), 200
+
+
+class BoardView(StaffView):
+    """实时进度看板: open tickets as cards in columns; htmx re-reads the columns every 15 s."""
+
+    permission = "tickets.view_ticket"
+
+    def get(self, request):
+        form, filters, status = _filter_form(request)
+        group = request.GET.get("group", "status")
+        if group not in dict(GROUPS):
+            group, status = "status", 400
+            form.add_error(None, _("Unknown grouping."))
+        data = selectors.board(user=request.user, filters=filters, group=group)
+        can_transfer = group == "handler" and request.user.has_perm("tickets.change_ticket")
+        query = request.GET.copy()
+        context = {"form": form, "board": data, "group": group, "groups": GROUPS, "can_transfer": can_transfer,
+                   "query": query.urlencode(), "priorities": dict(Priority.choices), "updated": timezone.now()}
+        template = "dashboards/_board_columns.html" if request.headers.get("HX-Request") else "dashboards/board.html"
+        return render(request, template, context, status=status)
+
+
+class BoardTransferView(StaffView):
+    """A card dropped on another handler's column (POST): transfer the ticket — and its open
+    task — through the lifecycle (workflow.lifecycle.ticket_assign), which writes the timeline."""
+
+    permission = "tickets.change_ticket"
+    http_method_names = ["post"]
+
+    def post(self, request):
+        form = TransferForm(request.POST)
+        if not form.is_valid():
+            return self.refuse(request, " ".join(e for errors in form.errors.values() for e in errors))
+        ticket = selectors.board_ticket(user=request.user, pk=form.cleaned_data["ticket"])
+        if ticket is None:
+            raise Http404
+        person = form.people[form.cleaned_data["handler"]]
+        try:
+            ticket_assign(ticket=ticket, assignee=person, actor=request.user)
+        except ValidationError as exc:
+            return self.refuse(request, " ".join(exc.messages))
+        text = _("%(number)s transferred to %(name)s.") % {"number": ticket.number,
+                                                           "name": person.first_name or person.username}
+        if request.headers.get("HX-Request"):
+            return HttpResponse(text, status=200)
+        messages.success(request, text)
+        return redirect(f"{request.path.rsplit('transfer/', 1)[0]}?group=handler")
+
+    def refuse(self, request, text):
+        if request.headers.get("HX-Request"):
+            return HttpResponse(text, status=400)
+        messages.error(request, text)
+        return redirect(f"{request.path.rsplit('transfer/', 1)[0]}?group=handler")
+
+
+def _hour_labels():
+    return [f"{h}" for h in range(24)]
+
+
+class DashboardView(StaffView):
+    """The manager dashboard: intake per day and channel, resolution times by store / region /
+    person, the node × duration heatmap (where tickets stall), intake by weekday × hour, the
+    satisfaction results; every chart with its table and a CSV download."""
+
+    permission = "tickets.view_ticket"
+
+    def get(self, request):
+        form, filters, status = _filter_form(request)
+        user = request.user
+        intake = selectors.intake_by_day(user=user, filters=filters)
+        names = {value: str(label) for value, label in Source.choices}
+        nodes = selectors.node_heatmap(user=user, filters=filters)
+        hours = selectors.intake_hour_heatmap(user=user, filters=filters)
+        csat = selectors.csat_summary(user=user, filters=filters)
+        context = {
+            "form": form, "filters": filters, "query": request.GET.urlencode(),
+            "intake_chart": charts.stacked_bars(days=intake["days"], series=intake["series"], names=names),
+            "intake_total": sum(sum(v) for v in intake["series"].values()),
+            "intake_rows": [(names.get(k, k), sum(v)) for k, v in sorted(intake["series"].items())],
+            "node_rows": [{**row, "avg_text": charts.duration_text(row["avg"])} for row in nodes["rows"]],
+            "node_chart": charts.heatmap(rows=[r["node"] for r in nodes["rows"]], cols=nodes["buckets"],
+                                         values=[r["cells"] for r in nodes["rows"]], cell_w=56),
+            "hour_chart": charts.heatmap(rows=[f"周{d}" for d in WEEKDAYS], cols=_hour_labels(), values=hours["grid"],
+                                         cell_w=22, cell_h=20, left=40, color="#0d6efd", col_every=3),
+            "rankings": [(label, [{**r, "avg_text": charts.duration_text(r["avg"])} for r in rows]) for label, rows in (
+                (_("Stores"), selectors.resolution_by(user=user, filters=filters, by="store")),
+                (_("People"), selectors.resolution_by(user=user, filters=filters, by="person")),
+                (_("Regions"), selectors.resolution_by(user=user, filters=filters, by="region")),
+            )],
+            "csat": csat,
+            "repeats": selectors.repeat_requests(user=user, filters=filters),
+        }
+        return render(request, "dashboards/dashboard.html", context, status=status)
+
+
+class DashboardExportView(StaffView):
+    """`dashboard/export/?table=…`: a chart's table with the page's filters, as CSV (UTF-8 with
+    a BOM so Excel opens the Chinese text)."""
+
+    permission = "tickets.view_ticket"
+    tables = ("intake", "nodes", "stores", "people", "csat")
+
+    def get(self, request):
+        table = request.GET.get("table") or "intake"
+        if table not in self.tables:
+            return HttpResponse(_("Unknown table."), status=400, content_type="text/plain; charset=utf-8")
+        _form, filters, status = _filter_form(request)
+        if status != 200:
+            return HttpResponse(_("Invalid filters."), status=400, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{table}.csv"'
+        response.write("\ufeff")
+        writer = csv.writer(response)
+        user = request.user
+        if table == "intake":
+            data = selectors.intake_by_day(user=user, filters=filters)
+            keys = sorted(data["series"])
+            names = dict(Source.choices)
+            writer.writerow([_("Day"), *[str(names.get(k, k)) for k in keys]])
+            for i, day in enumerate(data["days"]):
+                writer.writerow([day.isoformat(), *[data["series"][k][i] for k in keys]])
+        elif table == "nodes":
+            data = selectors.node_heatmap(user=user, filters=filters)
+            writer.writerow([_("Node"), _("Tasks"), _("Average"), *data["buckets"]])
+            for row in data["rows"]:
+                writer.writerow([_csv_text(row["node"]), row["n"], charts.duration_text(row["avg"]), *row["cells"]])
+        elif table in ("stores", "people"):
+            rows = selectors.resolution_by(user=user, filters=filters, by="store" if table == "stores" else "person")
+            writer.writerow([_("Name"), _("Resolved"), _("Average resolution time")])
+            for row in rows:
+                writer.writerow([_csv_text(row["name"]), row["n"], charts.duration_text(row["avg"])])
+        else:
+            data = selectors.csat_summary(user=user, filters=filters)
+            writer.writerow([_("Store"), _("Ratings"), _("Average score")])
+            for row in data["by_store"]:
+                writer.writerow([_csv_text(row["store__name"] or "—"), row["n"], f"{row['avg']:.2f}"])
+        return response
+
+
+class TicketExportView(StaffView):
+    """`tickets/export/?format=csv|xlsx&<the list's filters>`: the filtered ticket list as a file,
+    at most EXPORT_MAX_ROWS rows (newest first); larger exports are refused with a message (the
+    background job with a progress bar is a known gap)."""
+
+    permission = "tickets.view_ticket"
+
+    def get(self, request):
+        fmt = request.GET.get("format", "csv")
+        if fmt not in ("csv", "xlsx"):
+            return HttpResponse(_("Choose CSV or Excel."), status=400, content_type="text/plain; charset=utf-8")
+        qs = ticket_list(user=request.user, **ticket_list_filters(request))
+        rows = list(qs.select_related(None).select_related("template", "store", "customer", "assignee")
+                    .only("id", "number", "title", "status", "priority", "source", "created_at", "resolved_at",
+                          "closed_at", "tenant_id", "template__name", "store__name", "customer__name",
+                          "assignee__first_name", "assignee__username")[:EXPORT_MAX_ROWS + 1])
+        if len(rows) > EXPORT_MAX_ROWS:
+            return HttpResponse(_("More than %(n)d tickets match: narrow the filters to export them.")
+                                % {"n": EXPORT_MAX_ROWS}, status=400, content_type="text/plain; charset=utf-8")
+        dataset = TicketExportResource().export(queryset=rows)
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        if fmt == "xlsx":
+            response = HttpResponse(dataset.export("xlsx"), content_type=(
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+        else:
+            response = HttpResponse("\ufeff" + dataset.export("csv"), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="tickets-{stamp}.{fmt}"'
+        return response
+
+
+def _csv_text(value):
+    """Neutralise spreadsheet formulas in text a user typed (=, +, -, @ at the start)."""
+    text = str(value or "")
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+
+
+class QualityView(StaffView):
+    """质检: the flags to review and the rules (managers add rules and run a scan of the last
+    7 days here; the scan also runs as the `dashboards.quality_scan_task` Celery task)."""
+
+    permission = "tickets.change_ticket"
+
+    def get(self, request, form=None, status=200):
+        return render(request, "dashboards/quality.html", {
+            "flags": selectors.quality_flags(user=request.user), "rules": selectors.quality_rules(),
+            "form": form or QualityRuleForm(), "can_manage": self.can_manage(request),
+        }, status=status)
+
+    def can_manage(self, request):
+        return request.user.has_perm("tickets.change_classificationrule")
+
+    def post(self, request):
+        if not self.can_manage(request):
+            raise PermissionDenied
+        if request.POST.get("action") == "scan":
+            n = services.quality_scan(since=timezone.now() - timezone.timedelta(days=7))
+            messages.success(request, _("Quality check done: %(n)d new findings.") % {"n": n})
+            return redirect("quality")
+        form = QualityRuleForm(request.POST)
+        if form.is_valid():
+            try:
+                services.quality_rule_save(tenant=request.tenant, **form.cleaned_data)
+            except ValidationError as exc:
+                for key, errors in exc.message_dict.items():
+                    form.add_error(key if key in form.fields else None, errors)
+            else:
+                messages.success(request, _("Rule saved."))
+                return redirect("quality")
+        return self.get(request, form=form, status=400)
+
+
+class QualityReviewView(StaffView, ObjectView):
+    """Mark a flag as reviewed (POST); another tenant's or an invisible flag is a 404 for every verb."""
+
+    permission = "tickets.change_ticket"
+    http_method_names = ["post"]
+
+    def load(self, pk):
+        return selectors.quality_flag_get(user=self.request.user, pk=pk)
+
+    def post(self, request, pk):
+        services.quality_flag_review(flag=self.object, actor=request.user)
+        return redirect("quality")
