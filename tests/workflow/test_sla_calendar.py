@@ -226,12 +226,13 @@ def test_minutes_between_start_and_due_is_n(calendar, start, minutes):
 @settings(max_examples=200, deadline=None)
 @given(calendar=CALENDARS, start=MOMENTS, minutes=MINUTES, more=st.integers(min_value=1, max_value=3000))
 def test_due_at_grows_with_minutes_and_start(calendar, start, minutes, more):
-    due = due_at(calendar, start, minutes)
-    assert due_at(calendar, start, minutes + more) > due
-    # Later in absolute time: aware arithmetic is wall-clock, and a wall time inside a DST gap
-    # (02:59 on Berlin's spring-forward night) plus a minute is an earlier instant.
+    # Compared as instants (UTC): datetimes of one zone compare by wall time and ignore `fold`, so
+    # 02:00 before and after Berlin's autumn fall-back would look equal; and aware arithmetic is
+    # wall-clock, so a wall time in the spring-forward gap plus a minute is an earlier instant.
+    due = due_at(calendar, start, minutes).astimezone(UTC)
+    assert due_at(calendar, start, minutes + more).astimezone(UTC) > due
     later = start.astimezone(UTC) + timedelta(minutes=more)
-    assert due_at(calendar, later, minutes) >= due
+    assert due_at(calendar, later, minutes).astimezone(UTC) >= due
 
 
 @settings(max_examples=200, deadline=None)
