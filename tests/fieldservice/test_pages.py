@@ -214,3 +214,21 @@ def test_depart_tells_the_customer_and_bad_eta_or_non_holder_write_nothing(ticke
     assert events.count() == 1 and eta[-5:] in events.get().text
     track = Client().get(reverse("ticket-track", args=[ticket.tracking_token])).content.decode()
     assert 'data-testid="track-eta"' in track and eta[-5:] in track and "engineer_a" in track
+
+
+def test_today_shows_the_parts_to_bring_and_the_days_earnings(ticket, scope_a, engineer_a, client_for):
+    from decimal import Decimal
+
+    from settlement.models import Party, SettlementLine
+    from spareparts import services as parts
+
+    compressor = parts.part_create(tenant=scope_a, sku="YSJ-15", name="压缩机 1.5匹")
+    store = parts.warehouse_create(tenant=scope_a, code="sh", name="上海中心仓", kind="central")
+    parts.stock_receive(warehouse=store, part=compressor, quantity=3, actor=None)
+    parts.stock_reserve(ticket=ticket, part=compressor, quantity=1, actor=None)
+    party = Party.objects.create(tenant=scope_a, kind="engineer", name="孙师傅", code="sun", user=engineer_a)
+    SettlementLine.objects.create(tenant=scope_a, party=party, ticket=ticket, amount=Decimal("230.00"), kind="ticket",
+                                  role="engineer", period_date=timezone.localdate(), breakdown=[])
+    body = client_for(engineer_a).get(reverse("field-today")).content.decode()
+    assert 'data-testid="parts-slot"' in body and "压缩机 1.5匹 · 上海中心仓 ×1" in body
+    assert 'data-testid="earnings-slot"' in body and "230.00" in body and reverse("settlement-me") in body
