@@ -96,7 +96,9 @@ def _rules(tenant, today):
 def _backdate(ticket, when):
     """Demo history only: move a freshly closed ticket's closing time into last month, as if
     it had been closed then (before settlement was switched on); the run settles it."""
-    Ticket.objects.filter(pk=ticket.pk).update(status=Status.CLOSED, closed_at=when, resolved_at=when)
+    # Filed four hours before it closed: a history whose durations read like real work.
+    Ticket.objects.filter(pk=ticket.pk).update(status=Status.CLOSED, closed_at=when, resolved_at=when,
+                                               created_at=when - timedelta(hours=4), updated_at=when)
 
 
 @transaction.atomic

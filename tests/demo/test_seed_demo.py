@@ -36,6 +36,7 @@ def test_seed_demo_is_idempotent_and_its_logins_work():
         assert Customer.objects.filter(tier__in=["vip", "svip"]).exists()
 
     sla_states_check()
+    history_check()
 
     call_command("seed_demo", "--quiet", stdout=StringIO())
     assert counts() == first
@@ -66,3 +67,16 @@ def sla_states_check():
             assert {"on_track", "breached"} <= states, (tenant.slug, states)
             channels = set(Notification.objects.filter(event="ticket_escalated").values_list("channel", flat=True))
             assert {"wecom", "sms"} <= channels, (tenant.slug, channels)
+
+
+def history_check():
+    """The demo's history reads like real work: no ticket resolved or closed before it was filed
+    (the dashboards' durations would go negative)."""
+    from django.db.models import F, Q
+
+    from tickets.models import Ticket
+
+    for tenant in Tenant.objects.all():
+        with tenant_scope(tenant):
+            backwards = Ticket.objects.filter(Q(closed_at__lt=F("created_at")) | Q(resolved_at__lt=F("created_at")))
+            assert not backwards.exists(), (tenant.slug, list(backwards.values_list("number", flat=True)[:5]))
