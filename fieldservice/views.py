@@ -118,7 +118,10 @@ class VisitActionView(VisitView):
                 attachment = services.site_photo_add(
                     ticket=ticket, actor=user, upload=files.get("photo"), phase=data.get("phase", ""),
                     node=selectors.visit_task_node(ticket=ticket, user=user),
-                    is_public=data.get("is_public", "1") not in ("0", "", "false"))
+                    # The template decides whether site photos reach the customer; the engineer
+                    # may still keep a shot internal.
+                    is_public=ticket.template.site_photos_public
+                    and data.get("is_public", "1") not in ("0", "", "false"))
                 return JsonResponse({"ok": True, "message": _("Photo uploaded."), "id": attachment.pk})
             else:
                 services.site_signature_add(ticket=ticket, actor=user, upload=files.get("signature"),

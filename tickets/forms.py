@@ -230,7 +230,7 @@ class TemplateSettingsForm(BootstrapFormMixin, forms.ModelForm):
     class Meta:
         model = TicketTemplate
         fields = ["name", "slug", "category", "new_category", "description", "default_priority", "number_prefix",
-                  "is_public", "is_active"]
+                  "is_public", "is_active", "site_photos_public"]
         formfield_callback = scoped_formfield
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
         help_texts = {

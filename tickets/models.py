@@ -75,6 +75,9 @@ class TicketTemplate(TenantOwned):
     )
     is_public = models.BooleanField(_("public web form"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
+    site_photos_public = models.BooleanField(
+        _("site photos shown to the customer"), default=True,
+        help_text=_("Photos the engineer takes on site appear on the customer's tracking page."))
     draft_fields = models.JSONField(_("draft fields"), default=list, blank=True)
     current_version = models.ForeignKey(
         "TemplateVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+",

@@ -232,3 +232,17 @@ def test_today_shows_the_parts_to_bring_and_the_days_earnings(ticket, scope_a, e
     body = client_for(engineer_a).get(reverse("field-today")).content.decode()
     assert 'data-testid="parts-slot"' in body and "压缩机 1.5匹 · 上海中心仓 ×1" in body
     assert 'data-testid="earnings-slot"' in body and "230.00" in body and reverse("settlement-me") in body
+
+
+def test_the_template_keeps_site_photos_internal(ticket, engineer_a, client_for):
+    from tickets.models import Attachment
+
+    ticket.template.site_photos_public = False
+    ticket.template.save(update_fields=["site_photos_public"])
+    client = client_for(engineer_a)
+    assert 'data-testid="photos-internal"' in client.get(reverse("field-visit", args=[ticket.pk])).content.decode()
+    photo = act(client, ticket, "photo", {"phase": "after", "is_public": "1"}, {"photo": jpeg_upload("done.jpg")})
+    assert photo.status_code == 200
+    assert Attachment.objects.get(pk=photo.json()["id"]).is_public is False
+    track = Client().get(reverse("ticket-track", args=[ticket.tracking_token])).content.decode()
+    assert "done.jpg" not in track

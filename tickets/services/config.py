@@ -42,7 +42,7 @@ def category_get_or_create(*, tenant, code, name, order=0):
 
 
 TEMPLATE_FIELDS = ("name", "slug", "category", "description", "default_priority", "number_prefix", "is_public",
-                   "is_active")
+                   "is_active", "site_photos_public")
 
 
 def _template_save(template, values):
@@ -121,6 +121,7 @@ def template_export(*, template):
         "default_priority": template.default_priority,
         "number_prefix": template.number_prefix,
         "is_public": template.is_public,
+        "site_photos_public": template.site_photos_public,
         "fields": template.draft_fields,
     }
 
@@ -149,6 +150,7 @@ def template_import(*, tenant, payload, publish=False, actor=None):
         "name": str(payload["name"])[:60], "category": category, "description": str(payload.get("description", "")),
         "default_priority": priority, "number_prefix": str(payload.get("number_prefix", "GD"))[:8],
         "is_public": bool(payload.get("is_public", False)),
+        "site_photos_public": bool(payload.get("site_photos_public", True)),
     }
     slug = str(payload.get("slug") or slugify(values["name"]) or f"t{secrets.token_hex(3)}")[:50]
     template = TicketTemplate.objects.filter(slug=slug).first()
