@@ -20,7 +20,8 @@ MAX_NOTE = 1000
 def revisit_record(*, revisit, outcome, note="", actor):
     """Close a planned revisit with its outcome. Unhappy → a follow-up ticket (the revisited
     ticket's template, or none when the revisit came from a lead grade)."""
-    revisit = Revisit.objects.select_for_update().select_related("ticket__template", "customer").get(pk=revisit.pk)
+    revisit = (Revisit.objects.select_for_update(of=("self",))
+               .select_related("ticket__template", "customer").get(pk=revisit.pk))
     if revisit.status != RevisitStatus.PLANNED:
         raise ValidationError({"outcome": _("This revisit is already done.")})
     if outcome not in RevisitOutcome.values or outcome == RevisitOutcome.NONE:

@@ -19,6 +19,7 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 from django_scopes import scopes_disabled
+from kombu import pools
 
 from scrm import celery_app
 from scrm.tenancy import tenant_scope
@@ -119,6 +120,10 @@ def unfired(tenant, ids):
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_sweep_and_restarted_fires_each_level_exactly_once(tenant_a, manager_a):
     ids = due_tickets(tenant_a, 1000)
+    # An earlier test's in-process worker (conftest) closed kombu's connection pools on shutdown:
+    # start from fresh ones so purge and send_task get a live connection.
+    pools.reset()
+    celery_app.close()
     celery_app.control.purge()
     worker = start_worker(connection.settings_dict["NAME"])
     try:

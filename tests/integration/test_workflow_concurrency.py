@@ -197,7 +197,7 @@ def test_eight_handlers_sign_a_countersign_at_once(world):
         # Eight signatures and exactly one "Now at 处理" — the node was entered once.
         assert len(new) == THREADS + 1
         assert sum("Now at “处理”" in m for m in new) == 1
-        assert sum("“会签”" in m and "submitted" in m for m in new) == THREADS
+        assert sum("“会签”" in m and ("submitted" in m or "approved" in m) for m in new) == THREADS
 
 
 def test_any_three_of_eight_countersign_at_once(world):
@@ -265,7 +265,7 @@ def test_eight_parallel_branches_finish_at_once(world):
 
 
 def test_approve_and_return_race_on_one_approval(world):
-    """Four threads approve and four return the same approval at once: exactly one wins, and
+    """Four threads approve and four reject the same approval at once: exactly one wins, and
     the ticket is where that one action sends it."""
     tenant, template, people = world
     publish(tenant, template, SEQUENCE)
@@ -276,7 +276,9 @@ def test_approve_and_return_race_on_one_approval(world):
         events_before = len(timeline(ticket))
     assert gm.node == "gm"
 
-    outcomes = run_parallel(THREADS, lambda i: act(tenant, gm.pk, "approve" if i % 2 else "return", people["gm"]))
+    # 驳回 at an approval needs its reason (issue 14 item 4).
+    outcomes = run_parallel(THREADS, lambda i: act(tenant, gm.pk, "approve", people["gm"]) if i % 2
+                            else act(tenant, gm.pk, "reject", people["gm"], comment="金额超出预算"))
     wins, losses = split_outcomes(outcomes)
     assert len(wins) == 1, outcomes
     assert_refused_as_finished(losses)
@@ -284,7 +286,7 @@ def test_approve_and_return_race_on_one_approval(world):
     with tenant_scope(tenant):
         assert Task.objects.get(pk=gm.pk).action == winner
         [next_task] = open_tasks(ticket)
-        expected = {"approve": ("fix", people["engineer"]), "return": ("accept", people["agent"])}[winner]
+        expected = {"approve": ("fix", people["engineer"]), "reject": ("accept", people["agent"])}[winner]
         assert (next_task.node, next_task.assignee) == expected
         assert live_tokens(ticket) == [(expected[0], TokenState.ACTIVE)]
         assert len(timeline(ticket)) - events_before == 2  # the act, and entering the next node
