@@ -17,6 +17,10 @@ tickets only ever calls what is registered here.
 - `parts_catalogue_register(provider)`: the parts catalogue the `parts` custom field reads
   (spare parts fills it): `provider.lookup(codes=[...], ids=[...]) -> {code_or_id: (id, sku, name)}`
   in the tenant in scope, and `provider.search_url()` for the field's search box.
+- `parts_used_register(func)`: `func(*, ticket_ids) -> {ticket id: [PartUsed, …]}`: the parts
+  consumed on each ticket, priced (spare parts fills it; settlement reads it through
+  `parts_used()` so that parts feed the settlement lines without either app importing the other).
+  One query per call, not per ticket.
 - `ticket_panel_register(url_name)`: a panel the ticket page loads with htmx from
   `reverse(url_name, args=[ticket.pk])` (spare parts shows the ticket's parts there).
 """
@@ -24,6 +28,8 @@ tickets only ever calls what is registered here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
@@ -36,6 +42,7 @@ _lifecycle: list[Any] = []
 _parts_catalogue: list[Any] = []
 _ticket_panels: list[str] = []
 _list_badges: list[Callable[..., dict]] = []
+_parts_used: list[Callable[..., dict]] = []
 
 
 class Lifecycle(Protocol):
@@ -86,6 +93,30 @@ def parts_catalogue() -> PartsCatalogue | None:
     return _parts_catalogue[0] if _parts_catalogue else None
 
 
+@dataclass(frozen=True)
+class PartUsed:
+    """One part consumed on a ticket, as settlement needs it: what, how many, at which unit price."""
+
+    sku: str
+    name: str
+    quantity: Decimal
+    unit_price: Decimal
+
+
+def parts_used_register(func):
+    return _register(_parts_used, func)
+
+
+def parts_used(*, ticket_ids) -> dict[int, list[PartUsed]]:
+    """The parts consumed on each of `ticket_ids` (empty lists when no app provides them)."""
+    ticket_ids = list(ticket_ids)
+    found: dict[int, list[PartUsed]] = {pk: [] for pk in ticket_ids}
+    for func in _parts_used:
+        for pk, parts in func(ticket_ids=ticket_ids).items():
+            found.setdefault(pk, []).extend(parts)
+    return found
+
+
 def ticket_panel_register(url_name: str) -> str:
     return _register(_ticket_panels, url_name)
 
@@ -93,6 +124,8 @@ def ticket_panel_register(url_name: str) -> str:
 def ticket_panels() -> list[str]:
     """URL names of the extra panels of the ticket page, in registration order."""
     return list(_ticket_panels)
+
+
 def list_badges_register(func):
     return _register(_list_badges, func)
 
