@@ -11,7 +11,7 @@ MYPY_FILES := scrm/services.py scrm/selectors.py tickets/services/ tickets/selec
 	notifications/services/ notifications/selectors.py workflow/services.py workflow/selectors.py workflow/engine.py \
 	workflow/lifecycle.py workflow/policy.py workflow/hooks.py workflow/sla.py tickets/extensions.py tickets/timeline.py \
 	tickets/geo.py tickets/selectors_visits.py fieldservice/selectors.py fieldservice/slots.py \
-	workflow/dispatch.py workflow/pool.py workflow/dispatch_selectors.py \
+	workflow/dispatch.py workflow/pool.py workflow/dispatch_selectors.py workflow/dispatch_loader.py workflow/dispatch_speed.py \
 	workflow/drawing.py tickets/identifiers.py \
 	spareparts/services.py spareparts/selectors.py spareparts/nearest.py \
 	workflow/sla_policy.py workflow/sla_ticket.py workflow/sla_sweep.py workflow/escalation.py \

@@ -1,7 +1,7 @@
 """Smart dispatch (智能派单) as a pure calculator: who of the candidates gets a ticket, and why.
 
 Plain dataclasses in, a `Decision` out — no database, so the rules are table-tested
-(tests/workflow/test_dispatch_scoring.py). `workflow/dispatch_rule.py` loads the candidates of
+(tests/workflow/test_dispatch_scoring.py). `workflow/dispatch_loader.py` loads the candidates of
 each overflow step (a bounded number of queries per step) and stores the decision's reasons on
 the task; the simulation runs the same function without writing.
 
@@ -185,19 +185,21 @@ def score_step(eligible: list[Scored], config: Config, place: Place, seniors_onl
         s.score = round(sum(parts.values()), 1)
 
 
-def _tie_break(top: list[Scored], config: Config, rotation_after: int | None) -> Scored:
+def _tie_break(top: list[Scored], config: Config, rotation_after: int | Callable[[], int | None] | None) -> Scored:
     ids = sorted(s.candidate.user_id for s in top)
     chosen = ids[0]
-    if config.round_robin and rotation_after is not None:
-        chosen = next((i for i in ids if i > rotation_after), ids[0])
+    last = rotation_after() if callable(rotation_after) and config.round_robin and len(ids) > 1 else rotation_after
+    if config.round_robin and isinstance(last, int):
+        chosen = next((i for i in ids if i > last), ids[0])
     return next(s for s in top if s.candidate.user_id == chosen)
 
 
 def dispatch_decide(config: Config, place: Place, fetch: Callable[[str], Iterable[Candidate]], *,
-                    rotation_after: int | None = None) -> Decision:
+                    rotation_after: int | Callable[[], int | None] | None = None) -> Decision:
     """Walk the overflow steps; `fetch(step)` gives the people a step may reach (the loader's
     query, or a table in tests) — people already reached by an earlier step are skipped. The
-    first step with anyone eligible decides."""
+    first step with anyone eligible decides. `rotation_after` (the last person the round-robin
+    picked) may be a function, asked only when scores tie."""
     seen: set[int] = set()
     excluded: list[Scored] = []
     tried: list[str] = []

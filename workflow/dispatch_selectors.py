@@ -16,7 +16,8 @@ from scrm.models import Membership, Role
 from scrm.selectors import membership_current, visible_regions
 from tickets.models import Ticket
 
-from .dispatch_rule import DispatchRule, dispatch_evaluate
+from .dispatch_loader import dispatch_evaluate
+from .dispatch_rule import DispatchRule
 from .graph import HUMAN_KINDS, node_label
 from .lifecycle import ASSIGNABLE_ROLES
 from .models import PoolEntry, PoolReason, Task, TaskStatus, Workflow

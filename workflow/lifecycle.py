@@ -30,6 +30,7 @@ from tickets.models import EventKind, Status, Ticket
 from tickets.services import invalid_choice, timeline_event_add
 from tickets.timeline import names_list, person, timeline_code
 
+from .dispatch_speed import speed_note
 from .hooks import hooks_call
 from .models import Run, Task, TaskStatus, Token, TokenState, Workload
 from .selectors import ticket_runs_workflow
@@ -147,6 +148,8 @@ def task_complete(task: Task, action: str, user: Any) -> None:
     task.save(update_fields=["status", "action", "completed_by", "completed_at"])
     if task.assignee_id is not None:
         workload_add(task.tenant_id, {task.assignee_id: -1})
+    if user is not None and getattr(user, "pk", None) is not None:
+        speed_note(task.tenant_id, user.pk, task.completed_at)
 
 
 def tasks_cancel(run: Run, token: Token | None = None) -> int:

@@ -152,6 +152,10 @@ class Workload(TenantOwned):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     open_tasks = models.IntegerField(default=0)
+    # Smart dispatch's recent speed (workflow/dispatch_speed.py): the median minutes to complete
+    # a task over the last days, as of the person's last completion.
+    speed_minutes = models.FloatField(null=True, blank=True)
+    speed_at = models.DateTimeField(null=True, blank=True)
 
     objects = ScopedManager(tenant="tenant")
 

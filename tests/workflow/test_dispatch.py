@@ -17,7 +17,7 @@ from tests.factories import CustomerFactory, RegionFactory, StoreFactory
 from tests.workflow.conftest import edge, node
 from tickets.models import Ticket, TimelineEvent
 from tickets.services import ticket_intake
-from workflow.dispatch_rule import dispatch_evaluate
+from workflow.dispatch_loader import dispatch_evaluate
 from workflow.models import PoolEntry, Task, WorkflowVersion
 from workflow.pool import pool_assign, pool_enter, pool_redispatch
 from workflow.routing import HandlerContext, handlers_choose
@@ -291,3 +291,49 @@ def test_an_sla_level_can_put_the_ticket_in_the_pool(scope_a, wf_template, city,
                                                        actor=None)
     entry = PoolEntry.objects.get(ticket=ticket, left_at__isnull=True)
     assert entry.reason == "escalated" and change["field"] == "pool"
+
+
+def test_completing_a_task_keeps_the_persons_median_speed_and_dispatch_reads_it(scope_a, wf_template, city):
+    import datetime
+    import statistics
+
+    from django.utils import timezone
+
+    from workflow.dispatch_speed import speed_note, speed_recount
+    from workflow.engine import task_act
+    from workflow.models import TaskStatus, Workload
+
+    publish(wf_template, rule(city, overflow=["store"]))
+    tickets = [intake(scope_a, wf_template, city["xuhui"]) for _ in range(3)]
+    now = timezone.now()
+    for ticket, minutes in zip(tickets, (10, 40, 20), strict=True):
+        task = Task.objects.get(ticket=ticket)
+        Task.objects.filter(pk=task.pk).update(created_at=now - datetime.timedelta(minutes=minutes))
+        task.refresh_from_db()
+        task_act(task=task, action="submit", user=task.assignee)
+    done = Task.objects.filter(status=TaskStatus.DONE)
+    by_person: dict = {}
+    for t in done:
+        by_person.setdefault(t.completed_by_id, []).append(t)
+    for user_id, tasks in by_person.items():
+        work = Workload.objects.get(user_id=user_id)
+        assert work.speed_at is not None and work.speed_minutes is not None
+        assert work.speed_minutes == pytest.approx(statistics.median(
+            (t.completed_at - t.created_at).total_seconds() / 60 for t in tasks), abs=0.1)
+    # The loader reads it with the load; an old median (no completion in 3 days) is unknown again.
+    someone = next(iter(by_person))
+    decision, _ = dispatch_evaluate(rule(city, overflow=["store"]), intake(scope_a, wf_template, city["xuhui"]))
+    speeds = {s.candidate.user_id: s.candidate.speed_minutes for s in decision.ranked + decision.excluded}
+    assert speeds[someone] == Workload.objects.get(user_id=someone).speed_minutes
+    Workload.objects.filter(user_id=someone).update(speed_at=now - datetime.timedelta(days=4))
+    decision, _ = dispatch_evaluate(rule(city, overflow=["store"]), intake(scope_a, wf_template, city["xuhui"]))
+    assert {s.candidate.user_id: s.candidate.speed_minutes for s in decision.ranked}.get(someone) is None
+    # The recount gives back what the engine kept.
+    kept = dict(Workload.objects.exclude(user_id=someone).values_list("user_id", "speed_minutes"))
+    Workload.objects.update(speed_minutes=None, speed_at=None)
+    speed_recount()
+    assert {u: m for u, m in Workload.objects.values_list("user_id", "speed_minutes") if u in kept} == kept
+    # Someone who completes without a Workload row gets one (open count 0).
+    Workload.objects.filter(user_id=city["qian"].pk).delete()
+    speed_note(scope_a.pk, city["qian"].pk)
+    assert Workload.objects.get(user_id=city["qian"].pk).speed_minutes is None

@@ -1,0 +1,75 @@
+"""Smart dispatch's "recent speed": each person's median minutes from a task's creation to their
+completing it over the last SPEED_DAYS days, kept on their Workload row by the engine's one
+writer of tasks (workflow/lifecycle.py, in the completion's transaction), so a dispatch decision
+reads it with the person's load instead of aggregating everyone's recent tasks each time.
+
+The stored median is the window as of the person's last completion (`speed_at`); readers treat
+it as unknown once that is older than the window, when it would hold no samples any more."""
+
+from __future__ import annotations
+
+import datetime
+import statistics
+from collections.abc import Iterable
+from typing import Any
+
+from django.utils import timezone
+
+from scrm.db import insert_new
+
+from .models import Task, TaskStatus, Workload
+
+SPEED_DAYS = 3
+
+
+def _minutes(pairs: Iterable[tuple[Any, Any]]) -> float | None:
+    samples = [(done - created).total_seconds() / 60 for created, done in pairs
+               if created is not None and done is not None and done >= created]
+    return round(statistics.median(samples), 1) if samples else None
+
+
+def speed_note(tenant_id: int, user_id: int, now: datetime.datetime | None = None) -> None:
+    """Recompute one person's median after they completed a task (a bounded read of their own
+    completions in the window, by the index `task_dispatch_speed`)."""
+    now = now or timezone.now()
+    pairs = Task.objects.filter(completed_by_id=user_id, status=TaskStatus.DONE,
+                                completed_at__gte=now - datetime.timedelta(days=SPEED_DAYS),
+                                completed_at__lte=now).values_list("created_at", "completed_at")
+    median = _minutes(pairs)
+    if Workload.objects.filter(user_id=user_id).update(speed_minutes=median, speed_at=now):
+        return
+    # Their first row (someone who completes without holding tasks): the same insert-or-skip as
+    # lifecycle.workload_add, so a concurrent first task does not fail the completion.
+    inserted = insert_new([Workload(tenant_id=tenant_id, user_id=user_id, open_tasks=0, speed_minutes=median,
+                                    speed_at=now)])
+    if inserted is None:
+        Workload.objects.create(tenant_id=tenant_id, user_id=user_id, open_tasks=0, speed_minutes=median,
+                                speed_at=now)
+    elif not inserted:
+        Workload.objects.filter(user_id=user_id).update(speed_minutes=median, speed_at=now)
+
+
+def speed_recount(now: datetime.datetime | None = None) -> int:
+    """Recompute everyone's median in the tenant in scope from their tasks (one read of the
+    window's completions): for a backfill or a bench's generated data. How many rows changed."""
+    now = now or timezone.now()
+    by_user: dict[int, list] = {}
+    last: dict[int, datetime.datetime] = {}
+    for user_id, created, done in (Task.objects.filter(status=TaskStatus.DONE, completed_by__isnull=False,
+                                                       completed_at__gte=now - datetime.timedelta(days=SPEED_DAYS))
+                                   .values_list("completed_by_id", "created_at", "completed_at")):
+        if done is None:
+            continue
+        by_user.setdefault(user_id, []).append((created, done))
+        last[user_id] = max(last.get(user_id, done), done)
+    rows = {w.user_id: w for w in Workload.objects.all()}
+    changed = []
+    for user_id, pairs in by_user.items():
+        work = rows.get(user_id)
+        if work is None:
+            continue  # nobody counted yet: their first completion writes the row
+        work.speed_minutes, work.speed_at = _minutes(pairs), last[user_id]
+        changed.append(work)
+    Workload.objects.bulk_update(changed, ["speed_minutes", "speed_at"], batch_size=1000)
+    return len(changed)
+
