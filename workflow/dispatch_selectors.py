@@ -21,6 +21,7 @@ from .dispatch_rule import DispatchRule
 from .graph import HUMAN_KINDS, node_label
 from .lifecycle import ASSIGNABLE_ROLES
 from .models import PoolEntry, PoolReason, Task, TaskStatus, Workflow
+from .pool import DETAIL_MAX
 from .routing import RULES
 
 POOL_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.REGIONAL_MANAGER, Role.AGENT})
@@ -59,6 +60,19 @@ def assignable_people() -> QuerySet:
     """Active staff who may hold a ticket (the pool's assign list)."""
     members = Membership.objects.filter(is_active=True, role__in=ASSIGNABLE_ROLES).values("user_id")
     return get_user_model().objects.filter(pk__in=members, is_active=True).order_by("first_name", "username")
+
+
+def dispatch_tools(*, user: Any, ticket: Ticket, tasks: list, can_act: bool) -> dict:
+    """What the ticket panel's dispatch card offers: a manager (a pool role) re-dispatches or
+    picks the handler by hand (with the people to pick from: one query), the handler of an open
+    task flags it into the pool. `tasks` carry their `holders` (the panel read them)."""
+    if not can_act or not ticket.is_open:
+        return {"manage": False, "flag": False}
+    manage = pool_allowed(user=user)
+    flag = any(t.status == TaskStatus.OPEN and any(u.pk == user.pk for u in getattr(t, "holders", []))
+               for t in tasks)
+    return {"manage": manage, "flag": flag, "people": list(assignable_people()) if manage else [],
+            "reason_max": DETAIL_MAX}
 
 
 # --- simulation ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -39,6 +40,9 @@ timeline_code("pool.entered", gettext_lazy("Entered the exception pool: %(reason
               reason=lambda r: str(_REASON_WORDS.get(r, r)))
 timeline_code("pool.left", gettext_lazy("Left the exception pool: %(outcome)s."),
               outcome=lambda o: str(_OUTCOME_WORDS.get(o, o)))
+timeline_code("dispatch.redispatched", gettext_lazy("Dispatched again to %(name)s (reason: %(reason)s). %(why)s"),
+              public=None)
+timeline_code("dispatch.by_hand", gettext_lazy("Handler picked by hand: %(name)s (reason: %(reason)s)."), public=None)
 
 
 def pool_open_entry(ticket: Ticket) -> PoolEntry | None:
@@ -133,6 +137,115 @@ def pool_redispatch(*, entry: PoolEntry, actor: Any) -> PoolEntry:
     lifecycle.task_reasons_set(task, choice.reasons)
     _leave(entry, outcome=PoolOutcome.REDISPATCHED, actor=actor)
     return entry
+
+
+# --- from the ticket page ---------------------------------------------------------------------
+
+def _reason_clean(reason: Any) -> str:
+    text = (reason or "").strip() if isinstance(reason, str) else ""
+    if not text:
+        raise ValidationError({"reason": _("Say why.")})
+    if len(text) > DETAIL_MAX:
+        raise ValidationError({"reason": _("At most %(n)d characters.") % {"n": DETAIL_MAX}})
+    return text
+
+
+def _held_task(ticket: Ticket) -> Task | None:
+    """The open task a re-dispatch or a pick by hand moves: the one the ticket's handler holds,
+    else the only open one (the same task `lifecycle.ticket_assign` transfers)."""
+    tasks = list(Task.objects.filter(ticket=ticket, status=TaskStatus.OPEN).select_related("run__version")
+                 .order_by("id"))
+    held = [t for t in tasks if t.assignee_id is not None and t.assignee_id == ticket.assignee_id]
+    if held:
+        return held[0]
+    return tasks[0] if len(tasks) == 1 else None
+
+
+def _leave_if_pooled(ticket: Ticket, outcome: str, actor: Any) -> None:
+    entry = PoolEntry.objects.select_for_update(of=("self",)).filter(ticket=ticket, left_at__isnull=True).first()
+    if entry is not None:
+        _leave(entry, outcome=outcome, actor=actor)
+
+
+@transaction.atomic
+def ticket_redispatch(*, ticket: Ticket, actor: Any, reason: str) -> Task:
+    """A manager runs the waiting node's handler rule again from the ticket page: the task goes
+    to whoever it picks now, with the new reasons; the timeline says who, why they asked and
+    why the rule chose. Nobody eligible: a ValidationError and nothing changes."""
+    reason = _reason_clean(reason)
+    ticket = Ticket.objects.select_for_update(of=("self",)).get(pk=ticket.pk)
+    if not ticket.is_open:
+        raise ValidationError({"reason": _("Only an open ticket can be dispatched again.")})
+    task = _held_task(ticket)
+    if task is None:
+        raise ValidationError({"reason": _("The ticket has no single open workflow task to dispatch; assign it by "
+                                           "hand.")})
+    node = next((n for n in task.run.version.graph.get("nodes", []) if n.get("key") == task.node), None)
+    if node is None or node.get("kind") not in HUMAN_KINDS or not node.get("handler"):
+        raise ValidationError({"reason": _("The ticket's node has no handler rule; assign it by hand.")})
+    choice = handlers_choose(node.get("handler"), HandlerContext(ticket=ticket))
+    if not choice.users:
+        raise ValidationError({"reason": _("Still nobody: %(why)s") % {"why": choice.summary}})
+    picked = choice.users[0]
+    lifecycle.ticket_assign(ticket=ticket, assignee=picked, actor=actor)
+    task.refresh_from_db(fields=["assignee"])
+    lifecycle.task_reasons_set(task, choice.reasons)
+    timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=actor, code="dispatch.redispatched",
+                       params={"name": lifecycle.actor_name(picked), "reason": reason,
+                               "why": str(choice.reasons[0].get("why", "")) if choice.reasons else ""})
+    _leave_if_pooled(ticket, PoolOutcome.REDISPATCHED, actor)
+    return task
+
+
+@transaction.atomic
+def ticket_handler_pick(*, ticket: Ticket, assignee: Any, actor: Any, reason: str) -> Ticket:
+    """A manager picks the handler by hand from the ticket page, with a reason: through
+    `lifecycle.ticket_assign` (which refuses anyone outside the tenant or without a ticket
+    role); the moved task's reasons say it was picked by hand, and the timeline why."""
+    reason = _reason_clean(reason)
+    if assignee is None:
+        raise ValidationError({"assignee": _("Choose the person.")})
+    task = _held_task(ticket)
+    ticket = lifecycle.ticket_assign(ticket=ticket, assignee=assignee, actor=actor)
+    if task is not None:
+        task.refresh_from_db(fields=["assignee"])
+        if task.assignee_id == assignee.pk:
+            name = lifecycle.actor_name(assignee)
+            lifecycle.task_reasons_set(task, [{
+                "user_id": assignee.pk, "name": name, "picked": True, "rule": "manual", "code": "by_hand",
+                "why": _("Picked by hand by %(actor)s: %(reason)s") % {"actor": lifecycle.actor_name(actor),
+                                                                       "reason": reason}}])
+    timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=actor, code="dispatch.by_hand",
+                       params={"name": lifecycle.actor_name(assignee), "reason": reason})
+    _leave_if_pooled(ticket, PoolOutcome.ASSIGNED, actor)
+    return ticket
+
+
+def ticket_flag_allowed(*, ticket: Ticket, user: Any) -> bool:
+    """Whether the user handles the ticket now: holds one of its open tasks (handler, backup
+    or co-handler)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return Task.objects.filter(ticket=ticket, status=TaskStatus.OPEN).filter(
+        Q(assignee=user) | Q(backup=user) | Q(co_handlers=user)).exists()
+
+
+@transaction.atomic
+def ticket_flag(*, ticket: Ticket, actor: Any, reason: str) -> PoolEntry:
+    """The handler flags the ticket into the exception pool with a reason (a wrong skill, an
+    unreachable customer…); a manager of its region then re-dispatches or assigns it."""
+    reason = _reason_clean(reason)
+    ticket = Ticket.objects.select_for_update(of=("self",)).get(pk=ticket.pk)
+    if not ticket.is_open:
+        raise ValidationError({"reason": _("Only an open ticket can go to the exception pool.")})
+    if not ticket_flag_allowed(ticket=ticket, user=actor):
+        raise ValidationError({"reason": _("Only the ticket's handler can flag it.")})
+    existing = pool_open_entry(ticket)
+    if existing is not None and not _stale(existing):
+        raise ValidationError({"reason": _("The ticket is already in the exception pool.")})
+    task = Task.objects.filter(ticket=ticket, status=TaskStatus.OPEN, assignee=actor).order_by("id").first()
+    # pool_enter's timeline event carries the reason ("Flagged by a handler. …") and who flagged.
+    return pool_enter(ticket=ticket, reason=PoolReason.FLAGGED, detail=reason, task=task, actor=actor)
 
 
 # --- engine hooks ------------------------------------------------------------------------------

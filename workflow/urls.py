@@ -4,7 +4,7 @@ business calendars under /config/calendars/, SLA policies under /config/sla/, th
 
 from django.urls import path
 
-from .views import calendars, designer, dispatch, panel, queues, sla
+from .views import calendars, designer, dispatch, dispatch_staff, panel, queues, sla
 
 urlpatterns = [
     path("config/workflows/", designer.WorkflowListView.as_view(), name="workflow-list"),
@@ -39,5 +39,12 @@ urlpatterns = [
     path("workflow/pool/", dispatch.PoolView.as_view(), name="workflow-pool"),
     path("workflow/pool/<int:pk>/assign/", dispatch.PoolAssignView.as_view(), name="workflow-pool-assign"),
     path("workflow/pool/<int:pk>/redispatch/", dispatch.PoolRedispatchView.as_view(), name="workflow-pool-redispatch"),
+    path("workflow/ticket/<int:pk>/redispatch/", dispatch.TicketRedispatchView.as_view(),
+         name="workflow-ticket-redispatch"),
+    path("workflow/ticket/<int:pk>/handler/", dispatch.TicketHandlerPickView.as_view(), name="workflow-ticket-handler"),
+    path("workflow/ticket/<int:pk>/flag/", dispatch.TicketFlagView.as_view(), name="workflow-ticket-flag"),
+    path("workflow/duty/", dispatch_staff.DutyView.as_view(), name="workflow-duty"),
+    path("workflow/roster/", dispatch_staff.StaffBoardView.as_view(), name="workflow-staff-board"),
+    path("workflow/roster/<int:pk>/", dispatch_staff.StaffDispatchEditView.as_view(), name="workflow-staff-edit"),
     path("workflow/dispatch/simulate/", dispatch.SimulateView.as_view(), name="workflow-dispatch-simulate"),
 ]

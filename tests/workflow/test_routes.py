@@ -26,7 +26,7 @@ def world(tenant_a, scope_a, wf_template, people):
     workflow_publish(workflow=workflow)
     ticket = new_ticket(tenant_a, wf_template, "1.00")
     [task] = open_tasks(tenant_a, ticket)
-    return {"workflow": workflow, "ticket": ticket, "task": task}
+    return {"workflow": workflow, "ticket": ticket, "task": task, "profile": people["engineer"].staff_profiles.get()}
 
 
 def routes():
@@ -36,7 +36,8 @@ def routes():
 def object_url(name, pattern, world):
     if "<int:pk>" not in pattern:
         return reverse(name)
-    kind = "ticket" if "ticket/" in pattern else "task" if "task/" in pattern else "workflow"
+    kind = ("ticket" if "ticket/" in pattern else "task" if "task/" in pattern
+            else "profile" if "roster/" in pattern else "workflow")
     return reverse(name, args=[world[kind].pk])
 
 

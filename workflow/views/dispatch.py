@@ -1,19 +1,23 @@
 """Smart dispatch pages: the exception pool (异常工单池) at /workflow/pool/, where dispatchers and
-managers assign or re-dispatch a waiting ticket, and the simulation at /workflow/dispatch/simulate/,
-which runs a workflow's dispatch rule (draft or published) over recent tickets without writing.
-Thin: workflow.dispatch_selectors reads, workflow.pool writes."""
+managers assign or re-dispatch a waiting ticket; the ticket page's dispatch actions (a manager
+re-dispatches or picks the handler by hand, the handler flags the ticket into the pool), and the
+simulation at /workflow/dispatch/simulate/, which runs a workflow's dispatch rule (draft or
+published) over recent tickets without writing. Thin: workflow.dispatch_selectors reads,
+workflow.pool writes."""
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from scrm.forms import StaffChoiceField
 from scrm.views import ObjectView, StaffView
 
+from .. import selectors
 from ..dispatch_selectors import (
     SIMULATION_MAX_DAYS,
     assignable_people,
@@ -23,9 +27,9 @@ from ..dispatch_selectors import (
     pool_entry_get,
 )
 from ..models import Workflow
-from ..pool import pool_assign, pool_redispatch
+from ..pool import DETAIL_MAX, pool_assign, pool_redispatch, ticket_flag, ticket_handler_pick, ticket_redispatch
 from ..routing import reasons_display
-from . import DESIGN_PERMISSION, errors_of
+from . import DESIGN_PERMISSION, TASK_ACT_PERMISSION, errors_of
 
 POOL_PERMISSION = "tickets.change_ticket"
 
@@ -40,6 +44,20 @@ class PoolAssignForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = assignable_people()
+
+
+def _reason_field():
+    return forms.CharField(label=gettext_lazy("Reason"), max_length=DETAIL_MAX, widget=forms.Textarea(
+        attrs={"rows": 2}), error_messages={"required": gettext_lazy("Say why."), "max_length": gettext_lazy(
+            "At most %(limit_value)d characters (it has %(show_value)d).")})
+
+
+class ReasonForm(forms.Form):
+    reason = _reason_field()
+
+
+class HandlerPickForm(PoolAssignForm):
+    reason = _reason_field()
 
 
 class SimulateForm(forms.Form):
@@ -134,3 +152,84 @@ class SimulateView(StaffView):
             sim = dispatch_simulate(workflow=workflow, graph=graph, days=form.cleaned_data["days"])
         status = 400 if form.is_bound and not form.is_valid() else 200
         return render(request, "workflow/simulate.html", {"form": form, "sim": sim}, status=status)
+
+
+# --- the ticket page's dispatch actions ---------------------------------------------------------
+
+class _TicketDispatchView(StaffView, ObjectView):
+    """POST only. The ticket must be one the user sees (else 404); an error shows the ticket's
+    workflow panel again with it (400), nothing written; success goes back to the ticket."""
+
+    http_method_names = ["post"]
+    permission = TASK_ACT_PERMISSION
+    manager_only = True
+
+    def load(self, pk):
+        return selectors.ticket_for_panel(user=self.request.user, pk=pk)
+
+    def dispatch(self, request, *args, **kwargs):
+        if self.manager_only and request.user.is_authenticated and getattr(request, "tenant", None) is not None \
+                and not pool_allowed(user=request.user):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+    def fail(self, errors):
+        from .panel import render_panel
+
+        return render_panel(self.request, self.object, status=400, errors=errors)
+
+    def done(self, message):
+        messages.success(self.request, message)
+        return redirect(reverse("ticket-detail", args=[self.object.pk]))
+
+    @staticmethod
+    def form_errors(form):
+        return [e for errors in form.errors.values() for e in errors]
+
+
+class TicketRedispatchView(_TicketDispatchView):
+    """A manager runs the node's dispatch rule again."""
+
+    def post(self, request, pk):
+        form = ReasonForm(request.POST)
+        if not form.is_valid():
+            return self.fail(self.form_errors(form))
+        try:
+            task = ticket_redispatch(ticket=self.object, actor=request.user, reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            return self.fail(errors_of(exc))
+        return self.done(_("Dispatched again to %(name)s.") % {
+            "name": task.assignee.first_name or task.assignee.username})
+
+
+class TicketHandlerPickView(_TicketDispatchView):
+    """A manager picks the handler by hand, with a reason."""
+
+    def post(self, request, pk):
+        form = HandlerPickForm(request.POST)
+        if not form.is_valid():
+            return self.fail(self.form_errors(form))
+        person = form.cleaned_data["assignee"]
+        try:
+            ticket_handler_pick(ticket=self.object, assignee=person, actor=request.user,
+                                reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            return self.fail(errors_of(exc))
+        return self.done(_("%(number)s assigned to %(name)s.") % {"number": self.object.number,
+                                                                  "name": person.first_name or person.username})
+
+
+class TicketFlagView(_TicketDispatchView):
+    """The ticket's handler flags it into the exception pool, with a reason."""
+
+    manager_only = False
+
+    def post(self, request, pk):
+        form = ReasonForm(request.POST)
+        if not form.is_valid():
+            return self.fail(self.form_errors(form))
+        try:
+            ticket_flag(ticket=self.object, actor=request.user, reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            return self.fail(errors_of(exc))
+        return self.done(_("%(number)s is in the exception pool.") % {"number": self.object.number})

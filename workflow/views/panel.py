@@ -15,6 +15,7 @@ from scrm.views import ObjectView, StaffView
 from tickets import fields as schema
 
 from .. import selectors
+from ..dispatch_selectors import dispatch_tools
 from ..engine import _Graph, staff_user, task_act, task_policy_for
 from ..forms import ACTION_LABELS, TaskActForm
 from ..graph import node_label
@@ -104,6 +105,7 @@ def render_panel(request, ticket, *, status=200, bound=None, errors=None, act_va
             "values": act_values if bound and task.pk in bound else {},
         })
     context = {
+        "dispatch": dispatch_tools(user=user, ticket=ticket, tasks=tasks, can_act=can_act),
         "ticket": ticket, "run": run, "sla": sla, "workflow": run.version.workflow, "version": run.version,
         "diagram": diagram(graph_data, active=active, done=done,
                            field_labels={f"data.{k}": schema.field_label(f) for k, f in by_key.items()}),

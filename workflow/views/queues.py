@@ -6,6 +6,7 @@ from django.utils import timezone
 from scrm.views import StaffView
 
 from .. import selectors
+from ..dispatch_staff import own_profile
 from ..sla_ticket import sla_status, ticket_sla_loaded
 from . import TASK_VIEW_PERMISSION
 
@@ -28,5 +29,5 @@ class WorkQueueView(StaffView):
         for task in page.object_list:  # the ticket's SLA row came with it (select_related)
             task.sla = sla_status(ticket_sla_loaded(task.ticket), now)
         context = {"tab": tab, "page": page, "counts": selectors.queue_counts(user=request.user),
-                   "now": now, "query": f"tab={tab}"}
+                   "now": now, "query": f"tab={tab}", "profile": own_profile(user=request.user)}
         return render(request, "workflow/queue.html", context)
