@@ -155,12 +155,15 @@ class CandidateLoader:
                                      "lng", "on_duty", "max_open_tickets", "load", "speed", "member_role")
                 if r["member_role"] == self.role]
 
-    def skills(self, profile_ids: list[int]) -> dict[int, set]:
+    def skills(self, step: str, profile_ids: list[int]) -> dict[int, set]:
         out: dict[int, set] = {}
         needed = self.config.skills
         self.queries += 1
-        for profile_id, skill_id, name in StaffProfile.skills.through.objects.filter(
-                staffprofile_id__in=profile_ids).values_list("staffprofile_id", "skill_id", "skill__name"):
+        through = StaffProfile.skills.through.objects
+        # The whole company: the tenant's profiles as a subquery rather than thousands of ids.
+        links = (through.filter(staffprofile_id__in=StaffProfile.objects.values("pk")) if step == "tenant"
+                 else through.filter(staffprofile_id__in=profile_ids))
+        for profile_id, skill_id, name in links.values_list("staffprofile_id", "skill_id", "skill__name"):
             out.setdefault(profile_id, set()).add(skill_id)
             if skill_id in needed:
                 self.skill_names[skill_id] = name
@@ -170,7 +173,7 @@ class CandidateLoader:
         rows = self.staff(step)
         if not rows:
             return []
-        skills = self.skills([r["id"] for r in rows])
+        skills = self.skills(step, [r["id"] for r in rows])
         step_stores = frozenset([self.place.store_id]) if step == "store" else frozenset()
         step_regions = frozenset([self.place.region_id]) if step == "region" else frozenset()
         extra, senior_skill = self.extra_load, self.senior_skill
