@@ -242,6 +242,8 @@ class ScheduleForm(BootstrapFormMixin, forms.Form):
                 "assets": "\n".join(", ".join(filter(None, [a.code, a.name, a.store.code if a.store else ""]))
                                     for a in schedule.assets.all()),
                 "mapping": "\n".join(f"{k} = {v}" for k, v in (schedule.mapping or {}).items())}
+            if schedule.recurrence == Recurrence.CRON:
+                kwargs["initial"]["at_time"] = None  # a cron rule carries its own times
         super().__init__(*args, **kwargs)
         self.fields["template"].queryset = TicketTemplate.objects.filter(
             is_active=True, current_version__isnull=False).order_by("name")

@@ -3,11 +3,13 @@ future, its targets in the tenant and its field mapping naming fields the templa
 beat sweep that carries out due occurrences exactly once per target.
 
 The sweep works a batch of due (schedule, planned time) pairs of one tenant in one transaction:
-it writes the occurrences' run rows, then one claim row per target (`ScheduleOccurrence`, unique
-on schedule × time × target) with a single INSERT … ON CONFLICT DO NOTHING RETURNING, which
-says which claims this worker won; only those get a ticket. A second worker blocks on the first
-one's uncommitted claims and then finds them taken; a restart mid-batch rolls the whole batch
-back, so it is still due. Templates are read once per tick, not once per ticket."""
+it locks the batch's plans (pk order), moves them on, writes the occurrences' run rows, then one
+claim row per target (`ScheduleOccurrence`, unique on schedule × time × target) with a single
+INSERT … ON CONFLICT DO NOTHING RETURNING, which says which claims this worker won; only those
+get a ticket. A second worker waits on the lock and then reads the plans moved on; should it
+still reach the claims (a plan put back on an occurrence already run), the unique claim refuses
+each target twice. A restart mid-batch rolls the whole batch back, so it is still due.
+Templates are read once per tick, not once per ticket."""
 
 from __future__ import annotations
 
@@ -361,15 +363,33 @@ def schedule_occurrences_run(items, *, now=None, cache=None):
     """Carry out the due occurrences `items` — (schedule id, planned time) pairs of the tenant in
     scope — in one transaction: returns the runs that made at least one claim. A pair whose
     schedule changed since it was read (edited, switched off, another worker moved it on) is
-    skipped; a target already claimed gets no second ticket."""
+    skipped; a target already claimed gets no second ticket.
+
+    The batch runs without a savepoint per plan (two statements per plan saved); should one
+    plan's tickets fail, the batch rolls back and is redone one plan at a time, each in its own
+    savepoint, so the others are made and the failing run records its error."""
     now = now or timezone.now()
     cache = cache or TickCache()
+    try:
+        return _occurrences_run(items, now=now, cache=cache, isolated=len(items) == 1)
+    except (ValidationError, ValueError):
+        if len(items) == 1:
+            raise
+    runs = []
+    for item in items:
+        runs += _occurrences_run([item], now=now, cache=cache, isolated=True)
+    return runs
+
+
+def _occurrences_run(items, *, now, cache, isolated):
     planned = dict(items)
     if not planned:
         return []
     with transaction.atomic():
+        # Locked in pk order: two workers with overlapping batches queue instead of deadlocking,
+        # and the second then reads the plans already moved on and skips them.
         schedules = list(Schedule.objects.filter(pk__in=planned, is_active=True).select_related(
-            "tenant").prefetch_related(
+            "tenant").select_for_update(of=("self",)).order_by("pk").prefetch_related(
             Prefetch("stores", queryset=Store.objects.select_related("region")),
             Prefetch("customers", queryset=Customer.objects.select_related("store__region")),
             Prefetch("assets", queryset=ScheduleAsset.objects.select_related("store__region", "customer"))))
@@ -409,15 +429,18 @@ def schedule_occurrences_run(items, *, now=None, cache=None):
             if not mine:
                 continue
             run = run_of[schedule.pk]
-            try:
-                with transaction.atomic():
-                    tickets = _tickets_make(schedule, [t for t in targets[schedule.pk] if t.key in mine],
-                                            planned[schedule.pk], cache)
-            except (ValidationError, ValueError) as exc:
-                logger.warning("schedule %s: occurrence %s failed: %s", schedule.pk, planned[schedule.pk], exc)
-                run.error = " ".join(getattr(exc, "messages", [str(exc)]))[:500]
-                failed_runs.append(run)
-                continue
+            chosen = [t for t in targets[schedule.pk] if t.key in mine]
+            if not isolated:
+                tickets = _tickets_make(schedule, chosen, planned[schedule.pk], cache)
+            else:
+                try:
+                    with transaction.atomic():
+                        tickets = _tickets_make(schedule, chosen, planned[schedule.pk], cache)
+                except (ValidationError, ValueError) as exc:
+                    logger.warning("schedule %s: occurrence %s failed: %s", schedule.pk, planned[schedule.pk], exc)
+                    run.error = " ".join(getattr(exc, "messages", [str(exc)]))[:500]
+                    failed_runs.append(run)
+                    continue
             for target_key, ticket in tickets:
                 mine[target_key].ticket = ticket
                 links.append(ScheduleRun.tickets.through(schedulerun_id=run.pk, ticket_id=ticket.pk))

@@ -151,3 +151,26 @@ def test_another_tenants_customers_and_asset_stores_are_refused(scope_a, xunjian
                         assets=[{"code": "BX-01", "name": "冷库", "store": store}])
     assert "assets" in exc.value.message_dict
     assert not Schedule.objects.exists() and not ScheduleAsset.objects.exists()
+
+
+def test_a_plan_whose_tickets_fail_is_recorded_and_the_rest_of_the_batch_is_made(
+        scope_a, xunjian, stores, time_machine, monkeypatch):
+    from automation.services import schedules as module
+
+    plans = [schedule_create(tenant=scope_a, **base(xunjian, name=name)) for name in ("甲", "乙坏", "丙")]
+    real = module.ticket_intake
+
+    def intake(**kwargs):
+        if "坏" in kwargs["title"]:
+            raise ValidationError({"store": "门店已关闭"})
+        return real(**kwargs)
+
+    monkeypatch.setattr(module, "ticket_intake", intake)
+    time_machine.move_to(datetime.datetime(2026, 12, 15, 9, 1, tzinfo=SH), tick=False)
+    runs = schedule_occurrences_run([(p.pk, p.next_run_at) for p in plans])
+    assert len(runs) == 3 and Ticket.objects.count() == 2
+    failed = ScheduleRun.objects.get(schedule=plans[1])
+    assert "门店已关闭" in failed.error and not failed.tickets.exists()
+    # Its claim is kept (not retried every tick) and every plan moved on.
+    assert ScheduleOccurrence.objects.filter(schedule=plans[1], ticket__isnull=True).count() == 1
+    assert not Schedule.objects.filter(next_run_at__lte=datetime.datetime(2026, 12, 15, 9, 1, tzinfo=SH)).exists()
