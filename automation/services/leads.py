@@ -119,11 +119,12 @@ def _figures(customers_qs, now):
         yield customer, Figures(customer.open_amount, customer.source, last)
 
 
-@transaction.atomic
 def lead_grades_refresh(*, tenant, customers=None, now=None):
     """Grade the tenant's customers (or those given) by its active rules: writes the grade rows
     that changed and, for a customer entering a tier with a follow-up plan, a revisit (unless one
-    is already planned). Returns how many customers changed tier."""
+    is already planned). Returns how many customers changed tier. Runs in the caller's
+    transaction (no savepoint of its own: scrm's customer_create, whose event calls it, promises
+    intake none); the rules' save and the daily pass open one."""
     now = now or timezone.now()
     rules = [rule for rule in LeadRule.objects.order_by("grade") if rule.is_active]
     if not rules:
@@ -205,7 +206,7 @@ def lead_grades_daily(*, now=None):
         tenant_ids = sorted(set(LeadRule.objects.filter(is_active=True).values_list("tenant_id", flat=True)))
     changed = {}
     for tenant in Tenant.objects.filter(pk__in=tenant_ids):
-        with tenant_scope(tenant):
+        with tenant_scope(tenant), transaction.atomic():
             changed[tenant.pk] = lead_grades_refresh(tenant=tenant, now=now)
     return changed
 
