@@ -11,15 +11,17 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from scrm.forms import BootstrapFormMixin
-from scrm.models import CustomerTier, Membership, Role, Store
+from scrm.models import Customer, CustomerSource, CustomerTier, Membership, Role, Store
 from tickets.models import Priority, TicketTemplate
 from workflow.conditions import OPS
 
-from .models import Action, Event, LeadGrade, Recurrence, RevisitOutcome
-from .subjects import SUBJECT_FIELDS
+from .models import Action, Event, LeadGrade, Recurrence, RevisitOutcome, TargetKind
+from .subjects import SCHEDULE_SOURCES, SUBJECT_FIELDS
 
 CONDITION_ROWS = 4
 MAX_MAPPING_TEXT = 3000
+MAX_ASSET_TEXT = 40000
+_ASSET_SPLIT = re.compile(r"\s*[,，\t]\s*")
 _MAPPING_LINE = re.compile(r"^\s*([A-Za-z0-9_]{1,40})\s*[=＝:：]\s*([a-z_.]{1,60})\s*$")
 OP_LABELS = {"=": "=", "!=": "≠", ">": ">", ">=": "≥", "<": "<", "<=": "≤", "in": _("is one of"),
              "not_in": _("is none of"), "contains": _("contains"), "empty": _("is empty"),
@@ -49,6 +51,19 @@ def _value(text, op):
     except InvalidOperation:
         return text
     return int(number) if number == number.to_integral_value() else float(number)
+
+
+def mapping_parse(text):
+    """"key = source" lines → {key: source}; a malformed line raises ValidationError."""
+    mapping = {}
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = _MAPPING_LINE.match(line)
+        if match is None:
+            raise forms.ValidationError(_("Line %(n)d: write field key = source.") % {"n": number})
+        mapping[match.group(1)] = match.group(2)
+    return mapping
 
 
 def condition_rows(condition):
@@ -129,15 +144,7 @@ class TriggerForm(BootstrapFormMixin, forms.Form):
         return [(self[f"c{i}_field"], self[f"c{i}_op"], self[f"c{i}_value"]) for i in range(CONDITION_ROWS)]
 
     def clean_mapping(self):
-        mapping = {}
-        for number, line in enumerate((self.cleaned_data.get("mapping") or "").splitlines(), start=1):
-            if not line.strip():
-                continue
-            match = _MAPPING_LINE.match(line)
-            if match is None:
-                raise forms.ValidationError(_("Line %(n)d: write field key = source.") % {"n": number})
-            mapping[match.group(1)] = match.group(2)
-        return mapping
+        return mapping_parse(self.cleaned_data.get("mapping"))
 
     def clean(self):
         data = super().clean()
@@ -196,29 +203,88 @@ class ScheduleForm(BootstrapFormMixin, forms.Form):
                                      choices=[("", "—"), *WEEKDAYS])
     month_day = forms.IntegerField(label=_("day of month"), required=False, min_value=1, max_value=31)
     month = forms.IntegerField(label=_("month"), required=False, min_value=1, max_value=12)
-    at_time = forms.TimeField(label=_("at"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    cron = forms.CharField(
+        label=_("cron rule"), required=False, max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": "0 9 1 * *", "class": "font-monospace"}),
+        help_text=_("Minute hour day-of-month month day-of-week, e.g. 0 9 * * 1-5 (weekdays at 9:00) or 30 8 1,15 * * "
+                    "(the 1st and 15th at 8:30). Day of week: 0 or 7 is Sunday."))
+    at_time = forms.TimeField(label=_("at"), required=False,
+                              widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
     starts_on = forms.DateField(label=_("starts on"), widget=forms.DateInput(attrs={"type": "date"},
                                                                            format="%Y-%m-%d"))
     ends_on = forms.DateField(label=_("ends on"), required=False,
                               widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    target_kind = forms.ChoiceField(label=_("one ticket for"), choices=TargetKind.choices, initial=TargetKind.NONE,
+                                    required=False)
     stores = forms.ModelMultipleChoiceField(label=_("stores"), required=False, queryset=Store.objects.none(),
-                                            widget=forms.SelectMultiple(attrs={"size": 6}),
-                                            help_text=_("One ticket per store on each run; none chosen: one ticket."))
+                                            widget=forms.SelectMultiple(attrs={"size": 6}))
+    customers = forms.ModelMultipleChoiceField(label=_("customers"), required=False,
+                                               queryset=Customer.objects.none(),
+                                               widget=forms.SelectMultiple(attrs={"size": 6}))
+    assets = forms.CharField(
+        label=_("asset list"), required=False, max_length=MAX_ASSET_TEXT,
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "BX-01, 冷库, xujiahui"}),
+        help_text=_("One asset per line: code, name, store code (optional)."))
+    mapping = forms.CharField(
+        label=_("field mapping"), required=False, max_length=MAX_MAPPING_TEXT,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "equipment = asset.name"}),
+        help_text=_("One line per ticket field: field key = source, for example contact_phone = customer.phone."))
     is_active = forms.BooleanField(label=_("on"), required=False, initial=True)
 
     def __init__(self, *args, schedule=None, **kwargs):
         if schedule is not None and "initial" not in kwargs:
             kwargs["initial"] = {
                 **{f: getattr(schedule, f) for f in ("name", "title", "recurrence", "every", "weekday", "month_day",
-                                                     "month", "at_time", "starts_on", "ends_on", "is_active")},
-                "template": schedule.template_id, "stores": [s.pk for s in schedule.stores.all()]}
+                                                     "month", "cron", "at_time", "starts_on", "ends_on", "is_active",
+                                                     "target_kind")},
+                "template": schedule.template_id, "stores": [s.pk for s in schedule.stores.all()],
+                "customers": [c.pk for c in schedule.customers.all()],
+                "assets": "\n".join(", ".join(filter(None, [a.code, a.name, a.store.code if a.store else ""]))
+                                    for a in schedule.assets.all()),
+                "mapping": "\n".join(f"{k} = {v}" for k, v in (schedule.mapping or {}).items())}
+            if schedule.recurrence == Recurrence.CRON:
+                kwargs["initial"]["at_time"] = None  # a cron rule carries its own times
         super().__init__(*args, **kwargs)
         self.fields["template"].queryset = TicketTemplate.objects.filter(
             is_active=True, current_version__isnull=False).order_by("name")
         self.fields["stores"].queryset = Store.objects.filter(is_active=True).order_by("name")
+        self.fields["customers"].queryset = Customer.objects.select_related("store").order_by("name")
+
+    @property
+    def sources(self):
+        """The mapping's sources for each kind of target (the hint under the mapping box)."""
+        labels = dict(TargetKind.choices)
+        return [(labels[kind], list(sources.items())) for kind, sources in SCHEDULE_SOURCES.items()]
+
+    def clean_mapping(self):
+        return mapping_parse(self.cleaned_data.get("mapping"))
+
+    def clean_assets(self):
+        """"code, name, store code" lines → the service's asset dicts (the store looked up among the
+        tenant's own: another tenant's code is not found)."""
+        lines = [line for line in (self.cleaned_data.get("assets") or "").splitlines() if line.strip()]
+        rows = [_ASSET_SPLIT.split(line.strip()) for line in lines]
+        codes = {row[2] for row in rows if len(row) > 2 and row[2]}
+        stores = {s.code: s for s in Store.objects.filter(code__in=codes)} if codes else {}
+        assets = []
+        for number, row in enumerate(rows, start=1):
+            if len(row) < 2 or len(row) > 3:
+                raise forms.ValidationError(_("Line %(n)d: write code, name and optionally the store code.")
+                                            % {"n": number})
+            store = None
+            if len(row) == 3 and row[2]:
+                store = stores.get(row[2])
+                if store is None:
+                    raise forms.ValidationError(_("Line %(n)d: no store has the code %(code)s.")
+                                                % {"n": number, "code": row[2]})
+            assets.append({"code": row[0], "name": row[1], "store": store})
+        return assets
 
     def service_kwargs(self):
-        return dict(self.cleaned_data)
+        data = dict(self.cleaned_data)
+        if not data.get("target_kind"):
+            data["target_kind"] = TargetKind.STORES if data.get("stores") else TargetKind.NONE
+        return data
 
     def add_service_errors(self, exc):
         for key, messages in exc.message_dict.items():
@@ -228,3 +294,20 @@ class ScheduleForm(BootstrapFormMixin, forms.Form):
 class RevisitForm(BootstrapFormMixin, forms.Form):
     outcome = forms.ChoiceField(label=_("outcome"), choices=[c for c in RevisitOutcome.choices if c[0]])
     note = forms.CharField(label=_("note"), required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class LeadRuleForm(BootstrapFormMixin, forms.Form):
+    """One tier's rule (the lead tiers page shows one per grade A–D)."""
+
+    is_active = forms.BooleanField(label=_("on"), required=False)
+    min_amount = forms.DecimalField(label=_("opportunities at least (yuan)"), required=False, min_value=0,
+                                    max_digits=14, decimal_places=2)
+    sources = forms.MultipleChoiceField(label=_("sources"), required=False,
+                                        choices=[c for c in CustomerSource.choices if c[0]],
+                                        widget=forms.CheckboxSelectMultiple)
+    contact_within_days = forms.IntegerField(label=_("last contact within (days)"), required=False, min_value=0,
+                                             max_value=3650)
+    contact_older_than_days = forms.IntegerField(label=_("no contact for more than (days)"), required=False,
+                                                 min_value=0, max_value=3650)
+    followup_days = forms.IntegerField(label=_("revisit after (days)"), required=False, min_value=0, max_value=365)
+    followup_reason = forms.CharField(label=_("follow-up"), required=False, max_length=120)

@@ -123,6 +123,16 @@ class Recurrence(models.TextChoices):
     WEEKLY = "weekly", _("Every N weeks, on a weekday")
     MONTHLY = "monthly", _("Every N months, on a day")
     YEARLY = "yearly", _("Every year, on a date")
+    CRON = "cron", _("By a cron-like rule")
+
+
+class TargetKind(models.TextChoices):
+    """What a schedule makes one ticket for on each occurrence."""
+
+    NONE = "none", _("One ticket")
+    STORES = "stores", _("Each chosen store")
+    CUSTOMERS = "customers", _("Each chosen customer")
+    ASSETS = "assets", _("Each listed asset")
 
 
 class Schedule(TenantOwned):
@@ -141,10 +151,15 @@ class Schedule(TenantOwned):
     weekday = models.PositiveSmallIntegerField(_("weekday"), null=True, blank=True)  # 0 = Monday
     month_day = models.PositiveSmallIntegerField(_("day of month"), null=True, blank=True)
     month = models.PositiveSmallIntegerField(_("month"), null=True, blank=True)
+    cron = models.CharField(_("cron rule"), max_length=100, blank=True)
     at_time = models.TimeField(_("at"))
     starts_on = models.DateField(_("starts on"))
     ends_on = models.DateField(_("ends on"), null=True, blank=True)
+    target_kind = models.CharField(_("one ticket for"), max_length=10, choices=TargetKind.choices,
+                                   default=TargetKind.NONE)
     stores = models.ManyToManyField(Store, blank=True, related_name="+", verbose_name=_("stores"))
+    customers = models.ManyToManyField(Customer, blank=True, related_name="+", verbose_name=_("customers"))
+    mapping = models.JSONField(_("field mapping"), default=dict, blank=True)
     is_active = models.BooleanField(_("on"), default=True)
     next_run_at = models.DateTimeField(_("next run"), null=True, blank=True)
     last_run_at = models.DateTimeField(_("last run"), null=True, blank=True)
@@ -158,6 +173,8 @@ class Schedule(TenantOwned):
             models.UniqueConstraint(fields=["tenant", "name"], name="schedule_unique_name",
                                     violation_error_message=_("A schedule with this name already exists.")),
             models.CheckConstraint(condition=Q(recurrence__in=Recurrence.values), name="schedule_recurrence_valid"),
+            models.CheckConstraint(condition=Q(target_kind__in=TargetKind.values), name="schedule_target_kind_valid"),
+            models.CheckConstraint(condition=~Q(recurrence="cron") | ~Q(cron=""), name="schedule_cron_has_rule"),
             models.CheckConstraint(condition=Q(every__gte=1, every__lte=366), name="schedule_every_range"),
             models.CheckConstraint(condition=Q(weekday__isnull=True) | Q(weekday__lte=6), name="schedule_weekday"),
             models.CheckConstraint(condition=Q(month_day__isnull=True) | Q(month_day__gte=1, month_day__lte=31),
@@ -177,14 +194,37 @@ class Schedule(TenantOwned):
         return self.name
 
 
+class ScheduleAsset(TenantOwned):
+    """One line of a schedule's asset list (a store's kitchen equipment …): on each occurrence a
+    ticket for it, its store and customer filled from the line."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="assets",
+                                 verbose_name=_("schedule"))
+    code = models.CharField(_("asset code"), max_length=40)
+    name = models.CharField(_("asset name"), max_length=80)
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                              verbose_name=_("store"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                 verbose_name=_("customer"))
+
+    class Meta:
+        verbose_name = _("asset")
+        verbose_name_plural = _("assets")
+        ordering = ["code", "id"]
+        constraints = [models.UniqueConstraint(fields=["schedule", "code"], name="scheduleasset_unique_code")]
+        indexes = [models.Index(fields=["tenant", "schedule"], name="scheduleasset_tenant_schedule")]
+
+
 class ScheduleRun(TenantOwned):
     """One occurrence of a schedule that was carried out, with the tickets it made. Unique per
-    schedule and planned time: a second claim of the same occurrence cannot write twice."""
+    schedule and planned time: a second claim of the same occurrence cannot write twice. `error`
+    says why its tickets could not be made (a template changed since the plan was saved …)."""
 
     schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="runs", verbose_name=_("schedule"))
     planned_at = models.DateTimeField(_("planned for"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     tickets = models.ManyToManyField(Ticket, blank=True, related_name="+", verbose_name=_("tickets"))
+    error = models.CharField(_("error"), max_length=500, blank=True)
 
     class Meta:
         verbose_name = _("schedule run")
@@ -192,6 +232,32 @@ class ScheduleRun(TenantOwned):
         ordering = ["-planned_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["schedule", "planned_at"], name="schedule_run_once")]
         indexes = [models.Index(fields=["tenant", "-planned_at"], name="schedulerun_tenant_planned")]
+
+
+class ScheduleOccurrence(TenantOwned):
+    """The claim of one target of one occurrence: its row is written (INSERT … ON CONFLICT DO
+    NOTHING) before the ticket is made, in the ticket's transaction, so a second worker or a
+    restarted tick finds it taken. `target` is "" (one ticket), "store:<pk>", "customer:<pk>"
+    or "asset:<pk>"; `key` spells schedule, time and target in one unique column so that one
+    statement can tell which claims it won."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="occurrences",
+                                 verbose_name=_("schedule"))
+    run = models.ForeignKey(ScheduleRun, on_delete=models.CASCADE, related_name="occurrences",
+                            verbose_name=_("schedule run"))
+    planned_at = models.DateTimeField(_("planned for"))
+    target = models.CharField(_("target"), max_length=30, blank=True)
+    key = models.CharField(max_length=80, unique=True)
+    ticket = models.ForeignKey(Ticket, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                               verbose_name=_("ticket"))
+
+    class Meta:
+        verbose_name = _("schedule occurrence")
+        verbose_name_plural = _("schedule occurrences")
+        ordering = ["-planned_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["schedule", "planned_at", "target"],
+                                               name="schedule_occurrence_once_per_target")]
+        indexes = [models.Index(fields=["tenant", "-planned_at"], name="scheduleocc_tenant_planned")]
 
 
 class RevisitStatus(models.TextChoices):
@@ -271,3 +337,36 @@ class CustomerGrade(TenantOwned):
         verbose_name_plural = _("lead grades")
         constraints = [models.CheckConstraint(condition=Q(grade__in=LeadGrade.values), name="customergrade_valid")]
         indexes = [models.Index(fields=["tenant", "grade"], name="customergrade_tenant_grade")]
+
+
+class LeadRule(TenantOwned):
+    """The rule of one lead tier (线索分级): a customer is in the best tier (A before D) whose every
+    given criterion holds — the total of its open and won opportunities at least `min_amount`,
+    its source one of `sources`, its last contact within `contact_within_days` (or, with
+    `contact_older_than_days`, longer ago than that). The tier's follow-up plan: a revisit
+    `followup_days` after the customer enters the tier, for `followup_reason`."""
+
+    grade = models.CharField(_("lead grade"), max_length=1, choices=LeadGrade.choices)
+    min_amount = models.DecimalField(_("opportunities at least (yuan)"), max_digits=14, decimal_places=2,
+                                     null=True, blank=True)
+    sources = models.JSONField(_("sources"), default=list, blank=True)
+    contact_within_days = models.PositiveSmallIntegerField(_("last contact within (days)"), null=True, blank=True)
+    contact_older_than_days = models.PositiveSmallIntegerField(_("no contact for more than (days)"), null=True,
+                                                               blank=True)
+    followup_days = models.PositiveSmallIntegerField(_("revisit after (days)"), null=True, blank=True)
+    followup_reason = models.CharField(_("follow-up"), max_length=120, blank=True)
+    is_active = models.BooleanField(_("on"), default=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("lead tier rule")
+        verbose_name_plural = _("lead tier rules")
+        ordering = ["grade"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "grade"], name="leadrule_one_per_grade"),
+            models.CheckConstraint(condition=Q(grade__in=LeadGrade.values), name="leadrule_grade_valid"),
+            models.CheckConstraint(condition=Q(min_amount__isnull=True) | Q(min_amount__gte=0),
+                                   name="leadrule_amount_not_negative"),
+            models.CheckConstraint(condition=Q(followup_days__isnull=True) | Q(followup_days__lte=365),
+                                   name="leadrule_followup_range"),
+        ]

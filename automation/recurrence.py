@@ -4,16 +4,23 @@ schedule service (next run after a tick), the form (is the rule possible?) and t
 Rules count from `starts_on`: every N days; every N weeks on a weekday; every N months on a day
 (a day past the month's end runs on its last day: the 31st of every month runs on 30 April and 28
 February); every year on a month and day (a date no year has, 31 February, is refused; 29
-February runs on 28 February in common years)."""
+February runs on 28 February in common years); or a cron-like rule, five fields "minute hour
+day-of-month month day-of-week" (numbers, `*`, ranges `a-b`, lists `a,b`, steps `*/n` and
+`a-b/n`; day-of-week 0–6 from Sunday, 7 also Sunday; when both day fields are restricted a day
+matching either runs, as in cron). Cron rules are bounded: at most 100 characters, a minute list
+of at most 12 and an hour list of at most 24 values once expanded are fine, but a rule firing
+more often than every 5 minutes is refused (a ticket each time would flood the queue)."""
 
 from __future__ import annotations
 
 import calendar
 import datetime
+import itertools
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-KINDS = ("daily", "weekly", "monthly", "yearly")
+KINDS = ("daily", "weekly", "monthly", "yearly", "cron")
 MAX_EVERY = 366
 _SEARCH_LIMIT = 5000  # occurrences walked before giving up (a rule that never lands)
 
@@ -29,6 +36,7 @@ class Rule:
     month_day: int | None = None
     month: int | None = None
     zone: str = "Asia/Shanghai"
+    cron: str = ""
 
 
 def rule_problems(rule: Rule) -> dict[str, str]:
@@ -36,6 +44,14 @@ def rule_problems(rule: Rule) -> dict[str, str]:
     problems = {}
     if rule.kind not in KINDS:
         problems["recurrence"] = "unknown"
+        return problems
+    if rule.kind == "cron":
+        try:
+            cron_parse(rule.cron)
+        except CronError as exc:
+            problems["cron"] = exc.code
+        if rule.ends_on is not None and rule.ends_on < rule.starts_on:
+            problems["ends_on"] = "before_start"
         return problems
     if not 1 <= rule.every <= MAX_EVERY:
         problems["every"] = "range"
@@ -107,6 +123,8 @@ def occurrences(rule: Rule, *, after: datetime.datetime, limit: int = 1,
     if rule_problems(rule):
         return []
     zone = ZoneInfo(rule.zone)
+    if rule.kind == "cron":
+        return _cron_occurrences(rule, cron_parse(rule.cron), after=after, limit=limit, until=until, zone=zone)
     found: list[datetime.datetime] = []
     for walked, day in enumerate(_dates(rule, after.astimezone(zone).date())):
         if walked > _SEARCH_LIMIT or (rule.ends_on is not None and day > rule.ends_on):
@@ -125,3 +143,121 @@ def next_run(rule: Rule, *, after: datetime.datetime) -> datetime.datetime | Non
     """The first run time strictly after `after`, or None when the rule has ended."""
     found = occurrences(rule, after=after, limit=1)
     return found[0] if found else None
+
+
+# --- cron-like rules ----------------------------------------------------------------------
+
+CRON_MAX_LENGTH = 100
+CRON_FIELDS = ("minute", "hour", "day", "month", "weekday")
+_CRON_BOUNDS = {"minute": (0, 59), "hour": (0, 23), "day": (1, 31), "month": (1, 12), "weekday": (0, 7)}
+MIN_CRON_GAP_MINUTES = 5
+# Days walked looking for the next run: 29 February on a Monday can be 28 years away; a rule
+# that finds nothing within this many days is refused as never running.
+_CRON_SEARCH_DAYS = 366 * 29
+_CRON_TOKEN = re.compile(r"^(\*|\d{1,2}(?:-\d{1,2})?)(?:/(\d{1,2}))?$")
+
+
+class CronError(ValueError):
+    """Why a cron rule cannot run: `code` (for the message), `field` (which of the five, or ""),
+    `token` (the part at fault)."""
+
+    def __init__(self, code: str, field: str = "", token: str = ""):
+        super().__init__(code)
+        self.code, self.field, self.token = code, field, token
+
+
+@dataclass(frozen=True)
+class Cron:
+    minutes: tuple[int, ...]
+    hours: tuple[int, ...]
+    days: frozenset[int]
+    months: frozenset[int]
+    weekdays: frozenset[int]  # 0 = Monday, as datetime.weekday()
+    day_any: bool
+    weekday_any: bool
+
+    def day_matches(self, day: datetime.date) -> bool:
+        if day.month not in self.months:
+            return False
+        on_day, on_weekday = day.day in self.days, day.weekday() in self.weekdays
+        if self.day_any or self.weekday_any:
+            return on_day and on_weekday
+        return on_day or on_weekday
+
+
+def _cron_field(text: str, name: str) -> tuple[set[int], bool]:
+    low, high = _CRON_BOUNDS[name]
+    values: set[int] = set()
+    parts = text.split(",")
+    if len(parts) > 60:
+        raise CronError("too_long", name, text[:20])
+    for part in parts:
+        match = _CRON_TOKEN.match(part)
+        if match is None:
+            raise CronError("syntax", name, part[:20])
+        span, step_text = match.group(1), match.group(2)
+        if span == "*":
+            start, end = low, high if name != "weekday" else 6
+        elif "-" in span:
+            start, end = (int(x) for x in span.split("-"))
+            if start > end:
+                raise CronError("reversed", name, part)
+        else:
+            start = end = int(span)
+            if step_text is not None:
+                end = high if name != "weekday" else 6
+        for value in (start, end):
+            if not low <= value <= high:
+                raise CronError("range", name, part)
+        step = int(step_text) if step_text is not None else 1
+        if step < 1:
+            raise CronError("step", name, part)
+        values.update(range(start, end + 1, step))
+    return values, text == "*"
+
+
+def cron_parse(text: str) -> Cron:
+    """The cron rule's expanded sets, or CronError saying what is wrong with it."""
+    text = (text or "").strip()
+    if not text:
+        raise CronError("empty")
+    if len(text) > CRON_MAX_LENGTH:
+        raise CronError("too_long")
+    fields = text.split()
+    if len(fields) != len(CRON_FIELDS):
+        raise CronError("field_count", token=str(len(fields)))
+    parsed = {name: _cron_field(part, name) for name, part in zip(CRON_FIELDS, fields, strict=True)}
+    minutes = sorted(parsed["minute"][0])
+    gaps = [b - a for a, b in itertools.pairwise(minutes)]
+    if len(minutes) > 1 and min([*gaps, 60 - minutes[-1] + minutes[0]]) < MIN_CRON_GAP_MINUTES:
+        raise CronError("too_often", "minute", fields[0])
+    # cron's day-of-week counts from Sunday (0 and 7); datetime's weekday() from Monday.
+    weekdays = frozenset((value - 1) % 7 for value in parsed["weekday"][0])
+    cron = Cron(minutes=tuple(minutes), hours=tuple(sorted(parsed["hour"][0])), days=frozenset(parsed["day"][0]),
+                months=frozenset(parsed["month"][0]), weekdays=weekdays, day_any=parsed["day"][1],
+                weekday_any=parsed["weekday"][1])
+    if cron.weekday_any and not any(day <= _days_in(2024, month) for month in cron.months for day in cron.days):
+        raise CronError("impossible", "day", fields[2])  # 31 February, 31 April …: no year has it
+    return cron
+
+
+def _cron_occurrences(rule: Rule, cron: Cron, *, after: datetime.datetime, limit: int,
+                      until: datetime.datetime | None, zone: ZoneInfo) -> list[datetime.datetime]:
+    found: list[datetime.datetime] = []
+    local_after = after.astimezone(zone)
+    day = max(local_after.date(), rule.starts_on)
+    for _ in range(_CRON_SEARCH_DAYS):
+        if rule.ends_on is not None and day > rule.ends_on:
+            break
+        if cron.day_matches(day):
+            for hour in cron.hours:
+                for minute in cron.minutes:
+                    moment = datetime.datetime.combine(day, datetime.time(hour, minute), tzinfo=zone)
+                    if until is not None and moment > until:
+                        return found
+                    if moment > after:
+                        found.append(moment)
+                        if len(found) >= limit:
+                            return found
+        day += datetime.timedelta(days=1)
+    return found

@@ -43,6 +43,30 @@ _TICKET = {
 SUBJECT_FIELDS: dict[str, dict[str, Any]] = {"opportunity": _OPPORTUNITY, "customer": _CUSTOMER, "ticket": _TICKET}
 
 
+_SCHEDULE_STORE = {
+    "store.name": _("Store name"),
+    "store.code": _("Store code"),
+    "store.address": _("Store address"),
+    "store.phone": _("Store phone"),
+    "region.code": _("Region code"),
+}
+_SCHEDULE_CUSTOMER = {
+    "customer.name": _("Customer name"),
+    "customer.phone": _("Customer phone"),
+    "customer.address": _("Customer address"),
+    "customer.tier": _("Customer tier"),
+}
+_OCCURRENCE = {"occurrence.date": _("Date of the run")}
+# A schedule's target kind → the sources its field mapping may name.
+SCHEDULE_SOURCES: dict[str, dict[str, Any]] = {
+    "none": _OCCURRENCE,
+    "stores": {**_OCCURRENCE, **_SCHEDULE_STORE},
+    "customers": {**_OCCURRENCE, **_SCHEDULE_CUSTOMER, **_SCHEDULE_STORE},
+    "assets": {**_OCCURRENCE, "asset.code": _("Asset code"), "asset.name": _("Asset name"), **_SCHEDULE_CUSTOMER,
+               **_SCHEDULE_STORE},
+}
+
+
 def subject_type_of_event(event: str) -> str:
     return event.split(".", 1)[0]
 

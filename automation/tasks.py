@@ -2,12 +2,16 @@
 sweeps — failed firings whose next attempt is due, and schedules whose next run is due."""
 
 from celery import shared_task
+from django.core.cache import cache
+from django.utils import timezone
 from django_scopes import scopes_disabled
 
 from scrm.tasks import tenant_task
 from scrm.tenancy import tenant_scope
 
 from . import services
+
+SCHEDULE_BATCH = 200
 
 
 # A failed firing is not retried by an ETA task: its row holds the next attempt's time (backoff)
@@ -33,7 +37,18 @@ def automation_sweep_task():
         with tenant_scope(tenant_id):
             services.firing_run(firing_id=firing_id)
     created = 0
+    by_tenant: dict[int, list] = {}
     for tenant_id, schedule_id, planned_at in schedules:
+        by_tenant.setdefault(tenant_id, []).append((schedule_id, planned_at))
+    for tenant_id, items in by_tenant.items():
+        tick_cache = services.TickCache()  # per tenant: templates are the tenant's own
         with tenant_scope(tenant_id):
-            created += services.schedule_occurrence_run(schedule_id=schedule_id, planned_at=planned_at) is not None
-    return {"firings": len(firings), "schedule_runs": created}
+            # A batch is one transaction: small enough that a failure or restart redoes little.
+            for start in range(0, len(items), SCHEDULE_BATCH):
+                created += len(services.schedule_occurrences_run(items[start:start + SCHEDULE_BATCH], cache=tick_cache))
+    graded = None
+    # Once a day (the first tick of the local day): time alone moves customers across the lead
+    # tier rules' "last contact" days. The cache key makes it once across workers.
+    if cache.add(f"automation:lead-grades:{timezone.localdate().isoformat()}", 1, timeout=2 * 86400):
+        graded = sum(services.lead_grades_daily().values())
+    return {"firings": len(firings), "schedule_runs": created, **({"graded": graded} if graded else {})}

@@ -14,5 +14,6 @@ urlpatterns = [
     path("automation/schedules/new/", views.ScheduleCreateView.as_view(), name="automation-schedule-create"),
     path("automation/schedules/<int:pk>/", views.ScheduleUpdateView.as_view(), name="automation-schedule"),
     path("automation/revisits/", views.RevisitListView.as_view(), name="automation-revisit-list"),
+    path("automation/lead-tiers/", views.LeadRulesView.as_view(), name="automation-lead-rules"),
     path("automation/revisits/<int:pk>/", views.RevisitRecordView.as_view(), name="automation-revisit-record"),
 ]

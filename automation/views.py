@@ -15,12 +15,15 @@ from django.utils.translation import gettext as _
 from scrm.views import ObjectView, StaffView
 
 from . import selectors
-from .forms import RevisitForm, ScheduleForm, TriggerForm
-from .models import FiringStatus, RevisitStatus
+from .forms import LeadRuleForm, RevisitForm, ScheduleForm, TriggerForm
+from .models import FiringStatus, RevisitStatus, Schedule
 from .services import (
+    cron_message,
     firing_retry,
+    lead_rules_save,
     revisit_record,
     schedule_create,
+    schedule_preview,
     schedule_upcoming,
     schedule_update,
     trigger_create,
@@ -129,6 +132,22 @@ class ScheduleListView(StaffView):
                                                                  "calendar_days": CALENDAR_DAYS})
 
 
+RULE_FIELDS = ("recurrence", "every", "weekday", "month_day", "month", "cron", "at_time", "starts_on", "ends_on")
+
+
+def schedule_form_preview(form):
+    """The next runs of the rule typed in the form, without saving anything: (moments, problem)."""
+    data = form.cleaned_data
+    rule = Schedule(**{f: data.get(f) for f in RULE_FIELDS})
+    rule.every = rule.every or 1
+    if rule.recurrence == "cron":
+        problem = cron_message(rule.cron or "")
+        if problem:
+            return [], problem
+    moments = schedule_preview(rule, limit=5)
+    return moments, (None if moments else _("This rule has no run in the future."))
+
+
 class ScheduleCreateView(StaffView):
     permission = SCHEDULE_PERMISSION
 
@@ -140,6 +159,10 @@ class ScheduleCreateView(StaffView):
     def post(self, request):
         form = ScheduleForm(request.POST)
         if form.is_valid():
+            if "preview" in request.POST:
+                moments, problem = schedule_form_preview(form)
+                return render(request, "automation/schedule_edit.html", {
+                    "form": form, "preview": moments, "preview_problem": problem, "previewed": True})
             try:
                 schedule_create(tenant=request.tenant, **form.service_kwargs())
             except ValidationError as exc:
@@ -156,10 +179,10 @@ class ScheduleUpdateView(StaffView, ObjectView):
     def load(self, pk):
         return selectors.schedule_get(pk=pk)
 
-    def render_page(self, form, status=200):
+    def render_page(self, form, status=200, **extra):
         return render(self.request, "automation/schedule_edit.html", {
-            "form": form, "schedule": self.object, "upcoming": schedule_upcoming(self.object, limit=6)},
-            status=status)
+            "form": form, "schedule": self.object, "upcoming": schedule_upcoming(self.object, limit=6),
+            "runs": selectors.schedule_runs(schedule=self.object), **extra}, status=status)
 
     def get(self, request, pk):
         return self.render_page(ScheduleForm(schedule=self.object))
@@ -167,6 +190,9 @@ class ScheduleUpdateView(StaffView, ObjectView):
     def post(self, request, pk):
         form = ScheduleForm(request.POST)
         if form.is_valid():
+            if "preview" in request.POST:
+                moments, problem = schedule_form_preview(form)
+                return self.render_page(form, preview=moments, preview_problem=problem, previewed=True)
             try:
                 schedule_update(schedule=self.object, **form.service_kwargs())
             except ValidationError as exc:
@@ -211,3 +237,47 @@ class RevisitRecordView(StaffView, ObjectView):
             else:
                 messages.success(request, _("Revisit recorded."))
         return redirect("automation-revisit-list")
+
+
+class LeadRulesView(StaffView):
+    """The four tier rules A–D on one page, each with its follow-up plan; saving regrades."""
+
+    permission = TRIGGER_PERMISSION  # tier rules are configuration, managed by whoever manages triggers
+
+    def forms(self, data=None):
+        rules = selectors.lead_rules_by_grade()
+        forms = []
+        for grade, rule in rules.items():
+            initial = {"is_active": False}
+            if rule is not None:
+                initial = {f: getattr(rule, f) for f in LeadRuleForm.base_fields}
+            forms.append((grade, LeadRuleForm(data, prefix=grade, initial=initial)))
+        return forms
+
+    def render_page(self, forms, status=200):
+        counts = selectors.lead_grade_counts()
+        return render(self.request, "automation/lead_rules.html", {
+            "rows": [(grade, form, counts.get(grade, 0)) for grade, form in forms]}, status=status)
+
+    def get(self, request):
+        return self.render_page(self.forms())
+
+    def post(self, request):
+        forms = self.forms(request.POST)
+        if all(form.is_valid() for _grade, form in forms):
+            try:
+                changed = lead_rules_save(tenant=request.tenant,
+                                          rules={grade: form.cleaned_data for grade, form in forms})
+            except ValidationError as exc:
+                by_grade = dict(forms)
+                for key, errors in exc.message_dict.items():
+                    grade, _sep, field = key.partition("-")
+                    form = by_grade.get(grade)
+                    if form is not None:
+                        form.add_error(field if field in form.fields else None, errors)
+                    else:
+                        messages.error(request, " ".join(errors))
+            else:
+                messages.success(request, _("Lead tier rules saved; %(n)d customers changed tier.") % {"n": changed})
+                return redirect("automation-lead-rules")
+        return self.render_page(forms, status=400)

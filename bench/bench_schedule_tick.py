@@ -1,9 +1,13 @@
 """The schedule tick (automation.sweep's schedule half) with many active schedules of which few
 are due: the time to find the due ones (the partial index `schedule_due`) and the time of a whole
 tick that carries them out (one ticket each, from a template without a workflow), for several due
-counts — the cost should follow the due count, not the number of schedules.
+counts — the cost should follow the due count, not the number of schedules. The tick claims a
+batch's occurrences with one INSERT … ON CONFLICT DO NOTHING RETURNING and reads each template
+once, so what is left per occurrence is the ticket itself (number, row, timeline, outbox).
 
-    .venv/bin/python bench/bench_schedule_tick.py --schedules 100000 --due 1000
+    .venv/bin/python bench/bench_schedule_tick.py --schedules 100000 --due 1000 10000
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/scrm_h17 .venv/bin/python \
+        bench/bench_schedule_tick.py --schedules 100000 --due 1000 10000 --db-name scrm_h17
 """
 
 import argparse
@@ -16,9 +20,10 @@ from common import Timer, bench_database, report
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--schedules", type=int, default=100_000)
-    parser.add_argument("--due", type=int, default=1000)
+    parser.add_argument("--due", type=int, nargs="+", default=[1000])
+    parser.add_argument("--db-name", default=None, help="the throw-away database's name (PostgreSQL: your own)")
     args = parser.parse_args()
-    with bench_database() as connection:
+    with bench_database(args.db_name) as connection:
         from django.utils import timezone
 
         from automation.models import Schedule
@@ -51,7 +56,7 @@ def main():
                     next_run_at=now - datetime.timedelta(minutes=5))
 
         offset = 0
-        for due in sorted({0, 10, 100, args.due}):
+        for due in sorted({0, 10, 100, *args.due}):
             make_due(due, offset)
             offset += due
             lookup = Timer()

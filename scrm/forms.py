@@ -143,7 +143,7 @@ class CustomerForm(BootstrapFormMixin, PhoneFormMixin, forms.ModelForm):
         model = Customer
         formfield_callback = scoped_formfield
         fields = [
-            "name", "phone", "email", "tier", "region", "store", "owner", "tags", "address",
+            "name", "phone", "email", "tier", "source", "region", "store", "owner", "tags", "address",
             "wecom_external_userid", "wechat_openid", "note",
         ]
         widgets = {

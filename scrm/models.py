@@ -266,6 +266,20 @@ class CustomerTier(models.TextChoices):
     SVIP = "svip", _("SVIP")
 
 
+class CustomerSource(models.TextChoices):
+    """The channel a customer (lead) came through; lead tier rules read it."""
+
+    UNKNOWN = "", _("Unknown")
+    WALK_IN = "walk_in", _("Walk-in")
+    PHONE = "phone", _("Phone")
+    WECOM = "wecom", _("WeCom")
+    WECHAT = "wechat", _("WeChat")
+    WEBSITE = "website", _("Website")
+    REFERRAL = "referral", _("Referral")
+    EXHIBITION = "exhibition", _("Trade show")
+    OTHER = "other", _("Other")
+
+
 class Tag(TenantOwned):
     """A free label on customers (later on tickets too): 团购客户, 老客户, 企业客户 …"""
 
@@ -291,6 +305,9 @@ class Customer(TenantOwned):
     wecom_external_userid = models.CharField(_("WeCom external user id"), max_length=64, blank=True)
     wechat_openid = models.CharField(_("WeChat openid"), max_length=64, blank=True)
     tier = models.CharField(_("tier"), max_length=10, choices=CustomerTier.choices, default=CustomerTier.NORMAL)
+    source = models.CharField(_("source"), max_length=12, choices=CustomerSource.choices, blank=True, default="")
+    # Stamped when a ticket, a comment or a visit touches the customer (automation's hooks).
+    last_contact_at = models.DateTimeField(_("last contact"), null=True, blank=True)
     region = models.ForeignKey(
         Region, on_delete=models.PROTECT, null=True, blank=True, related_name="customers", verbose_name=_("region")
     )
@@ -326,6 +343,7 @@ class Customer(TenantOwned):
                 violation_error_message=_("Another customer already has this WeChat openid."),
             ),
             models.CheckConstraint(condition=Q(tier__in=CustomerTier.values), name="customer_tier_valid"),
+            models.CheckConstraint(condition=Q(source__in=CustomerSource.values), name="customer_source_valid"),
         ]
         indexes = [
             models.Index(fields=["tenant", "region"], name="customer_tenant_region"),

@@ -359,7 +359,7 @@ def tag_get_or_create(*, tenant, name):
 # --- customers and opportunities --------------------------------------------------------
 
 CUSTOMER_FIELDS = (
-    "name", "phone", "email", "wecom_external_userid", "wechat_openid", "tier", "region", "store", "owner",
+    "name", "phone", "email", "wecom_external_userid", "wechat_openid", "tier", "source", "region", "store", "owner",
     "address", "note",
 )
 

@@ -1,9 +1,23 @@
 """Automation writes (see triggers, schedules, revisits); import from here."""
 
+from .leads import (
+    customer_contact_touch,
+    grade_of,
+    lead_event_regrade,
+    lead_grades_daily,
+    lead_grades_refresh,
+    lead_next_step,
+    lead_rules,
+    lead_rules_save,
+)
 from .revisits import revisit_record
 from .schedules import (
+    TickCache,
+    cron_message,
     schedule_create,
     schedule_occurrence_run,
+    schedule_occurrences_run,
+    schedule_preview,
     schedule_rule,
     schedule_upcoming,
     schedule_update,
@@ -23,15 +37,27 @@ from .triggers import (
 )
 
 __all__ = [
+    "TickCache",
     "approval_decide_on_task",
+    "cron_message",
+    "customer_contact_touch",
     "event_record",
     "firing_retry",
     "firing_run",
     "firings_due",
+    "grade_of",
+    "lead_event_regrade",
+    "lead_grades_daily",
+    "lead_grades_refresh",
+    "lead_next_step",
+    "lead_rules",
+    "lead_rules_save",
     "opportunity_won_guard",
     "revisit_record",
     "schedule_create",
     "schedule_occurrence_run",
+    "schedule_occurrences_run",
+    "schedule_preview",
     "schedule_rule",
     "schedule_upcoming",
     "schedule_update",

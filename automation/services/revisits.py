@@ -12,6 +12,7 @@ from tickets.models import Source
 from tickets.services import ticket_intake
 
 from ..models import Revisit, RevisitOutcome, RevisitStatus
+from .leads import customer_contact_touch
 
 MAX_NOTE = 1000
 
@@ -42,4 +43,5 @@ def revisit_record(*, revisit, outcome, note="", actor):
             customer=revisit.customer, store=source.store, actor=actor, priority="high",
         )
     revisit.save(update_fields=["status", "outcome", "note", "done_at", "done_by", "followup"])
+    customer_contact_touch(customer_id=revisit.customer_id, when=revisit.done_at)
     return revisit

@@ -191,3 +191,34 @@ def test_opportunity_page_refuses_won_while_the_approval_waits(
                            {**data, "stage": "won", "signed_date": "2026-12-07"})
     assert response.status_code == 400 and approval.number in response.content.decode()
     assert Opportunity.objects.get(pk=opp.pk).stage == "negotiation"
+
+
+def test_schedule_form_cron_preview_and_targets(client_for, manager_a, scope_a, time_machine):
+    from automation.models import ScheduleAsset
+    from tests.factories import RegionFactory, StoreFactory, published_template
+
+    time_machine.move_to(datetime.datetime(2026, 12, 7, 10, 0, tzinfo=SH), tick=False)
+    template = published_template(scope_a, name="设备巡检", slug="xunjian", prefix="XJ", fields=[
+        {"key": "equipment", "type": "text", "label": {"zh-hans": "设备"}, "required": False}])
+    store = StoreFactory(tenant=scope_a, region=RegionFactory(tenant=scope_a), code="xjh")
+    client = client_for(manager_a)
+    data = {"name": "冷库巡检", "template": template.pk, "recurrence": "cron", "every": 1, "cron": "0 9 1 * *",
+            "starts_on": "2026-12-08", "is_active": "on", "target_kind": "assets",
+            "assets": "BX-01, 冷库, xjh\nYY-01，油烟机", "mapping": "equipment = asset.name"}
+    preview = client.post(reverse("automation-schedule-create"), {**data, "preview": "1"})
+    assert preview.status_code == 200 and "2027-01-01" in preview.content.decode()
+    assert not Schedule.objects.exists()  # a preview writes nothing
+    bad = client.post(reverse("automation-schedule-create"), {**data, "cron": "0 9 31 2 *", "preview": "1"})
+    assert "31" in bad.content.decode() and 'data-testid="preview-problem"' in bad.content.decode()
+    for wrong in ({"cron": "0 9 31 2 *"}, {"cron": "61 9 * * *"}, {"cron": "0 9 1 * * *"},
+                  {"mapping": "nope = asset.name"}, {"mapping": "equipment asset.name"},
+                  {"assets": "BX-01, 冷库, nowhere"}, {"assets": "BX-01"}):
+        response = client.post(reverse("automation-schedule-create"), {**data, **wrong})
+        assert response.status_code == 400, wrong
+    assert not Schedule.objects.exists() and not ScheduleAsset.objects.exists()
+    assert client.post(reverse("automation-schedule-create"), data).status_code == 302
+    schedule = Schedule.objects.get()
+    assert schedule.next_run_at == datetime.datetime(2027, 1, 1, 9, 0, tzinfo=SH)
+    assert sorted(ScheduleAsset.objects.values_list("code", "store_id")) == [("BX-01", store.pk), ("YY-01", None)]
+    page = client.get(reverse("automation-schedule", args=[schedule.pk])).content.decode()
+    assert "BX-01, 冷库, xjh" in page and "equipment = asset.name" in page

@@ -66,6 +66,32 @@ def test_two_workers_claiming_one_due_schedule_create_it_once(tenant_a, no_queue
 
 
 @pytest.mark.django_db(transaction=True)
+def test_two_workers_with_the_same_batch_of_asset_plans_make_each_ticket_once(tenant_a, no_queued_tasks):
+    """The batched tick: both workers read the same due pairs; the claim rows (unique per schedule,
+    time and target) let exactly one of them make each ticket."""
+    from automation.models import ScheduleOccurrence
+    from automation.services import schedule_occurrences_run
+
+    with tenant_scope(tenant_a):
+        template = published_template(tenant_a, name="设备巡检", slug="xunjian", prefix="XJ")
+        region = RegionFactory(tenant=tenant_a)
+        store = StoreFactory(tenant=tenant_a, region=region)
+        plans = [schedule_create(tenant=tenant_a, name=f"巡检{i}", template=template, recurrence="cron",
+                                 cron="0 9 1 * *", starts_on=timezone.localdate(), target_kind="assets",
+                                 assets=[{"code": f"BX-{j}", "name": "冷库", "store": store} for j in range(3)])
+                 for i in range(4)]
+        planned = timezone.now() - datetime.timedelta(minutes=1)
+        Schedule.objects.filter(pk__in=[p.pk for p in plans]).update(next_run_at=planned)
+    items = [(p.pk, planned) for p in plans]
+    outcomes, errors = _race(tenant_a, lambda: schedule_occurrences_run(items))
+    assert not errors
+    assert sorted(len(o) for o in outcomes) == [0, 4]
+    with tenant_scope(tenant_a):
+        assert ScheduleOccurrence.objects.count() == 12 and Ticket.objects.count() == 12
+        assert ScheduleRun.objects.count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
 def test_an_opportunity_won_twice_at_once_fires_once(tenant_a, no_queued_tasks):
     with tenant_scope(tenant_a):
         published_template(tenant_a, name="安装工单", slug="anzhuang", prefix="AZ")
