@@ -4,7 +4,7 @@ with its SLA row and a resolution timer far in the future, of which D come due. 
 
 - find_ms: the read of due work alone (`timers_due`, the partial index of unfired timers by due
   time) for all D rows — what must not grow with the open count;
-- sweep_ms: `sla_sweep` firing all D of them, as beat runs it: batches claimed with
+- sweep_ms: the beat task `workflow.sla_sweep` firing all D of them: batches claimed with
   SELECT … FOR UPDATE SKIP LOCKED, their tickets locked the same way, the SLA rows loaded per
   batch, the breaches written in bulk (one INSERT of timeline events, one UPDATE of flags, one
   of timer outcomes) — `queries` is how many statements the whole sweep took; python_cpu_ms and
@@ -51,17 +51,12 @@ def build(connection, tenant_id, ids, policy_id, template, start, count):
 
 
 def claim_plan(connection, now, batch):
-    """EXPLAIN of the sweep's claim: the index it scans."""
-    from django.db import transaction
-    from django_scopes import scopes_disabled
-
-    from workflow.models import SlaTimer
-
-    with transaction.atomic(), scopes_disabled():
-        rows = SlaTimer.objects.select_for_update(of=("self",), skip_locked=True).filter(
-            fired_at__isnull=True, due_at__lte=now).order_by("due_at", "pk")[:batch]
-        plan = rows.explain()
-    return "slatimer_due_unfired" if "slatimer_due_unfired" in plan else plan.replace("\n", " | ")
+    """EXPLAIN of the sweep's claim (the statement batch_fire sends, unscoped): the index it scans."""
+    with connection.cursor() as cursor:
+        cursor.execute("""EXPLAIN SELECT * FROM workflow_slatimer WHERE fired_at IS NULL AND due_at <= %s
+                          ORDER BY due_at, id LIMIT %s FOR UPDATE OF workflow_slatimer SKIP LOCKED""", [now, batch])
+        plan = " | ".join(row[0] for row in cursor.fetchall())
+    return "slatimer_due_unfired" if "slatimer_due_unfired" in plan else plan
 
 
 def main():
@@ -87,7 +82,8 @@ def main():
         from tests.factories import published_template
         from workflow.models import SlaTimer
         from workflow.sla_policy import sla_policy_create
-        from workflow.sla_sweep import BATCH, sla_sweep, timers_due
+        from workflow.sla_sweep import BATCH, timers_due
+        from workflow.tasks import sla_sweep_task
 
         tenant = tenant_create(name="压测租户", slug="bench-sla")
         with tenant_scope(tenant):
@@ -112,7 +108,7 @@ def main():
                     t0 = time.perf_counter()
                     found = timers_due(now=now, limit=due)
                     find_ms = (time.perf_counter() - t0) * 1000
-                # The sweep as beat runs it (it opens each tenant's scope itself).
+                # The sweep as beat runs it: the Celery task, called in-process.
                 backend = db_backend_pid(connection)
                 db_cpu0, cpu0 = proc_cpu_seconds(backend), time.process_time()
                 with CaptureQueriesContext(connection) as queries:
@@ -122,10 +118,10 @@ def main():
                         import pstats
 
                         profiler = cProfile.Profile()
-                        counts = profiler.runcall(sla_sweep, now=now, max_batches=10_000)
+                        counts = profiler.runcall(sla_sweep_task)
                         pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
                     else:
-                        counts = sla_sweep(now=now, max_batches=10_000)
+                        counts = sla_sweep_task()
                     sweep_ms = (time.perf_counter() - t0) * 1000
                 python_cpu_ms = (time.process_time() - cpu0) * 1000
                 db_cpu_ms = (proc_cpu_seconds(backend) - db_cpu0) * 1000

@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_scopes import scope, scopes_disabled
+from django_scopes import scope
 
 from notifications.services import event_emit
 from tickets.models import EventKind, Status, Ticket, TimelineEvent
@@ -54,8 +54,9 @@ def timers_due(*, now: datetime.datetime, limit: int = BATCH) -> list[tuple[int,
 
 
 def sla_sweep(*, now: datetime.datetime | None = None, batch: int = BATCH, max_batches: int = 100) -> Counter:
-    """Fire what is due; a count per outcome ("fired", "skipped", "deferred" = its ticket was
-    locked by a change in flight, left for the next sweep). Runs until no due timer is left that
+    """Fire what is due (inside scopes_disabled: a system sweep across tenants); a count per
+    outcome ("fired", "skipped", "deferred" = its ticket was locked by a change in flight, left
+    for the next sweep). Runs until no due timer is left that
     this worker can claim (or `max_batches`)."""
     now = now or timezone.now()
     counts: Counter = Counter()
@@ -71,8 +72,7 @@ def sla_sweep(*, now: datetime.datetime | None = None, batch: int = BATCH, max_b
 
 
 def _fire_singly(*, now, limit, counts) -> int:
-    with scopes_disabled():
-        ids = [pk for pk, _tenant in timers_due(now=now, limit=limit)]
+    ids = [pk for pk, _tenant in timers_due(now=now, limit=limit)]
     for pk in ids:
         try:
             batch_fire(now=now, limit=1, counts=counts, only=pk)
@@ -83,15 +83,15 @@ def _fire_singly(*, now, limit, counts) -> int:
 
 
 def batch_fire(*, now: datetime.datetime, limit: int, counts: Counter, only: int | None = None) -> int:
-    """Claim up to `limit` due timers (of any tenant) and act on them, in one transaction; the
-    number claimed."""
+    """Claim up to `limit` due timers (of any tenant: the caller runs inside scopes_disabled, as
+    workflow.tasks does) and act on them, each tenant's inside its own scope, in one transaction;
+    the number claimed."""
     with transaction.atomic():
-        with scopes_disabled():
-            rows = SlaTimer.objects.select_for_update(of=("self",), skip_locked=True).filter(
-                fired_at__isnull=True, due_at__lte=now)
-            if only is not None:
-                rows = rows.filter(pk=only)
-            timers = list(rows.order_by("due_at", "pk")[:limit])
+        rows = SlaTimer.objects.select_for_update(of=("self",), skip_locked=True).filter(
+            fired_at__isnull=True, due_at__lte=now)
+        if only is not None:
+            rows = rows.filter(pk=only)
+        timers = list(rows.order_by("due_at", "pk")[:limit])
         by_tenant: dict[int, list[SlaTimer]] = defaultdict(list)
         for timer in timers:
             by_tenant[timer.tenant_id].append(timer)

@@ -37,7 +37,7 @@ def webhook_deliver_task(*, tenant_id, ticket_id, node_key):
 @shared_task(name="workflow.sla_sweep", ignore_result=True)
 def sla_sweep_task():
     # System sweep across tenants (DESIGN.md rule 1): the due timers are read unscoped, and
-    # each one is fired inside its own tenant's scope (workflow.sla_sweep.batch_fire).
+    # each batch is fired inside its tenants' own scopes (workflow.sla_sweep.batch_fire).
     with scopes_disabled():
         return dict(sla_sweep())
 
