@@ -61,12 +61,14 @@ def sla_sweep(*, now: datetime.datetime | None = None, batch: int = BATCH, max_b
     now = now or timezone.now()
     counts: Counter = Counter()
     for _batch in range(max_batches):
+        done = counts["fired"] + counts["skipped"]
         try:
             claimed = batch_fire(now=now, limit=batch, counts=counts)
         except Exception:  # one bad row must not hold the others up: retry them one by one
             logger.exception("SLA sweep batch failed; retrying its timers one at a time")
             claimed = _fire_singly(now=now, limit=batch, counts=counts)
-        if claimed < batch:
+        # A full batch of deferred or failing rows would come back at once: leave them to the next sweep.
+        if claimed < batch or counts["fired"] + counts["skipped"] == done:
             break
     return counts
 

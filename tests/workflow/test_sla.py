@@ -503,3 +503,18 @@ def test_the_digest_refuses_a_day_that_is_not_a_date_and_writes_nothing(scope_a,
     with pytest.raises(TypeError):
         sla_breach_digest_send(tenant=tenant_a, day=day)
     assert not Notification.objects.exists()
+
+
+def test_a_batch_that_makes_no_progress_ends_the_sweep_instead_of_spinning(scope_a, wf_template, chain, monkeypatch):
+    from workflow import sla_sweep as sweep_module
+
+    sla_policy_update(policy=chain["policy"], escalations=[])
+    with time_machine.travel(MONDAY_10, tick=False):
+        complaint(scope_a, wf_template, chain["store"])
+
+    def fire(batch, **kwargs):
+        raise RuntimeError("broken row")
+
+    monkeypatch.setitem(sweep_module.FIRE, "response_soon", fire)
+    with time_machine.travel(at(1, 59), tick=False), scopes_disabled():
+        assert sla_sweep(batch=1) == {"failed": 1}  # tried once, left for the next sweep
