@@ -14,7 +14,7 @@ MYPY_FILES := scrm/services.py scrm/selectors.py tickets/services/ tickets/selec
 	workflow/dispatch.py workflow/pool.py workflow/dispatch_selectors.py workflow/dispatch_loader.py workflow/dispatch_speed.py \
 	workflow/drawing.py tickets/identifiers.py \
 	spareparts/services.py spareparts/selectors.py spareparts/nearest.py \
-	workflow/sla_policy.py workflow/sla_ticket.py workflow/sla_sweep.py workflow/escalation.py \
+	workflow/sla_policy.py workflow/sla_ticket.py workflow/sla_sweep.py workflow/escalation.py workflow/sla_digest.py \
 	settlement/calculator.py settlement/services/ settlement/selectors.py settlement/inputs.py \
 	scrm/events.py automation/services/ automation/selectors.py automation/recurrence.py automation/subjects.py \
 	dashboards/selectors.py dashboards/charts.py dashboards/services.py

@@ -2,23 +2,25 @@
 with its SLA row and a resolution timer far in the future, of which D come due. Figures per
 (open, due):
 
-- find_ms: the sweep's one read of due work (`timers_due`, the partial index of unfired timers
-  by due time) for all D rows — this is what must not grow with the open count;
-- fire_ms: `sla_sweep` firing the first F of them (`--fire`, default 200: firing all 10,000 on a
-  shared machine takes many minutes) — for each, the conditional UPDATE that claims it, the
-  re-check under the claim and the breach it records (the SLA row's flag, a timeline event), one
-  transaction per timer; per_timer_ms = fire_ms / F. Firing cost is per due timer, so the whole
-  sweep of D is about D × per_timer_ms.
+- find_ms: the read of due work alone (`timers_due`, the partial index of unfired timers by due
+  time) for all D rows — what must not grow with the open count;
+- sweep_ms: the beat task `workflow.sla_sweep` firing all D of them: batches claimed with
+  SELECT … FOR UPDATE SKIP LOCKED, their tickets locked the same way, the SLA rows loaded per
+  batch, the breaches written in bulk (one INSERT of timeline events, one UPDATE of flags, one
+  of timer outcomes) — `queries` is how many statements the whole sweep took; python_cpu_ms and
+  db_cpu_ms are the CPU the bench process and its PostgreSQL backend spent on it (steadier than
+  wall time on a shared machine);
+- plan: whether the claim used the partial index `slatimer_due_unfired` (EXPLAIN).
 
 The open backlog is built with INSERT … SELECT generate_series (set-up, not measured: building a
 million rows through the ORM would take most of an hour on a shared machine); what is measured
 runs through Django. Usage: DATABASE_URL=postgres://… python bench/bench_sla_sweep.py
---open 1000000 --due 1000 10000."""
+--open 1000000 --due 1000 10000 [--db-name scrm_mine] (the database is made afresh and dropped)."""
 
 import argparse
 import time
 
-from common import bench_database, report
+from common import bench_database, db_backend_pid, proc_cpu_seconds, report
 
 
 def build(connection, tenant_id, ids, policy_id, template, start, count):
@@ -48,19 +50,31 @@ def build(connection, tenant_id, ids, policy_id, template, start, count):
         cursor.execute("ANALYZE tickets_ticket; ANALYZE workflow_ticketsla; ANALYZE workflow_slatimer")
 
 
+def claim_plan(connection, now, batch):
+    """EXPLAIN of the sweep's claim (the statement batch_fire sends, unscoped): the index it scans."""
+    with connection.cursor() as cursor:
+        cursor.execute("""EXPLAIN SELECT * FROM workflow_slatimer WHERE fired_at IS NULL AND due_at <= %s
+                          ORDER BY due_at, id LIMIT %s FOR UPDATE OF workflow_slatimer SKIP LOCKED""", [now, batch])
+        plan = " | ".join(row[0] for row in cursor.fetchall())
+    return "slatimer_due_unfired" if "slatimer_due_unfired" in plan else plan
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--open", type=int, nargs="+", default=[10_000, 100_000, 1_000_000],
                         help="open-ticket counts to measure at (ascending)")
     parser.add_argument("--due", type=int, nargs="+", default=[1000, 10_000])
-    parser.add_argument("--fire", type=int, default=200, help="due timers actually fired per round")
+    parser.add_argument("--db-name", default=None, help="the throw-away database's name (default bench_<pid>)")
+    parser.add_argument("--verbose", action="store_true", help="print each statement of the sweep with its time")
+    parser.add_argument("--profile", action="store_true", help="print where the sweep's time goes (cProfile)")
     args = parser.parse_args()
 
-    with bench_database() as connection:
+    with bench_database(args.db_name) as connection:
         if connection.vendor != "postgresql":
             raise SystemExit("bench_sla_sweep needs PostgreSQL: set DATABASE_URL")
         import datetime
 
+        from django.test.utils import CaptureQueriesContext
         from django.utils import timezone
 
         from scrm.services import tenant_create
@@ -68,7 +82,8 @@ def main():
         from tests.factories import published_template
         from workflow.models import SlaTimer
         from workflow.sla_policy import sla_policy_create
-        from workflow.sla_sweep import sla_sweep, timers_due
+        from workflow.sla_sweep import BATCH, timers_due
+        from workflow.tasks import sla_sweep_task
 
         tenant = tenant_create(name="压测租户", slug="bench-sla")
         with tenant_scope(tenant):
@@ -82,24 +97,41 @@ def main():
             built = total
             for due in args.due:
                 now = timezone.now()
-                with tenant_scope(tenant):  # one tenant: its scope is the whole sweep
+                with tenant_scope(tenant):
                     ids = list(SlaTimer.objects.filter(fired_at__isnull=True).order_by("ticket_id")
                                .values_list("pk", flat=True)[:due])
                     SlaTimer.objects.filter(pk__in=ids).update(due_at=now - datetime.timedelta(minutes=1))
-                    with connection.cursor() as cursor:
-                        cursor.execute("ANALYZE workflow_slatimer")
+                with connection.cursor() as cursor:
+                    cursor.execute("ANALYZE workflow_slatimer")
+                plan = claim_plan(connection, now, BATCH)
+                with tenant_scope(tenant):
                     t0 = time.perf_counter()
                     found = timers_due(now=now, limit=due)
                     find_ms = (time.perf_counter() - t0) * 1000
-                    fire = min(args.fire, due)
+                # The sweep as beat runs it: the Celery task, called in-process.
+                backend = db_backend_pid(connection)
+                db_cpu0, cpu0 = proc_cpu_seconds(backend), time.process_time()
+                with CaptureQueriesContext(connection) as queries:
                     t0 = time.perf_counter()
-                    counts = sla_sweep(now=now, batch=fire, max_batches=1)
-                    fire_ms = (time.perf_counter() - t0) * 1000
-                    # Leave no due timer behind for the next round's count.
-                    SlaTimer.objects.filter(fired_at__isnull=True, due_at__lte=now).update(
-                        due_at=now + datetime.timedelta(days=60))
+                    if args.profile:
+                        import cProfile
+                        import pstats
+
+                        profiler = cProfile.Profile()
+                        counts = profiler.runcall(sla_sweep_task)
+                        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+                    else:
+                        counts = sla_sweep_task()
+                    sweep_ms = (time.perf_counter() - t0) * 1000
+                python_cpu_ms = (time.process_time() - cpu0) * 1000
+                db_cpu_ms = (proc_cpu_seconds(backend) - db_cpu0) * 1000
                 report("sla_sweep", open=total, due=due, find_ms=round(find_ms, 1), found=len(found),
-                       fired=counts.get("fired", 0), fire_ms=round(fire_ms), per_timer_ms=round(fire_ms / fire, 1))
+                       fired=counts.get("fired", 0), sweep_ms=round(sweep_ms), python_cpu_ms=round(python_cpu_ms),
+                       db_cpu_ms=round(db_cpu_ms), queries=len(queries),
+                       per_timer_ms=round(sweep_ms / max(1, due), 3), claim_index=plan)
+                if args.verbose:
+                    for q in queries.captured_queries:
+                        print(f"  {q['time']}s {q['sql'][:150]}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -179,6 +180,8 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "notifications.sweep", "schedule": 30},
     "tickets-mail-fetch-all": {"task": "tickets.mail_fetch_all", "schedule": 60},
     "workflow-sla-sweep": {"task": "workflow.sla_sweep", "schedule": 60},
+    # After the working day (CELERY_TIMEZONE): the day's missed deadlines to each regional manager.
+    "workflow-sla-breach-digest": {"task": "workflow.sla_breach_digest", "schedule": crontab(hour=18, minute=30)},
     "automation-sweep": {"task": "automation.sweep", "schedule": 60},
     "dashboards-quality-scan": {"task": "dashboards.quality_scan_all", "schedule": 6 * 3600},
 }

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from scrm.models import Membership, Region, RegionUserObjectPermission, Role, Team
@@ -78,45 +79,94 @@ def _raise_priority(*, ticket, task, level, actor):
 RECIPIENT_KINDS = ("supervisor", "regional_manager", "role", "user")
 
 
-def _active(user_ids) -> list:
-    ids = Membership.objects.filter(user_id__in=list(user_ids), is_active=True).values_list("user_id", flat=True)
-    return list(get_user_model().objects.filter(pk__in=list(ids)).order_by("pk"))
-
-
 def region_managers(region_id) -> list:
     """The active regional managers granted the region (or its parent), else none."""
-    if region_id is None:
-        return []
-    region = Region.objects.filter(pk=region_id).only("id", "parent_id").first()
-    ids = [region_id] + ([region.parent_id] if region is not None and region.parent_id else [])
-    users = set(RegionUserObjectPermission.objects.filter(content_object_id__in=ids)
-                .values_list("user_id", flat=True))
-    managers = Membership.objects.filter(user_id__in=users, role=Role.REGIONAL_MANAGER, is_active=True)
-    return _active(managers.values_list("user_id", flat=True))
+    return RecipientBook([({"to": "regional_manager"}, _Where(region_id), None)]).managers_of(region_id)
+
+
+class _Where:
+    """A stand-in ticket for a region-only question (region_managers)."""
+
+    assignee_id = None
+
+    def __init__(self, region_id):
+        self.region_id = region_id
+
+
+class RecipientBook:
+    """Who the levels of a whole sweep batch notify, looked up in a handful of queries however
+    many tickets the batch holds (team leads of every handler, the regions and their parents,
+    the regional grants, the active memberships, the users): `recipients(level, ticket=…,
+    task=…)` then answers from memory. The rules are `level_recipients`'."""
+
+    def __init__(self, requests):
+        requests = list(requests)
+        handlers, regions, people, roles = set(), set(), set(), {Role.MANAGER}
+        for level, ticket, task in requests:
+            kind = level.get("to")
+            if kind == "user" and level.get("user"):
+                people.add(int(level["user"]))
+            elif kind == "role" and level.get("role"):
+                roles.add(level["role"])
+            elif kind in ("supervisor", "regional_manager"):
+                handler = (task.assignee_id if task is not None else None) or ticket.assignee_id
+                if kind == "supervisor" and handler is not None:
+                    handlers.add(handler)
+                if ticket.region_id is not None:
+                    regions.add(ticket.region_id)
+        self.leads: dict[int, set[int]] = {}
+        if handlers:
+            for member, lead in (Team.objects.filter(members__user_id__in=handlers, lead__isnull=False)
+                                 .values_list("members__user_id", "lead_id")):
+                if member != lead:
+                    self.leads.setdefault(member, set()).add(lead)
+        self.parents: dict[int, int | None] = {}
+        self.granted: dict[int, set[int]] = {}
+        if regions:
+            self.parents = dict(Region.objects.filter(pk__in=regions).values_list("id", "parent_id"))
+            wanted = regions | {p for p in self.parents.values() if p}
+            for region, user in (RegionUserObjectPermission.objects.filter(content_object_id__in=wanted)
+                                 .values_list("content_object_id", "user_id")):
+                self.granted.setdefault(int(region), set()).add(user)
+        candidates = people | {u for us in self.leads.values() for u in us} | {
+            u for us in self.granted.values() for u in us}
+        self.role_of: dict[int, str] = dict(
+            Membership.objects.filter(is_active=True).filter(Q(user_id__in=candidates) | Q(role__in=roles))
+            .values_list("user_id", "role"))
+        self.users = {u.pk: u for u in get_user_model().objects.filter(pk__in=list(self.role_of))}
+
+    def _people(self, ids) -> list:
+        return [self.users[i] for i in sorted(set(ids)) if i in self.users]
+
+    def managers_of(self, region_id) -> list:
+        if region_id is None:
+            return []
+        parent = self.parents.get(region_id)
+        granted = self.granted.get(region_id, set()) | (self.granted.get(parent, set()) if parent else set())
+        return self._people(u for u in granted if self.role_of.get(u) == Role.REGIONAL_MANAGER)
+
+    def recipients(self, level: dict, *, ticket, task) -> list:
+        kind = level.get("to")
+        users: list = []
+        if kind == "user" and level.get("user"):
+            users = self._people([int(level["user"])])
+        elif kind == "role" and level.get("role"):
+            users = self._people(u for u, role in self.role_of.items() if role == level["role"])
+        elif kind == "supervisor":
+            handler = (task.assignee_id if task is not None else None) or ticket.assignee_id
+            if handler is not None:
+                users = self._people(self.leads.get(handler, ()))
+            if not users:
+                users = self.managers_of(ticket.region_id)
+        elif kind == "regional_manager":
+            users = self.managers_of(ticket.region_id)
+        if not users:
+            users = self._people(u for u, role in self.role_of.items() if role == Role.MANAGER)
+        return users
 
 
 def level_recipients(level: dict, *, ticket, task) -> list:
     """The people a level notifies. A supervisor is the lead of a team the handler belongs to,
     else the region's managers; an empty answer falls back to the tenant's managers, so an
     escalation is never silently lost."""
-    kind = level.get("to")
-    users: list = []
-    if kind == "user" and level.get("user"):
-        users = _active([level["user"]])
-    elif kind == "role" and level.get("role"):
-        users = _active(Membership.objects.filter(role=level["role"], is_active=True)
-                        .values_list("user_id", flat=True))
-    elif kind == "supervisor":
-        handler_id = (task.assignee_id if task is not None else None) or ticket.assignee_id
-        if handler_id is not None:
-            leads = (Team.objects.filter(members__user_id=handler_id, lead__isnull=False)
-                     .exclude(lead_id=handler_id).values_list("lead_id", flat=True))
-            users = _active(leads)
-        if not users:
-            users = region_managers(ticket.region_id)
-    elif kind == "regional_manager":
-        users = region_managers(ticket.region_id)
-    if not users:
-        users = _active(Membership.objects.filter(role=Role.MANAGER, is_active=True)
-                        .values_list("user_id", flat=True))
-    return users
+    return RecipientBook([(level, ticket, task)]).recipients(level, ticket=ticket, task=task)

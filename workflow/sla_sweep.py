@@ -1,38 +1,47 @@
 """The SLA sweep (Celery beat, every minute): fire every timer that has come due, exactly once.
 
-Each due timer is claimed by a conditional UPDATE (`fired_at` still empty and still due) in its
-own transaction together with what firing does — notifications, a timeline event, a transfer to
-the backup — so a second worker's claim of the same row finds it taken (PostgreSQL re-checks
-the WHERE after the first commit), and a worker killed mid-sweep leaves its row unclaimed for
-the next sweep. Under the claim the sweep checks again that the timer still means something
-(the ticket still open, not paused, the task still held by the same person, the target not yet
-met); if not, the timer is marked skipped and nothing is sent. The one read is the partial
-index of due, unfired timers, so the cost follows the due work, not the open tickets."""
+The sweep works in batches. One transaction claims a batch of due, unfired timers with
+`SELECT … FOR UPDATE SKIP LOCKED` on the partial index of due, unfired timers (so a second
+worker takes the next rows instead of waiting, and a row another worker committed as fired is
+re-checked and dropped), locks their tickets the same way (a ticket being changed right now
+keeps its timers for the next sweep rather than racing that change), loads what the levels need
+for the whole batch in a few queries (the SLA rows with their policies, the open tasks, every
+recipient), and writes the outcome in bulk: the timeline events in one INSERT, the breach flags
+and the timers' outcomes in one UPDATE each. A worker killed mid-batch rolls its whole batch
+back, so the next sweep claims it again. Under the claim the sweep checks that each timer
+still means something (the ticket still open, not paused, the task still held by the same
+person, the target not yet met); if not, the timer is marked skipped and nothing is sent.
+What still goes one ticket at a time is what writes through other services: an escalation's
+actions (hand over to the backup, raise the priority) and the outbox rows (`event_emit` is per
+subject). A batch that raises is retried one timer per transaction, so one bad row cannot hold
+up the rest."""
 
 from __future__ import annotations
 
 import datetime
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_scopes import scope
 
 from notifications.services import event_emit
-from tickets.models import EventKind, Status, Ticket
-from tickets.services import timeline_event_add
+from tickets.models import EventKind, Status, Ticket, TimelineEvent
 
 from . import lifecycle
-from .escalation import ESCALATION_ACTIONS, level_recipients
+from .escalation import ESCALATION_ACTIONS, RecipientBook
 from .lifecycle import actor_name
-from .models import SlaTimer, TaskStatus, TicketSla, TimerKind, TimerOutcome
+from .models import SlaPolicy, SlaTimer, Task, TaskStatus, TicketSla, TimerKind, TimerOutcome
 
 logger = logging.getLogger(__name__)
 
-BATCH = 500
+BATCH = 1000
+_RUNNING = (Status.NEW, Status.IN_PROGRESS)
+_BREACHES = (TimerKind.RESPONSE_DUE, TimerKind.RESOLUTION_DUE)
 _TARGET: dict[str, str] = {TimerKind.RESPONSE_SOON: "response", TimerKind.RESPONSE_DUE: "response",
            TimerKind.RESOLUTION_SOON: "resolution", TimerKind.RESOLUTION_DUE: "resolution"}
 
@@ -45,40 +54,144 @@ def timers_due(*, now: datetime.datetime, limit: int = BATCH) -> list[tuple[int,
 
 
 def sla_sweep(*, now: datetime.datetime | None = None, batch: int = BATCH, max_batches: int = 100) -> Counter:
-    """Fire what is due; a count per outcome ("fired", "skipped", "lost" = claimed by another
-    worker first). Runs until no due timer is left (or `max_batches`)."""
+    """Fire what is due (inside scopes_disabled: a system sweep across tenants); a count per
+    outcome ("fired", "skipped", "deferred" = its ticket was locked by a change in flight, left
+    for the next sweep). Runs until no due timer is left that
+    this worker can claim (or `max_batches`)."""
     now = now or timezone.now()
     counts: Counter = Counter()
     for _batch in range(max_batches):
-        due = timers_due(now=now, limit=batch)
-        for timer_id, tenant_id in due:
-            counts[timer_fire(timer_id=timer_id, tenant_id=tenant_id, now=now)] += 1
-        if len(due) < batch:
+        done = counts["fired"] + counts["skipped"]
+        try:
+            claimed = batch_fire(now=now, limit=batch, counts=counts)
+        except Exception:  # one bad row must not hold the others up: retry them one by one
+            logger.exception("SLA sweep batch failed; retrying its timers one at a time")
+            claimed = _fire_singly(now=now, limit=batch, counts=counts)
+        # A full batch of deferred or failing rows would come back at once: leave them to the next sweep.
+        if claimed < batch or counts["fired"] + counts["skipped"] == done:
             break
     return counts
 
 
-def timer_fire(*, timer_id: int, tenant_id: int, now: datetime.datetime) -> str:
-    """Claim one timer and act on it, in one transaction: "fired", "skipped" or "lost"."""
-    with scope(tenant=tenant_id), transaction.atomic():
-        claimed = SlaTimer.objects.filter(pk=timer_id, fired_at__isnull=True, due_at__lte=now).update(
-            fired_at=now, outcome=TimerOutcome.FIRED)
-        if not claimed:
-            return "lost"
-        timer = SlaTimer.objects.select_related("task__backup", "task__assignee").get(pk=timer_id)
-        ticket = (Ticket.objects.select_for_update(of=("self",)).select_related("tenant", "assignee")
-                  .get(pk=timer.ticket_id))
-        tsla = TicketSla.objects.select_related("policy").filter(ticket_id=ticket.pk).first()
-        reason = _skip_reason(timer, ticket, tsla)
-        if reason:
-            SlaTimer.objects.filter(pk=timer_id).update(outcome=TimerOutcome.SKIPPED)
-            return "skipped"
-        FIRE[timer.kind](timer=timer, ticket=ticket, tsla=tsla, now=now)
-        return "fired"
+def _fire_singly(*, now, limit, counts) -> int:
+    ids = [pk for pk, _tenant in timers_due(now=now, limit=limit)]
+    for pk in ids:
+        try:
+            batch_fire(now=now, limit=1, counts=counts, only=pk)
+        except Exception:
+            logger.exception("SLA timer %s failed; it stays due for the next sweep", pk)
+            counts["failed"] += 1
+    return len(ids)
 
 
-def _skip_reason(timer: SlaTimer, ticket: Ticket, tsla: TicketSla | None) -> str:
-    if ticket.status not in (Status.NEW, Status.IN_PROGRESS):
+def batch_fire(*, now: datetime.datetime, limit: int, counts: Counter, only: int | None = None) -> int:
+    """Claim up to `limit` due timers (of any tenant: the caller runs inside scopes_disabled, as
+    workflow.tasks does) and act on them, each tenant's inside its own scope, in one transaction;
+    the number claimed."""
+    with transaction.atomic():
+        rows = SlaTimer.objects.select_for_update(of=("self",), skip_locked=True).filter(
+            fired_at__isnull=True, due_at__lte=now)
+        if only is not None:
+            rows = rows.filter(pk=only)
+        timers = list(rows.order_by("due_at", "pk")[:limit])
+        by_tenant: dict[int, list[SlaTimer]] = defaultdict(list)
+        for timer in timers:
+            by_tenant[timer.tenant_id].append(timer)
+        for tenant_id, group in by_tenant.items():
+            with scope(tenant=tenant_id):
+                _Batch(group, now=now, counts=counts).run()
+        return len(timers)
+
+
+class _Batch:
+    """One tenant's share of a claimed batch: loaded together, written together."""
+
+    def __init__(self, timers: list[SlaTimer], *, now: datetime.datetime, counts: Counter):
+        self.timers, self.now, self.counts = timers, now, counts
+        self.events: list[TimelineEvent] = []
+        self.fired: list[int] = []
+        self.skipped: list[int] = []
+        self.breached: dict[str, list[int]] = defaultdict(list)
+        self.levels: dict[int, list[int]] = defaultdict(list)
+        self.emits: list[dict] = []
+
+    def run(self) -> None:
+        ticket_ids = sorted({t.ticket_id for t in self.timers})
+        # Lock the tickets without waiting: one being resolved or reassigned right now keeps its
+        # timers (unclaimed) for the next sweep, which then sees what that change did.
+        statuses = dict(Ticket.objects.select_for_update(skip_locked=True).filter(pk__in=ticket_ids)
+                        .order_by("pk").values_list("pk", "status"))
+        tslas = {s.ticket_id: s for s in TicketSla.objects.filter(ticket_id__in=list(statuses))}
+        policies = SlaPolicy.objects.in_bulk({s.policy_id for s in tslas.values() if s.policy_id})
+        for row in tslas.values():
+            row.policy = policies.get(row.policy_id) if row.policy_id else None
+        # A breach needs only the ticket's status; what notifies or acts needs the ticket itself.
+        heavy = {t.ticket_id for t in self.timers if t.kind not in _BREACHES and statuses.get(t.ticket_id) in _RUNNING}
+        tickets = (Ticket.objects.select_related("tenant", "assignee", "customer", "store").in_bulk(heavy)
+                   if heavy else {})
+        task_ids = {t.task_id for t in self.timers if t.task_id and t.ticket_id in heavy}
+        need_open = {t.ticket_id for t in self.timers if t.kind == TimerKind.ESCALATION and not t.task_id} & heavy
+        tasks: dict[int, Task] = {}
+        first_open: dict[int, Task] = {}
+        if task_ids or need_open:
+            wanted = Q(pk__in=task_ids) | Q(ticket_id__in=need_open, status=TaskStatus.OPEN)
+            for one in Task.objects.select_related("backup", "assignee").filter(wanted).order_by("ticket_id", "id"):
+                tasks[one.pk] = one
+                if one.status == TaskStatus.OPEN and one.ticket_id in need_open:
+                    first_open.setdefault(one.ticket_id, one)
+        live: list[tuple[SlaTimer, str, Ticket | None, TicketSla | None, Task | None]] = []
+        for timer in self.timers:
+            status = statuses.get(timer.ticket_id)
+            if status is None:
+                self.counts["deferred"] += 1
+                continue
+            # One Task instance per row, so a hand-over earlier in the batch is seen by later timers.
+            task = tasks.get(timer.task_id) if timer.task_id else (
+                first_open.get(timer.ticket_id) if timer.kind == TimerKind.ESCALATION else None)
+            if timer.task_id and task is not None:
+                timer.task = task
+            live.append((timer, status, tickets.get(timer.ticket_id), tslas.get(timer.ticket_id), task))
+        wants = []
+        for timer, _status, ticket, tsla, task in live:
+            level = (_level(tsla, timer.level) if timer.kind == TimerKind.ESCALATION
+                     else {"to": "supervisor"} if timer.kind == TimerKind.NODE_DUE else None)
+            if level and ticket is not None:
+                wants.append((level, ticket, task))
+        book = RecipientBook(wants) if wants else None
+        for timer, status, ticket, tsla, task in live:
+            if _skip_reason(timer, status, tsla):
+                self.skipped.append(timer.pk)
+                continue
+            FIRE[timer.kind](self, timer=timer, ticket=ticket, tsla=tsla, task=task, book=book)
+            self.fired.append(timer.pk)
+        self.save()
+
+    def event(self, tsla_or_ticket, code: str, params: dict, changes=None) -> None:
+        """A timeline event of the ticket (given as itself or as its SLA row: a breach loads no ticket)."""
+        ticket_id = getattr(tsla_or_ticket, "ticket_id", None) or tsla_or_ticket.pk
+        self.events.append(TimelineEvent(tenant_id=tsla_or_ticket.tenant_id, ticket_id=ticket_id,
+                                         kind=EventKind.WORKFLOW, code=code, params=params, changes=changes or []))
+
+    def save(self) -> None:
+        if self.fired:
+            SlaTimer.objects.filter(pk__in=self.fired).update(fired_at=self.now, outcome=TimerOutcome.FIRED)
+        if self.skipped:
+            SlaTimer.objects.filter(pk__in=self.skipped).update(fired_at=self.now, outcome=TimerOutcome.SKIPPED)
+        for field, ids in self.breached.items():
+            TicketSla.objects.filter(pk__in=ids).update(**{field: True})
+        for level in sorted(self.levels):
+            TicketSla.objects.filter(pk__in=self.levels[level], escalation_level__lt=level).update(
+                escalation_level=level)
+        TimelineEvent.objects.bulk_create(self.events)
+        for emit in self.emits:
+            event_emit(**emit)
+        for outcome, ids in (("fired", self.fired), ("skipped", self.skipped)):
+            if ids:
+                self.counts[outcome] += len(ids)
+
+
+def _skip_reason(timer: SlaTimer, status: str, tsla: TicketSla | None) -> str:
+    if status not in _RUNNING:
         return "not running"  # resolved, closed, cancelled — or waiting on the customer
     if tsla is not None and tsla.paused_at is not None:
         return "paused"
@@ -108,7 +221,11 @@ def _target_label(target: str) -> str:
     return _("first response") if target == "response" else _("resolution")
 
 
-def _fire_soon(*, timer, ticket, tsla, now):
+def _when(due) -> str:
+    return timezone.localtime(due).strftime("%m-%d %H:%M") if due else ""
+
+
+def _fire_soon(batch: _Batch, *, timer, ticket, tsla, task, book):
     """A reminder to whoever holds it: the task's handler, else the ticket's assignee."""
     holder = timer.task.assignee if timer.task_id else ticket.assignee
     if holder is None:
@@ -119,28 +236,21 @@ def _fire_soon(*, timer, ticket, tsla, now):
         target = _TARGET[timer.kind]
         node_name = _target_label(target)
         due = tsla.response_due_at if target == "response" else tsla.resolution_due_at
-    event_emit(tenant=ticket.tenant, event="node_due_soon", ticket=ticket, users=[holder],
-               occurrence=f"sla{timer.pk}",
-               context={"node_name": node_name,
-                        "due_at": timezone.localtime(due).strftime("%m-%d %H:%M") if due else ""})
+    batch.emits.append({"tenant": ticket.tenant, "event": "node_due_soon", "ticket": ticket, "users": [holder],
+                        "occurrence": f"sla{timer.pk}", "context": {"node_name": node_name, "due_at": _when(due)}})
 
 
-def _fire_breach(*, timer, ticket, tsla, now):
+def _fire_breach(batch: _Batch, *, timer, ticket, tsla, task, book):
     target = _TARGET[timer.kind]
-    field = "response_breached" if target == "response" else "resolution_breached"
-    TicketSla.objects.filter(pk=tsla.pk).update(**{field: True})
+    batch.breached["response_breached" if target == "response" else "resolution_breached"].append(tsla.pk)
     due = tsla.response_due_at if target == "response" else tsla.resolution_due_at
-    timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None, code="sla.breached", params={
-        "target": target, "due": timezone.localtime(due).strftime("%m-%d %H:%M") if due else ""})
+    batch.event(tsla, "sla.breached", {"target": target, "due": _when(due)})
 
 
-def _fire_escalation(*, timer, ticket, tsla, now):
+def _fire_escalation(batch: _Batch, *, timer, ticket, tsla, task, book):
     level = _level(tsla, timer.level)
     assert level is not None  # checked under the claim
-    task = timer.task if timer.task_id else None
-    if task is None:
-        task = ticket.tasks.filter(status=TaskStatus.OPEN).select_related("backup", "assignee").order_by("id").first()
-    users = level_recipients(level, ticket=ticket, task=task)
+    users = book.recipients(level, ticket=ticket, task=task)
     changes = []
     for name in level["actions"]:
         action = ESCALATION_ACTIONS.get(name)
@@ -149,36 +259,33 @@ def _fire_escalation(*, timer, ticket, tsla, now):
         change = action.func(ticket=ticket, task=task, level=level, actor=None)
         if change:
             changes.append(change)
-    TicketSla.objects.filter(pk=tsla.pk, escalation_level__lt=timer.level).update(escalation_level=timer.level)
-    timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None, code="sla.escalated", changes=changes,
-                       params={"level": timer.level, "names": "、".join(actor_name(u) for u in users) or "—",
-                               "channels": list(level["channels"])})
+    batch.levels[timer.level].append(tsla.pk)
+    batch.event(ticket, "sla.escalated", {"level": timer.level, "names": "、".join(actor_name(u) for u in users) or "—",
+                                          "channels": list(level["channels"])}, changes)
     if users:
-        event_emit(tenant=ticket.tenant, event="ticket_escalated", ticket=ticket, users=users,
-                   channels=level["channels"], urgent=True, occurrence=f"sla{timer.pk}",
-                   context={"level": str(timer.level)})
+        batch.emits.append({"tenant": ticket.tenant, "event": "ticket_escalated", "ticket": ticket, "users": users,
+                            "channels": level["channels"], "urgent": True, "occurrence": f"sla{timer.pk}",
+                            "context": {"level": str(timer.level)}})
 
 
-def _fire_node_due(*, timer, ticket, tsla, now):
+def _fire_node_due(batch: _Batch, *, timer, ticket, tsla, task, book):
     """A node's timeout: the backup handler (AB角) takes the task over when there is one;
     otherwise the handler's supervisor hears of it."""
-    task = timer.task
     if task.backup_id is not None:
         backup = task.backup
         change = lifecycle.task_transfer(task, backup)
         ticket_change = lifecycle.assignee_set(ticket, backup)
-        timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None, code="sla.node_backup",
-                           changes=[c for c in (change, ticket_change) if c],
-                           params={"node": task.node_name, "backup": actor_name(backup)})
-        event_emit(tenant=ticket.tenant, event="ticket_assigned", ticket=ticket, users=[backup],
-                   occurrence=f"sla{timer.pk}", context={"node_name": task.node_name})
+        batch.event(ticket, "sla.node_backup", {"node": task.node_name, "backup": actor_name(backup)},
+                    [c for c in (change, ticket_change) if c])
+        batch.emits.append({"tenant": ticket.tenant, "event": "ticket_assigned", "ticket": ticket, "users": [backup],
+                            "occurrence": f"sla{timer.pk}", "context": {"node_name": task.node_name}})
         return
-    users = level_recipients({"to": "supervisor"}, ticket=ticket, task=task)
-    timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None, code="sla.node_timeout",
-                       params={"node": task.node_name, "names": "、".join(actor_name(u) for u in users) or "—"})
+    users = book.recipients({"to": "supervisor"}, ticket=ticket, task=task)
+    batch.event(ticket, "sla.node_timeout", {"node": task.node_name,
+                                             "names": "、".join(actor_name(u) for u in users) or "—"})
     if users:
-        event_emit(tenant=ticket.tenant, event="ticket_escalated", ticket=ticket, users=users, urgent=True,
-                   occurrence=f"sla{timer.pk}", context={"node_name": task.node_name})
+        batch.emits.append({"tenant": ticket.tenant, "event": "ticket_escalated", "ticket": ticket, "users": users,
+                            "urgent": True, "occurrence": f"sla{timer.pk}", "context": {"node_name": task.node_name}})
 
 
 FIRE: dict[str, Any] = {
@@ -190,4 +297,3 @@ FIRE: dict[str, Any] = {
     TimerKind.ESCALATION: _fire_escalation,
     TimerKind.NODE_DUE: _fire_node_due,
 }
-

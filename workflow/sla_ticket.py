@@ -44,6 +44,7 @@ timeline_code("sla.breached", _("SLA breached: %(target)s was due %(due)s."), ta
 timeline_code("sla.escalated", _("Escalation level %(level)d: %(names)s notified by %(channels)s."),
               channels=channels_label)
 timeline_code("sla.node_timeout", _("“%(node)s” timed out; %(names)s notified."))
+timeline_code("sla.rearmed", _("Reopened: the SLA counts again, resolution by %(resolution)s."))
 timeline_code("sla.node_backup", _("“%(node)s” timed out: the task goes to the backup handler %(backup)s."))
 
 _RUNNING = (Status.NEW, Status.IN_PROGRESS)
@@ -231,9 +232,43 @@ def sla_status_changed(*, ticket, old, new, **_):
             sla_stop(tsla=tsla, resolved=new != Status.CANCELLED, closed=new != Status.RESOLVED)
     elif old == Status.RESOLVED and new in _RUNNING:
         tsla = _tsla(ticket)
-        if tsla is not None:  # reopened: the resolution clock counts again (its timers are gone)
-            tsla.resolved_at = None
-            tsla.save(update_fields=["resolved_at"])
+        if tsla is not None:
+            sla_rearm(tsla=tsla, ticket=ticket)
+
+
+def sla_rearm(*, tsla: TicketSla, ticket, now=None) -> None:
+    """A reopened ticket: the resolution clock starts again from the reopening, with the policy's
+    full resolution target counted in its calendar, and its resolution timers and the escalation
+    levels counted from creation are set again (those that wait only for the first response stay
+    done once it was given). The earlier breach stays on the timeline; the flag now speaks of the
+    new deadline. Without a policy (since deleted) or a resolution target, only the resolved mark
+    is cleared."""
+    now = now or timezone.now()
+    policy = tsla.policy
+    tsla.resolved_at = None
+    if policy is None or not policy.resolution_minutes or not tsla.is_open:
+        tsla.save(update_fields=["resolved_at"])
+        return
+    calendar = calendar_for(tsla.calendar_id)
+    minutes = policy.resolution_minutes
+    _cancel(SlaTimer.objects.filter(ticket_id=tsla.ticket_id, fired_at__isnull=True).exclude(
+        task__isnull=False))
+    tsla.started_at, tsla.paused_minutes, tsla.paused_at = now, 0, None
+    tsla.resolution_due_at = sla.due_at(calendar, now, minutes)
+    tsla.resolution_breached = False
+    tsla.escalation_level = 0
+    tsla.save(update_fields=["resolved_at", "started_at", "paused_minutes", "paused_at", "resolution_due_at",
+                             "resolution_breached", "escalation_level"])
+    timers = [_timer(tsla, kind=TimerKind.RESOLUTION_SOON, calendar=calendar, start=now,
+                     minutes=_soon_minutes(minutes, tsla.due_soon_percent)),
+              _timer(tsla, kind=TimerKind.RESOLUTION_DUE, calendar=calendar, start=now, minutes=minutes)]
+    for number, level in enumerate(policy.escalations, start=1):
+        if level["basis"] == "created" and not (level["until"] == "response" and tsla.responded_at is not None):
+            timers.append(_timer(tsla, kind=TimerKind.ESCALATION, calendar=calendar, start=now,
+                                 minutes=level["after"], working=level["clock"] == "working", level=number))
+    SlaTimer.objects.bulk_create(timers)
+    timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None, code="sla.rearmed", params={
+        "resolution": timezone.localtime(tsla.resolution_due_at).strftime("%m-%d %H:%M")})
 
 
 def _cancel(queryset) -> int:
@@ -340,10 +375,13 @@ def duration_text(minutes: int) -> str:
     return f"{mins}{_('m')}"
 
 
-def sla_status(tsla: Any, now: datetime.datetime) -> SlaReading:
-    """The state of a ticket's SLA at `now` (pure: reads only the row). The first response is
-    the target until it is met; then resolution. Due soon: less than the policy's share of the
-    (wall-clock) time from the start is left."""
+def sla_status(tsla: Any, now: datetime.datetime, calendar: sla.Calendar | None = None) -> SlaReading:
+    """The state of a ticket's SLA at `now`, from the row and its business calendar (`calendar`,
+    else the row's own from the per-tenant cache: no query once warm). The first response is the
+    target until it is met; then resolution. Due soon: the working minutes left are below the
+    policy's share of the target's working minutes (from the clock's start to the deadline, less
+    the working time it was paused) — so a deadline over a weekend or a holiday is not "due
+    soon" on Friday evening. `minutes_left` is wall-clock time, what a person reads."""
     if tsla is None:
         return SlaReading(SlaState.NONE, "", None, None)
     if tsla.responded_at is None and tsla.response_due_at is not None and tsla.resolved_at is None:
@@ -362,10 +400,17 @@ def sla_status(tsla: Any, now: datetime.datetime) -> SlaReading:
         return SlaReading(SlaState.PAUSED, target, due, left)
     if breached or (left is not None and left < 0):
         return SlaReading(SlaState.BREACHED, target, due, left)
-    total = (due - tsla.started_at).total_seconds() / 60
-    if left is not None and total > 0 and left < total * tsla.due_soon_percent / 100:
+    if left is not None and _due_soon(tsla, now, due, calendar or calendar_for(tsla.calendar_id)):
         return SlaReading(SlaState.DUE_SOON, target, due, left)
     return SlaReading(SlaState.ON_TRACK, target, due, left)
+
+
+def _due_soon(tsla: Any, now: datetime.datetime, due: datetime.datetime, calendar: sla.Calendar) -> bool:
+    total = sla.working_minutes_between(calendar, tsla.started_at, due) - (tsla.paused_minutes or 0)
+    if total <= 0:
+        return False
+    left = sla.working_time_between(calendar, now, due).total_seconds() / 60
+    return left < total * tsla.due_soon_percent / 100
 
 
 def sla_list_badges(*, tickets) -> dict[int, list[dict]]:
@@ -374,8 +419,11 @@ def sla_list_badges(*, tickets) -> dict[int, list[dict]]:
     rows = sla_rows(ticket_ids=[t.pk for t in tickets]) if tickets else {}
     now = timezone.now()
     badges: dict[int, list[dict]] = {}
+    calendars: dict[int | None, sla.Calendar] = {}
     for ticket_id, tsla in rows.items():
-        reading = sla_status(tsla, now)
+        if tsla.calendar_id not in calendars:
+            calendars[tsla.calendar_id] = calendar_for(tsla.calendar_id)
+        reading = sla_status(tsla, now, calendars[tsla.calendar_id])
         if reading.state in (SlaState.NONE, SlaState.MET):
             continue
         text = " · ".join(p for p in (reading.target_label, reading.left_text or reading.label) if p)

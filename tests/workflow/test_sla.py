@@ -315,3 +315,206 @@ def test_sla_status_reads_on_track_due_soon_breached():
     assert sla_status(tsla, at(5)).state == SlaState.BREACHED
     assert sla_status(tsla, at(5)).left_text == "超时 1小时00分"
     assert sla_status(None, at(0)).state == SlaState.NONE
+
+
+# --- the batch sweep --------------------------------------------------------------------------
+
+def test_a_batch_of_due_tickets_costs_a_few_queries_not_a_few_per_ticket(
+        scope_a, wf_template, chain, people, django_assert_max_num_queries):
+    """30 tickets breach their first response in one sweep: the breaches (flags, timeline) are
+    written in bulk; what grows with the count is only the escalation's outbox rows."""
+    sla_policy_update(policy=chain["policy"], escalations=[])
+    with time_machine.travel(MONDAY_10, tick=False):
+        tickets = [complaint(scope_a, wf_template, chain["store"]) for _ in range(30)]
+    sweep(at(1, 59))  # the due-soon reminders (one outbox write each) out of the way
+    with django_assert_max_num_queries(12):
+        assert sweep(at(2, 0)) == {"fired": 30}
+    assert TicketSla.objects.filter(ticket__in=tickets, response_breached=True).count() == 30
+    assert TimelineEvent.objects.filter(ticket__in=tickets, code="sla.breached").count() == 30
+    assert sweep(at(2, 0)) == {}
+
+
+def test_a_failing_timer_is_retried_alone_and_the_rest_of_its_batch_fires(scope_a, wf_template, chain, monkeypatch):
+    from workflow import sla_sweep as sweep_module
+
+    sla_policy_update(policy=chain["policy"], escalations=[])
+    with time_machine.travel(MONDAY_10, tick=False):
+        good, bad = complaint(scope_a, wf_template, chain["store"]), complaint(scope_a, wf_template, chain["store"])
+    real = sweep_module.FIRE["response_soon"]
+
+    def fire(batch, *, timer, ticket, **kwargs):
+        if timer.ticket_id == bad.pk:
+            raise RuntimeError("broken row")
+        return real(batch, timer=timer, ticket=ticket, **kwargs)
+
+    monkeypatch.setitem(sweep_module.FIRE, "response_soon", fire)
+    counts = sweep(at(1, 59))
+    assert counts == {"fired": 1, "failed": 1}
+    assert SlaTimer.objects.get(ticket=good, kind="response_soon").outcome == TimerOutcome.FIRED
+    assert SlaTimer.objects.filter(ticket=bad, kind="response_soon", fired_at__isnull=True).exists()  # still due
+
+
+def test_a_resolved_paused_or_reassigned_ticket_in_the_same_batch_does_not_fire(
+        scope_a, wf_template, chain, people):
+    sla_policy_update(policy=chain["policy"], escalations=[])
+    with time_machine.travel(MONDAY_10, tick=False):
+        live, resolved, waiting = (complaint(scope_a, wf_template, chain["store"]) for _ in range(3))
+    with time_machine.travel(at(0, 30), tick=False):
+        ticket_status_change(ticket=resolved, action="resolve", actor=people["agent"])
+        # Waiting on the customer with a timer that came due just before the pause's write:
+        ticket_status_change(ticket=waiting, action="start", actor=people["agent"])
+        ticket_status_change(ticket=waiting, action="wait", actor=people["agent"])
+    SlaTimer.objects.filter(ticket=waiting, kind="resolution_due").update(due_at=at(1), left_minutes=None)
+    counts = sweep(at(2, 0))
+    assert counts["fired"] == 2  # the live ticket's due-soon reminder and breach
+    assert counts["skipped"] == 1  # the paused ticket's stray timer
+    assert TimelineEvent.objects.filter(ticket=live, code="sla.breached").count() == 1
+    assert not TimelineEvent.objects.filter(ticket__in=[resolved, waiting], code="sla.breached").exists()
+
+
+# --- due soon on the business calendar --------------------------------------------------------
+
+FRIDAY_10 = datetime.datetime(2026, 12, 11, 10, 0, tzinfo=SH)
+
+
+@pytest.mark.parametrize("moment, state", [
+    (datetime.datetime(2026, 12, 11, 15, 0, tzinfo=SH), SlaState.ON_TRACK),   # 4 working hours left of 8
+    (datetime.datetime(2026, 12, 11, 17, 50, tzinfo=SH), SlaState.DUE_SOON),  # 70 working minutes left
+    (datetime.datetime(2026, 12, 12, 12, 0, tzinfo=SH), SlaState.DUE_SOON),   # Saturday: 60 left, 46 h wall clock
+    (datetime.datetime(2026, 12, 14, 10, 1, tzinfo=SH), SlaState.BREACHED),
+])
+def test_due_soon_counts_working_minutes_left_not_wall_clock(scope_a, office, moment, state):
+    """Resolution in 8 working hours from Friday 10:00 is due Monday 10:00; 25 % is 2 working
+    hours. On the wall clock Friday 17:50 still has 64 of 72 hours left (on track)."""
+    from workflow.sla_ticket import calendar_for
+
+    calendar = calendar_for(office.pk)
+    tsla = TicketSla(started_at=FRIDAY_10, resolution_due_at=datetime.datetime(2026, 12, 14, 10, 0, tzinfo=SH),
+                     due_soon_percent=25, is_open=True, calendar_id=office.pk)
+    assert sla_status(tsla, moment, calendar).state == state
+    assert sla_status(tsla, moment).state == state  # the row's own calendar, from the tenant cache
+
+
+def test_due_soon_leaves_out_the_working_time_paused(scope_a, office):
+    from workflow.sla_ticket import calendar_for
+
+    # 8 working hours of target + 2 paused: due Tuesday 12:00 from Monday 10:00.
+    tsla = TicketSla(started_at=MONDAY_10, resolution_due_at=datetime.datetime(2026, 12, 8, 12, 0, tzinfo=SH),
+                     due_soon_percent=25, paused_minutes=120, is_open=True, calendar_id=office.pk)
+    calendar = calendar_for(office.pk)
+    # 130 working minutes left: above 25 % of the 480 of target (below 25 % of the 600 counted raw).
+    assert sla_status(tsla, datetime.datetime(2026, 12, 8, 9, 50, tzinfo=SH), calendar).state == SlaState.ON_TRACK
+    assert sla_status(tsla, datetime.datetime(2026, 12, 8, 10, 5, tzinfo=SH), calendar).state == SlaState.DUE_SOON
+
+
+# --- reopening re-arms the clock --------------------------------------------------------------
+
+def test_a_reopened_ticket_gets_a_new_resolution_target_counted_from_the_reopening(
+        scope_a, wf_template, chain, people):
+    with time_machine.travel(MONDAY_10, tick=False):
+        ticket = complaint(scope_a, wf_template, chain["store"])
+    with time_machine.travel(at(0, 30), tick=False):
+        ticket_status_change(ticket=ticket, action="start", actor=people["agent"])
+        ticket_status_change(ticket=ticket, action="resolve", actor=people["agent"])
+    assert not SlaTimer.objects.filter(ticket=ticket, fired_at__isnull=True).exists()
+    thursday_17 = datetime.datetime(2026, 12, 10, 17, 0, tzinfo=SH)
+    with time_machine.travel(thursday_17, tick=False):
+        ticket_status_change(ticket=ticket, action="reopen", actor=people["agent"])
+    tsla = TicketSla.objects.get(ticket=ticket)
+    # 8 working hours from Thursday 17:00 (1 h Thursday, 3 + 4 Friday): Friday 17:00.
+    friday_17 = datetime.datetime(2026, 12, 11, 17, 0, tzinfo=SH)
+    assert (tsla.resolved_at, tsla.resolution_due_at, tsla.started_at) == (None, friday_17, thursday_17)
+    pending = set(SlaTimer.objects.filter(ticket=ticket, fired_at__isnull=True).values_list("kind", "level"))
+    # the level waiting only for the first response stays done: it was given
+    assert pending == {("resolution_soon", 0), ("resolution_due", 0), ("escalation", 2)}
+    assert TimelineEvent.objects.filter(ticket=ticket, code="sla.rearmed").count() == 1
+    assert sla_status(tsla, thursday_17).state == SlaState.ON_TRACK
+    assert sweep(friday_17)["fired"] == 3  # due soon, level 2 (4 working hours), the breach
+    assert TicketSla.objects.get(ticket=ticket).resolution_breached
+    assert sweep(friday_17) == {}
+
+
+def test_reopening_without_a_resolution_target_only_clears_the_resolved_mark(scope_a, tenant_a, wf_template,
+                                                                              chain, people):
+    sla_policy_update(policy=chain["policy"], resolution_minutes=None, escalations=[])
+    with time_machine.travel(MONDAY_10, tick=False):
+        ticket = complaint(scope_a, wf_template, chain["store"])
+        ticket_status_change(ticket=ticket, action="resolve", actor=people["agent"])
+        ticket_status_change(ticket=ticket, action="reopen", actor=people["agent"])
+    tsla = TicketSla.objects.get(ticket=ticket)
+    assert tsla.resolved_at is None and tsla.resolution_due_at is None
+    assert not SlaTimer.objects.filter(ticket=ticket, fired_at__isnull=True).exists()
+    assert not TimelineEvent.objects.filter(ticket=ticket, code="sla.rearmed").exists()
+
+
+# --- the daily digest of breaches ----------------------------------------------------------------
+
+def digest_rows(user):
+    return list(Notification.objects.filter(user=user, event="automation_notice").order_by("channel")
+                .values_list("channel", "subject", "body"))
+
+
+def test_each_regional_manager_gets_one_digest_of_their_regions_breaches_a_day(
+        scope_a, tenant_a, wf_template, chain, people):
+    from workflow.sla_digest import sla_breach_digest_send
+
+    other_region = RegionFactory(tenant=scope_a, name="华北区", code="north")
+    other_store = StoreFactory(tenant=scope_a, region=other_region, name="王府井店")
+    north = make_member(tenant_a, Role.REGIONAL_MANAGER, "wang_rm")
+    region_grant(user=north, region=other_region)
+    sla_policy_update(policy=chain["policy"], escalations=[])
+    with time_machine.travel(MONDAY_10, tick=False):
+        east = [complaint(scope_a, wf_template, chain["store"]) for _ in range(2)]
+        answered = complaint(scope_a, wf_template, chain["store"])
+        ticket_status_change(ticket=answered, action="start", actor=people["agent"])
+    sweep(at(2, 0))
+    with time_machine.travel(at(8), tick=False):
+        assert sla_breach_digest_send(tenant=tenant_a) == 1
+        assert sla_breach_digest_send(tenant=tenant_a) == 0  # idempotent: the same day writes nothing again
+    rows = digest_rows(chain["supervisor"])
+    assert [c for c, _s, _b in rows] == ["inapp", "wecom"]
+    _channel, subject, body = rows[0]
+    assert subject == "12-07 您所辖区域的 SLA 超时：2 单"
+    assert all(t.number in body for t in east) and answered.number not in body
+    assert "首次响应 截止 12:00" in body
+    assert digest_rows(north) == [] and other_store  # nothing breached in the north
+    # The next day is a new digest (nothing new breached on it: nothing sent).
+    with time_machine.travel(at(24), tick=False):
+        assert sla_breach_digest_send(tenant=tenant_a) == 0
+
+
+def test_the_digest_task_runs_every_tenant_in_its_own_scope(tenant_a, tenant_b, wf_template, chain):
+    from workflow.tasks import sla_breach_digest_task
+
+    sla_policy_update(policy=chain["policy"], escalations=[])
+    with time_machine.travel(MONDAY_10, tick=False):
+        complaint(tenant_a, wf_template, chain["store"])
+    sweep(at(2, 0))
+    with time_machine.travel(at(8), tick=False):
+        assert sla_breach_digest_task() == {tenant_a.pk: 1, tenant_b.pk: 0}
+    with scopes_disabled():
+        assert not Notification.objects.filter(tenant=tenant_b).exists()
+
+
+@pytest.mark.parametrize("day", ["2026-12-07", 20261207, None.__class__])
+def test_the_digest_refuses_a_day_that_is_not_a_date_and_writes_nothing(scope_a, tenant_a, day):
+    from workflow.sla_digest import sla_breach_digest_send
+
+    with pytest.raises(TypeError):
+        sla_breach_digest_send(tenant=tenant_a, day=day)
+    assert not Notification.objects.exists()
+
+
+def test_a_batch_that_makes_no_progress_ends_the_sweep_instead_of_spinning(scope_a, wf_template, chain, monkeypatch):
+    from workflow import sla_sweep as sweep_module
+
+    sla_policy_update(policy=chain["policy"], escalations=[])
+    with time_machine.travel(MONDAY_10, tick=False):
+        complaint(scope_a, wf_template, chain["store"])
+
+    def fire(batch, **kwargs):
+        raise RuntimeError("broken row")
+
+    monkeypatch.setitem(sweep_module.FIRE, "response_soon", fire)
+    with time_machine.travel(at(1, 59), tick=False), scopes_disabled():
+        assert sla_sweep(batch=1) == {"failed": 1}  # tried once, left for the next sweep
