@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from automation.models import Firing, FiringStatus, Trigger
 from automation.services import firing_run, schedule_create, trigger_create
+from automation.services.leads import lead_rules_save
 from scrm.models import Customer, Membership, Opportunity, OpportunityStage, Role, Store
 from scrm.services import opportunity_create, opportunity_update
 from tickets.models import Status, Ticket
@@ -122,9 +123,46 @@ def automation_seed(*, tenant):
     schedule_create(tenant=tenant, name="门店消防器材周检", template=templates["shebei_xunjian"],
                     recurrence="weekly", weekday=0, at_time=datetime.time(8, 30), starts_on=today, stores=stores[:1],
                     title="消防器材周检")
+    restaurant = tenant.slug == "weidao"
+    cold_check = "冷库温度巡检" if restaurant else "展厅冷柜温度巡检"
+    schedule_create(tenant=tenant, name=f"{cold_check}（每周一、三、五 8:00）", template=templates["shebei_xunjian"],
+                    recurrence="cron", cron="0 8 * * 1,3,5", at_time=datetime.time(8, 0), starts_on=today,
+                    stores=stores[:2], title=cold_check, data={"device_type": "freezer"},
+                    mapping={"remark": "store.address"})
+    store = stores[0] if stores else None
+    schedule_create(tenant=tenant, name="重点设备季度保养（按设备清单）", template=templates["shebei_xunjian"],
+                    recurrence="monthly", every=3, month_day=15, at_time=datetime.time(10, 0), starts_on=today,
+                    target_kind="assets", title="设备季度保养", data={"device_type": "kitchen"},
+                    mapping={"device_no": "asset.code", "remark": "asset.name"},
+                    assets=[{"code": "LG-000101", "name": "二号冷库压缩机", "store": store},
+                            {"code": "YY-000102", "name": "后厨油烟净化器", "store": store},
+                            {"code": "RQ-000103", "name": "燃气炒灶（双头）", "store": store}] if restaurant else
+                           [{"code": "KT-000201", "name": "展厅中央空调主机", "store": store},
+                            {"code": "LG-000202", "name": "样机冷柜（双门）", "store": store},
+                            {"code": "PD-000203", "name": "维修间配电箱", "store": store}])
+    _lead_rules_seed(tenant)
 
     _demo_moves(tenant)
     return Trigger.objects.count()
+
+
+def _lead_rules_seed(tenant):
+    """Tier rules A–D over amount, source and last contact, each with its follow-up plan; the
+    demo customers get the channels they came through first, so tier C has members."""
+    sources = ["walk_in", "phone", "wecom", "website", "referral", "wechat"]
+    for customer in Customer.objects.filter(source="").order_by("pk"):
+        customer.source = sources[customer.pk % len(sources)]
+        customer.save(update_fields=["source"])
+    lead_rules_save(tenant=tenant, rules={
+        "A": {"is_active": True, "min_amount": Decimal("500000"), "contact_within_days": 30,
+              "followup_days": 3, "followup_reason": "A 级线索：3 天内上门拜访"},
+        "B": {"is_active": True, "min_amount": Decimal("100000"), "followup_days": 7,
+              "followup_reason": "B 级线索：7 天内电话回访"},
+        "C": {"is_active": True, "sources": ["wecom", "website"], "followup_days": 14,
+              "followup_reason": "C 级线索：两周内发送方案资料"},
+        "D": {"is_active": True, "contact_older_than_days": 90, "followup_days": 30,
+              "followup_reason": "D 级线索：每月一次企微关怀"},
+    })
 
 
 def _firings_run():
