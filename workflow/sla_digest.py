@@ -93,6 +93,5 @@ def sla_breach_digest_send(*, tenant, day: datetime.date | None = None) -> int:
                 lines.append(_("… and %(count)d more.") % {"count": len(mine) - MAX_LINES})
         written = event_emit(tenant=tenant, event=DIGEST_EVENT, users=[manager], occurrence=f"sla-digest:{day}",
                              context={"title": title, "body": "\n".join(lines)})
-        # event_emit answers [] when every row existed already (None or the rows when it wrote).
-        sent += written != []
+        sent += bool(written)  # [] when every row existed already: an earlier run sent it
     return sent

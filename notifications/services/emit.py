@@ -285,3 +285,4 @@ def _rows_save(rows, *, tenant_id):
            if r.pk and r.status == DeliveryStatus.PENDING and r.next_attempt_at <= now]
     if due:
         transaction.on_commit(lambda: sweep._enqueue(due), robust=True)
+    return rows

@@ -109,6 +109,17 @@ def test_one_row_per_event_recipient_and_channel_even_if_emitted_twice(scope_a, 
 
 
 @pytest.mark.django_db
+def test_event_emit_returns_the_rows_it_wrote_then_none(scope_a, ticket_template_a, agent_a, reachable_engineer):
+    ticket = intake(scope_a, ticket_template_a, customer=CustomerFactory(tenant=scope_a), actor=agent_a)
+    written = event_emit(tenant=scope_a, event="ticket_assigned", ticket=ticket, actor=agent_a,
+                         users=[reachable_engineer], occurrence="manual-1")
+    assert sorted(n.channel for n in written) == ["inapp", "wecom"]
+    assert all(n.pk for n in written)
+    assert event_emit(tenant=scope_a, event="ticket_assigned", ticket=ticket, actor=agent_a,
+                      users=[reachable_engineer], occurrence="manual-1") == []
+
+
+@pytest.mark.django_db
 def test_staff_get_the_bell_always_plus_the_channels_they_prefer(scope_a, ticket_template_a, agent_a,
                                                                  reachable_engineer, manager_a):
     first = intake(scope_a, ticket_template_a, actor=agent_a)
