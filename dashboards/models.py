@@ -84,6 +84,7 @@ DURATION_BUCKET_COUNT = len(DURATION_EDGES) + 1
 # The node × duration heatmap's buckets (minutes; the last is open).
 NODE_EDGES = (30, 120, 480, 1440, 4320)
 NODE_BUCKET_COUNT = len(NODE_EDGES) + 1
+REPEAT_WINDOW_DAYS = 30  # a ticket is a repeat when the customer filed the same category this recently
 
 HOUR_FIELDS = tuple(f"h{h:02d}" for h in range(24))
 RESOLUTION_FIELDS = tuple(f"r{i:02d}" for i in range(DURATION_BUCKET_COUNT))
@@ -156,6 +157,30 @@ class DailyNodeStats(TenantOwned):
 
     def __str__(self):
         return f"{self.day} {self.node_name}"
+
+
+class RepeatRequest(TenantOwned):
+    """A repeat request (重复投诉): a ticket filed by a customer who had filed another ticket of the
+    same category within REPEAT_WINDOW_DAYS before it. Written by the roll-up of the day the
+    ticket was filed (with the ticket's region, store, template and handler, as DailyTicketStats),
+    so the dashboard lists repeat customers without grouping the period's tickets."""
+
+    day = models.DateField()
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("scrm.Customer", on_delete=models.CASCADE, related_name="+")
+    category = models.ForeignKey("tickets.Category", on_delete=models.CASCADE, related_name="+")
+    region = models.ForeignKey("scrm.Region", on_delete=models.CASCADE, null=True, related_name="+")
+    store = models.ForeignKey("scrm.Store", on_delete=models.CASCADE, null=True, related_name="+")
+    template = models.ForeignKey("tickets.TicketTemplate", on_delete=models.CASCADE, related_name="+")
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("repeat request")
+        verbose_name_plural = _("repeat requests")
+        indexes = [models.Index(fields=["tenant", "day"], name="repeatrequest_day")]
+
+    def __str__(self):
+        return f"{self.day} {self.customer_id} {self.category_id}"
 
 
 # The bucket and hour columns, one integer each (summed by the dashboard in SQL); added in a

@@ -49,9 +49,11 @@ from .models import (
     DailyTicketStats,
     QualityFlag,
     QualityRule,
+    RepeatRequest,
 )
 
-BOARD_COLUMN_LIMIT = 25  # cards drawn per board column (newest first); its total is counted
+BOARD_COLUMN_LIMIT = 12  # cards drawn per board column (newest first); its total is counted
+BOARD_COUNT_CAP = 1000  # a column's count stops here ("1,000+"): bounded work per column
 DURATION_BUCKETS = (  # (upper bound in minutes, label) for the node × duration heatmap
     (30, "<30m"), (120, "30m–2h"), (480, "2–8h"), (1440, "8–24h"), (4320, "1–3d"), (None, ">3d"),
 )
@@ -88,10 +90,27 @@ class TicketFilters:
 FIGURE_CAP = 10000  # the 工作台 counts stop here ("10,000+"), as the ticket list's pages do
 
 
-def capped_count(qs: QuerySet, cap: int = FIGURE_CAP) -> int:
-    """COUNT over at most cap + 1 rows (a LIMIT inside the count): bounded work on an index
-    however many rows match; more than `cap` reads as cap + 1, shown as "10,000+"."""
-    return qs.order_by()[: cap + 1].count()
+def capped_count(qs: QuerySet, cap: int | None = None) -> int:
+    """COUNT over at most cap + 1 rows (a LIMIT inside the count; FIGURE_CAP by default): bounded
+    work on an index however many rows match; more than `cap` reads as cap + 1, shown "10,000+"."""
+    return qs.order_by()[: (cap or FIGURE_CAP) + 1].count()
+
+
+def capped_counts(querysets: list[QuerySet], cap: int) -> list[int]:
+    """Several capped counts in one query: SELECT (SELECT COUNT(*) FROM (… LIMIT cap + 1)), …
+    — each an index scan that stops after cap + 1 rows (PostgreSQL and SQLite alike)."""
+    if not querysets:
+        return []
+    parts: list[str] = []
+    params: list[Any] = []
+    for qs in querysets:
+        sql, part_params = qs.order_by().values("pk").query.sql_with_params()
+        # Django's own compiled SQL, its values kept apart as parameters; the limit is an int.
+        parts.append(f"(SELECT COUNT(*) FROM ({sql} LIMIT {int(cap) + 1}) AS c{len(parts)})")  # noqa: S608
+        params.extend(part_params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        return list(cursor.fetchone())
 
 
 def _tenant_wide(user: Any) -> bool:
@@ -174,6 +193,7 @@ class Column:
     label: str
     count: int = 0
     cards: list = field(default_factory=list)
+    capped: bool = False  # more than `count` (the cap) match: shown as "1,000+"
 
 
 def handler_choices() -> list[Any]:
@@ -184,11 +204,12 @@ def handler_choices() -> list[Any]:
 
 def board(*, user: Any, filters: TicketFilters, group: str = "status") -> dict[str, Any]:
     """Open visible tickets as cards in columns — by status, by the workflow node they wait at, or
-    by handler. Each column shows its newest BOARD_COLUMN_LIMIT cards and its total (exact when
-    grouped in one query, capped at FIGURE_CAP for the "no workflow" column); every card is
-    coloured by its SLA state (tickets.extensions.list_badges: one query for the page). Queries:
-    the counts, one for the newest ids of every column (a UNION ALL of LIMITed index scans on
-    PostgreSQL; a query per column on SQLite), one for the cards, one for their SLA."""
+    by handler. Each column shows its newest BOARD_COLUMN_LIMIT cards and its total, counted up to
+    BOARD_COUNT_CAP (all columns in one query of capped counts; by node, one GROUP BY over the
+    open tasks); every card is coloured by its SLA state (tickets.extensions.list_badges: one
+    query for the page). Queries: the counts, one for the newest ids of every column (a UNION
+    ALL of LIMITed index scans on PostgreSQL; a query per column on SQLite), one for the cards,
+    one for their SLA."""
     qs = filters.apply(visible_tickets(user=user).filter(status__in=OPEN_STATUSES)).order_by()
     columns: dict[Any, Column] = {}
     picks: dict[Any, QuerySet] = {}
@@ -200,24 +221,27 @@ def board(*, user: Any, filters: TicketFilters, group: str = "status") -> dict[s
             columns[name] = Column(key=name, label=name, count=n)
             picks[name] = qs.filter(pk__in=open_tasks.filter(node_name=name).values("ticket_id"))
         without = qs.exclude(pk__in=open_tasks.values("ticket_id"))
-        n_without = capped_count(without)
+        n_without = capped_count(without, BOARD_COUNT_CAP)
         if n_without:
             columns[None] = Column(key=None, label="", count=n_without)
             picks[None] = without
     elif group == "handler":
-        counts_by = dict(qs.values_list("assignee_id").annotate(n=Count("id")))
-        columns[None] = Column(key=None, label="", count=counts_by.get(None, 0))
+        columns[None] = Column(key=None, label="")
         picks[None] = qs.filter(assignee__isnull=True)
         for person in handler_choices():
-            columns[person.pk] = Column(key=person.pk, label=person.first_name or person.username,
-                                        count=counts_by.get(person.pk, 0))
+            columns[person.pk] = Column(key=person.pk, label=person.first_name or person.username)
             picks[person.pk] = qs.filter(assignee_id=person.pk)
     else:
-        counts_by = dict(qs.values_list("status").annotate(n=Count("id")))
         for status in OPEN_STATUSES:
-            columns[status] = Column(key=status, label=str(Status(status).label), count=counts_by.get(status, 0))
+            columns[status] = Column(key=status, label=str(Status(status).label))
             picks[status] = qs.filter(status=status)
-    picked = _newest_ids({key: pick for key, pick in picks.items() if columns[key].count})
+    if group != "node":
+        for key, n in zip(picks, capped_counts(list(picks.values()), BOARD_COUNT_CAP), strict=True):
+            columns[key].count = n
+    for column in columns.values():
+        if column.count > BOARD_COUNT_CAP:
+            column.count, column.capped = BOARD_COUNT_CAP, True
+    picked = _newest_ids({key: pick for key, pick in picks.items() if columns[key].count}, BOARD_COLUMN_LIMIT)
     open_node = (Task.objects.filter(ticket=OuterRef("pk"), status=TaskStatus.OPEN)
                  .order_by("id").values("node_name")[:1])
     cards = {card.pk: card for card in (
@@ -229,10 +253,12 @@ def board(*, user: Any, filters: TicketFilters, group: str = "status") -> dict[s
               "template__id", "template__name"))} if picked else {}
     extensions.list_badges(tickets=list(cards.values()))
     for card in cards.values():
-        card.sla_state = next((b.get("state") for b in card.ext_badges if b.get("state")), "")
+        badges: list[dict] = getattr(card, "ext_badges", [])
+        card.sla_state = next((b["state"] for b in badges if b.get("state")), "")  # type: ignore[attr-defined]
     for key, ids in picked.items():
         columns[key].cards = [cards[pk] for pk in ids if pk in cards]
-    return {"columns": list(columns.values()), "shown": len(cards), "limit": BOARD_COLUMN_LIMIT}
+    return {"columns": list(columns.values()), "shown": len(cards), "limit": BOARD_COLUMN_LIMIT,
+            "cap": BOARD_COUNT_CAP}
 
 
 def _newest_ids(picks: dict[Any, QuerySet], limit: int | None = None) -> dict[Any, list[int]]:
@@ -324,43 +350,79 @@ def _seconds_avg(seconds: int | None, n: int | None) -> datetime.timedelta | Non
     return datetime.timedelta(seconds=seconds / n) if n and seconds is not None else None
 
 
-def intake_by_day(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None) -> dict[str, Any]:
-    """Tickets filed per day and channel over the period, from the roll-ups: one GROUP BY (day,
-    source) over a few rows per day, whatever the number of tickets. `as_of`: when the newest
-    of those rows was computed (the beat task refreshes today's every few minutes)."""
+def intake(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None) -> dict[str, Any]:
+    """Tickets filed in the period per day and channel, and per weekday × hour of day (when the
+    work arrives), from the roll-ups: one GROUP BY (day, source) over a few rows per day, whatever
+    the number of tickets. `as_of`: when the newest of those rows was computed (the beat task
+    refreshes today's every few minutes)."""
     now = now or timezone.now()
     since = _period(filters, now)
-    rows = (rollups(user=user, filters=filters, now=now).filter(created__gt=0)
-            .values_list("day", "source").annotate(n=Sum("created"), at=Max("computed_at")))
+    hours = {name: Sum(name) for name in HOUR_FIELDS}
+    rows = (rollups(user=user, filters=filters, now=now).filter(created__gt=0).values("day", "source")
+            .annotate(n=Sum("created"), at=Max("computed_at"), **hours))
     days = [(since + datetime.timedelta(days=i)).date() for i in range(filters.days)]
     series: dict[str, dict] = {}
+    grid = [[0] * 24 for _ in range(7)]
     as_of = None
-    for day, source, n, at in rows:
-        series.setdefault(source, {})[day] = n
-        as_of = max(as_of, at) if as_of else at
+    for row in rows:
+        series.setdefault(row["source"], {})[row["day"]] = row["n"]
+        as_of = max(as_of, row["at"]) if as_of else row["at"]
+        weekday = row["day"].weekday()  # 0 = Monday
+        for hour, name in enumerate(HOUR_FIELDS):
+            grid[weekday][hour] += row[name] or 0
     return {"days": days, "series": {source: [per_day.get(d, 0) for d in days] for source, per_day in series.items()},
-            "as_of": as_of}
+            "as_of": as_of, "grid": grid, "peak": max(max(r) for r in grid)}
+
+
+def intake_by_day(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None) -> dict[str, Any]:
+    return intake(user=user, filters=filters, now=now)
+
+
+def intake_hour_heatmap(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None
+                        ) -> dict[str, Any]:
+    return intake(user=user, filters=filters, now=now)
+
+
+RANKINGS = ("store", "person", "region")
+
+
+def rankings(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None,
+             limit: int = 10) -> dict[str, list[dict[str, Any]]]:
+    """Tickets finished in the period ranked by store, person and region, busiest first: how
+    many, their average, p50 and p90 resolution time (from the roll-ups' buckets) and the share
+    that breached the SLA. One GROUP BY (store, region, handler) over the roll-ups, summed up
+    per ranking here."""
+    sums = {name: Sum(name) for name in RESOLUTION_FIELDS}
+    rows = (rollups(user=user, filters=filters, now=now).filter(resolved__gt=0)
+            .values("store_id", "store__name", "region_id", "region__name", "assignee_id", "assignee__first_name",
+                    "assignee__username")
+            .annotate(n=Sum("resolved"), secs=Sum("resolution_seconds"), late=Sum("breached"), **sums))
+    groups: dict[str, dict[Any, dict[str, Any]]] = {by: {} for by in RANKINGS}
+    for row in rows:
+        for by, key, name in (("store", row["store_id"], row["store__name"]),
+                              ("region", row["region_id"], row["region__name"]),
+                              ("person", row["assignee_id"], row["assignee__first_name"] or row["assignee__username"])):
+            acc = groups[by].setdefault(key, {"name": name or "—", "n": 0, "secs": 0, "late": 0,
+                                              "counts": [0] * len(RESOLUTION_FIELDS)})
+            acc["n"] += row["n"]
+            acc["secs"] += row["secs"] or 0
+            acc["late"] += row["late"] or 0
+            acc["counts"] = [c + (row[f] or 0) for c, f in zip(acc["counts"], RESOLUTION_FIELDS, strict=True)]
+    result = {}
+    for by, accs in groups.items():
+        ranked = sorted(accs.values(), key=lambda acc: (-acc["n"], acc["name"]))[:limit]
+        result[by] = [{"name": acc["name"], "n": acc["n"], "avg": _seconds_avg(acc["secs"], acc["n"]),
+                       "p50": bucket_percentile(acc["counts"], 0.5), "p90": bucket_percentile(acc["counts"], 0.9),
+                       "breach_rate": 100 * acc["late"] / acc["n"]} for acc in ranked]
+    return result
 
 
 def resolution_by(*, user: Any, filters: TicketFilters, by: str, now: datetime.datetime | None = None,
                   limit: int = 10) -> list[dict[str, Any]]:
-    """Tickets finished in the period grouped by store, region or person (`by`), busiest first:
-    how many, their average, p50 and p90 resolution time (from the roll-ups' buckets) and the
-    share that breached the SLA. One GROUP BY over the roll-ups."""
-    column = {"store": "store__name", "region": "region__name", "person": "assignee__first_name"}[by]
-    keys = [column, "assignee__username"] if by == "person" else [column]
-    sums = {name: Sum(name) for name in RESOLUTION_FIELDS}
-    rows = (rollups(user=user, filters=filters, now=now).filter(resolved__gt=0).values(*keys)
-            .annotate(n=Sum("resolved"), secs=Sum("resolution_seconds"), late=Sum("breached"), **sums)
-            .order_by("-n", *keys)[:limit])
-    result = []
-    for row in rows:
-        counts = [row[name] for name in RESOLUTION_FIELDS]
-        name = row[column] or (row.get("assignee__username") or "—")
-        result.append({"name": name, "n": row["n"], "avg": _seconds_avg(row["secs"], row["n"]),
-                       "p50": bucket_percentile(counts, 0.5), "p90": bucket_percentile(counts, 0.9),
-                       "breach_rate": 100 * row["late"] / row["n"]})
-    return result
+    """One ranking of `rankings` (by "store", "region" or "person")."""
+    if by not in RANKINGS:
+        raise ValueError(by)
+    return rankings(user=user, filters=filters, now=now, limit=limit)[by]
 
 
 def node_heatmap(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None) -> dict[str, Any]:
@@ -377,20 +439,6 @@ def node_heatmap(*, user: Any, filters: TicketFilters, now: datetime.datetime | 
     return {"buckets": [label for _m, label in DURATION_BUCKETS], "peak": peak, "rows": [
         {"node": row["node_name"], "n": row["total"], "avg": row["avg"],
          "cells": [row[name] for name in NODE_FIELDS]} for row in rows]}
-
-
-def intake_hour_heatmap(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None
-                        ) -> dict[str, Any]:
-    """Tickets filed per weekday × hour of day over the period (when the work arrives), from the
-    roll-ups' hour columns: one GROUP BY day."""
-    sums = {name: Sum(name) for name in HOUR_FIELDS}
-    rows = rollups(user=user, filters=filters, now=now).filter(created__gt=0).values("day").annotate(**sums)
-    grid = [[0] * 24 for _ in range(7)]
-    for row in rows:
-        weekday = row["day"].weekday()  # 0 = Monday
-        for hour, name in enumerate(HOUR_FIELDS):
-            grid[weekday][hour] += row[name] or 0
-    return {"grid": grid, "peak": max(max(r) for r in grid)}
 
 
 def rollup_averages(*, user: Any, since: datetime.date) -> dict[str, Any]:
@@ -454,11 +502,10 @@ def quality_flag_get(*, user: Any, pk: int) -> Any:
 
 def repeat_requests(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None,
                     limit: int = 10) -> list[dict[str, Any]]:
-    """Customers who came back with the same category in the period (重复投诉): one GROUP BY
-    customer and category HAVING two or more, most first."""
-    now = now or timezone.now()
-    rows = (filters.apply(visible_tickets(user=user)).filter(created_at__gte=_period(filters, now),
-                                                             customer__isnull=False).order_by()
-            .values("customer_id", "customer__name", "category__name").annotate(n=Count("id"))
-            .filter(n__gte=2).order_by("-n", "customer__name")[:limit])
-    return list(rows)
+    """Customers who came back with the same category (重复投诉) in the period, from the roll-ups'
+    RepeatRequest rows: one GROUP BY customer and category, most first; `n` counts the tickets
+    (the repeats and the one before them)."""
+    rows = (rollups(user=user, filters=filters, now=now, model=RepeatRequest)
+            .values("customer_id", "customer__name", "category__name").annotate(repeats=Count("id"))
+            .order_by("-repeats", "customer__name")[:limit])
+    return [{**row, "n": row["repeats"] + 1} for row in rows]

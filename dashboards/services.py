@@ -12,7 +12,7 @@ from typing import Any
 import re2
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, Min, OuterRef, Q
+from django.db.models import DateTimeField, Exists, ExpressionWrapper, Min, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,6 +25,7 @@ from .models import (
     HOUR_FIELDS,
     NODE_EDGES,
     NODE_FIELDS,
+    REPEAT_WINDOW_DAYS,
     RESOLUTION_FIELDS,
     RESPONSE_FIELDS,
     DailyNodeStats,
@@ -32,6 +33,7 @@ from .models import (
     QualityFlag,
     QualityRule,
     QualityRuleKind,
+    RepeatRequest,
 )
 
 MAX_PHRASES = 30
@@ -191,7 +193,8 @@ def rollup_day(*, tenant: Any, day: datetime.date, now: datetime.datetime | None
                    .values_list("ticket_id", flat=True))
     for pk, *key, created_at, resolved_at, closed_at in finished.values_list(
             "pk", *TICKET_DIMS, "created_at", "resolved_at", "closed_at").iterator(chunk_size=5000):
-        seconds = max(((resolved_at or closed_at) - created_at).total_seconds(), 0)
+        ended = resolved_at or closed_at or created_at  # the filter guarantees one of them
+        seconds = max((ended - created_at).total_seconds(), 0)
         row = row_for(tuple(key))
         row.resolved += 1
         row.breached += pk in breached
@@ -227,7 +230,7 @@ def rollup_day(*, tenant: Any, day: datetime.date, now: datetime.datetime | None
             node = nodes[full] = DailyNodeStats(
                 tenant_id=tenant.pk, day=day, region_id=key[0], store_id=key[1], template_id=key[2],
                 assignee_id=key[3], node_name=node_name)
-        seconds = max((completed_at - created_at).total_seconds(), 0)
+        seconds = max(((completed_at or created_at) - created_at).total_seconds(), 0)  # done: completed_at set
         node.n += 1
         node.seconds += int(seconds)
         bucket = NODE_FIELDS[bucket_of(seconds, NODE_EDGES)]
@@ -237,7 +240,27 @@ def rollup_day(*, tenant: Any, day: datetime.date, now: datetime.datetime | None
     DailyNodeStats.objects.filter(tenant=tenant, day=day).delete()
     DailyTicketStats.objects.bulk_create(rows.values(), batch_size=1000)
     DailyNodeStats.objects.bulk_create(nodes.values(), batch_size=1000)
-    return len(rows) + len(nodes)
+    return len(rows) + len(nodes) + _repeats_of_day(tenant=tenant, day=day, start=start, end=end)
+
+
+def _repeats_of_day(*, tenant: Any, day: datetime.date, start: datetime.datetime, end: datetime.datetime) -> int:
+    """The day's RepeatRequest rows again: tickets filed that day whose customer filed the same
+    category in the REPEAT_WINDOW_DAYS before (one query; each probe is on (tenant, customer,
+    created))."""
+    earlier = Ticket.objects.filter(
+        tenant=tenant, customer=OuterRef("customer_id"), category=OuterRef("category_id"),
+        created_at__lt=OuterRef("created_at"),
+        created_at__gte=ExpressionWrapper(OuterRef("created_at") - datetime.timedelta(days=REPEAT_WINDOW_DAYS),
+                                          output_field=DateTimeField()))
+    repeats = [RepeatRequest(tenant_id=tenant.pk, day=day, **dict(zip(
+        ("ticket_id", "customer_id", "category_id", "region_id", "store_id", "template_id", "assignee_id"), row,
+        strict=True)))
+        for row in Ticket.objects.filter(tenant=tenant, created_at__gte=start, created_at__lt=end,
+                                         customer__isnull=False).filter(Exists(earlier)).order_by()
+        .values_list("pk", "customer_id", "category_id", "region_id", "store_id", "template_id", "assignee_id")]
+    RepeatRequest.objects.filter(tenant=tenant, day=day).delete()
+    RepeatRequest.objects.bulk_create(repeats, batch_size=1000)
+    return len(repeats)
 
 
 def rollup_refresh(*, tenant: Any, now: datetime.datetime | None = None) -> int:

@@ -77,7 +77,7 @@ class BoardView(StaffView):
             ("store", filters.store_id), ("template", filters.template_id), ("priority", filters.priority)) if value})
         context = {"form": form, "board": data, "group": group, "groups": GROUPS, "can_transfer": can_transfer,
                    "query": query.urlencode(), "priorities": dict(Priority.choices), "updated": timezone.now(),
-                   "list_query": list_query, "cap": selectors.FIGURE_CAP}
+                   "list_query": list_query, "cap": data["cap"]}
         template = "dashboards/_board_columns.html" if request.headers.get("HX-Request") else "dashboards/board.html"
         return render(request, template, context, status=status)
 
@@ -134,10 +134,10 @@ class DashboardView(StaffView):
     def get(self, request):
         form, filters, status = _filter_form(request, DashboardFilterForm)
         user = request.user
-        intake = selectors.intake_by_day(user=user, filters=filters)
+        intake = selectors.intake(user=user, filters=filters)
         names = {value: str(label) for value, label in Source.choices}
         nodes = selectors.node_heatmap(user=user, filters=filters)
-        hours = selectors.intake_hour_heatmap(user=user, filters=filters)
+        ranked = selectors.rankings(user=user, filters=filters)
         csat = selectors.csat_summary(user=user, filters=filters)
         context = {
             "form": form, "filters": filters, "query": request.GET.urlencode(),
@@ -148,13 +148,10 @@ class DashboardView(StaffView):
             "node_rows": [{**row, "avg_text": charts.duration_text(row["avg"])} for row in nodes["rows"]],
             "node_chart": charts.heatmap(rows=[r["node"] for r in nodes["rows"]], cols=nodes["buckets"],
                                          values=[r["cells"] for r in nodes["rows"]], cell_w=56),
-            "hour_chart": charts.heatmap(rows=[f"周{d}" for d in WEEKDAYS], cols=_hour_labels(), values=hours["grid"],
+            "hour_chart": charts.heatmap(rows=[f"周{d}" for d in WEEKDAYS], cols=_hour_labels(), values=intake["grid"],
                                          cell_w=22, cell_h=20, left=40, color="#0d6efd", col_every=3),
-            "rankings": [(label, [_ranking_row(r) for r in rows]) for label, rows in (
-                (_("Stores"), selectors.resolution_by(user=user, filters=filters, by="store")),
-                (_("People"), selectors.resolution_by(user=user, filters=filters, by="person")),
-                (_("Regions"), selectors.resolution_by(user=user, filters=filters, by="region")),
-            )],
+            "rankings": [(label, [_ranking_row(r) for r in ranked[by]])
+                         for label, by in ((_("Stores"), "store"), (_("People"), "person"), (_("Regions"), "region"))],
             "csat": csat,
             "repeats": selectors.repeat_requests(user=user, filters=filters),
         }

@@ -120,7 +120,7 @@ def test_duration_text_and_nice_max():
     assert [charts.nice_max(v) for v in (0, 3, 7, 12, 260)] == [1, 5, 10, 20, 500]
 
 
-def test_repeat_requests_of_the_same_customer_and_category(scope_a, staff, repair, places, client_for):
+def test_repeat_requests_of_the_same_customer_and_category(scope_a, staff, repair, places, client_for, roll):
     from tests.factories import CustomerFactory
     from tickets.services import ticket_intake
 
@@ -129,6 +129,7 @@ def test_repeat_requests_of_the_same_customer_and_category(scope_a, staff, repai
     for customer in (again, again, again, once):
         ticket_intake(tenant=scope_a, source="phone", template=repair, data={}, customer=customer, title="又坏了",
                       partial=True, store=places["xuhui"])
+    roll()
     response = client_for(staff["manager"]).get(reverse("dashboard"))
     assert [(r["customer__name"], r["n"]) for r in response.context["repeats"]] == [("回头客", 3)]
     assert 'data-testid="repeats"' in response.content.decode()

@@ -92,7 +92,8 @@ def test_dashboard_series_come_from_the_rollups(scope_a, staff, file_ticket, pla
     assert store["avg"] == datetime.timedelta(minutes=110)  # 20, 80, 140, 200 min
     assert datetime.timedelta(minutes=60) <= store["p50"] <= datetime.timedelta(minutes=120)
     assert store["breach_rate"] == 0
-    assert [row["node"] for row in node_heatmap(user=manager, filters=TicketFilters(days=7))["rows"]] == ["受理", "维修"]
+    nodes = node_heatmap(user=manager, filters=TicketFilters(days=7))["rows"]
+    assert [row["node"] for row in nodes] == ["受理", "维修"]
     averages = rollup_averages(user=manager, since=timezone.localdate() - datetime.timedelta(days=6))
     assert averages["avg_resolution"] == datetime.timedelta(minutes=110)
     # A filter the roll-ups are keyed by narrows them.

@@ -110,3 +110,15 @@ def test_engineer_sees_todays_tasks_only_their_own(scope_a, staff, file_ticket, 
     assert 'data-testid="today-tasks"' in body
     assert "更换压缩机" in body and "还在受理" not in body
     assert [t.ticket_id for t in response.context["today"]["today"]] == [mine.pk]
+
+
+def test_live_counts_stop_at_the_cap(scope_a, staff, file_ticket, places, client_for, monkeypatch):
+    from dashboards import selectors
+
+    monkeypatch.setattr(selectors, "FIGURE_CAP", 2)
+    for _ in range(3):
+        file_ticket(places["xuhui"])
+    response = client_for(staff["manager"]).get(reverse("workbench"))
+    figures = response.context["figures"]
+    assert figures["open"] == 3 and figures["cap"] == 2  # cap + 1: "more than 2"
+    assert "2+" in response.content.decode()
