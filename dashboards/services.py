@@ -272,14 +272,17 @@ def rollup_refresh(*, tenant: Any, now: datetime.datetime | None = None) -> int:
     if not DailyTicketStats.objects.filter(tenant=tenant).exists():
         first = Ticket.objects.filter(tenant=tenant).order_by("created_at").values_list("created_at", flat=True)[:1]
         if first:
-            return rollup_backfill(tenant=tenant, since=timezone.localtime(first[0]).date(), now=now)
+            oldest = today - datetime.timedelta(days=ROLLUP_MAX_DAYS - 1)
+            return rollup_backfill(tenant=tenant, since=max(timezone.localtime(first[0]).date(), oldest), now=now)
     return sum(rollup_day(tenant=tenant, day=today - datetime.timedelta(days=back), now=now) for back in (1, 0))
 
 
 def rollup_backfill(*, tenant: Any, since: datetime.date, until: datetime.date | None = None,
                     now: datetime.datetime | None = None) -> int:
-    """Recompute every day from `since` to `until` (default today), one transaction per day.
-    Refused for a start after the end or more than ROLLUP_MAX_DAYS days back."""
+    """Recompute every day from `until` (default today) back to `since`, one transaction per day
+    — newest first, so an interrupted backfill leaves the recent periods complete (run the
+    command again for the rest). Refused for a start after the end or more than
+    ROLLUP_MAX_DAYS days back."""
     now = now or timezone.now()
     until = until or timezone.localtime(now).date()
     if since > until:
@@ -287,8 +290,8 @@ def rollup_backfill(*, tenant: Any, since: datetime.date, until: datetime.date |
     if (until - since).days >= ROLLUP_MAX_DAYS:
         raise ValidationError(_("Roll up at most %(n)d days at a time.") % {"n": ROLLUP_MAX_DAYS})
     total = 0
-    day = since
-    while day <= until:
+    day = until
+    while day >= since:
         total += rollup_day(tenant=tenant, day=day, now=now)
-        day += datetime.timedelta(days=1)
+        day -= datetime.timedelta(days=1)
     return total

@@ -183,3 +183,14 @@ def test_rollup_command_backfills(scope_a, file_ticket, places):
     call_command("dashboards_rollup", "--tenant", scope_a.slug, "--days", "7", stdout=out)
     assert "weidao" in out.getvalue()
     assert sum(DailyTicketStats.objects.values_list("created", flat=True)) == 1
+
+
+def test_first_refresh_of_a_long_history_backfills_at_most_the_limit(scope_a, file_ticket, places, monkeypatch):
+    from dashboards import services
+
+    monkeypatch.setattr(services, "ROLLUP_MAX_DAYS", 5)
+    with time_machine.travel(timezone.now() - datetime.timedelta(days=30), tick=False):
+        file_ticket(places["xuhui"])
+    file_ticket(places["xuhui"])
+    rollup_refresh(tenant=scope_a)  # no error for the 30-day-old ticket: the last 5 days only
+    assert sum(DailyTicketStats.objects.values_list("created", flat=True)) == 1
