@@ -6,11 +6,15 @@ its own Django test client and database connection) and the queries per page. Ta
     … bench_dashboards.py --keep --db-name bench_dash --requests 40
 
 The tickets are bench_ticket_pages' (generated in SQL, one every 29 seconds back from now, so
-30 days hold about 89,000 of them; statuses spread, resolved after a day), signed in as a manager
-(tenant-wide). Without DATABASE_URL it runs on SQLite with --tickets 20000 (a smoke test only).
-The machine is shared: quote figures with that caveat."""
+30 days hold about 89,000 of them and 30 % are open; statuses spread, resolved after a day), each
+open one with a running SLA clock (TicketSla, generated in SQL: first response due after 2 hours,
+resolution after 3 days), signed in as a manager (tenant-wide). The dashboard reads the daily
+roll-ups: the bench backfills them once (timed) and times one refresh of today and yesterday —
+what the beat task does every 5 minutes. Without DATABASE_URL it runs on SQLite with --tickets
+20000 (a smoke test only). The machine is shared: quote figures with that caveat."""
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import sys
@@ -28,10 +32,59 @@ PAGES = {
     "board_by_handler": "/board/?group=handler",
     "dashboard_30d": "/dashboard/",
     "dashboard_7d": "/dashboard/?days=7",
+    "dashboard_90d": "/dashboard/?days=90",
 }
 
 
-def run_concurrent(user, url, *, clients, requests):
+def sla_clocks(connection, tenant):
+    """A running SLA clock for every open ticket that has none (PostgreSQL: one INSERT … SELECT)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            INSERT INTO workflow_ticketsla (tenant_id, ticket_id, due_soon_percent, started_at, response_due_at,
+                responded_at, response_breached, resolution_due_at, resolved_at, resolution_breached, paused_at,
+                paused_minutes, is_open, escalation_level)
+            SELECT t.tenant_id, t.id, 20, t.created_at, t.created_at + interval '2 hours',
+                   CASE WHEN t.status <> 'new' THEN t.created_at + interval '30 minutes' END,
+                   t.status = 'new' AND t.created_at < now() - interval '2 hours',
+                   t.created_at + interval '3 days', NULL, t.created_at < now() - interval '3 days',
+                   NULL, 0, true, 0
+            FROM tickets_ticket t
+            WHERE t.tenant_id = %s AND t.status IN ('new', 'in_progress', 'waiting')
+              AND NOT EXISTS (SELECT 1 FROM workflow_ticketsla s WHERE s.ticket_id = t.id)
+        """, [tenant.pk])
+        cursor.execute("VACUUM (ANALYZE) workflow_ticketsla")
+
+
+def rollups(connection, tenant):
+    """Backfill the roll-ups when there are none (timed), then time one beat refresh."""
+    from dashboards.models import DailyTicketStats
+    from dashboards.services import rollup_refresh
+    from scrm.tenancy import tenant_scope
+
+    with tenant_scope(tenant):
+        if not DailyTicketStats.objects.exists():
+            started = time.perf_counter()
+            rollup_refresh(tenant=tenant)  # the first run backfills the whole history
+            print(f"  roll-up backfill: {time.perf_counter() - started:.0f}s, "
+                  f"{DailyTicketStats.objects.count():,} rows", flush=True)
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("VACUUM (ANALYZE) dashboards_dailyticketstats")
+        started = time.perf_counter()
+        rollup_refresh(tenant=tenant)
+        print(f"  roll-up refresh of today and yesterday (the beat task): "
+              f"{(time.perf_counter() - started) * 1000:.0f} ms", flush=True)
+
+
+def run_concurrent(user, url, *, clients, requests, processes=True):
+    """`clients` concurrent clients, each `requests` requests in a row; the server time of each.
+    With processes (the default on PostgreSQL) every client is a forked process with its own
+    connection — like the workers of a WSGI server; threads share one interpreter lock, so
+    they measure Python's queue as much as the server."""
+    if processes:
+        return _run_processes(user.pk, url, clients=clients, requests=requests)
     from django.db import connections
     from django.test import Client
 
@@ -59,6 +112,41 @@ def run_concurrent(user, url, *, clients, requests):
     return times
 
 
+def _process_worker(user_id, url, requests, queue):
+    from django.contrib.auth import get_user_model
+    from django.db import connections
+    from django.test import Client
+
+    connections.close_all()  # never share the parent's connection
+    client = Client()
+    client.force_login(get_user_model().objects.get(pk=user_id))
+    times = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        response = client.get(url)
+        elapsed = (time.perf_counter() - started) * 1000
+        times.append(elapsed if response.status_code == 200 else -1.0)
+    connections.close_all()
+    queue.put(times)
+
+
+def _run_processes(user_id, url, *, clients, requests):
+    from django.db import connections
+
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    workers = [context.Process(target=_process_worker, args=(user_id, url, requests, queue)) for _ in range(clients)]
+    for w in workers:
+        w.start()
+    times = [t for _ in workers for t in queue.get()]
+    for w in workers:
+        w.join()
+    if any(t < 0 for t in times):
+        raise SystemExit(f"{url}: {sum(t < 0 for t in times)} failed requests")
+    return times
+
+
 def queries_of(user, url, connection):
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -77,6 +165,7 @@ def main():
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--db-name", default="bench_dash")
+    parser.add_argument("--threads", action="store_true", help="clients as threads of one process (GIL-bound)")
     args = parser.parse_args()
     postgres = bool(os.environ.get("DATABASE_URL"))
     tickets = args.tickets or (1_000_000 if postgres else 20_000)
@@ -101,6 +190,8 @@ def main():
                          stdout=sys.stdout)
             vacuum(connection)
             print(f"  generated in {time.perf_counter() - started:.0f}s", flush=True)
+        sla_clocks(connection, tenant)
+        rollups(connection, tenant)
         from django.contrib.auth import get_user_model
 
         manager = get_user_model().objects.filter(username="pages_manager").first()
@@ -108,14 +199,20 @@ def main():
             with tenant_scope(tenant):
                 manager = staff_create(tenant=tenant, username="pages_manager", password="bench-Pass-123",
                                        display_name="经理", role=Role.MANAGER).user
-        print(f"{tickets:,} tickets · {args.clients} concurrent clients × {args.requests} requests per page "
-              f"({connection.vendor}; shared machine, figures are noisy)")
+        mode = "threads" if args.threads or not postgres else "processes"
+        print(f"{tickets:,} tickets · {args.clients} concurrent clients ({mode}) × {args.requests} requests per page "
+              f"({connection.vendor}; {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}: "
+              f"shared machine, figures are noisy)")
         print(f"{'page':20} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'queries':>8}")
         for label, url in PAGES.items():
-            run_concurrent(manager, url, clients=2, requests=2)  # warm-up
-            times = run_concurrent(manager, url, clients=args.clients, requests=args.requests)
+            processes = postgres and not args.threads
+            # Counted first, in this process: it also warms what forked clients inherit (URL
+            # resolvers, templates, translation catalogues), as a WSGI server's preloaded workers.
+            queries = queries_of(manager, url, connection)
+            run_concurrent(manager, url, clients=2, requests=2, processes=processes)  # warm-up
+            times = run_concurrent(manager, url, clients=args.clients, requests=args.requests, processes=processes)
             print(f"{label:20} {statistics.median(times):8.1f} {percentile(times, 95):8.1f} {max(times):8.1f} "
-                  f"{queries_of(manager, url, connection):8d}", flush=True)
+                  f"{queries:8d}", flush=True)
 
 
 if __name__ == "__main__":

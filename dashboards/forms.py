@@ -43,6 +43,15 @@ class FilterForm(BootstrapFormMixin, forms.Form):
             handler_id=data.get("handler"), days=data.get("days") or 30)
 
 
+class DashboardFilterForm(FilterForm):
+    """The dashboard's filters: period, region, store, template and handler — the keys of the
+    daily roll-ups it reads (priority is not one: the board and the lists filter by it)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["priority"]
+
+
 class TransferForm(forms.Form):
     """A card dropped on a handler's column: which ticket, to whom (checked by the lifecycle)."""
 

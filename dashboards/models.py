@@ -72,3 +72,120 @@ class QualityFlag(TenantOwned):
 
     def __str__(self):
         return f"{self.ticket_id}: {self.rule_id}"
+
+
+# --- daily roll-ups --------------------------------------------------------------------------
+
+# Upper bounds (minutes) of the duration buckets the roll-ups count first responses and
+# resolutions in; the last bucket is open. Percentiles (p50/p90) are read from these counts
+# (dashboards.selectors.bucket_percentile), so the edges are dense where most tickets end.
+DURATION_EDGES = (15, 30, 60, 120, 240, 480, 1440, 2880, 5760, 10080)
+DURATION_BUCKET_COUNT = len(DURATION_EDGES) + 1
+# The node × duration heatmap's buckets (minutes; the last is open).
+NODE_EDGES = (30, 120, 480, 1440, 4320)
+NODE_BUCKET_COUNT = len(NODE_EDGES) + 1
+REPEAT_WINDOW_DAYS = 30  # a ticket is a repeat when the customer filed the same category this recently
+
+HOUR_FIELDS = tuple(f"h{h:02d}" for h in range(24))
+RESOLUTION_FIELDS = tuple(f"r{i:02d}" for i in range(DURATION_BUCKET_COUNT))
+RESPONSE_FIELDS = tuple(f"f{i:02d}" for i in range(DURATION_BUCKET_COUNT))
+NODE_FIELDS = tuple(f"b{i}" for i in range(NODE_BUCKET_COUNT))
+
+
+class DailyTicketStats(TenantOwned):
+    """One day's tickets of one combination of region, store, template, channel and handler:
+    how many were filed (and in which hour, local time), how many finished (resolved, or closed
+    by a workflow) and how many of those breached their SLA, how many got their first response,
+    with the sums and bucket counts of those durations. Written only by
+    dashboards.services.rollup_day (delete the tenant's day, insert it again), read by the
+    dashboard and the 工作台 averages: never a row per ticket.
+
+    A ticket counts on the day it was filed (created), the day it finished (resolved_*) and the
+    day of its first response (responded_*), each under its region, store, template, channel and
+    handler as they were when that day was rolled up. Several rows may share a key (after a
+    handler is deleted): readers always sum."""
+
+    day = models.DateField()
+    region = models.ForeignKey("scrm.Region", on_delete=models.CASCADE, null=True, related_name="+")
+    store = models.ForeignKey("scrm.Store", on_delete=models.CASCADE, null=True, related_name="+")
+    template = models.ForeignKey("tickets.TicketTemplate", on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=10)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created = models.PositiveIntegerField(default=0)
+    resolved = models.PositiveIntegerField(default=0)
+    breached = models.PositiveIntegerField(default=0)
+    resolution_seconds = models.BigIntegerField(default=0)
+    responded = models.PositiveIntegerField(default=0)
+    response_seconds = models.BigIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("daily ticket statistics")
+        verbose_name_plural = _("daily ticket statistics")
+        indexes = [
+            models.Index(fields=["tenant", "day"], name="dailyticketstats_day"),
+            # A regional manager's dashboard: only their stores' (and store-less regions') rows.
+            models.Index(fields=["tenant", "store", "day"], name="dailyticketstats_store"),
+            models.Index(fields=["tenant", "region", "day"], name="dailyticketstats_region"),
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.store_id} {self.template_id} {self.source}"
+
+
+class DailyNodeStats(TenantOwned):
+    """One day's finished workflow tasks of one node, for one combination of the ticket's region,
+    store, template and handler: how many, their total time (created → completed) and how many
+    fell in each NODE_EDGES bucket — the node × duration heatmap. Written with DailyTicketStats."""
+
+    day = models.DateField()
+    region = models.ForeignKey("scrm.Region", on_delete=models.CASCADE, null=True, related_name="+")
+    store = models.ForeignKey("scrm.Store", on_delete=models.CASCADE, null=True, related_name="+")
+    template = models.ForeignKey("tickets.TicketTemplate", on_delete=models.CASCADE, related_name="+")
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    node_name = models.CharField(max_length=60)
+    n = models.PositiveIntegerField(default=0)
+    seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("daily node statistics")
+        verbose_name_plural = _("daily node statistics")
+        indexes = [
+            models.Index(fields=["tenant", "day"], name="dailynodestats_day"),
+            models.Index(fields=["tenant", "store", "day"], name="dailynodestats_store"),
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.node_name}"
+
+
+class RepeatRequest(TenantOwned):
+    """A repeat request (重复投诉): a ticket filed by a customer who had filed another ticket of the
+    same category within REPEAT_WINDOW_DAYS before it. Written by the roll-up of the day the
+    ticket was filed (with the ticket's region, store, template and handler, as DailyTicketStats),
+    so the dashboard lists repeat customers without grouping the period's tickets."""
+
+    day = models.DateField()
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("scrm.Customer", on_delete=models.CASCADE, related_name="+")
+    category = models.ForeignKey("tickets.Category", on_delete=models.CASCADE, related_name="+")
+    region = models.ForeignKey("scrm.Region", on_delete=models.CASCADE, null=True, related_name="+")
+    store = models.ForeignKey("scrm.Store", on_delete=models.CASCADE, null=True, related_name="+")
+    template = models.ForeignKey("tickets.TicketTemplate", on_delete=models.CASCADE, related_name="+")
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("repeat request")
+        verbose_name_plural = _("repeat requests")
+        indexes = [models.Index(fields=["tenant", "day"], name="repeatrequest_day")]
+
+    def __str__(self):
+        return f"{self.day} {self.customer_id} {self.category_id}"
+
+
+# The bucket and hour columns, one integer each (summed by the dashboard in SQL); added in a
+# loop because forty-odd identical declarations would hide the model above.
+for _name in HOUR_FIELDS + RESOLUTION_FIELDS + RESPONSE_FIELDS:
+    DailyTicketStats.add_to_class(_name, models.PositiveIntegerField(default=0))
+for _name in NODE_FIELDS:
+    DailyNodeStats.add_to_class(_name, models.PositiveIntegerField(default=0))

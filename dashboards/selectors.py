@@ -1,8 +1,8 @@
 """Dashboard reads: the 工作台 figures by role, the progress board's cards and columns, the manager
-dashboard's series. Everything starts from `tickets.selectors.visible_tickets`, so a regional
-manager counts only their regions and an engineer only their own work; each figure is one
-grouped query (Count/Avg with filters, TruncDate, values().annotate()) over indexed columns —
-never a query per row or per day."""
+dashboard's series. The live figures start from `tickets.selectors.visible_tickets` and are
+capped counts on indexes; the dashboard's history reads only the daily roll-ups
+(DailyTicketStats, DailyNodeStats) through `rollup_scope`, which keeps a regional manager to
+their regions and an engineer to their own work. Never a query per row or per day."""
 
 from __future__ import annotations
 
@@ -10,38 +10,50 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Avg,
     Count,
-    DurationField,
-    ExpressionWrapper,
-    F,
+    IntegerField,
+    Max,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
+    Sum,
+    Value,
 )
-from django.db.models.functions import Coalesce, ExtractHour, ExtractWeekDay, TruncDate
 from django.utils import timezone
 
 from scrm.models import Membership, Region, Store
+from scrm.selectors import membership_current, visibility_q
+from tickets import extensions
 from tickets.models import (
     OPEN_STATUSES,
-    EventKind,
     SatisfactionRating,
     Status,
     Ticket,
     TicketTemplate,
-    TimelineEvent,
 )
 from tickets.selectors import finished_since_q, visible_tickets
 from workflow.lifecycle import ASSIGNABLE_ROLES
 from workflow.models import Task, TaskStatus, TicketSla
 from workflow.selectors import tasks_mine
 
-from .models import QualityFlag, QualityRule
+from .models import (
+    DURATION_EDGES,
+    HOUR_FIELDS,
+    NODE_FIELDS,
+    RESOLUTION_FIELDS,
+    DailyNodeStats,
+    DailyTicketStats,
+    QualityFlag,
+    QualityRule,
+    RepeatRequest,
+)
 
-BOARD_CARD_LIMIT = 300  # cards drawn on the board; the column counts are exact
+BOARD_COLUMN_LIMIT = 12  # cards drawn per board column (newest first); its total is counted
+BOARD_COUNT_CAP = 1000  # a column's count stops here ("1,000+"): bounded work per column
 DURATION_BUCKETS = (  # (upper bound in minutes, label) for the node × duration heatmap
     (30, "<30m"), (120, "30m–2h"), (480, "2–8h"), (1440, "8–24h"), (4320, "1–3d"), (None, ">3d"),
 )
@@ -73,57 +85,74 @@ class TicketFilters:
         return qs
 
 
-def _duration(later: str, earlier: str) -> ExpressionWrapper:
-    return ExpressionWrapper(F(later) - F(earlier), output_field=DurationField())
-
-
-def _resolution() -> ExpressionWrapper:
-    """Created → resolved (or closed, for a ticket its workflow closed without resolving)."""
-    return ExpressionWrapper(Coalesce("resolved_at", "closed_at") - F("created_at"), output_field=DurationField())
-
-
 # --- SLA seam ------------------------------------------------------------------------------
 
-def sla_figures(*, tickets: QuerySet, now: datetime.datetime) -> dict[str, int] | None:
-    """{"overdue": n, "due_soon": n} of these open tickets from their SLA clocks (workflow's
-    TicketSla: running, not paused): overdue when a first response or resolution is past due,
-    due soon when one falls within the next hour. One aggregate query over the partial indexes."""
+FIGURE_CAP = 10000  # the 工作台 counts stop here ("10,000+"), as the ticket list's pages do
+
+
+def capped_count(qs: QuerySet, cap: int | None = None) -> int:
+    """COUNT over at most cap + 1 rows (a LIMIT inside the count; FIGURE_CAP by default): bounded
+    work on an index however many rows match; more than `cap` reads as cap + 1, shown "10,000+"."""
+    return qs.order_by()[: (cap or FIGURE_CAP) + 1].count()
+
+
+def capped_counts(querysets: list[QuerySet], cap: int) -> list[int]:
+    """Several capped counts in one query: SELECT (SELECT COUNT(*) FROM (… LIMIT cap + 1)), …
+    — each an index scan that stops after cap + 1 rows (PostgreSQL and SQLite alike)."""
+    if not querysets:
+        return []
+    parts: list[str] = []
+    params: list[Any] = []
+    for qs in querysets:
+        sql, part_params = qs.order_by().values("pk").query.sql_with_params()
+        # Django's own compiled SQL, its values kept apart as parameters; the limit is an int.
+        parts.append(f"(SELECT COUNT(*) FROM ({sql} LIMIT {int(cap) + 1}) AS c{len(parts)})")  # noqa: S608
+        params.extend(part_params)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        return list(cursor.fetchone())
+
+
+def _tenant_wide(user: Any) -> bool:
+    return bool(user.is_superuser or (membership_current(user=user) is not None and visibility_q(user=user) is None))
+
+
+def sla_figures(*, user: Any, tickets: QuerySet, now: datetime.datetime) -> dict[str, int]:
+    """{"overdue": n, "due_soon": n} of the open tickets the user may see, from their SLA clocks
+    (workflow's TicketSla: running, not paused): overdue when a first response or resolution is
+    past due, due soon when one falls within the next hour. Two capped counts over TicketSla's
+    partial indexes; for a tenant-wide role without joining the tickets at all (an open clock
+    belongs to an open ticket)."""
     horizon = now + datetime.timedelta(hours=1)
-    running = TicketSla.objects.filter(ticket__in=tickets.values("pk"), is_open=True, paused_at__isnull=True)
+    running = TicketSla.objects.filter(is_open=True, paused_at__isnull=True)
+    if not _tenant_wide(user):
+        running = running.filter(ticket__in=tickets.values("pk"))
     late = (Q(responded_at__isnull=True, response_due_at__lt=now)
             | Q(resolved_at__isnull=True, resolution_due_at__lt=now))
     soon = (Q(responded_at__isnull=True, response_due_at__gte=now, response_due_at__lte=horizon)
             | Q(resolved_at__isnull=True, resolution_due_at__gte=now, resolution_due_at__lte=horizon))
-    counts = running.aggregate(overdue=Count("pk", filter=late), due_soon=Count("pk", filter=soon & ~late))
-    return {"overdue": counts["overdue"] or 0, "due_soon": counts["due_soon"] or 0}
+    return {"overdue": capped_count(running.filter(late)), "due_soon": capped_count(running.filter(soon).exclude(late))}
 
 
 # --- 工作台 --------------------------------------------------------------------------------
 
 def manager_figures(*, user: Any, now: datetime.datetime | None = None) -> dict[str, Any]:
     """The numbers a manager starts the day with, over the tickets they may see: open, new today,
-    resolved today, overdue and due soon (SLA), average first response and resolution time over the
-    last 7 days. Five queries, each on an index ((tenant, status), (tenant, created), (tenant,
-    resolved)), whatever the number of tickets."""
+    resolved today, overdue and due soon (SLA) — live, each a count capped at FIGURE_CAP on an
+    index (the partial index of open tickets, (tenant, created), (tenant, resolved / closed),
+    TicketSla's partial indexes) — and the average first response and resolution time of the
+    last 7 days from the roll-ups."""
     now = now or timezone.now()
     start = day_start(now)
-    week = now - datetime.timedelta(days=7)
     qs = visible_tickets(user=user).order_by()
     figures: dict[str, Any] = {
-        "open": qs.filter(status__in=OPEN_STATUSES).count(),
-        "new_today": qs.filter(created_at__gte=start).count(),
-        "resolved_today": qs.filter(finished_since_q(start)).count(),
+        "open": capped_count(qs.filter(status__in=OPEN_STATUSES)),
+        "new_today": capped_count(qs.filter(created_at__gte=start)),
+        "resolved_today": capped_count(qs.filter(finished_since_q(start))),
+        "cap": FIGURE_CAP,
     }
-    figures["avg_resolution"] = qs.filter(finished_since_q(week)).aggregate(v=Avg(_resolution()))["v"]
-    first = (TimelineEvent.objects.filter(ticket=OuterRef("pk"), actor__isnull=False)
-             .filter(Q(kind__in=[EventKind.COMMENT, EventKind.STATUS, EventKind.ASSIGNED]) | Q(code="task.acted"))
-             .order_by("created_at").values("created_at")[:1])
-    figures["avg_first_response"] = (
-        qs.filter(created_at__gte=week).annotate(first=Subquery(first)).filter(first__isnull=False)
-        .aggregate(v=Avg(_duration("first", "created_at")))["v"])
-    sla = sla_figures(tickets=qs.filter(status__in=OPEN_STATUSES), now=now)
-    figures["overdue"] = sla["overdue"] if sla else None
-    figures["due_soon"] = sla["due_soon"] if sla else None
+    figures.update(rollup_averages(user=user, since=(start - datetime.timedelta(days=6)).date()))
+    figures.update(sla_figures(user=user, tickets=qs.filter(status__in=OPEN_STATUSES), now=now))
     return figures
 
 
@@ -164,6 +193,7 @@ class Column:
     label: str
     count: int = 0
     cards: list = field(default_factory=list)
+    capped: bool = False  # more than `count` (the cap) match: shown as "1,000+"
 
 
 def handler_choices() -> list[Any]:
@@ -174,60 +204,83 @@ def handler_choices() -> list[Any]:
 
 def board(*, user: Any, filters: TicketFilters, group: str = "status") -> dict[str, Any]:
     """Open visible tickets as cards in columns — by status, by the workflow node they wait at, or
-    by handler — with exact per-column counts (one grouped query) and the newest
-    BOARD_CARD_LIMIT cards (one query, the node of each card as a subquery)."""
-    qs = filters.apply(visible_tickets(user=user).filter(status__in=OPEN_STATUSES))
+    by handler. Each column shows its newest BOARD_COLUMN_LIMIT cards and its total, counted up to
+    BOARD_COUNT_CAP (all columns in one query of capped counts; by node, one GROUP BY over the
+    open tasks); every card is coloured by its SLA state (tickets.extensions.list_badges: one
+    query for the page). Queries: the counts, one for the newest ids of every column (a UNION
+    ALL of LIMITed index scans on PostgreSQL; a query per column on SQLite), one for the cards,
+    one for their SLA."""
+    qs = filters.apply(visible_tickets(user=user).filter(status__in=OPEN_STATUSES)).order_by()
+    columns: dict[Any, Column] = {}
+    picks: dict[Any, QuerySet] = {}
+    if group == "node":
+        open_tasks = Task.objects.filter(status=TaskStatus.OPEN).order_by()
+        counts = (open_tasks.filter(ticket__in=qs.values("pk")).values_list("node_name")
+                  .annotate(n=Count("ticket_id", distinct=True)))
+        for name, n in sorted(counts, key=lambda row: (-row[1], row[0])):
+            columns[name] = Column(key=name, label=name, count=n)
+            picks[name] = qs.filter(pk__in=open_tasks.filter(node_name=name).values("ticket_id"))
+        without = qs.exclude(pk__in=open_tasks.values("ticket_id"))
+        n_without = capped_count(without, BOARD_COUNT_CAP)
+        if n_without:
+            columns[None] = Column(key=None, label="", count=n_without)
+            picks[None] = without
+    elif group == "handler":
+        columns[None] = Column(key=None, label="")
+        picks[None] = qs.filter(assignee__isnull=True)
+        for person in handler_choices():
+            columns[person.pk] = Column(key=person.pk, label=person.first_name or person.username)
+            picks[person.pk] = qs.filter(assignee_id=person.pk)
+    else:
+        for status in OPEN_STATUSES:
+            columns[status] = Column(key=status, label=str(Status(status).label))
+            picks[status] = qs.filter(status=status)
+    if group != "node":
+        for key, n in zip(picks, capped_counts(list(picks.values()), BOARD_COUNT_CAP), strict=True):
+            columns[key].count = n
+    for column in columns.values():
+        if column.count > BOARD_COUNT_CAP:
+            column.count, column.capped = BOARD_COUNT_CAP, True
+    picked = _newest_ids({key: pick for key, pick in picks.items() if columns[key].count}, BOARD_COLUMN_LIMIT)
     open_node = (Task.objects.filter(ticket=OuterRef("pk"), status=TaskStatus.OPEN)
                  .order_by("id").values("node_name")[:1])
-    cards = list(
-        qs.select_related("store", "assignee", "customer", "template")
+    cards = {card.pk: card for card in (
+        Ticket.objects.filter(pk__in={pk for ids in picked.values() for pk in ids})
+        .select_related("store", "assignee", "customer", "template")
         .annotate(node_name=Subquery(open_node))
         .only("id", "number", "title", "priority", "status", "created_at", "tenant_id", "store__id", "store__name",
               "assignee__id", "assignee__username", "assignee__first_name", "customer__id", "customer__name",
-              "template__id", "template__name")
-        .order_by("-created_at", "-id")[:BOARD_CARD_LIMIT])
-    columns: dict[Any, Column] = {}
-    if group == "node":
-        counts = (Task.objects.filter(status=TaskStatus.OPEN, ticket__in=qs.values("pk")).order_by()
-                  .values_list("node_name").annotate(n=Count("ticket_id", distinct=True)))
-        for name, n in sorted(counts, key=lambda row: -row[1]):
-            columns[name] = Column(key=name, label=name, count=n)
-        columns.setdefault(None, Column(key=None, label=""))
-        key_of = _card_node
-    elif group == "handler":
-        counts_by = dict(qs.order_by().values_list("assignee_id").annotate(n=Count("id")))
-        columns[None] = Column(key=None, label="", count=counts_by.get(None, 0))
-        for person in handler_choices():
-            columns[person.pk] = Column(key=person.pk, label=person.first_name or person.username,
-                                        count=counts_by.get(person.pk, 0))
-        key_of = _card_assignee
-    else:
-        counts_by = dict(qs.order_by().values_list("status").annotate(n=Count("id")))
-        for status in OPEN_STATUSES:
-            columns[status] = Column(key=status, label=str(Status(status).label), count=counts_by.get(status, 0))
-        key_of = _card_status
-    for card in cards:
-        column = columns.get(key_of(card))
-        if column is None:
-            column = columns.setdefault(key_of(card), Column(key=key_of(card), label=str(key_of(card))))
-        column.cards.append(card)
-    if group == "node" and columns[None].count == 0:
-        columns[None].count = len(columns[None].cards)
-        if not columns[None].cards:
-            del columns[None]
-    return {"columns": list(columns.values()), "shown": len(cards), "limit": BOARD_CARD_LIMIT}
+              "template__id", "template__name"))} if picked else {}
+    extensions.list_badges(tickets=list(cards.values()))
+    for card in cards.values():
+        badges: list[dict] = getattr(card, "ext_badges", [])
+        card.sla_state = next((b["state"] for b in badges if b.get("state")), "")  # type: ignore[attr-defined]
+    for key, ids in picked.items():
+        columns[key].cards = [cards[pk] for pk in ids if pk in cards]
+    return {"columns": list(columns.values()), "shown": len(cards), "limit": BOARD_COLUMN_LIMIT,
+            "cap": BOARD_COUNT_CAP}
 
 
-def _card_node(card):
-    return card.node_name
-
-
-def _card_assignee(card):
-    return card.assignee_id
-
-
-def _card_status(card):
-    return card.status
+def _newest_ids(picks: dict[Any, QuerySet], limit: int | None = None) -> dict[Any, list[int]]:
+    """The ids of the newest `limit` tickets of every column, newest first. On PostgreSQL one
+    UNION ALL of the columns' LIMITed queries (each an index scan that stops after `limit`
+    rows); where a compound query cannot hold a LIMIT per part (SQLite), one query per column."""
+    limit = limit or BOARD_COLUMN_LIMIT
+    keys = list(picks)
+    if not keys:
+        return {}
+    parts = [picks[key].annotate(col=Value(i, output_field=IntegerField())).order_by("-created_at", "-id")
+             .values_list("col", "pk", "created_at")[:limit] for i, key in enumerate(keys)]
+    found: dict[Any, list[int]] = {key: [] for key in keys}
+    if len(parts) > 1 and connection.features.supports_slicing_ordering_in_compound:
+        rows = list(parts[0].union(*parts[1:], all=True))
+        rows.sort(key=lambda row: (row[2], row[1]), reverse=True)
+        for col, pk, _created in rows:
+            found[keys[col]].append(pk)
+        return found
+    for key, part in zip(keys, parts, strict=True):
+        found[key] = [pk for _col, pk, _created in part]
+    return found
 
 
 def board_ticket(*, user: Any, pk: int) -> Ticket | None:
@@ -241,75 +294,174 @@ def _period(filters: TicketFilters, now: datetime.datetime) -> datetime.datetime
     return day_start(now) - datetime.timedelta(days=filters.days - 1)
 
 
-def intake_by_day(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None) -> dict[str, Any]:
-    """Tickets created per day and channel over the period: one GROUP BY (day, source)."""
+def _since_day(filters: TicketFilters, now: datetime.datetime) -> datetime.date:
+    return _period(filters, now).date()
+
+
+def rollup_scope(qs: QuerySet, *, user: Any, person_field: str = "assignee") -> QuerySet:
+    """Roll-up (or rating) rows the user may count: every row for tenant-wide roles; otherwise
+    rows of their stores and of store-less rows of their regions (scrm.selectors.visibility_q
+    on the rows' own store and region columns), and rows of their own work (`person_field`).
+    The live "tickets whose open task they hold" widening has no place in history: a
+    regional manager sums only their regions."""
+    if user.is_superuser:
+        return qs
+    if membership_current(user=user) is None:
+        return qs.none()
+    q = visibility_q(user=user)
+    return qs if q is None else qs.filter(q | Q(**{person_field: user}))
+
+
+def rollups(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None,
+            model: Any = DailyTicketStats) -> QuerySet:
+    """The visible, filtered roll-up rows of the period (region, store, template and handler
+    filter; the period counts in local days)."""
+    now = now or timezone.now()
+    qs = rollup_scope(model.objects.filter(day__gte=_since_day(filters, now)), user=user).order_by()
+    for name, value in (("region_id", filters.region_id), ("store_id", filters.store_id),
+                        ("template_id", filters.template_id), ("assignee_id", filters.handler_id)):
+        if value:
+            qs = qs.filter(**{name: value})
+    return qs
+
+
+def bucket_percentile(counts: list[int], q: float, edges: tuple[int, ...] = DURATION_EDGES
+                      ) -> datetime.timedelta | None:
+    """The q-quantile (0 < q < 1) of durations known only by their bucket counts (edges in
+    minutes, the last bucket open): linear inside the bucket it falls in; the open bucket answers
+    its lower edge (so p90 "> 7 days" reads as 7 days). None without any count."""
+    total = sum(counts)
+    if not total:
+        return None
+    rank = q * total
+    seen = 0
+    for i, n in enumerate(counts):
+        if n and seen + n >= rank:
+            lower = edges[i - 1] if i else 0
+            if i >= len(edges):
+                return datetime.timedelta(minutes=lower)
+            share = (rank - seen) / n
+            return datetime.timedelta(minutes=lower + (edges[i] - lower) * share)
+        seen += n
+    return datetime.timedelta(minutes=edges[-1])
+
+
+def _seconds_avg(seconds: int | None, n: int | None) -> datetime.timedelta | None:
+    return datetime.timedelta(seconds=seconds / n) if n and seconds is not None else None
+
+
+def intake(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None) -> dict[str, Any]:
+    """Tickets filed in the period per day and channel, and per weekday × hour of day (when the
+    work arrives), from the roll-ups: one GROUP BY (day, source) over a few rows per day, whatever
+    the number of tickets. `as_of`: when the newest of those rows was computed (the beat task
+    refreshes today's every few minutes)."""
     now = now or timezone.now()
     since = _period(filters, now)
-    rows = (filters.apply(visible_tickets(user=user)).filter(created_at__gte=since).order_by()
-            .annotate(day=TruncDate("created_at")).values_list("day", "source").annotate(n=Count("id")))
+    hours = {name: Sum(name) for name in HOUR_FIELDS}
+    rows = (rollups(user=user, filters=filters, now=now).filter(created__gt=0).values("day", "source")
+            .annotate(n=Sum("created"), at=Max("computed_at"), **hours))
     days = [(since + datetime.timedelta(days=i)).date() for i in range(filters.days)]
     series: dict[str, dict] = {}
-    for day, source, n in rows:
-        series.setdefault(source, {})[day] = n
-    return {"days": days, "series": {source: [per_day.get(d, 0) for d in days] for source, per_day in series.items()}}
+    grid = [[0] * 24 for _ in range(7)]
+    as_of = None
+    for row in rows:
+        series.setdefault(row["source"], {})[row["day"]] = row["n"]
+        as_of = max(as_of, row["at"]) if as_of else row["at"]
+        weekday = row["day"].weekday()  # 0 = Monday
+        for hour, name in enumerate(HOUR_FIELDS):
+            grid[weekday][hour] += row[name] or 0
+    return {"days": days, "series": {source: [per_day.get(d, 0) for d in days] for source, per_day in series.items()},
+            "as_of": as_of, "grid": grid, "peak": max(max(r) for r in grid)}
 
 
-def resolution_by(*, user: Any, filters: TicketFilters, by: str, now: datetime.datetime | None = None,
-                  limit: int = 10) -> list[dict[str, Any]]:
-    """Resolved tickets of the period grouped by store, region or person (`by`): how many and
-    their average resolution time, busiest first. One GROUP BY."""
-    now = now or timezone.now()
-    column = {"store": "store__name", "region": "region__name", "person": "assignee__first_name"}[by]
-    rows = (filters.apply(visible_tickets(user=user)).filter(finished_since_q(_period(filters, now))).order_by()
-            .values(column).annotate(n=Count("id"), avg=Avg(_resolution()))
-            .order_by("-n")[:limit])
-    return [{"name": row[column] or "—", "n": row["n"], "avg": row["avg"]} for row in rows]
-
-
-def node_heatmap(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None) -> dict[str, Any]:
-    """Where tickets stall: finished tasks of the period counted per workflow node and duration
-    bucket (created → completed), with each node's average. One GROUP BY with a CASE per bucket."""
-    now = now or timezone.now()
-    tickets = filters.apply(visible_tickets(user=user)).values("pk")
-    tasks = Task.objects.filter(status=TaskStatus.DONE, completed_at__gte=_period(filters, now),
-                                ticket__in=tickets).order_by()
-    spent = _duration("completed_at", "created_at")
-    aggregates: dict[str, Any] = {"n": Count("id"), "avg": Avg(spent)}
-    lower = datetime.timedelta(0)
-    for i, (minutes, _label) in enumerate(DURATION_BUCKETS):
-        upper = datetime.timedelta(minutes=minutes) if minutes else None
-        cond = Q(completed_at__gte=F("created_at") + lower) if i else Q()
-        if upper is not None:
-            cond &= Q(completed_at__lt=F("created_at") + upper)
-        aggregates[f"b{i}"] = Count("id", filter=cond)
-        lower = upper or lower
-    grouped: Any = tasks.values("node_name")  # the bucket names are built above: not typed per key
-    rows = list(grouped.annotate(**aggregates).order_by("-avg"))
-    peak = max([row[f"b{i}"] for row in rows for i in range(len(DURATION_BUCKETS))] or [0])
-    return {"buckets": [label for _m, label in DURATION_BUCKETS], "peak": peak, "rows": [
-        {"node": row["node_name"], "n": row["n"], "avg": row["avg"],
-         "cells": [row[f"b{i}"] for i in range(len(DURATION_BUCKETS))]} for row in rows]}
+def intake_by_day(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None) -> dict[str, Any]:
+    return intake(user=user, filters=filters, now=now)
 
 
 def intake_hour_heatmap(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None
                         ) -> dict[str, Any]:
-    """Tickets created per weekday × hour of day over the period (when the work arrives)."""
-    now = now or timezone.now()
-    rows = (filters.apply(visible_tickets(user=user)).filter(created_at__gte=_period(filters, now)).order_by()
-            .annotate(wd=ExtractWeekDay("created_at"), hour=ExtractHour("created_at"))
-            .values_list("wd", "hour").annotate(n=Count("id")))
-    grid = [[0] * 24 for _ in range(7)]
-    for wd, hour, n in rows:
-        grid[(wd + 5) % 7][hour] = n  # ExtractWeekDay: 1 = Sunday … 7 = Saturday → 0 = Monday
-    return {"grid": grid, "peak": max(max(r) for r in grid)}
+    return intake(user=user, filters=filters, now=now)
+
+
+RANKINGS = ("store", "person", "region")
+
+
+def rankings(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None,
+             limit: int = 10) -> dict[str, list[dict[str, Any]]]:
+    """Tickets finished in the period ranked by store, person and region, busiest first: how
+    many, their average, p50 and p90 resolution time (from the roll-ups' buckets) and the share
+    that breached the SLA. One GROUP BY (store, region, handler) over the roll-ups, summed up
+    per ranking here."""
+    sums = {name: Sum(name) for name in RESOLUTION_FIELDS}
+    rows = (rollups(user=user, filters=filters, now=now).filter(resolved__gt=0)
+            .values("store_id", "store__name", "region_id", "region__name", "assignee_id", "assignee__first_name",
+                    "assignee__username")
+            .annotate(n=Sum("resolved"), secs=Sum("resolution_seconds"), late=Sum("breached"), **sums))
+    groups: dict[str, dict[Any, dict[str, Any]]] = {by: {} for by in RANKINGS}
+    for row in rows:
+        for by, key, name in (("store", row["store_id"], row["store__name"]),
+                              ("region", row["region_id"], row["region__name"]),
+                              ("person", row["assignee_id"], row["assignee__first_name"] or row["assignee__username"])):
+            acc = groups[by].setdefault(key, {"name": name or "—", "n": 0, "secs": 0, "late": 0,
+                                              "counts": [0] * len(RESOLUTION_FIELDS)})
+            acc["n"] += row["n"]
+            acc["secs"] += row["secs"] or 0
+            acc["late"] += row["late"] or 0
+            acc["counts"] = [c + (row[f] or 0) for c, f in zip(acc["counts"], RESOLUTION_FIELDS, strict=True)]
+    result = {}
+    for by, accs in groups.items():
+        ranked = sorted(accs.values(), key=lambda acc: (-acc["n"], acc["name"]))[:limit]
+        result[by] = [{"name": acc["name"], "n": acc["n"], "avg": _seconds_avg(acc["secs"], acc["n"]),
+                       "p50": bucket_percentile(acc["counts"], 0.5), "p90": bucket_percentile(acc["counts"], 0.9),
+                       "breach_rate": 100 * acc["late"] / acc["n"]} for acc in ranked]
+    return result
+
+
+def resolution_by(*, user: Any, filters: TicketFilters, by: str, now: datetime.datetime | None = None,
+                  limit: int = 10) -> list[dict[str, Any]]:
+    """One ranking of `rankings` (by "store", "region" or "person")."""
+    if by not in RANKINGS:
+        raise ValueError(by)
+    return rankings(user=user, filters=filters, now=now, limit=limit)[by]
+
+
+def node_heatmap(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None) -> dict[str, Any]:
+    """Where tickets stall: tasks finished in the period counted per workflow node and duration
+    bucket (created → completed), with each node's average, slowest first. One GROUP BY node
+    over the node roll-ups."""
+    sums = {name: Sum(name) for name in NODE_FIELDS}
+    rows = list(rollups(user=user, filters=filters, now=now, model=DailyNodeStats).values("node_name")
+                .annotate(total=Sum("n"), secs=Sum("seconds"), **sums))
+    for row in rows:
+        row["avg"] = _seconds_avg(row["secs"], row["total"])
+    rows.sort(key=lambda row: (-(row["avg"] or datetime.timedelta(0)).total_seconds(), row["node_name"]))
+    peak = max([row[name] for row in rows for name in NODE_FIELDS] or [0])
+    return {"buckets": [label for _m, label in DURATION_BUCKETS], "peak": peak, "rows": [
+        {"node": row["node_name"], "n": row["total"], "avg": row["avg"],
+         "cells": [row[name] for name in NODE_FIELDS]} for row in rows]}
+
+
+def rollup_averages(*, user: Any, since: datetime.date) -> dict[str, Any]:
+    """Average first response and resolution time since a day, from the roll-ups (one query)."""
+    sums = rollup_scope(DailyTicketStats.objects.filter(day__gte=since), user=user).order_by().aggregate(
+        resolved=Sum("resolved"), resolution=Sum("resolution_seconds"), responded=Sum("responded"),
+        response=Sum("response_seconds"))
+    return {"avg_resolution": _seconds_avg(sums["resolution"], sums["resolved"]),
+            "avg_first_response": _seconds_avg(sums["response"], sums["responded"])}
 
 
 def csat_summary(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None) -> dict[str, Any]:
-    """Ratings of the period over visible tickets: count, average, share of 4–5 stars, the
+    """Ratings of the period the user may see (by the rating's own store, region and handler,
+    which the rating keeps from its ticket): count, average, share of 4–5 stars, the
     distribution, by store and person, and the latest low (1–2 star) ones to follow up."""
     now = now or timezone.now()
-    tickets = filters.apply(visible_tickets(user=user)).values("pk")
-    qs = SatisfactionRating.objects.filter(created_at__gte=_period(filters, now), ticket__in=tickets).order_by()
+    qs = rollup_scope(SatisfactionRating.objects.filter(created_at__gte=_period(filters, now)), user=user,
+                      person_field="handler").order_by()
+    for name, value in (("region_id", filters.region_id), ("store_id", filters.store_id),
+                        ("ticket__template_id", filters.template_id), ("handler_id", filters.handler_id),
+                        ("ticket__priority", filters.priority)):
+        if value:
+            qs = qs.filter(**{name: value})
     total = qs.aggregate(n=Count("id"), avg=Avg("score"), happy=Count("id", filter=Q(score__gte=4)))
     dist = dict(qs.values_list("score").annotate(n=Count("id")))
     by_store = list(qs.values("store__name").annotate(n=Count("id"), avg=Avg("score")).order_by("-avg", "-n")[:10])
@@ -350,11 +502,10 @@ def quality_flag_get(*, user: Any, pk: int) -> Any:
 
 def repeat_requests(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None,
                     limit: int = 10) -> list[dict[str, Any]]:
-    """Customers who came back with the same category in the period (重复投诉): one GROUP BY
-    customer and category HAVING two or more, most first."""
-    now = now or timezone.now()
-    rows = (filters.apply(visible_tickets(user=user)).filter(created_at__gte=_period(filters, now),
-                                                             customer__isnull=False).order_by()
-            .values("customer_id", "customer__name", "category__name").annotate(n=Count("id"))
-            .filter(n__gte=2).order_by("-n", "customer__name")[:limit])
-    return list(rows)
+    """Customers who came back with the same category (重复投诉) in the period, from the roll-ups'
+    RepeatRequest rows: one GROUP BY customer and category, most first; `n` counts the tickets
+    (the repeats and the one before them)."""
+    rows = (rollups(user=user, filters=filters, now=now, model=RepeatRequest)
+            .values("customer_id", "customer__name", "category__name").annotate(repeats=Count("id"))
+            .order_by("-repeats", "customer__name")[:limit])
+    return [{**row, "n": row["repeats"] + 1} for row in rows]

@@ -1,4 +1,5 @@
-"""Celery tasks of dashboards: the nightly 质检 scan, one task per tenant (load, call the service)."""
+"""Celery tasks of dashboards: the nightly 质检 scan and the roll-up refresh, one task per tenant
+(load, call the service)."""
 
 import datetime
 
@@ -8,7 +9,7 @@ from django.utils import timezone
 from scrm.models import Tenant
 from scrm.tasks import tenant_task
 
-from .services import quality_scan
+from .services import quality_scan, rollup_refresh
 
 
 @tenant_task(name="dashboards.quality_scan", ignore_result=True)
@@ -21,3 +22,17 @@ def quality_scan_task(*, tenant_id, days=2):
 def quality_scan_all_task():
     for tenant_id in Tenant.objects.filter(is_active=True).values_list("pk", flat=True):
         quality_scan_task.delay(tenant_id=tenant_id)
+
+
+@tenant_task(name="dashboards.rollup_refresh", ignore_result=True)
+def rollup_refresh_task(*, tenant_id):
+    """Today's and yesterday's roll-up rows again (the first run backfills the history)."""
+    return rollup_refresh(tenant=Tenant.objects.get(pk=tenant_id))
+
+
+@shared_task(name="dashboards.rollup_refresh_all", ignore_result=True)
+def rollup_refresh_all_task():
+    """Beat, every 5 minutes: one refresh per active tenant (a refresh rewrites whole days, so
+    an overlapping or repeated run leaves the same rows)."""
+    for tenant_id in Tenant.objects.filter(is_active=True).values_list("pk", flat=True):
+        rollup_refresh_task.delay(tenant_id=tenant_id)

@@ -3,6 +3,7 @@ drag-to-transfer, the manager dashboard with SVG charts, and CSV exports of its 
 Thin: dashboards.selectors reads, workflow.lifecycle transfers, charts.py draws."""
 
 import csv
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,7 +21,7 @@ from tickets.views import ticket_list_filters
 from workflow.lifecycle import ticket_assign
 
 from . import charts, selectors, services
-from .forms import GROUPS, FilterForm, QualityRuleForm, TransferForm
+from .forms import GROUPS, DashboardFilterForm, FilterForm, QualityRuleForm, TransferForm
 from .resources import TicketExportResource
 
 EXPORT_MAX_ROWS = 5000
@@ -50,8 +51,8 @@ class WorkbenchView(StaffView):
         return render(request, "dashboards/workbench.html", context)
 
 
-def _filter_form(request):
-    form = FilterForm(request.GET or None)
+def _filter_form(request, form_class=FilterForm):
+    form = form_class(request.GET or None)
     if form.is_bound and not form.is_valid():
         return form, selectors.TicketFilters(), 400
     return form, form.filters() if form.is_bound else selectors.TicketFilters(), 200
@@ -71,8 +72,12 @@ class BoardView(StaffView):
         data = selectors.board(user=request.user, filters=filters, group=group)
         can_transfer = group == "handler" and request.user.has_perm("tickets.change_ticket")
         query = request.GET.copy()
+        # The ticket list's own filters, for each column's "see the list" link.
+        list_query = urlencode({key: value for key, value in (
+            ("store", filters.store_id), ("template", filters.template_id), ("priority", filters.priority)) if value})
         context = {"form": form, "board": data, "group": group, "groups": GROUPS, "can_transfer": can_transfer,
-                   "query": query.urlencode(), "priorities": dict(Priority.choices), "updated": timezone.now()}
+                   "query": query.urlencode(), "priorities": dict(Priority.choices), "updated": timezone.now(),
+                   "list_query": list_query, "cap": data["cap"]}
         template = "dashboards/_board_columns.html" if request.headers.get("HX-Request") else "dashboards/board.html"
         return render(request, template, context, status=status)
 
@@ -110,6 +115,11 @@ class BoardTransferView(StaffView):
         return redirect(f"{request.path.rsplit('transfer/', 1)[0]}?group=handler")
 
 
+def _ranking_row(row):
+    return {**row, "avg_text": charts.duration_text(row["avg"]), "p50_text": charts.duration_text(row["p50"]),
+            "p90_text": charts.duration_text(row["p90"])}
+
+
 def _hour_labels():
     return [f"{h}" for h in range(24)]
 
@@ -122,28 +132,26 @@ class DashboardView(StaffView):
     permission = "tickets.view_ticket"
 
     def get(self, request):
-        form, filters, status = _filter_form(request)
+        form, filters, status = _filter_form(request, DashboardFilterForm)
         user = request.user
-        intake = selectors.intake_by_day(user=user, filters=filters)
+        intake = selectors.intake(user=user, filters=filters)
         names = {value: str(label) for value, label in Source.choices}
         nodes = selectors.node_heatmap(user=user, filters=filters)
-        hours = selectors.intake_hour_heatmap(user=user, filters=filters)
+        ranked = selectors.rankings(user=user, filters=filters)
         csat = selectors.csat_summary(user=user, filters=filters)
         context = {
             "form": form, "filters": filters, "query": request.GET.urlencode(),
             "intake_chart": charts.stacked_bars(days=intake["days"], series=intake["series"], names=names),
             "intake_total": sum(sum(v) for v in intake["series"].values()),
+            "as_of": intake["as_of"],
             "intake_rows": [(names.get(k, k), sum(v)) for k, v in sorted(intake["series"].items())],
             "node_rows": [{**row, "avg_text": charts.duration_text(row["avg"])} for row in nodes["rows"]],
             "node_chart": charts.heatmap(rows=[r["node"] for r in nodes["rows"]], cols=nodes["buckets"],
                                          values=[r["cells"] for r in nodes["rows"]], cell_w=56),
-            "hour_chart": charts.heatmap(rows=[f"周{d}" for d in WEEKDAYS], cols=_hour_labels(), values=hours["grid"],
+            "hour_chart": charts.heatmap(rows=[f"周{d}" for d in WEEKDAYS], cols=_hour_labels(), values=intake["grid"],
                                          cell_w=22, cell_h=20, left=40, color="#0d6efd", col_every=3),
-            "rankings": [(label, [{**r, "avg_text": charts.duration_text(r["avg"])} for r in rows]) for label, rows in (
-                (_("Stores"), selectors.resolution_by(user=user, filters=filters, by="store")),
-                (_("People"), selectors.resolution_by(user=user, filters=filters, by="person")),
-                (_("Regions"), selectors.resolution_by(user=user, filters=filters, by="region")),
-            )],
+            "rankings": [(label, [_ranking_row(r) for r in ranked[by]])
+                         for label, by in ((_("Stores"), "store"), (_("People"), "person"), (_("Regions"), "region"))],
             "csat": csat,
             "repeats": selectors.repeat_requests(user=user, filters=filters),
         }
@@ -161,7 +169,7 @@ class DashboardExportView(StaffView):
         table = request.GET.get("table") or "intake"
         if table not in self.tables:
             return HttpResponse(_("Unknown table."), status=400, content_type="text/plain; charset=utf-8")
-        _form, filters, status = _filter_form(request)
+        _form, filters, status = _filter_form(request, DashboardFilterForm)
         if status != 200:
             return HttpResponse(_("Invalid filters."), status=400, content_type="text/plain; charset=utf-8")
         response = HttpResponse(content_type="text/csv; charset=utf-8")
@@ -183,9 +191,12 @@ class DashboardExportView(StaffView):
                 writer.writerow([_csv_text(row["node"]), row["n"], charts.duration_text(row["avg"]), *row["cells"]])
         elif table in ("stores", "people"):
             rows = selectors.resolution_by(user=user, filters=filters, by="store" if table == "stores" else "person")
-            writer.writerow([_("Name"), _("Resolved"), _("Average resolution time")])
+            writer.writerow([_("Name"), _("Resolved"), _("Average resolution time"), "p50", "p90",
+                             _("Breached SLA (%)")])
             for row in rows:
-                writer.writerow([_csv_text(row["name"]), row["n"], charts.duration_text(row["avg"])])
+                writer.writerow([_csv_text(row["name"]), row["n"], charts.duration_text(row["avg"]),
+                                 charts.duration_text(row["p50"]), charts.duration_text(row["p90"]),
+                                 f"{row['breach_rate']:.1f}"])
         else:
             data = selectors.csat_summary(user=user, filters=filters)
             writer.writerow([_("Store"), _("Ratings"), _("Average score")])

@@ -184,6 +184,7 @@ CELERY_BEAT_SCHEDULE = {
     "workflow-sla-breach-digest": {"task": "workflow.sla_breach_digest", "schedule": crontab(hour=18, minute=30)},
     "automation-sweep": {"task": "automation.sweep", "schedule": 60},
     "dashboards-quality-scan": {"task": "dashboards.quality_scan_all", "schedule": 6 * 3600},
+    "dashboards-rollup-refresh": {"task": "dashboards.rollup_refresh_all", "schedule": 300},
 }
 
 # --- auth, tenancy, permissions ---------------------------------------------------------

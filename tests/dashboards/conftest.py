@@ -54,3 +54,18 @@ def file_ticket(scope_a, repair):
                              title=title, partial=True, store=store, region=store.region if store else None,
                              priority=priority)
     return make
+
+
+@pytest.fixture
+def roll(scope_a):
+    """Recompute the roll-ups of the last `days` days, as the beat task and the backfill do:
+    the dashboard reads only them."""
+    import datetime
+
+    from django.utils import timezone
+
+    from dashboards.services import rollup_backfill
+
+    def run(days=10):
+        return rollup_backfill(tenant=scope_a, since=timezone.localdate() - datetime.timedelta(days=days))
+    return run

@@ -103,3 +103,45 @@ def test_bad_transfers_change_nothing(scope_a, staff, file_ticket, places, clien
     assert response.status_code == expected
     assert Ticket.objects.get(pk=ticket.pk).assignee == staff["agent"]
     assert TimelineEvent.objects.filter(ticket=ticket).count() == before
+
+
+def test_columns_show_the_newest_cards_a_total_and_a_link_to_the_rest(scope_a, staff, file_ticket, places,
+                                                                       client_for, monkeypatch):
+    from dashboards import selectors
+
+    monkeypatch.setattr(selectors, "BOARD_COLUMN_LIMIT", 2)
+    monkeypatch.setattr(selectors, "BOARD_COUNT_CAP", 3)
+    tickets = [file_ticket(places["xuhui"]) for _ in range(5)]
+    response = client_for(staff["manager"]).get(reverse("board") + f"?store={places['xuhui'].pk}")
+    column = next(c for c in response.context["board"]["columns"] if c.count)
+    newest = sorted(tickets, key=lambda t: (t.created_at, t.pk), reverse=True)[:2]
+    assert [card.pk for card in column.cards] == [t.pk for t in newest]
+    assert column.count == 3 and column.capped  # counted up to the cap: "3+"
+    body = response.content.decode()
+    assert 'data-testid="column-more"' in body and f"store={places['xuhui'].pk}" in body and "3+" in body
+
+
+def test_cards_are_coloured_by_sla_state_in_one_query(scope_a, staff, file_ticket, places, client_for,
+                                                      django_assert_max_num_queries):
+    import datetime
+
+    import time_machine
+    from django.utils import timezone
+
+    from tests.factories import SlaPolicyFactory
+
+    SlaPolicyFactory(tenant=scope_a)  # respond within 2 hours (24×7)
+    with time_machine.travel(timezone.now() - datetime.timedelta(hours=3), tick=False):
+        late = file_ticket(places["xuhui"])
+    fresh = file_ticket(places["xuhui"])
+    client = client_for(staff["manager"])
+    with django_assert_max_num_queries(20) as few:
+        response = client.get(reverse("board"))
+    states = {card.pk: card.sla_state for column in response.context["board"]["columns"] for card in column.cards}
+    assert states == {late.pk: "breached", fresh.pk: "on_track"}
+    body = response.content.decode()
+    assert 'data-sla="breached"' in body and "sla-breached" in body and 'data-testid="card-sla"' in body
+    for _ in range(4):
+        file_ticket(places["chaoyang"])
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        client.get(reverse("board"))

@@ -28,12 +28,13 @@ def finish(ticket, staff, *, accept_minutes, fix_minutes, start):
                  user=staff["engineer"], data={})
 
 
-def test_the_heatmap_finds_the_slow_node(scope_a, staff, file_ticket, places):
+def test_the_heatmap_finds_the_slow_node(scope_a, staff, file_ticket, places, roll):
     start = timezone.now() - datetime.timedelta(days=2)
     with time_machine.travel(start, tick=False):
         tickets = [file_ticket(places["xuhui"]) for _ in range(3)]
     for ticket in tickets:
         finish(ticket, staff, accept_minutes=10, fix_minutes=26 * 60, start=start)
+    roll()
     heat = node_heatmap(user=staff["manager"], filters=TicketFilters(days=7))
     assert [row["node"] for row in heat["rows"]] == ["维修", "受理"]  # slowest first
     fix, accept = heat["rows"]
@@ -41,12 +42,13 @@ def test_the_heatmap_finds_the_slow_node(scope_a, staff, file_ticket, places):
     assert fix["avg"] == datetime.timedelta(hours=26)
 
 
-def test_intake_per_day_by_channel(scope_a, staff, file_ticket, places):
+def test_intake_per_day_by_channel(scope_a, staff, file_ticket, places, roll):
     today = timezone.localtime()
     with time_machine.travel(today - datetime.timedelta(days=1), tick=False):
         file_ticket(places["xuhui"], source="web")
     file_ticket(places["xuhui"], source="phone")
     file_ticket(places["xuhui"], source="phone")
+    roll()
     data = intake_by_day(user=staff["manager"], filters=TicketFilters(days=7))
     assert len(data["days"]) == 7 and data["days"][-1] == today.date()
     assert data["series"]["phone"][-1] == 2 and data["series"]["web"][-2] == 1 and sum(data["series"]["web"]) == 1
@@ -54,13 +56,14 @@ def test_intake_per_day_by_channel(scope_a, staff, file_ticket, places):
     assert len(chart.rects) == 2 and {name for name, _c in chart.legend} == {"电话", "网页"}
 
 
-def test_dashboard_page_charts_rankings_and_csat(scope_a, staff, file_ticket, places, client_for,
+def test_dashboard_page_charts_rankings_and_csat(scope_a, staff, file_ticket, places, client_for, roll,
                                                  django_assert_max_num_queries):
     start = timezone.now() - datetime.timedelta(days=1)
     with time_machine.travel(start, tick=False):
         ticket = file_ticket(places["xuhui"])
     finish(ticket, staff, accept_minutes=5, fix_minutes=90, start=start)
     csat_rate(ticket=ticket, score=1, comment="师傅迟到两小时")
+    roll()
     client = client_for(staff["manager"])
     with django_assert_max_num_queries(30) as few:
         response = client.get(reverse("dashboard"))
@@ -72,15 +75,17 @@ def test_dashboard_page_charts_rankings_and_csat(scope_a, staff, file_ticket, pl
     assert response.context["csat"]["n"] == 1 and response.context["csat"]["avg"] == 1
     for _ in range(4):
         file_ticket(places["chaoyang"])
+    roll()
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get(reverse("dashboard"))
 
 
-def test_csv_downloads_respect_filters(scope_a, staff, file_ticket, places, client_for):
+def test_csv_downloads_respect_filters(scope_a, staff, file_ticket, places, client_for, roll):
     start = timezone.now() - datetime.timedelta(days=1)
     with time_machine.travel(start, tick=False):
         ticket = file_ticket(places["xuhui"])
     finish(ticket, staff, accept_minutes=5, fix_minutes=30, start=start)
+    roll()
     client = client_for(staff["manager"])
     for table in ("intake", "nodes", "stores", "people", "csat"):
         response = client.get(reverse("dashboard-export") + f"?table={table}&days=7")
@@ -101,8 +106,9 @@ def test_dashboard_bad_filters_are_clear_errors(scope_a, staff, client_for, bad)
     assert 'data-testid="filter-errors"' in response.content.decode()
 
 
-def test_engineer_dashboard_counts_only_their_own_work(scope_a, staff, file_ticket, places, client_for):
+def test_engineer_dashboard_counts_only_their_own_work(scope_a, staff, file_ticket, places, client_for, roll):
     file_ticket(places["xuhui"])
+    roll()
     response = client_for(staff["engineer"]).get(reverse("dashboard"))
     assert response.status_code == 200 and response.context["intake_total"] == 0
 
@@ -114,7 +120,7 @@ def test_duration_text_and_nice_max():
     assert [charts.nice_max(v) for v in (0, 3, 7, 12, 260)] == [1, 5, 10, 20, 500]
 
 
-def test_repeat_requests_of_the_same_customer_and_category(scope_a, staff, repair, places, client_for):
+def test_repeat_requests_of_the_same_customer_and_category(scope_a, staff, repair, places, client_for, roll):
     from tests.factories import CustomerFactory
     from tickets.services import ticket_intake
 
@@ -123,6 +129,7 @@ def test_repeat_requests_of_the_same_customer_and_category(scope_a, staff, repai
     for customer in (again, again, again, once):
         ticket_intake(tenant=scope_a, source="phone", template=repair, data={}, customer=customer, title="又坏了",
                       partial=True, store=places["xuhui"])
+    roll()
     response = client_for(staff["manager"]).get(reverse("dashboard"))
     assert [(r["customer__name"], r["n"]) for r in response.context["repeats"]] == [("回头客", 3)]
     assert 'data-testid="repeats"' in response.content.decode()
