@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import translation
 
+from dashboards.services import rollup_refresh
 from scrm.models import (
     Customer,
     CustomerTier,
@@ -859,6 +860,9 @@ class Command(BaseCommand):
                     settlement_seed(tenant=tenant)
                     automation_seed(tenant=tenant)
                     dashboard_history_seed(tenant=tenant)
+                    # The dashboard reads daily roll-ups: compute them now (the first beat run
+                    # would, minutes later) so its charts are filled on the first visit.
+                    rollup_refresh(tenant=tenant)
                     after = _counts()
             if verbose:
                 summary = "，".join(f"{label} {after[label]}（新建 {after[label] - before[label]}）" for label in after)
