@@ -145,6 +145,20 @@ def stock_places(*, part: Part, engineer=None) -> list[Place]:
     return places
 
 
+def stock_candidates(*, part: Part, quantity: int, engineer=None) -> list[Place]:
+    """The warehouses that could serve a reservation of `quantity` of `part` right now (free stock
+    enough; active; not another engineer's van), as Places for the nearest-first ranking. One
+    query, no lock: the reservation's conditional UPDATE re-checks the level."""
+    rows = (Stock.objects.filter(part=part, warehouse__is_active=True)
+            .filter(on_hand__gte=F("reserved") + quantity)
+            .filter(~Q(warehouse__kind=WarehouseKind.VAN) | Q(warehouse__owner_id=getattr(engineer, "pk", None) or 0))
+            .values_list("id", "warehouse_id", "warehouse__name", "warehouse__latitude", "warehouse__longitude",
+                         "warehouse__region_id", "warehouse__kind", "on_hand", "reserved"))
+    return [Place(id=w_id, name=name, region_id=region_id, lat=None if lat is None else float(lat),
+                  lng=None if lng is None else float(lng), available=on_hand - reserved, stock_id=stock_id, kind=kind)
+            for stock_id, w_id, name, lat, lng, region_id, kind, on_hand, reserved in rows]
+
+
 def ticket_part_needs(ticket) -> dict[int, int]:
     """Part id → quantity the ticket needs: its template's bill of materials plus every `parts`
     field of its data (a list of {"part": id, "qty": n})."""
