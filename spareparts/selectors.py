@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from scrm.models import Membership, Role
+from tickets.extensions import PartUsed
 
 from .models import (
     BillOfMaterials,
@@ -212,6 +214,28 @@ def ticket_parts_priced(*, ticket) -> list[PricedPart]:
             out.append(PricedPart(r["part_id"], r["part__sku"], r["part__name"], r["part__unit"], qty,
                                   r["part__price_fen"]))
     return out
+
+
+def parts_used(*, ticket_ids) -> dict[int, list[PartUsed]]:
+    """The `tickets.extensions.parts_used` provider (settlement's parts lines): per ticket, each
+    part consumed net of returns, at the catalogue price in yuan. One query for any number of
+    tickets; tickets of another tenant, or with nothing (net) used, map to nothing."""
+    ids = sorted({pk for pk in ticket_ids if isinstance(pk, int) and not isinstance(pk, bool)})
+    if not ids:
+        return {}
+    rows = (Movement.objects.filter(ticket_id__in=ids, kind__in=[MovementKind.CONSUME, MovementKind.RETURN])
+            .values("ticket_id", "part_id", "part__sku", "part__name", "part__price_fen")
+            .annotate(used=Sum("quantity", filter=Q(kind=MovementKind.CONSUME), default=0),
+                      back=Sum("quantity", filter=Q(kind=MovementKind.RETURN), default=0))
+            .order_by("ticket_id", "part__sku"))
+    found: dict[int, list[PartUsed]] = {}
+    for r in rows:
+        net = r["used"] - r["back"]
+        if net > 0:
+            found.setdefault(r["ticket_id"], []).append(PartUsed(
+                sku=r["part__sku"], name=r["part__name"], quantity=Decimal(net),
+                unit_price=(Decimal(r["part__price_fen"]) / 100).quantize(Decimal("0.01"))))
+    return found
 
 
 # --- verification and suggestions ------------------------------------------------------------------
