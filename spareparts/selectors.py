@@ -62,6 +62,21 @@ def part_list(*, q: str = "") -> QuerySet[Part]:
     return qs.annotate(total_on_hand=Sum("stocks__on_hand"), total_reserved=Sum("stocks__reserved")).order_by("sku")
 
 
+def bom_templates():
+    """The tenant's ticket templates, each with `bom_count`, the number of parts on its bill."""
+    from django.db.models import Count, OuterRef, Subquery
+
+    from tickets.models import TicketTemplate
+
+    counts = (BillOfMaterials.objects.filter(template=OuterRef("pk")).order_by().values("template")
+              .annotate(n=Count("pk")).values("n"))
+    return TicketTemplate.objects.annotate(bom_count=Subquery(counts)).order_by("name")
+
+
+def bom_lines(*, template) -> QuerySet[BillOfMaterials]:
+    return BillOfMaterials.objects.filter(template=template).select_related("part").order_by("part__sku")
+
+
 def warehouse_list() -> QuerySet[Warehouse]:
     return Warehouse.objects.select_related("region", "store", "owner").order_by("kind", "code")
 
@@ -101,12 +116,14 @@ def purchase_request_list(*, open_only: bool = True) -> QuerySet[PurchaseRequest
 
 
 def reorder_recipients(*, warehouse: Warehouse) -> list:
-    """Who hears that a part runs low: the warehouse's keeper and the tenant's managers/admins."""
-    users = {m.user_id: m.user for m in Membership.objects.filter(
-        role__in=[Role.ADMIN, Role.MANAGER], is_active=True, user__is_active=True).select_related("user")}
-    if warehouse.keeper_id and warehouse.keeper is not None:
-        users[warehouse.keeper_id] = warehouse.keeper
-    return list(users.values())
+    """Who hears that a part runs low: the warehouse's keeper (every warehouse keeper when it has
+    none), purchasing, and the tenant's managers and admins. One query."""
+    roles = [Role.ADMIN, Role.MANAGER, Role.PURCHASING]
+    if warehouse.keeper_id is None:
+        roles.append(Role.WAREHOUSE_KEEPER)
+    who = Q(role__in=roles) | Q(user_id=warehouse.keeper_id) if warehouse.keeper_id else Q(role__in=roles)
+    return [m.user for m in Membership.objects.filter(who, is_active=True, user__is_active=True)
+            .select_related("user").order_by("user_id")]
 
 
 # --- a ticket's parts -------------------------------------------------------------------------

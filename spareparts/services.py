@@ -14,9 +14,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from notifications.services import event_emit
+from scrm.models import Membership
 
 from . import selectors
 from .models import (
+    BillOfMaterials,
     Movement,
     MovementKind,
     Part,
@@ -131,21 +133,111 @@ def _reorder_open(*, stock_id: int, tenant_id: int, part: Part, warehouse_id: in
 # --- catalogue and warehouses ----------------------------------------------------------------
 
 
+MAX_MONEY_FEN = 10**10  # ¥100,000,000: a catalogue price beyond it is a typo
+
+
+def _part_check(part: Part) -> None:
+    """What the database would refuse, said as field errors for the person editing."""
+    errors: dict[str, str] = {}
+    part.sku = (part.sku or "").strip()
+    part.barcode = (part.barcode or "").strip()
+    others = Part.objects.filter(tenant_id=part.tenant_id).exclude(pk=part.pk)
+    if part.sku and others.filter(sku=part.sku).exists():
+        errors["sku"] = _("Another part has this SKU.")
+    if part.barcode and others.filter(barcode=part.barcode).exists():
+        errors["barcode"] = _("Another part has this barcode.")
+    for name in ("cost_fen", "price_fen"):
+        value = getattr(part, name)
+        if not isinstance(value, int) or value < 0 or value > MAX_MONEY_FEN:
+            errors[name] = _("Enter an amount between 0 and 100,000,000.")
+    if errors:
+        raise ValidationError(errors)
+    part.full_clean()
+
+
+@transaction.atomic
 def part_create(*, tenant, actor=None, **fields: Any) -> Part:
     part = Part(tenant=tenant, **fields)
-    part.full_clean()
-    with transaction.atomic():
-        part.save()
+    _part_check(part)
+    part.save()
     return part
 
 
+@transaction.atomic
+def part_update(*, part: Part, actor=None, **fields: Any) -> Part:
+    """Edit a catalogue entry. Its stock and ledger are untouched; a new price applies to what
+    settlement prices from now on."""
+    for name, value in fields.items():
+        setattr(part, name, value)
+    _part_check(part)
+    part.save()
+    return part
+
+
+def _warehouse_check(warehouse: Warehouse) -> None:
+    errors: dict[str, str] = {}
+    others = Warehouse.objects.filter(tenant_id=warehouse.tenant_id).exclude(pk=warehouse.pk)
+    if warehouse.code and others.filter(code=warehouse.code).exists():
+        errors["code"] = _("Another warehouse has this code.")
+    if warehouse.kind == WarehouseKind.VAN and warehouse.owner_id is None:
+        errors["owner"] = _("A van belongs to one engineer: choose them.")
+    if (warehouse.latitude is None) != (warehouse.longitude is None):
+        errors["longitude"] = _("Give both latitude and longitude, or neither.")
+    for name in ("owner", "keeper"):
+        user_id = getattr(warehouse, f"{name}_id")
+        if user_id is not None and not Membership.objects.filter(tenant_id=warehouse.tenant_id, user_id=user_id,
+                                                                 is_active=True).exists():
+            errors[name] = _("Select a valid choice. That choice is not one of the available choices.")
+    if errors:
+        raise ValidationError(errors)
+    _same_tenant(warehouse.tenant_id, region=warehouse.region, store=warehouse.store)
+    warehouse.full_clean()
+
+
+@transaction.atomic
 def warehouse_create(*, tenant, actor=None, **fields: Any) -> Warehouse:
     warehouse = Warehouse(tenant=tenant, **fields)
-    _same_tenant(tenant.pk, region=warehouse.region, store=warehouse.store)
-    warehouse.full_clean()
-    with transaction.atomic():
-        warehouse.save()
+    _warehouse_check(warehouse)
+    warehouse.save()
     return warehouse
+
+
+@transaction.atomic
+def warehouse_update(*, warehouse: Warehouse, actor=None, **fields: Any) -> Warehouse:
+    """Edit a warehouse. Deactivating one keeps its stock and ledger; it just stops being offered
+    for reservations and transfers."""
+    for name, value in fields.items():
+        setattr(warehouse, name, value)
+    _warehouse_check(warehouse)
+    warehouse.save()
+    return warehouse
+
+
+# --- bills of materials ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def bom_line_set(*, template, part: Part, quantity: Any, actor=None) -> BillOfMaterials:
+    """Every ticket of `template` needs `quantity` of `part` (replacing the line's quantity when
+    the part is already on the bill)."""
+    quantity = quantity_check(quantity)
+    _same_tenant(template.tenant_id, part=part)
+    if not part.is_active:
+        raise ValidationError({"part": _("This part is no longer active.")})
+    line, created = BillOfMaterials.objects.get_or_create(tenant_id=template.tenant_id, template=template,
+                                                          part=part, defaults={"quantity": quantity})
+    if not created and line.quantity != quantity:
+        line.quantity = quantity
+        line.save(update_fields=["quantity"])
+    return line
+
+
+@transaction.atomic
+def bom_line_remove(*, template, line_id: Any, actor=None) -> None:
+    deleted, _n = BillOfMaterials.objects.filter(template=template, pk=line_id if isinstance(line_id, int) else 0
+                                                 ).delete()
+    if not deleted:
+        raise ValidationError(_("This line is not on the bill of materials."))
 
 
 # --- stock movements -------------------------------------------------------------------------

@@ -283,7 +283,7 @@ def test_one_line_out_of_stock_rolls_the_whole_bill_back(scope_a, lib, repair_te
         BillOfMaterials.objects.create(tenant=scope_a, template=repair_template, part=part, quantity=2)
     ticket = ticket_at(scope_a, repair_template, lib["store"])
     before = Movement.objects.count()
-    with pytest.raises(ValidationError, match="YS-COMP-15|压缩机"):
+    with pytest.raises(ValidationError, match=r"YS-COMP-15|压缩机"):
         services.ticket_parts_reserve(ticket=ticket, actor=None)
     assert Movement.objects.count() == before and not Reservation.objects.filter(ticket=ticket).exists()
     assert level(lib["hangzhou"], lib["filter"]) == (10, 0)

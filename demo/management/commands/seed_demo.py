@@ -68,6 +68,8 @@ ROLE_LABELS = {
     Role.AGENT: "客服",
     Role.ENGINEER: "工程师",
     Role.FINANCE: "财务",
+    Role.WAREHOUSE_KEEPER: "仓管",
+    Role.PURCHASING: "采购",
 }
 
 
@@ -373,6 +375,8 @@ MEIJIA_STAFF = [
     StaffSpec("mj_eng10", "魏红兵", Role.ENGINEER, "WeiHongBing", home_store="cd-wuhou",
               skills=("空调安装", "空调维修", "冰箱维修", "热水器安装"), teams=("成都服务组",)),
     StaffSpec("mj_finance", "许秀兰", Role.FINANCE, "XuXiuLan"),
+    StaffSpec("mj_keeper", "钱德明", Role.WAREHOUSE_KEEPER, "QianDeMing"),
+    StaffSpec("mj_purchasing", "孙雅琴", Role.PURCHASING, "SunYaQin"),
 ]
 
 
