@@ -95,7 +95,7 @@ ROLE_PERMISSIONS[Role.ADMIN] += _PARTS_VIEW + _PARTS_KEEP + _PARTS_SETUP
 ROLE_PERMISSIONS[Role.MANAGER] += _PARTS_VIEW + _PARTS_KEEP + _PARTS_SETUP
 for _role in (Role.REGIONAL_MANAGER, Role.AGENT, Role.ENGINEER):
     ROLE_PERMISSIONS[_role] += _PARTS_VIEW
-# The warehouse keeper (仓管) keeps the stock: receives, counts, transfers, edits the warehouses;
+# The warehouse keeper (库管员) keeps the stock: receives, counts, transfers, edits the warehouses;
 # purchasing (采购) keeps the catalogue (prices, suppliers) and the purchase requests. Both are
 # told when a part runs low (spareparts.selectors.reorder_recipients).
 ROLE_PERMISSIONS[Role.WAREHOUSE_KEEPER] = [

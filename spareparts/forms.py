@@ -95,6 +95,9 @@ class PartForm(BootstrapFormMixin, forms.ModelForm):
         fields = ["sku", "barcode", "name", "compatible_models", "unit", "reorder_point", "reorder_qty", "supplier",
                   "is_active"]
 
+    field_order = ["sku", "barcode", "name", "compatible_models", "unit", "cost", "price", "reorder_point",
+                   "reorder_qty", "supplier", "is_active"]
+
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:

@@ -351,9 +351,9 @@ def stock_reserve(*, ticket, part: Part, quantity: Any, actor, node_key: str = "
         made = _reserve_one(ticket=ticket, part=part, quantity=quantity, places=places, origin=origin,
                             region_id=region_id, actor=actor, node_key=node_key)
         if made is not None:
-            movement, reservation = made
-            movement.save()
-            reservation.save()
+            # bulk_create: the plain INSERT, without save()'s signals (nothing listens to these).
+            Movement.objects.bulk_create([made[0]])
+            reservation = Reservation.objects.bulk_create([made[1]])[0]
     if made is None:
         raise _out_of_stock_for(ticket, part, quantity, origin, region_id)
     return reservation
