@@ -113,8 +113,9 @@ def parts_demo_seed(*, tenant) -> int:
     if tenant.slug != "meijia" or Warehouse.objects.exists():
         return 0
     regions = {r.code: r for r in Region.objects.all()}
-    users = {u.username: u for u in get_user_model().objects.filter(username__in=["mj_manager", "mj_eng1"])}
-    keeper = users.get("mj_manager")
+    users = {u.username: u for u in get_user_model().objects.filter(
+        username__in=["mj_keeper", "mj_manager", "mj_eng1"])}
+    keeper = users.get("mj_keeper") or users.get("mj_manager")
     warehouses = {}
     for code, name, kind, region, lat, lng, address in WAREHOUSES:
         warehouses[code] = services.warehouse_create(

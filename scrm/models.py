@@ -68,6 +68,8 @@ class Role(models.TextChoices):
     AGENT = "agent", _("Agent")
     ENGINEER = "engineer", _("Engineer")
     FINANCE = "finance", _("Finance")
+    WAREHOUSE_KEEPER = "warehouse_keeper", _("Warehouse keeper")
+    PURCHASING = "purchasing", _("Purchasing")
 
 
 class Membership(TenantOwned):

@@ -88,10 +88,22 @@ _PARTS_VIEW = ["spareparts.view_part", "spareparts.view_stock", "spareparts.view
                "spareparts.view_purchaserequest", "spareparts.view_transfer"]
 _PARTS_KEEP = ["spareparts.add_part", "spareparts.change_part", "spareparts.change_stock",
                "spareparts.add_transfer", "spareparts.change_transfer", "spareparts.change_purchaserequest"]
-ROLE_PERMISSIONS[Role.ADMIN] += _PARTS_VIEW + _PARTS_KEEP
-ROLE_PERMISSIONS[Role.MANAGER] += _PARTS_VIEW + _PARTS_KEEP
+_PARTS_SETUP = ["spareparts.add_warehouse", "spareparts.change_warehouse", "spareparts.view_billofmaterials",
+                "spareparts.add_billofmaterials", "spareparts.change_billofmaterials",
+                "spareparts.delete_billofmaterials"]
+ROLE_PERMISSIONS[Role.ADMIN] += _PARTS_VIEW + _PARTS_KEEP + _PARTS_SETUP
+ROLE_PERMISSIONS[Role.MANAGER] += _PARTS_VIEW + _PARTS_KEEP + _PARTS_SETUP
 for _role in (Role.REGIONAL_MANAGER, Role.AGENT, Role.ENGINEER):
     ROLE_PERMISSIONS[_role] += _PARTS_VIEW
+# The warehouse keeper (库管员) keeps the stock: receives, counts, transfers, edits the warehouses;
+# purchasing (采购) keeps the catalogue (prices, suppliers) and the purchase requests. Both are
+# told when a part runs low (spareparts.selectors.reorder_recipients).
+ROLE_PERMISSIONS[Role.WAREHOUSE_KEEPER] = [
+    "scrm.view_region", "scrm.view_store", *_PARTS_VIEW, "spareparts.change_stock", "spareparts.add_transfer",
+    "spareparts.change_transfer", "spareparts.change_purchaserequest", "spareparts.change_warehouse"]
+ROLE_PERMISSIONS[Role.PURCHASING] = [
+    "scrm.view_region", "scrm.view_store", *_PARTS_VIEW, "spareparts.add_part", "spareparts.change_part",
+    "spareparts.change_purchaserequest"]
 # Automation (app `automation`): managers configure triggers and schedules and watch firings;
 # those who talk to customers do the revisits.
 _AUTOMATION_CONFIG = [f"automation.{action}_{model}" for action in ("view", "add", "change")

@@ -1,5 +1,5 @@
 """App config of spareparts: registers its engine hooks and fills the tickets `parts` field's
-catalogue seam."""
+catalogue seam and the parts-used seam settlement reads."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -10,12 +10,16 @@ class SparepartsConfig(AppConfig):
     verbose_name = _("Spare parts")
 
     def ready(self):
-        from tickets.extensions import parts_catalogue_register, ticket_panel_register
+        from tickets.extensions import parts_catalogue_register, parts_used_register, ticket_panel_register
 
-        from . import hooks  # noqa: F401  (registers the workflow hooks)
+        from . import (
+            hooks,  # noqa: F401  (registers the workflow hooks)
+            selectors,
+        )
         from .catalogue import Catalogue
 
         parts_catalogue_register(Catalogue())
+        parts_used_register(selectors.parts_used)
         ticket_panel_register("parts-ticket-panel")
         from notifications.offered import events_offer
 

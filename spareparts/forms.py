@@ -1,12 +1,17 @@
-"""Forms of the parts library: receive, adjust, transfer, scan. Querysets are those of the tenant
+"""Forms of the parts library: receive, adjust, transfer, scan, and the manager's edit forms for
+parts, warehouses and bill-of-materials lines. Querysets are those of the tenant
 in scope, so another tenant's warehouse or part is never a valid choice."""
 
+from decimal import Decimal
+
 from django import forms
+from django.core.validators import MaxValueValidator
 from django.utils.translation import gettext_lazy as _
 
-from scrm.forms import BootstrapFormMixin
+from scrm.forms import BootstrapFormMixin, StaffChoiceField, scoped_formfield, staff_users
+from scrm.models import Region, Store
 
-from .models import Part, Warehouse
+from .models import Part, Warehouse, WarehouseKind
 from .services import MAX_QUANTITY
 
 
@@ -71,3 +76,77 @@ class ImportForm(BootstrapFormMixin, forms.Form):
                            help_text=_("Catalogue columns: sku, name, barcode, compatible_models, unit, cost_fen, "
                                        "price_fen, reorder_point, reorder_qty, supplier. Counts: warehouse, sku, "
                                        "counted."))
+
+
+MAX_YUAN = Decimal("100000000")
+
+
+class PartForm(BootstrapFormMixin, forms.ModelForm):
+    """A catalogue entry, priced in yuan on the page (stored in fen)."""
+
+    cost = forms.DecimalField(label=_("Cost (¥)"), min_value=Decimal("0"), max_value=MAX_YUAN, decimal_places=2,
+                              max_digits=11, initial=Decimal("0"))
+    price = forms.DecimalField(label=_("Price (¥)"), min_value=Decimal("0"), max_value=MAX_YUAN, decimal_places=2,
+                               max_digits=11, initial=Decimal("0"),
+                               help_text=_("What the customer pays; settlement prices the parts used with it."))
+
+    class Meta:
+        model = Part
+        fields = ["sku", "barcode", "name", "compatible_models", "unit", "reorder_point", "reorder_qty", "supplier",
+                  "is_active"]
+
+    field_order = ["sku", "barcode", "name", "compatible_models", "unit", "cost", "price", "reorder_point",
+                   "reorder_qty", "supplier", "is_active"]
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["cost"] = self.instance.cost_yuan.quantize(Decimal("0.01"))
+            self.initial["price"] = self.instance.price_yuan.quantize(Decimal("0.01"))
+        for name in ("reorder_point", "reorder_qty"):
+            self.fields[name].max_value = MAX_QUANTITY
+            self.fields[name].widget.attrs["max"] = MAX_QUANTITY
+            self.fields[name].validators.append(MaxValueValidator(MAX_QUANTITY))
+
+    def service_fields(self) -> dict:
+        data = {name: self.cleaned_data[name] for name in self.Meta.fields}
+        data["cost_fen"] = int(self.cleaned_data["cost"] * 100)
+        data["price_fen"] = int(self.cleaned_data["price"] * 100)
+        return data
+
+
+class WarehouseForm(BootstrapFormMixin, forms.ModelForm):
+    owner = StaffChoiceField(label=_("engineer (van)"), queryset=None, required=False)
+    keeper = StaffChoiceField(label=_("warehouse keeper"), queryset=None, required=False)
+
+    class Meta:
+        model = Warehouse
+        formfield_callback = scoped_formfield
+        fields = ["code", "name", "kind", "region", "store", "owner", "keeper", "address", "latitude", "longitude",
+                  "is_active"]
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["region"].queryset = Region.objects.order_by("code")
+        self.fields["store"].queryset = Store.objects.order_by("code")
+        self.fields["owner"].queryset = staff_users()
+        self.fields["keeper"].queryset = staff_users()
+
+    def clean(self):
+        data = super().clean()
+        # Said on the field before the model's constraint check, which would name the constraint.
+        if data.get("kind") == WarehouseKind.VAN and not data.get("owner") and "owner" not in self.errors:
+            self.add_error("owner", _("A van belongs to one engineer: choose them."))
+        return data
+
+    def service_fields(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class BomLineForm(BootstrapFormMixin, forms.Form):
+    part = forms.ModelChoiceField(label=_("Part"), queryset=Part.objects.none())
+    quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=MAX_QUANTITY, initial=1)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["part"].queryset = Part.objects.filter(is_active=True).order_by("sku")

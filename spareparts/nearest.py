@@ -22,6 +22,7 @@ class Place:
     region_id: int | None = None
     available: int = 0
     stock_id: int | None = None
+    kind: str = ""
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from scrm.models import Membership, Role
+from tickets.extensions import PartUsed
 
 from .models import (
     BillOfMaterials,
@@ -60,6 +62,21 @@ def part_list(*, q: str = "") -> QuerySet[Part]:
     return qs.annotate(total_on_hand=Sum("stocks__on_hand"), total_reserved=Sum("stocks__reserved")).order_by("sku")
 
 
+def bom_templates():
+    """The tenant's ticket templates, each with `bom_count`, the number of parts on its bill."""
+    from django.db.models import Count, OuterRef, Subquery
+
+    from tickets.models import TicketTemplate
+
+    counts = (BillOfMaterials.objects.filter(template=OuterRef("pk")).order_by().values("template")
+              .annotate(n=Count("pk")).values("n"))
+    return TicketTemplate.objects.annotate(bom_count=Subquery(counts)).order_by("name")
+
+
+def bom_lines(*, template) -> QuerySet[BillOfMaterials]:
+    return BillOfMaterials.objects.filter(template=template).select_related("part").order_by("part__sku")
+
+
 def warehouse_list() -> QuerySet[Warehouse]:
     return Warehouse.objects.select_related("region", "store", "owner").order_by("kind", "code")
 
@@ -99,12 +116,14 @@ def purchase_request_list(*, open_only: bool = True) -> QuerySet[PurchaseRequest
 
 
 def reorder_recipients(*, warehouse: Warehouse) -> list:
-    """Who hears that a part runs low: the warehouse's keeper and the tenant's managers/admins."""
-    users = {m.user_id: m.user for m in Membership.objects.filter(
-        role__in=[Role.ADMIN, Role.MANAGER], is_active=True, user__is_active=True).select_related("user")}
-    if warehouse.keeper_id and warehouse.keeper is not None:
-        users[warehouse.keeper_id] = warehouse.keeper
-    return list(users.values())
+    """Who hears that a part runs low: the warehouse's keeper (every warehouse keeper when it has
+    none), purchasing, and the tenant's managers and admins. One query."""
+    roles = [Role.ADMIN, Role.MANAGER, Role.PURCHASING]
+    if warehouse.keeper_id is None:
+        roles.append(Role.WAREHOUSE_KEEPER)
+    who = Q(role__in=roles) | Q(user_id=warehouse.keeper_id) if warehouse.keeper_id else Q(role__in=roles)
+    return [m.user for m in Membership.objects.filter(who, is_active=True, user__is_active=True)
+            .select_related("user").order_by("user_id")]
 
 
 # --- a ticket's parts -------------------------------------------------------------------------
@@ -143,6 +162,20 @@ def stock_places(*, part: Part, engineer=None) -> list[Place]:
             available=(level["on_hand"] - level["reserved"]) if level else 0,
             stock_id=level["id"] if level else None))
     return places
+
+
+def stock_candidates(*, part: Part, quantity: int, engineer=None) -> list[Place]:
+    """The warehouses that could serve a reservation of `quantity` of `part` right now (free stock
+    enough; active; not another engineer's van), as Places for the nearest-first ranking. One
+    query, no lock: the reservation's conditional UPDATE re-checks the level."""
+    rows = (Stock.objects.filter(part=part, warehouse__is_active=True)
+            .filter(on_hand__gte=F("reserved") + quantity)
+            .filter(~Q(warehouse__kind=WarehouseKind.VAN) | Q(warehouse__owner_id=getattr(engineer, "pk", None) or 0))
+            .values_list("id", "warehouse_id", "warehouse__name", "warehouse__latitude", "warehouse__longitude",
+                         "warehouse__region_id", "warehouse__kind", "on_hand", "reserved"))
+    return [Place(id=w_id, name=name, region_id=region_id, lat=None if lat is None else float(lat),
+                  lng=None if lng is None else float(lng), available=on_hand - reserved, stock_id=stock_id, kind=kind)
+            for stock_id, w_id, name, lat, lng, region_id, kind, on_hand, reserved in rows]
 
 
 def ticket_part_needs(ticket) -> dict[int, int]:
@@ -198,6 +231,28 @@ def ticket_parts_priced(*, ticket) -> list[PricedPart]:
             out.append(PricedPart(r["part_id"], r["part__sku"], r["part__name"], r["part__unit"], qty,
                                   r["part__price_fen"]))
     return out
+
+
+def parts_used(*, ticket_ids) -> dict[int, list[PartUsed]]:
+    """The `tickets.extensions.parts_used` provider (settlement's parts lines): per ticket, each
+    part consumed net of returns, at the catalogue price in yuan. One query for any number of
+    tickets; tickets of another tenant, or with nothing (net) used, map to nothing."""
+    ids = sorted({pk for pk in ticket_ids if isinstance(pk, int) and not isinstance(pk, bool)})
+    if not ids:
+        return {}
+    rows = (Movement.objects.filter(ticket_id__in=ids, kind__in=[MovementKind.CONSUME, MovementKind.RETURN])
+            .values("ticket_id", "part_id", "part__sku", "part__name", "part__price_fen")
+            .annotate(used=Sum("quantity", filter=Q(kind=MovementKind.CONSUME), default=0),
+                      back=Sum("quantity", filter=Q(kind=MovementKind.RETURN), default=0))
+            .order_by("ticket_id", "part__sku"))
+    found: dict[int, list[PartUsed]] = {}
+    for r in rows:
+        net = r["used"] - r["back"]
+        if net > 0:
+            found.setdefault(r["ticket_id"], []).append(PartUsed(
+                sku=r["part__sku"], name=r["part__name"], quantity=Decimal(net),
+                unit_price=(Decimal(r["part__price_fen"]) / 100).quantize(Decimal("0.01"))))
+    return found
 
 
 # --- verification and suggestions ------------------------------------------------------------------

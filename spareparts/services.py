@@ -9,14 +9,16 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from notifications.services import event_emit
+from scrm.models import Membership
 
 from . import selectors
 from .models import (
+    BillOfMaterials,
     Movement,
     MovementKind,
     Part,
@@ -86,49 +88,156 @@ def _move(stock: Stock, *, kind: str, quantity: int, on_hand: int = 0, reserved:
 
 
 def _reorder_check(stock: Stock) -> None:
-    """Once per crossing below the part's reorder point: open a draft purchase request (never a
-    second while one is open) and tell the keeper and the managers. Back at or above the point,
-    the next crossing alerts again."""
-    part = stock.part
-    low = part.reorder_point > 0 and stock.available < part.reorder_point
-    if low == stock.low_alerted:
+    _reorder_after(stock_id=stock.pk, tenant_id=stock.tenant_id, part=stock.part, warehouse_id=stock.warehouse_id,
+                   warehouse_kind=stock.warehouse.kind, available=stock.available, alerted=stock.low_alerted,
+                   warehouse=stock.warehouse)
+    stock.low_alerted = stock.part.reorder_point > 0 and stock.available < stock.part.reorder_point
+
+
+def _reorder_after(*, stock_id: int, tenant_id: int, part: Part, warehouse_id: int, warehouse_kind: str,
+                   available: int, alerted: bool, warehouse: Warehouse | None = None) -> None:
+    """Once per crossing below the part's reorder point: remember it on the row, then open the
+    request and tell people (`_reorder_open`). Back at or above the point, the next crossing
+    alerts again. Reads and writes nothing unless the level crossed."""
+    low = part.reorder_point > 0 and available < part.reorder_point
+    if low == alerted:
         return
-    stock.low_alerted = low
-    stock.save(update_fields=["low_alerted"])
-    if not low:
+    Stock.objects.filter(pk=stock_id).update(low_alerted=low)
+    if low:
+        _reorder_open(stock_id=stock_id, tenant_id=tenant_id, part=part, warehouse_id=warehouse_id,
+                      warehouse_kind=warehouse_kind, warehouse=warehouse)
+
+
+def _reorder_open(*, stock_id: int, tenant_id: int, part: Part, warehouse_id: int, warehouse_kind: str,
+                  warehouse: Warehouse | None = None) -> None:
+    """The level just fell below the reorder point: open a draft purchase request (never a second
+    while one is open) and tell the keeper, purchasing and the managers. Not for a van (it is
+    refilled from a warehouse, not bought for)."""
+    if warehouse_kind == WarehouseKind.VAN:
         return
-    warehouse = stock.warehouse
-    if warehouse.kind == WarehouseKind.VAN:
-        return
+    if warehouse is None:
+        warehouse = Warehouse.objects.select_related("tenant").get(pk=warehouse_id)
+    on_hand, reserved = Stock.objects.filter(pk=stock_id).values_list("on_hand", "reserved").get()
+    available = on_hand - reserved
     open_request = PurchaseRequest.objects.filter(part=part, warehouse=warehouse, status=PurchaseStatus.DRAFT)
     if not open_request.exists():
-        PurchaseRequest.objects.create(tenant_id=stock.tenant_id, part=part, warehouse=warehouse,
-                                       quantity=max(part.reorder_qty, part.reorder_point - stock.available, 1))
+        PurchaseRequest.objects.create(tenant_id=tenant_id, part=part, warehouse=warehouse,
+                                       quantity=max(part.reorder_qty, part.reorder_point - available, 1))
     users = selectors.reorder_recipients(warehouse=warehouse)
     if users:
         event_emit(tenant=warehouse.tenant, event="parts_low_stock", users=users,
-                   occurrence=f"low:{stock.pk}:{Movement.objects.filter(part=part, warehouse=warehouse).count()}",
-                   context={"part_name": f"{part.name}（{warehouse.name}）", "stock": stock.available})
+                   occurrence=f"low:{stock_id}:{Movement.objects.filter(part=part, warehouse=warehouse).count()}",
+                   context={"part_name": f"{part.name}（{warehouse.name}）", "stock": available})
 
 
 # --- catalogue and warehouses ----------------------------------------------------------------
 
 
+MAX_MONEY_FEN = 10**10  # ¥100,000,000: a catalogue price beyond it is a typo
+
+
+def _part_check(part: Part) -> None:
+    """What the database would refuse, said as field errors for the person editing."""
+    errors: dict[str, str] = {}
+    part.sku = (part.sku or "").strip()
+    part.barcode = (part.barcode or "").strip()
+    others = Part.objects.filter(tenant_id=part.tenant_id).exclude(pk=part.pk)
+    if part.sku and others.filter(sku=part.sku).exists():
+        errors["sku"] = _("Another part has this SKU.")
+    if part.barcode and others.filter(barcode=part.barcode).exists():
+        errors["barcode"] = _("Another part has this barcode.")
+    for name in ("cost_fen", "price_fen"):
+        value = getattr(part, name)
+        if not isinstance(value, int) or value < 0 or value > MAX_MONEY_FEN:
+            errors[name] = _("Enter an amount between 0 and 100,000,000.")
+    if errors:
+        raise ValidationError(errors)
+    part.full_clean()
+
+
+@transaction.atomic
 def part_create(*, tenant, actor=None, **fields: Any) -> Part:
     part = Part(tenant=tenant, **fields)
-    part.full_clean()
-    with transaction.atomic():
-        part.save()
+    _part_check(part)
+    part.save()
     return part
 
 
+@transaction.atomic
+def part_update(*, part: Part, actor=None, **fields: Any) -> Part:
+    """Edit a catalogue entry. Its stock and ledger are untouched; a new price applies to what
+    settlement prices from now on."""
+    for name, value in fields.items():
+        setattr(part, name, value)
+    _part_check(part)
+    part.save()
+    return part
+
+
+def _warehouse_check(warehouse: Warehouse) -> None:
+    errors: dict[str, str] = {}
+    others = Warehouse.objects.filter(tenant_id=warehouse.tenant_id).exclude(pk=warehouse.pk)
+    if warehouse.code and others.filter(code=warehouse.code).exists():
+        errors["code"] = _("Another warehouse has this code.")
+    if warehouse.kind == WarehouseKind.VAN and warehouse.owner_id is None:
+        errors["owner"] = _("A van belongs to one engineer: choose them.")
+    if (warehouse.latitude is None) != (warehouse.longitude is None):
+        errors["longitude"] = _("Give both latitude and longitude, or neither.")
+    for name in ("owner", "keeper"):
+        user_id = getattr(warehouse, f"{name}_id")
+        if user_id is not None and not Membership.objects.filter(tenant_id=warehouse.tenant_id, user_id=user_id,
+                                                                 is_active=True).exists():
+            errors[name] = _("Select a valid choice. That choice is not one of the available choices.")
+    if errors:
+        raise ValidationError(errors)
+    _same_tenant(warehouse.tenant_id, region=warehouse.region, store=warehouse.store)
+    warehouse.full_clean()
+
+
+@transaction.atomic
 def warehouse_create(*, tenant, actor=None, **fields: Any) -> Warehouse:
     warehouse = Warehouse(tenant=tenant, **fields)
-    _same_tenant(tenant.pk, region=warehouse.region, store=warehouse.store)
-    warehouse.full_clean()
-    with transaction.atomic():
-        warehouse.save()
+    _warehouse_check(warehouse)
+    warehouse.save()
     return warehouse
+
+
+@transaction.atomic
+def warehouse_update(*, warehouse: Warehouse, actor=None, **fields: Any) -> Warehouse:
+    """Edit a warehouse. Deactivating one keeps its stock and ledger; it just stops being offered
+    for reservations and transfers."""
+    for name, value in fields.items():
+        setattr(warehouse, name, value)
+    _warehouse_check(warehouse)
+    warehouse.save()
+    return warehouse
+
+
+# --- bills of materials ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def bom_line_set(*, template, part: Part, quantity: Any, actor=None) -> BillOfMaterials:
+    """Every ticket of `template` needs `quantity` of `part` (replacing the line's quantity when
+    the part is already on the bill)."""
+    quantity = quantity_check(quantity)
+    _same_tenant(template.tenant_id, part=part)
+    if not part.is_active:
+        raise ValidationError({"part": _("This part is no longer active.")})
+    line, created = BillOfMaterials.objects.get_or_create(tenant_id=template.tenant_id, template=template,
+                                                          part=part, defaults={"quantity": quantity})
+    if not created and line.quantity != quantity:
+        line.quantity = quantity
+        line.save(update_fields=["quantity"])
+    return line
+
+
+@transaction.atomic
+def bom_line_remove(*, template, line_id: Any, actor=None) -> None:
+    deleted, _n = BillOfMaterials.objects.filter(template=template, pk=line_id if isinstance(line_id, int) else 0
+                                                 ).delete()
+    if not deleted:
+        raise ValidationError(_("This line is not on the bill of materials."))
 
 
 # --- stock movements -------------------------------------------------------------------------
@@ -178,28 +287,76 @@ def _out_of_stock(part: Part, quantity: int, ranked) -> ValidationError:
         % {"part": part.name, "qty": quantity, "warehouse": nearest.place.name, "others": others})
 
 
-@transaction.atomic
+def _reserve_take(*, stock_id: int, part: Part, quantity: int) -> bool | None:
+    """Reserve `quantity` on one stock row if it still has them free: one conditional UPDATE
+    (`F()`, WHERE available ≥ quantity). Its row lock lasts until commit; a concurrent reserver
+    blocks, then PostgreSQL re-checks the WHERE on the row as committed, so the row count says
+    who got the units. Returns None when they went meanwhile (nothing written), else whether this
+    reservation took the level below the part's reorder point: a second conditional UPDATE flips
+    `low_alerted` under the same lock, so exactly one reservation sees each crossing — and parts
+    without a reorder point skip it."""
+    taken = Stock.objects.filter(pk=stock_id, on_hand__gte=F("reserved") + quantity).update(
+        reserved=F("reserved") + quantity)
+    if not taken:
+        return None
+    if part.reorder_point <= 0:
+        return False
+    return bool(Stock.objects.filter(pk=stock_id, low_alerted=False,
+                                     on_hand__lt=F("reserved") + part.reorder_point).update(low_alerted=True))
+
+
+def _reserve_one(*, ticket, part: Part, quantity: int, places, origin, region_id, actor,
+                 node_key: str) -> tuple[Movement, Reservation] | None:
+    """Reserve in the nearest of `places` (the candidates read before the transaction) that still
+    has the units free; the ledger line and the reservation come back unsaved, for the caller to
+    insert (one by one or in bulk). None when none has them: nothing was written. Must run
+    inside a transaction."""
+    for r in places_rank(places, origin=origin, region_id=region_id):
+        place = r.place
+        assert place.stock_id is not None
+        crossed = _reserve_take(stock_id=place.stock_id, part=part, quantity=quantity)
+        if crossed is None:  # another ticket took them between the read and the UPDATE
+            continue
+        movement = Movement(tenant_id=ticket.tenant_id, warehouse_id=place.id, part_id=part.pk,
+                            kind=MovementKind.RESERVE, quantity=quantity, reserved_delta=quantity, ticket=ticket,
+                            user=actor if getattr(actor, "pk", None) else None)
+        reservation = Reservation(tenant_id=ticket.tenant_id, ticket=ticket, part=part, warehouse_id=place.id,
+                                  quantity=quantity, node_key=node_key[:40],
+                                  distance_km=None if r.km is None else round(r.km, 1))
+        if crossed:
+            _reorder_open(stock_id=place.stock_id, tenant_id=ticket.tenant_id, part=part, warehouse_id=place.id,
+                          warehouse_kind=place.kind)
+        return movement, reservation
+    return None
+
+
+def _out_of_stock_for(ticket, part: Part, quantity: int, origin, region_id) -> ValidationError:
+    places = selectors.stock_places(part=part, engineer=getattr(ticket, "assignee", None))
+    return _out_of_stock(part, quantity, places_rank(places, origin=origin, region_id=region_id))
+
+
 def stock_reserve(*, ticket, part: Part, quantity: Any, actor, node_key: str = "") -> Reservation:
     """Reserve `quantity` of `part` for `ticket` in the nearest warehouse that has it all free
-    (the ticket's store or address coordinates; its region without them). Another ticket may take
-    the last units between the read and the lock, so the lock re-checks and moves on to the next
-    warehouse. None left anywhere: a ValidationError naming the nearest warehouses with stock."""
+    (the ticket's store or address coordinates; its region without them). One read ranks the
+    candidates (no lock); then, in one short transaction, a conditional UPDATE of the stock row
+    and the two INSERTs (ledger line, reservation). Another ticket may take the units between the
+    read and the UPDATE: then the next warehouse. None left anywhere: a ValidationError naming the
+    nearest warehouses with stock, raised outside the transaction block, so a caller's own
+    transaction is not spoiled by a refusal and no savepoint is needed."""
     quantity = quantity_check(quantity)
     _same_tenant(ticket.tenant_id, part=part)
     origin, region_id = selectors.ticket_origin(ticket)
-    places = selectors.stock_places(part=part, engineer=getattr(ticket, "assignee", None))
-    ranked = places_rank(places, origin=origin, region_id=region_id)
-    for r in ranked:
-        if r.place.available < quantity or r.place.stock_id is None:
-            continue
-        stock = Stock.objects.select_for_update().select_related("part", "warehouse").get(pk=r.place.stock_id)
-        if stock.available < quantity:
-            continue
-        _move(stock, kind=MovementKind.RESERVE, quantity=quantity, reserved=quantity, ticket=ticket, actor=actor)
-        return Reservation.objects.create(
-            tenant_id=ticket.tenant_id, ticket=ticket, part=part, warehouse_id=stock.warehouse_id, quantity=quantity,
-            node_key=node_key[:40], distance_km=None if r.km is None else round(r.km, 1))
-    raise _out_of_stock(part, quantity, ranked)
+    places = selectors.stock_candidates(part=part, quantity=quantity, engineer=getattr(ticket, "assignee", None))
+    with transaction.atomic(savepoint=False):
+        made = _reserve_one(ticket=ticket, part=part, quantity=quantity, places=places, origin=origin,
+                            region_id=region_id, actor=actor, node_key=node_key)
+        if made is not None:
+            # bulk_create: the plain INSERT, without save()'s signals (nothing listens to these).
+            Movement.objects.bulk_create([made[0]])
+            reservation = Reservation.objects.bulk_create([made[1]])[0]
+    if made is None:
+        raise _out_of_stock_for(ticket, part, quantity, origin, region_id)
+    return reservation
 
 
 def _open_reservations(ticket, part=None):
@@ -337,19 +494,32 @@ def transfer_receive(*, transfer: Transfer, actor) -> Transfer:
 @transaction.atomic
 def ticket_parts_reserve(*, ticket, actor, node_key: str = "") -> list[Reservation]:
     """Reserve what the ticket needs (its `parts` fields + its template's bill of materials) and
-    does not hold yet. Lines are taken in part order so two tickets lock rows in the same order."""
+    does not hold yet, as one transaction: per line one conditional UPDATE, then the ledger lines
+    and the reservations in two bulk INSERTs. Lines are taken in part order so two tickets lock
+    rows in the same order. One line out of stock rolls all of them back."""
     needed = selectors.ticket_part_needs(ticket)
     if not needed:
         return []
     held: dict[int, int] = {}
-    for res in Reservation.objects.filter(ticket=ticket).filter(
-            Q(status=ReservationStatus.RESERVED) | Q(status=ReservationStatus.CONSUMED)):
-        held[res.part_id] = held.get(res.part_id, 0) + res.quantity
+    for part_id, qty in Reservation.objects.filter(ticket=ticket).filter(
+            Q(status=ReservationStatus.RESERVED) | Q(status=ReservationStatus.CONSUMED)).values_list(
+            "part_id", "quantity"):
+        held[part_id] = held.get(part_id, 0) + qty
     parts = Part.objects.in_bulk(list(needed))
-    made = []
+    origin, region_id = selectors.ticket_origin(ticket)
+    movements, made = [], []
     for part_id in sorted(needed):
         short = needed[part_id] - held.get(part_id, 0)
-        if short > 0 and part_id in parts:
-            made.append(stock_reserve(ticket=ticket, part=parts[part_id], quantity=short, actor=actor,
-                                      node_key=node_key))
-    return made
+        if short <= 0 or part_id not in parts:
+            continue
+        short = quantity_check(short)
+        places = selectors.stock_candidates(part=parts[part_id], quantity=short,
+                                            engineer=getattr(ticket, "assignee", None))
+        taken = _reserve_one(ticket=ticket, part=parts[part_id], quantity=short, places=places, origin=origin,
+                             region_id=region_id, actor=actor, node_key=node_key)
+        if taken is None:
+            raise _out_of_stock_for(ticket, parts[part_id], short, origin, region_id)
+        movements.append(taken[0])
+        made.append(taken[1])
+    Movement.objects.bulk_create(movements)
+    return Reservation.objects.bulk_create(made)

@@ -6,6 +6,13 @@ from . import views
 
 urlpatterns = [
     path("parts/", views.PartListView.as_view(), name="parts-catalogue"),
+    path("parts/new/", views.PartCreateView.as_view(), name="parts-part-new"),
+    path("parts/<int:pk>/edit/", views.PartUpdateView.as_view(), name="parts-part-edit"),
+    path("parts/warehouses/", views.WarehouseListView.as_view(), name="parts-warehouses"),
+    path("parts/warehouses/new/", views.WarehouseCreateView.as_view(), name="parts-warehouse-new"),
+    path("parts/warehouses/<int:pk>/edit/", views.WarehouseUpdateView.as_view(), name="parts-warehouse-edit"),
+    path("parts/bom/", views.BomListView.as_view(), name="parts-bom"),
+    path("parts/bom/<int:pk>/", views.BomEditView.as_view(), name="parts-bom-edit"),
     path("parts/search/", views.PartSearchView.as_view(), name="parts-search"),
     path("parts/stock/", views.StockListView.as_view(), name="parts-stock"),
     path("parts/ledger/", views.LedgerView.as_view(), name="parts-ledger"),

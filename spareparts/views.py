@@ -6,19 +6,23 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
-from scrm.views import ObjectView, StaffView
+from scrm.views import FormPageView, ObjectView, StaffView
+from tickets.models import TicketTemplate
 from tickets.selectors import ticket_get
 
 from . import imports, selectors, services
-from .forms import AdjustForm, ImportForm, ReceiveForm, ScanForm, TransferForm
-from .models import Transfer, TransferStatus, Warehouse
+from .forms import AdjustForm, BomLineForm, ImportForm, PartForm, ReceiveForm, ScanForm, TransferForm, WarehouseForm
+from .models import Part, Transfer, TransferStatus, Warehouse
 from .resources import PartResource
 
 VIEW_PERMISSION = "spareparts.view_part"
 KEEP_PERMISSION = "spareparts.change_stock"
+WAREHOUSE_PERMISSION = "spareparts.change_warehouse"
+BOM_PERMISSION = "spareparts.change_billofmaterials"
 
 
 def _errors_into(form, exc):
@@ -283,3 +287,132 @@ class ExportView(StaffView):
         response = HttpResponse("\ufeff" + text, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="parts-{what}.csv"'
         return response
+
+
+# --- the manager's edit pages: catalogue, warehouses, bills of materials ---------------------------
+
+
+class PartCreateView(FormPageView):
+    permission = "spareparts.add_part"
+    form_class = PartForm
+
+    def get_title(self):
+        return _("New part")
+
+    def save(self, form):
+        return services.part_create(tenant=self.request.tenant, actor=self.request.user, **form.service_fields())
+
+    def success_url(self, obj):
+        return reverse("parts-catalogue") + f"?q={obj.sku}"
+
+    def cancel_url(self):
+        return reverse("parts-catalogue")
+
+
+class PartUpdateView(PartCreateView):
+    permission = "spareparts.change_part"
+
+    def get_object(self):
+        part = Part.objects.filter(pk=self.kwargs["pk"]).first()
+        if part is None:
+            raise Http404
+        return part
+
+    def get_title(self):
+        return _("Edit part")
+
+    def save(self, form):
+        return services.part_update(part=form.instance, actor=self.request.user, **form.service_fields())
+
+
+class WarehouseListView(StaffView, TemplateView):
+    permission = VIEW_PERMISSION
+    template_name = "spareparts/warehouses.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(page=self.paginate(selectors.warehouse_list().select_related("keeper")),
+                                        query=self.querystring(), **kwargs)
+
+
+class WarehouseCreateView(FormPageView):
+    permission = "spareparts.add_warehouse"
+    form_class = WarehouseForm
+
+    def get_title(self):
+        return _("New warehouse")
+
+    def save(self, form):
+        return services.warehouse_create(tenant=self.request.tenant, actor=self.request.user,
+                                         **form.service_fields())
+
+    def success_url(self, obj):
+        return reverse("parts-warehouses")
+
+    def cancel_url(self):
+        return reverse("parts-warehouses")
+
+
+class WarehouseUpdateView(WarehouseCreateView):
+    permission = WAREHOUSE_PERMISSION
+
+    def get_object(self):
+        warehouse = Warehouse.objects.filter(pk=self.kwargs["pk"]).first()
+        if warehouse is None:
+            raise Http404
+        return warehouse
+
+    def get_title(self):
+        return _("Edit warehouse")
+
+    def save(self, form):
+        return services.warehouse_update(warehouse=form.instance, actor=self.request.user, **form.service_fields())
+
+
+class BomListView(StaffView, TemplateView):
+    """The ticket templates with how many parts their bill of materials lists."""
+
+    permission = BOM_PERMISSION
+    template_name = "spareparts/bom_list.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(templates=selectors.bom_templates(), **kwargs)
+
+
+class BomEditView(StaffView, ObjectView):
+    """One template's bill of materials: add a part (or change its quantity), remove a line."""
+
+    permission = BOM_PERMISSION
+
+    def load(self, pk):
+        return TicketTemplate.objects.filter(pk=pk).first()
+
+    def page(self, form, status=200):
+        return render(self.request, "spareparts/bom.html", {
+            "template": self.object, "lines": selectors.bom_lines(template=self.object), "form": form,
+        }, status=status)
+
+    def get(self, request, pk):
+        return self.page(BomLineForm())
+
+    def post(self, request, pk):
+        if request.POST.get("action") == "remove":
+            line = request.POST.get("line", "")
+            try:
+                services.bom_line_remove(template=self.object, line_id=int(line) if line.isdigit() else None,
+                                         actor=request.user)
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+                return self.page(BomLineForm(), status=400)
+            messages.success(request, _("Line removed."))
+            return redirect("parts-bom-edit", pk=pk)
+        form = BomLineForm(request.POST)
+        if form.is_valid():
+            try:
+                services.bom_line_set(template=self.object, part=form.cleaned_data["part"],
+                                      quantity=form.cleaned_data["quantity"], actor=request.user)
+            except ValidationError as exc:
+                _errors_into(form, exc)
+            else:
+                messages.success(request, _("Saved."))
+                return redirect("parts-bom-edit", pk=pk)
+        return self.page(form, status=400)

@@ -33,7 +33,7 @@ from scrm.tenancy import tenant_scope
 from settlement.models import SettlementRule, SettlementRun
 from settlement.services import rule_save
 from spareparts import services as parts_services
-from spareparts.models import Transfer
+from spareparts.models import Part, Transfer, Warehouse
 from tests.factories import (
     BusinessCalendarFactory,
     CustomerFactory,
@@ -105,6 +105,9 @@ PK_ROUTES = {
     "workflow-pool-assign": (PoolEntry, {}),
     "workflow-pool-redispatch": (PoolEntry, {}),
     "parts-transfer-receive": (Transfer, {}),
+    "parts-part-edit": (Part, {}),
+    "parts-warehouse-edit": (Warehouse, {}),
+    "parts-bom-edit": (TicketTemplate, {}),
     "parts-ticket-panel": (Ticket, {}),
     "parts-ticket-scan": (Ticket, {}),
     **{name: (SettlementRun, {}) for name in ("settlement-run", "settlement-run-progress")},
@@ -225,6 +228,7 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
         w1, w2 = (parts_services.warehouse_create(tenant=tenant_a, code=c, name=f"甲仓{c}", kind="central")
                   for c in ("w1", "w2"))
         parts_services.stock_receive(warehouse=w1, part=part, quantity=2, actor=None)
+        objects.update({Part: part, Warehouse: w1})
         objects[Transfer] = parts_services.transfer_create(part=part, source=w1, destination=w2, quantity=1,
                                                            actor=None)
         objects.update({SettlementRun: SettlementRun.objects.create(

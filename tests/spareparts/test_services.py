@@ -238,3 +238,67 @@ def test_a_first_delivery_below_the_point_leaves_one_open_request(scope_a, lib):
     assert list(PurchaseRequest.objects.values_list("status", "quantity")) == [("draft", 5)]
     services.stock_receive(warehouse=wh, part=part, quantity=5, actor=None)
     assert list(PurchaseRequest.objects.values_list("status", flat=True)) == ["received"]
+
+
+def test_a_reservation_is_one_read_one_update_and_two_inserts(scope_a, lib, repair_template,
+                                                              django_assert_num_queries):
+    part = lib["filter"]  # no reorder point
+    services.stock_receive(warehouse=lib["hangzhou"], part=part, quantity=10, actor=None)
+    ticket = ticket_at(scope_a, repair_template, lib["store"])
+    # The ranking read, the conditional UPDATE of the stock row, the ledger line, the reservation:
+    # no lock read, no savepoint.
+    with django_assert_num_queries(4) as captured:
+        services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None)
+    sql = [q["sql"].split()[0] for q in captured.captured_queries]
+    assert sql == ["SELECT", "UPDATE", "INSERT", "INSERT"]
+    assert level(lib["hangzhou"], part) == (10, 1) and selectors.ledger_mismatches() == []
+    # A part with a reorder point: one more conditional UPDATE (did this one cross it?), nothing else
+    # while the level stays above the point.
+    services.stock_receive(warehouse=lib["hangzhou"], part=lib["compressor"], quantity=10, actor=None)
+    with django_assert_num_queries(5):
+        services.stock_reserve(ticket=ticket, part=lib["compressor"], quantity=1, actor=None)
+
+
+def test_a_whole_bill_of_materials_is_one_transaction_with_bulk_inserts(scope_a, lib, repair_template,
+                                                                        django_assert_max_num_queries):
+    from spareparts.models import BillOfMaterials, Reservation
+
+    for part in (lib["compressor"], lib["filter"]):
+        services.stock_receive(warehouse=lib["hangzhou"], part=part, quantity=10, actor=None)
+        BillOfMaterials.objects.create(tenant=scope_a, template=repair_template, part=part, quantity=2)
+    ticket = ticket_at(scope_a, repair_template, lib["store"])
+    with django_assert_max_num_queries(12) as captured:
+        made = services.ticket_parts_reserve(ticket=ticket, actor=None)
+    inserts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(made) == 2 and len(inserts) == 2  # the two ledger lines together, the two reservations together
+    assert Reservation.objects.filter(ticket=ticket).count() == 2
+    assert level(lib["hangzhou"], lib["filter"]) == (10, 2) and selectors.ledger_mismatches() == []
+
+
+def test_one_line_out_of_stock_rolls_the_whole_bill_back(scope_a, lib, repair_template):
+    from spareparts.models import BillOfMaterials, Reservation
+
+    services.stock_receive(warehouse=lib["hangzhou"], part=lib["filter"], quantity=10, actor=None)
+    for part in (lib["compressor"], lib["filter"]):
+        BillOfMaterials.objects.create(tenant=scope_a, template=repair_template, part=part, quantity=2)
+    ticket = ticket_at(scope_a, repair_template, lib["store"])
+    before = Movement.objects.count()
+    with pytest.raises(ValidationError, match=r"YS-COMP-15|压缩机"):
+        services.ticket_parts_reserve(ticket=ticket, actor=None)
+    assert Movement.objects.count() == before and not Reservation.objects.filter(ticket=ticket).exists()
+    assert level(lib["hangzhou"], lib["filter"]) == (10, 0)
+
+
+def test_reserving_down_to_the_reorder_point_alerts_once(scope_a, lib, staff, repair_template):
+    from spareparts.models import PurchaseRequest, Stock
+
+    part = lib["compressor"]  # reorder point 2
+    services.stock_receive(warehouse=lib["hangzhou"], part=part, quantity=3, actor=None)
+    ticket = ticket_at(scope_a, repair_template, lib["store"])
+    services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None)
+    assert not PurchaseRequest.objects.exists()
+    services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None)  # 1 free < 2
+    assert PurchaseRequest.objects.filter(part=part, warehouse=lib["hangzhou"], status="draft").count() == 1
+    assert Stock.objects.get(warehouse=lib["hangzhou"], part=part).low_alerted
+    services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None)
+    assert PurchaseRequest.objects.count() == 1

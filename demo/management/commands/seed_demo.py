@@ -69,6 +69,8 @@ ROLE_LABELS = {
     Role.AGENT: "客服",
     Role.ENGINEER: "工程师",
     Role.FINANCE: "财务",
+    Role.WAREHOUSE_KEEPER: "库管员",
+    Role.PURCHASING: "采购",
 }
 
 
@@ -282,6 +284,8 @@ WEIDAO_STAFF = [
               extra_stores=("rkz-sangzhuzi", "linzhi-bayi"), skills=("水电维修", "制冷设备维修"),
               teams=("西部设备维护组",), max_open_tickets=15),
     StaffSpec("wd_finance", "徐丽华", Role.FINANCE, "XuLiHua"),
+    StaffSpec("wd_keeper", "唐志强", Role.WAREHOUSE_KEEPER, "TangZhiQiang"),
+    StaffSpec("wd_purchasing", "韩美玲", Role.PURCHASING, "HanMeiLing"),
 ]
 
 
@@ -374,6 +378,8 @@ MEIJIA_STAFF = [
     StaffSpec("mj_eng10", "魏红兵", Role.ENGINEER, "WeiHongBing", home_store="cd-wuhou",
               skills=("空调安装", "空调维修", "冰箱维修", "热水器安装"), teams=("成都服务组",)),
     StaffSpec("mj_finance", "许秀兰", Role.FINANCE, "XuXiuLan"),
+    StaffSpec("mj_keeper", "钱德明", Role.WAREHOUSE_KEEPER, "QianDeMing"),
+    StaffSpec("mj_purchasing", "孙雅琴", Role.PURCHASING, "SunYaQin"),
 ]
 
 
@@ -689,7 +695,13 @@ def build_plans():
                         WEIDAO_STAFF, WEIDAO_TEAMS)
     meijia = TenantPlan("meijia", "美嘉家电售后服务有限公司", MEIJIA_REGIONS, MEIJIA_STORES, MEIJIA_SKILLS, MEIJIA_TAGS,
                         MEIJIA_STAFF, MEIJIA_TEAMS)
-    staff_phones = {spec.username: gen.mobile() for spec in (*WEIDAO_STAFF, *MEIJIA_STAFF)}
+    everyone = (*WEIDAO_STAFF, *MEIJIA_STAFF)
+    parts_roles = (Role.WAREHOUSE_KEEPER, Role.PURCHASING)
+    staff_phones = {spec.username: gen.mobile() for spec in everyone if spec.role not in parts_roles}
+    # The spare parts roles came later (issue 19): their numbers come from a stream of their own, so
+    # every phone, name and deal generated after these stays what it was.
+    later = Generator(SEED + 19)
+    staff_phones.update({spec.username: later.mobile() for spec in everyone if spec.role in parts_roles})
     _plan_customers(gen, weidao, 120, 0.25, _weidao_company, WEIDAO_PERSON_NOTES,
                     ["老客户", "宴会客户", "会员储值", "外卖常客", "生日宴"])
     _plan_customers(gen, meijia, 80, 0.2, _meijia_company, MEIJIA_PERSON_NOTES, ["延保客户", "老客户", "以旧换新"])
