@@ -147,6 +147,10 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT = "scrm.broker:Transport"  # kombu's Redis transport, its client kept
     CELERY_RESULT_BACKEND = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Every signed-in page reads its session: from the shared cache, the database only on a miss
+    # (writes go to both). Only with Redis: a per-process cache would keep a session that another
+    # process has ended.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "scrm"}}
     # kombu's filesystem transport: a real broker with no server, so `make run` runs a real

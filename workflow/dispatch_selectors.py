@@ -64,15 +64,14 @@ def assignable_people() -> QuerySet:
 
 def dispatch_tools(*, user: Any, ticket: Ticket, tasks: list, can_act: bool) -> dict:
     """What the ticket panel's dispatch card offers: a manager (a pool role) re-dispatches or
-    picks the handler by hand (with the people to pick from: one query), the handler of an open
-    task flags it into the pool. `tasks` carry their `holders` (the panel read them)."""
+    picks the handler by hand (the people to pick from load when that form opens), the handler
+    of an open task flags it into the pool. `tasks` carry their `holders` (the panel read them)."""
     if not can_act or not ticket.is_open:
         return {"manage": False, "flag": False}
     manage = pool_allowed(user=user)
     flag = any(t.status == TaskStatus.OPEN and any(u.pk == user.pk for u in getattr(t, "holders", []))
                for t in tasks)
-    return {"manage": manage, "flag": flag, "people": list(assignable_people()) if manage else [],
-            "reason_max": DETAIL_MAX}
+    return {"manage": manage, "flag": flag, "reason_max": DETAIL_MAX}
 
 
 # --- simulation ------------------------------------------------------------------------------

@@ -173,3 +173,19 @@ def test_another_tenant_gets_404_and_nothing_changes(tenant_a, ticket, city, adm
         assert client.post(url(name, ticket.pk), data).status_code == 404, name
         assert client.get(url(name, ticket.pk)).status_code == 404, name
     assert state(tenant_a, ticket) == before
+
+
+def test_the_people_to_pick_load_when_the_form_opens_for_managers_only(tenant_a, tenant_b, ticket, manager_a, en,
+                                                                        admin_b):
+    """The panel carries no list of people (one query less on every view); opening "pick by
+    hand" fetches them: the tenant's staff, nobody of another tenant; others get 403 / 404."""
+    panel = en(manager_a).get(url("workflow-ticket-panel", ticket.pk), **HTMX).content.decode()
+    handler = Task.objects.get(ticket=ticket).assignee
+    assert f'<option value="{handler.pk}">' not in panel
+    options = en(manager_a).get(url("workflow-ticket-handler", ticket.pk), **HTMX)
+    assert options.status_code == 200
+    body = options.content.decode()
+    stranger = make_member(tenant_b, Role.ENGINEER, "stranger3")
+    assert f'<option value="{handler.pk}">' in body and f'<option value="{stranger.pk}">' not in body
+    assert en(handler).get(url("workflow-ticket-handler", ticket.pk), **HTMX).status_code == 403
+    assert en(admin_b).get(url("workflow-ticket-handler", ticket.pk), **HTMX).status_code == 404

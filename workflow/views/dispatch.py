@@ -203,7 +203,13 @@ class TicketRedispatchView(_TicketDispatchView):
 
 
 class TicketHandlerPickView(_TicketDispatchView):
-    """A manager picks the handler by hand, with a reason."""
+    """A manager picks the handler by hand, with a reason. The people to pick from come with a
+    GET when the manager opens the form (htmx), not with every view of the ticket's panel."""
+
+    http_method_names = ["get", "post"]
+
+    def get(self, request, pk):
+        return render(request, "workflow/_dispatch_people.html", {"people": assignable_people()})
 
     def post(self, request, pk):
         form = HandlerPickForm(request.POST)
