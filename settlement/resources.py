@@ -11,7 +11,7 @@ from .models import ServicePrice, SettlementLine, SettlementRule
 
 def breakdown_text(steps) -> str:
     names = {"price_book": _("Price book"), "rounding": _("Rounded half-up to the fen"),
-             "adjustment": _("Recomputed: adjustment")}
+             "adjustment": _("Recomputed: adjustment"), "parts": _("Parts consumed (at cost)")}
     return " → ".join(f"{names.get(s.get('rule'), s.get('rule'))}: {s.get('before')}→{s.get('after')}"
                       for s in steps or [])
 
