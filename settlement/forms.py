@@ -44,7 +44,10 @@ class JSONField(forms.CharField):
         return data
 
 
-ROWS = 6  # tiers, milestones, split roles: rows offered by the form (the calculator allows more)
+# Tiers, milestones, split roles: the form offers the rows filled plus two empty ones (at least
+# ROWS), up to what the calculator accepts, so editing a long rule never drops a row.
+ROWS = 4
+MAX_ROWS = {"m": 20, "t": 20, "r": 10}
 
 
 def _money(label, **kw):
@@ -65,15 +68,15 @@ def _period_fields():
     }
 
 
-def _rows(prefix, first, second, first_field, second_field):
+def _rows(prefix, first, second, first_field, second_field, rows):
     fields = {}
-    for i in range(1, ROWS + 1):
+    for i in range(1, min(rows, MAX_ROWS[prefix]) + 1):
         fields[f"{prefix}{i}_{first}"] = first_field(i)
         fields[f"{prefix}{i}_{second}"] = second_field(i)
     return fields
 
 
-def kind_fields(kind: str) -> dict[str, forms.Field]:
+def kind_fields(kind: str, rows: int = ROWS) -> dict[str, forms.Field]:
     """The form fields of one rule kind: names are the rule's parameters (rows numbered)."""
     if kind == "fixed":
         return {"amount": _money(_("Package amount (yuan)"))}
@@ -82,7 +85,7 @@ def kind_fields(kind: str) -> dict[str, forms.Field]:
     if kind == "milestones":
         return _rows("m", "name", "share",
                      lambda i: forms.CharField(label=_("Milestone %(n)s") % {"n": i}, max_length=40, required=False),
-                     lambda i: _number(_("Share (%)"), maximum=100, required=False))
+                     lambda i: _number(_("Share (%)"), maximum=100, required=False), rows)
     if kind == "region_class":
         return {f"class_{c}": _number(_("Class %(c)s coefficient") % {"c": c}, maximum=10, required=False)
                 for c in "ABC"}
@@ -100,7 +103,7 @@ def kind_fields(kind: str) -> dict[str, forms.Field]:
     if kind == "split":
         return _rows("r", "role", "weight",
                      lambda i: forms.CharField(label=_("Role %(n)s") % {"n": i}, max_length=30, required=False),
-                     lambda i: _number(_("Weight"), maximum=1000, required=False))
+                     lambda i: _number(_("Weight"), maximum=1000, required=False), rows)
     if kind == "rebate":
         return {**_period_fields(),
                 "basis": forms.ChoiceField(label=_("Over"), choices=[("amount", _("the amount")),
@@ -110,7 +113,7 @@ def kind_fields(kind: str) -> dict[str, forms.Field]:
                     ("marginal", _("Marginal: each slice at its own tier's rate"))]),
                 **_rows("t", "from", "percent",
                         lambda i: _money(_("Tier %(n)s from") % {"n": i}, required=False),
-                        lambda i: _number(_("Rebate (%)"), maximum=100, required=False))}
+                        lambda i: _number(_("Rebate (%)"), maximum=100, required=False), rows)}
     if kind == "first_order_bonus":
         return {**_period_fields(), "threshold": _money(_("First order at least (yuan)")),
                 "percent": _number(_("Bonus (%)"), maximum=100)}
@@ -131,7 +134,7 @@ def params_from(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     """The kind's cleaned form fields → the rule's parameters (checked by rule_params_clean)."""
     def rows(prefix, first, second):
         out = []
-        for i in range(1, ROWS + 1):
+        for i in range(1, MAX_ROWS[prefix] + 1):
             a, b = data.get(f"{prefix}{i}_{first}"), data.get(f"{prefix}{i}_{second}")
             if a in (None, "") and b is None:
                 continue
@@ -160,7 +163,7 @@ def params_initial(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     for prefix, key, first, second in (("m", "milestones", "name", "share"), ("r", "roles", "role", "weight"),
                                        ("t", "tiers", "from", "percent")):
         for i, row in enumerate(params.get(key) or [], start=1):
-            if isinstance(row, dict) and i <= ROWS:
+            if isinstance(row, dict) and i <= MAX_ROWS[prefix]:
                 out[f"{prefix}{i}_{first}"], out[f"{prefix}{i}_{second}"] = row.get(first), row.get(second)
     for c, value in (params.get("coefficients") or {}).items():
         out[f"class_{c}"] = value
@@ -194,8 +197,17 @@ class RuleForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.rule_kind = kind if kind in RULE_KINDS else ""
         self.fields["kind"].initial = self.rule_kind
-        self.kind_field_names = list(kind_fields(self.rule_kind))
-        self.fields.update(kind_fields(self.rule_kind))
+        source = self.data if self.is_bound else {**(self.initial or {}), **(kwargs.get("initial") or {})}
+        numbers = [int(m.group(1)) for key in source if (m := re.match(r"^[mrt](\d{1,2})_", str(key)))
+                   and source.get(key) not in (None, "")]
+        extra = kind_fields(self.rule_kind, rows=max(ROWS, max(numbers, default=0) + 2))
+        self.kind_field_names = list(extra)
+        self.fields.update(extra)
+        for f in self.fields.values():
+            widget = f.widget
+            css = ("form-check-input" if isinstance(widget, forms.CheckboxInput) else
+                   "form-select form-select-sm" if isinstance(widget, forms.Select) else "form-control form-control-sm")
+            widget.attrs["class"] = f"{css} {widget.attrs.get('class', '')}".strip()
 
     def common_fields(self):
         return [self[name] for name in self.COMMON if name != "kind"]

@@ -276,14 +276,16 @@ def _export_response(dataset, fmt: str, filename: str) -> HttpResponse:
 
 
 class PriceExportView(SettlementView):
-    def get(self, request, fmt):
+    def get(self, request):
+        fmt = request.GET.get("format", "xlsx")
         if fmt not in EXPORT_FORMATS:
             raise Http404
         return _export_response(ServicePriceResource().export(queryset=selectors.price_rows()), fmt, "price-book")
 
 
 class RuleExportView(SettlementView):
-    def get(self, request, fmt):
+    def get(self, request):
+        fmt = request.GET.get("format", "xlsx")
         if fmt not in EXPORT_FORMATS:
             raise Http404
         return _export_response(SettlementRuleResource().export(queryset=selectors.rule_list()), fmt,

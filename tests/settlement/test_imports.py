@@ -172,13 +172,15 @@ def test_pages_preview_then_import_and_export(setup, client_for):
     assert client.post(url, {"action": "import"}).status_code == 400  # no file
     done = client.post(url, {"file": SimpleUploadedFile("p.csv", good), "action": "import"})
     assert done.status_code == 302 and ServiceItem.objects.filter(code="install").exists()
-    xlsx = client.get(reverse("settlement-rules-export", args=["xlsx"]))
+    xlsx = client.get(reverse("settlement-rules-export"))
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
     assert sheet.cell(1, 1).value == "name" and sheet.max_row == 6
+    csv = client.get(reverse("settlement-prices-export") + "?format=csv")
+    assert csv["Content-Type"].startswith("text/csv") and "repair" in csv.content.decode("utf-8-sig")
     back = client.post(reverse("settlement-rules-import"),
                        {"file": SimpleUploadedFile("r.xlsx", xlsx.content), "action": "preview"})
     assert back.status_code == 200 and "5 unchanged" in back.content.decode()
-    assert client.get(reverse("settlement-prices-export", args=["pdf"])).status_code == 404
+    assert client.get(reverse("settlement-prices-export") + "?format=pdf").status_code == 404
     engineer = client_for(setup.engineer)
     assert engineer.get(url).status_code == 403
     assert engineer.post(url, {"file": SimpleUploadedFile("p.csv", good), "action": "import"}).status_code == 403

@@ -115,3 +115,21 @@ def test_new_rule_starts_with_the_kind_and_preview_uses_the_fields(setup, client
 def test_params_initial_ignores_malformed_stored_rows():
     assert params_initial("split", {"roles": ["x", {"role": "crew", "weight": "1"}]}) == {
         "r2_role": "crew", "r2_weight": "1"}
+
+
+def test_a_long_rule_keeps_every_row_through_the_form(setup, client_for):
+    from settlement.services import rule_save
+
+    tiers = [{"from": str(i * 1000), "percent": str(i)} for i in range(8)]
+    rule = rule_save(tenant=setup.tenant, name="八档返利", kind="rebate",
+                     params={"mode": "marginal", "basis": "amount", "tiers": tiers})
+    client = client_for(setup.admin)
+    page = client.get(reverse("settlement-rule", args=[rule.pk]))
+    form = page.context["form"]
+    assert "t8_from" in form.fields and "t10_from" in form.fields and "t11_from" not in form.fields
+    data = {k: ("" if v is None else v) for k, v in form.initial.items()}
+    data.update({"action": "save", "is_active": "on", "t9_from": "9000", "t9_percent": "9"})
+    data.pop("exclusive", None)
+    response = client.post(reverse("settlement-rule", args=[rule.pk]), data)
+    assert response.status_code == 302, response.context["form"].errors
+    assert len(SettlementRule.objects.get(pk=rule.pk).params["tiers"]) == 9
