@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, Min, OuterRef, Q, Sum
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
@@ -82,25 +82,32 @@ def run_execute(*, run: SettlementRun, batch: int = BATCH) -> SettlementRun:
     book = RuleBook(rules)
     locked = locked_periods()
     start_at, end_at = _bounds(run)
-    # Keyset pages of plain rows (no model instances, no query per ticket): each page is one
-    # query for the tickets, one for their customers' tags, one for minutes on site and one
-    # call for the parts used, then one bulk insert.
+    # Windows of ticket ids, each read as plain rows (no model instances, no query per ticket):
+    # one query for the tickets, one for their customers' tags, one for minutes on site and one
+    # call for the parts used, then one bulk insert. Bounded id windows rather than
+    # "id > last ORDER BY id LIMIT n": no index orders this tenant's closed tickets by id, so a
+    # LIMIT page sorted every remaining ticket each time (5 s a page at 1,000,000 tickets). The
+    # window widens while it finds few tickets (other tenants' ids in between) and narrows when
+    # it finds many, so a batch stays near `batch` tickets.
     pending = (Ticket.objects.filter(status=Status.CLOSED, closed_at__gte=start_at, closed_at__lte=end_at,
                                      template_id__in=list(cache.maps))
                .filter(~Exists(SettlementLine.objects.filter(ticket=OuterRef("pk")))))
-    todo = pending.count()
-    done = skipped = last = 0
-    while True:
-        page = list(pending.filter(pk__gt=last).order_by("pk").values(*ROW_FIELDS)[:batch])
+    bounds = pending.aggregate(low=Min("pk"), high=Max("pk"))
+    low, high = bounds["low"] or 0, bounds["high"] or -1
+    skipped, at, span = 0, low, batch
+    while at <= high:
+        page = list(pending.filter(pk__gte=at, pk__lt=at + span).order_by("pk").values(*ROW_FIELDS))
+        at += span
+        span = (min(span * 2, 1 << 24) if len(page) < batch // 2
+                else max(batch // 4, span // 2) if len(page) > batch else span)
         if not page:
-            break
-        last = page[-1]["id"]
+            continue
         with transaction.atomic():
             rows, bad = lines_for_rows(rows_from_values(page), cache=cache, rules=book, locked=locked)
             SettlementLine.objects.bulk_create(rows, batch_size=batch)
             skipped += bad
-            done += len(page)
-            SettlementRun.objects.filter(pk=run.pk).update(progress=min(90, 90 * done // max(todo, 1)))
+            SettlementRun.objects.filter(pk=run.pk).update(
+                progress=min(90, 90 * (at - low) // max(high - low + 1, 1)))
     with transaction.atomic():
         run = SettlementRun.objects.select_for_update().get(pk=run.pk)
         SettlementLine.objects.filter(run=run).delete()  # the draft's own rebate/bonus lines, replaced
