@@ -277,7 +277,7 @@ def _export_response(dataset, fmt: str, filename: str) -> HttpResponse:
 
 class PriceExportView(SettlementView):
     def get(self, request):
-        fmt = request.GET.get("format", "xlsx")
+        fmt = request.GET.get("format", "csv")
         if fmt not in EXPORT_FORMATS:
             raise Http404
         return _export_response(ServicePriceResource().export(queryset=selectors.price_rows()), fmt, "price-book")
@@ -285,7 +285,7 @@ class PriceExportView(SettlementView):
 
 class RuleExportView(SettlementView):
     def get(self, request):
-        fmt = request.GET.get("format", "xlsx")
+        fmt = request.GET.get("format", "csv")
         if fmt not in EXPORT_FORMATS:
             raise Http404
         return _export_response(SettlementRuleResource().export(queryset=selectors.rule_list()), fmt,

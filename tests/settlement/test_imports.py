@@ -172,7 +172,7 @@ def test_pages_preview_then_import_and_export(setup, client_for):
     assert client.post(url, {"action": "import"}).status_code == 400  # no file
     done = client.post(url, {"file": SimpleUploadedFile("p.csv", good), "action": "import"})
     assert done.status_code == 302 and ServiceItem.objects.filter(code="install").exists()
-    xlsx = client.get(reverse("settlement-rules-export"))
+    xlsx = client.get(reverse("settlement-rules-export") + "?format=xlsx")
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
     assert sheet.cell(1, 1).value == "name" and sheet.max_row == 6
     csv = client.get(reverse("settlement-prices-export") + "?format=csv")
