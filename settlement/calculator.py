@@ -75,11 +75,19 @@ def _dec(value: Any, name: str, *, minimum: Decimal | None = ZERO, maximum: Deci
     return number
 
 
+_SHOWN: dict[Decimal, str] = {}
+
+
 def _shown(value: Decimal) -> str:
-    """A stored figure: whole fen as 0.00, finer exact values without trailing zeros (34.9965)."""
-    if value == value.quantize(FEN):
-        return str(value.quantize(FEN))
-    return format(value.normalize(), "f")
+    """A stored figure: whole fen as 0.00, finer exact values without trailing zeros (34.9965).
+    Remembered (equal values show the same), since a run shows the same prices a million times."""
+    text = _SHOWN.get(value)
+    if text is None:
+        fen = value.quantize(FEN)
+        text = str(fen) if value == fen else format(value.normalize(), "f")
+        if len(_SHOWN) < 100_000:
+            _SHOWN[value] = text
+    return text
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -110,6 +118,17 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Part:
+    """A part consumed on the ticket, priced: passed through at cost on a line of its own (role
+    “parts”), never multiplied by coefficients or surcharges, never split."""
+
+    sku: str
+    name: str
+    quantity: Decimal
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
 class TicketInput:
     """Everything a ticket offers to settlement, already typed and validated."""
 
@@ -126,6 +145,7 @@ class TicketInput:
     distance_km: Decimal | None = None
     milestones_done: tuple[str, ...] = ()
     parties: tuple[tuple[str, int], ...] = ()  # (role, party id), in the ticket's order
+    parts: tuple[Part, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,7 +181,7 @@ class Line:
 
 @dataclass(frozen=True)
 class TicketResult:
-    total: Decimal
+    total: Decimal  # the work and the parts
     steps: tuple[Step, ...]
     lines: tuple[Line, ...]
     problems: tuple[str, ...] = ()
@@ -318,18 +338,37 @@ def _bound(rule: Rule, amount: Decimal) -> tuple[Decimal, str]:
     return amount, ""
 
 
-def _select(rules: Sequence[Rule], kinds: Sequence[str], day: date, context: Mapping[str, Any]) -> list[Rule]:
-    """Rules of these kinds in force and matching, exclusivity applied, in application order."""
-    matching = sorted((r for r in rules if r.kind in kinds and r.in_force(day)
-                       and condition_eval(r.condition, context)), key=lambda r: (r.priority, r.id))
+class RuleBook:
+    """The rules prepared once for many tickets (a run): the ticket rules in priority order, and
+    the set in force on each day remembered, so a ticket only evaluates the conditions."""
+
+    def __init__(self, rules: Sequence[Rule]):
+        self.rules = tuple(rules)
+        self._ticket = sorted((r for r in self.rules if r.kind in TICKET_KINDS), key=lambda r: (r.priority, r.id))
+        self._by_day: dict[date, tuple[Rule, ...]] = {}
+
+    def on(self, day: date) -> tuple[Rule, ...]:
+        found = self._by_day.get(day)
+        if found is None:
+            found = self._by_day[day] = tuple(r for r in self._ticket if r.in_force(day))
+        return found
+
+
+def _select(book: RuleBook, day: date, context: Mapping[str, Any]) -> list[Rule]:
+    """Ticket rules in force and matching, exclusivity applied, in application order: in each
+    group the first exclusive match (by priority) applies alone, else every match applies."""
+    matching = [r for r in book.on(day) if not r.condition or condition_eval(r.condition, context)]
+    winner: dict[tuple[str, str], Rule] = {}
+    for r in matching:
+        if r.exclusive:
+            winner.setdefault(r.exclusive_group, r)
     chosen, groups_done = [], set()
     for r in matching:
         group = r.exclusive_group
         if group in groups_done:
             continue
-        exclusive = next((o for o in matching if o.exclusive and o.exclusive_group == group), None)
-        if exclusive is not None:
-            chosen.append(exclusive)
+        if group in winner:
+            chosen.append(winner[group])
             groups_done.add(group)
         else:
             chosen.append(r)
@@ -375,9 +414,31 @@ def _base(rule: Rule, t: TicketInput) -> tuple[Decimal | None, dict[str, Any]]:
     return gross * share / HUNDRED, {**detail, "milestones": [m["name"] for m in done], "share": share}
 
 
-def ticket_settle(t: TicketInput, rules: Sequence[Rule]) -> TicketResult:
-    """The ticket's total and its lines, every rule applied recorded as a step."""
-    chosen = _select(rules, TICKET_KINDS, t.closed_on, t.context)
+def _parts_line(t: TicketInput, problems: list[str]) -> tuple[Step | None, Line | None]:
+    """The parts consumed as one line at cost (role “parts”), to the ticket's engineer, else to
+    its first party; each part's quantity × unit price is in the step's detail."""
+    if not t.parts:
+        return None, None
+    items, raw = [], ZERO
+    for part in t.parts:
+        cost = part.quantity * part.unit_price
+        raw += cost
+        items.append({"sku": part.sku, "name": part.name, "quantity": _shown(part.quantity),
+                      "unit_price": _shown(part.unit_price), "amount": _shown(cost)})
+    amount = money(raw)
+    step = Step(None, "parts", "parts", ZERO, amount, {"parts": items})
+    party = next((p for role, p in t.parties if role == "engineer"), t.parties[0][1] if t.parties else None)
+    if party is None:
+        problems.append(_("The ticket has nobody to settle with (no engineer, store or party)."))
+        return step, None
+    return step, Line(party, "parts", amount, "ticket", (step,))
+
+
+def ticket_settle(t: TicketInput, rules: Sequence[Rule] | RuleBook) -> TicketResult:
+    """The ticket's total and its lines, every rule applied recorded as a step. Pass a RuleBook
+    when settling many tickets with the same rules."""
+    book = rules if isinstance(rules, RuleBook) else RuleBook(rules)
+    chosen = _select(book, t.closed_on, t.context)
     steps: list[Step] = []
     problems: list[str] = []
     amount: Decimal | None = None
@@ -395,8 +456,11 @@ def ticket_settle(t: TicketInput, rules: Sequence[Rule]) -> TicketResult:
         # no billing rule: a typed fee, else the price book's price × quantity
         base = t.fee if t.fee is not None else (t.unit_price * t.quantity if t.unit_price is not None else None)
         if base is None:
-            return TicketResult(ZERO, tuple(steps), (), tuple(problems) or (
-                _("The ticket has no service item price, fee or billing rule to settle by."),))
+            problems = problems or [_("The ticket has no service item price, fee or billing rule to settle by.")]
+            parts_step, parts_line = _parts_line(t, problems)
+            return TicketResult(parts_step.after if parts_step else ZERO,
+                                (*steps, parts_step) if parts_step else tuple(steps),
+                                (parts_line,) if parts_line else (), tuple(problems))
         amount = base
         steps.append(Step(None, "price_book", "per_item", ZERO, base,
                           {"fee": t.fee} if t.fee is not None else {"unit_price": t.unit_price,
@@ -442,6 +506,12 @@ def ticket_settle(t: TicketInput, rules: Sequence[Rule]) -> TicketResult:
     if total != amount:
         steps.append(Step(None, "rounding", "rounding", amount, total, {}))
     lines = _lines(t, total, [r for r in chosen if r.kind == "split"][:1], tuple(steps), problems)
+    parts_step, parts_line = _parts_line(t, [] if not t.parties else problems)  # said once already
+    if parts_step is not None:
+        steps.append(parts_step)
+        total += parts_step.after
+        if parts_line is not None:
+            lines = (*lines, parts_line)
     return TicketResult(total, tuple(steps), lines, tuple(problems))
 
 

@@ -7,8 +7,9 @@ becomes the fallback. Nothing else here needs to change."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import date
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -17,14 +18,68 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from scrm.models import Region, Store
+from scrm.models import Customer, Region, Store
+from tickets.extensions import PartUsed, parts_used
 from tickets.models import Category, TicketTemplate
 from tickets.selectors_visits import onsite_minutes as visits_onsite_minutes
+from tickets.selectors_visits import onsite_minutes_by_ticket
 
-from .calculator import TicketInput, altitude_clean, distance_km
+from .calculator import MAX_MONEY, Part, TicketInput, altitude_clean, distance_km
 from .models import ROLE_INPUT_PREFIX, Party, ServicePrice, SettlementFieldMap
 
 MAX_QUANTITY = Decimal("100000")
+ROW_FIELDS = ("id", "tenant_id", "template_id", "data", "priority", "source", "status", "category_id", "region_id",
+              "store_id", "assignee_id", "closed_at", "customer_id", "customer__tier", "opportunity_id",
+              "opportunity__amount", "opportunity__stage")
+
+
+@dataclass(slots=True)
+class TicketRow:
+    """What settlement reads of a ticket: a `values()` row in a run (no model instance), or a
+    model ticket's fields on the single-ticket path; the same input either way."""
+
+    pk: int
+    tenant_id: int
+    template_id: int
+    data: Mapping[str, Any]
+    priority: str
+    source: str
+    status: str
+    category_id: int | None
+    region_id: int | None
+    store_id: int | None
+    assignee_id: int | None
+    closed_at: datetime | None
+    customer_tier: str
+    customer_tags: tuple[str, ...]
+    opportunity_amount: Decimal | None
+    opportunity_stage: str
+
+
+def row_from_ticket(ticket) -> TicketRow:
+    customer, opportunity = ticket.customer, ticket.opportunity
+    return TicketRow(
+        ticket.pk, ticket.tenant_id, ticket.template_id, ticket.data or {}, ticket.priority, ticket.source,
+        ticket.status, ticket.category_id, ticket.region_id, ticket.store_id, ticket.assignee_id, ticket.closed_at,
+        customer.tier if customer else "", tuple(t.name for t in customer.tags.all()) if customer else (),
+        opportunity.amount if opportunity else None, opportunity.stage if opportunity else "")
+
+
+def rows_from_values(values: Sequence[Mapping[str, Any]]) -> list[TicketRow]:
+    """`Ticket.objects.values(*ROW_FIELDS)` rows → TicketRows, the customers' tags in one query."""
+    customers = {v["customer_id"] for v in values if v["customer_id"]}
+    tags: dict[int, list[str]] = {}
+    if customers:
+        for customer_id, name in (Customer.tags.through.objects.filter(customer_id__in=customers)
+                                  .order_by("tag__name").values_list("customer_id", "tag__name")):
+            tags.setdefault(customer_id, []).append(name)
+    return [TicketRow(
+        v["id"], v["tenant_id"], v["template_id"], v["data"] or {}, v["priority"], v["source"], v["status"],
+        v["category_id"], v["region_id"], v["store_id"], v["assignee_id"], v["closed_at"],
+        (v["customer__tier"] or "") if v["customer_id"] else "", tuple(tags.get(v["customer_id"], ())),
+        v["opportunity__amount"] if v["opportunity_id"] else None,
+        (v["opportunity__stage"] or "") if v["opportunity_id"] else "") for v in values]
+
 MAX_HOURS = Decimal("1000")
 
 
@@ -53,11 +108,6 @@ def onsite_minutes(*, ticket, mapping: Mapping[str, str]) -> int | None:
     return None if hours is None else int((hours * 60).to_integral_value())
 
 
-def onsite_hours(*, ticket, mapping: Mapping[str, str]) -> Decimal | None:
-    minutes = onsite_minutes(ticket=ticket, mapping=mapping)
-    return None if minutes is None else (Decimal(minutes) / 60).quantize(Decimal("0.01"))
-
-
 class InputCache:
     """The tenant's small settlement tables read once (parties, prices, field maps), so a run
     over a million tickets does not query them per ticket."""
@@ -79,97 +129,160 @@ class InputCache:
             s["id"]: dict(s) for s in Store.objects.values("id", "code", "latitude", "longitude")}
         self.templates: dict[int, str] = dict(TicketTemplate.objects.values_list("id", "slug"))
         self.categories: dict[int, str] = dict(Category.objects.values_list("id", "code"))
+        self._store_chain: dict[int, tuple[tuple[str, int], ...]] = {}
+        self._price_memo: dict[tuple[str, date], Decimal | None] = {}
 
-    def context(self, ticket) -> dict[str, Any]:
+    def context(self, ticket: TicketRow) -> dict[str, Any]:
         """workflow.conditions.ticket_context, from these tables instead of the ticket's relations
-        (the same keys; customer and opportunity still come with the ticket)."""
-        customer, opportunity = ticket.customer, ticket.opportunity
-        region: dict[str, Any] = self.regions.get(ticket.region_id) or {}
+        (the same keys; customer and opportunity come with the row)."""
+        region: dict[str, Any] = self.regions.get(ticket.region_id or 0) or {}
         return {
             "priority": ticket.priority, "source": ticket.source, "status": ticket.status,
-            "category": self.categories.get(ticket.category_id, ""),
+            "category": self.categories.get(ticket.category_id or 0, ""),
             "template": self.templates.get(ticket.template_id, ""),
-            "customer.tier": customer.tier if customer else "",
-            "customer.tags": [t.name for t in customer.tags.all()] if customer else [],
-            "opportunity.amount": opportunity.amount if opportunity else None,
-            "opportunity.stage": opportunity.stage if opportunity else "",
-            "store.code": (self.stores.get(ticket.store_id) or {}).get("code", ""),
+            "customer.tier": ticket.customer_tier,
+            "customer.tags": list(ticket.customer_tags),
+            "opportunity.amount": ticket.opportunity_amount,
+            "opportunity.stage": ticket.opportunity_stage,
+            "store.code": (self.stores.get(ticket.store_id or 0) or {}).get("code", ""),
             "region.code": region.get("code", ""),
             "region.settlement_class": region.get("settlement_class", ""),
-            "data": ticket.data or {},
+            "data": ticket.data,
         }
 
     def price_on(self, item_code: str, day: date) -> Decimal | None:
         """The item's price book version in force on `day` (the latest start on or before it)."""
-        return next((price for start, price in self.prices.get(item_code, ()) if start <= day), None)
+        key = (item_code, day)
+        if key not in self._price_memo:
+            self._price_memo[key] = next((price for start, price in self.prices.get(item_code, ()) if start <= day),
+                                         None)
+        return self._price_memo[key]
+
+    def store_chain(self, store_id: int | None) -> tuple[tuple[str, int], ...]:
+        """(kind, party id) of the store's party and its parents (distributor, agent…), memoised."""
+        key = store_id or 0
+        if key not in self._store_chain:
+            out, seen = [], set()
+            party = self.parties.get(self.by_store.get(store_id, 0)) if store_id else None
+            while party is not None and party.pk not in seen:
+                seen.add(party.pk)
+                out.append((party.kind, party.pk))
+                party = self.parties.get(party.parent_id or 0)
+            self._store_chain[key] = tuple(out)
+        return self._store_chain[key]
 
 
-def ticket_parties(*, ticket, mapping: Mapping[str, str], cache: InputCache) -> tuple[tuple[str, int], ...]:
+def ticket_parties(*, ticket: TicketRow, mapping: Mapping[str, str],
+                   cache: InputCache) -> tuple[tuple[str, int], ...]:
     """(role, party id) in the order the default earner is chosen: mapped roles, the assigned
     engineer, the store's party and its parents (distributor, agent…), the region's party."""
-    data = ticket.data or {}
-    user_roles = [(key[len(ROLE_INPUT_PREFIX):], data.get(field)) for key, field in mapping.items()
-                  if key.startswith(ROLE_INPUT_PREFIX)]
-    out = [(role, cache.by_user[uid]) for role, uid in user_roles if uid in cache.by_user]
+    data = ticket.data
+    out = [(key[len(ROLE_INPUT_PREFIX):], cache.by_user[uid]) for key, field in mapping.items()
+           if key.startswith(ROLE_INPUT_PREFIX) and type(uid := data.get(field)) is int and uid in cache.by_user]
     if ticket.assignee_id in cache.by_user:
         out.append(("engineer", cache.by_user[ticket.assignee_id]))
-    party = cache.parties.get(cache.by_store.get(ticket.store_id, 0))
-    seen = set()
-    while party is not None and party.pk not in seen:
-        seen.add(party.pk)
-        out.append((party.kind, party.pk))
-        party = cache.parties.get(party.parent_id or 0)
+    out.extend(cache.store_chain(ticket.store_id))
     if ticket.region_id in cache.by_region:
         out.append(("region", cache.by_region[ticket.region_id]))
     return tuple(out)
 
 
-def _distance(ticket, location: Any, cache: InputCache) -> Decimal | None:
+def _distance(ticket: TicketRow, location: Any, cache: InputCache) -> Decimal | None:
     if not isinstance(location, Mapping) or location.get("lat") is None:
         return None
-    store: dict[str, Any] = cache.stores.get(ticket.store_id) or {}
+    store: dict[str, Any] = cache.stores.get(ticket.store_id or 0) or {}
     if store.get("latitude") is None:
         return None
     origin = (store["latitude"], store["longitude"])
     return distance_km(float(origin[0]), float(origin[1]), float(location["lat"]), float(location["lng"]))
 
 
-def ticket_input(*, ticket, cache: InputCache | None = None) -> TicketInput:
-    """The calculator's view of a closed ticket; a ValidationError names a bad mapped value."""
-    cache = cache or InputCache()
-    mapping: Mapping[str, str] = cache.maps.get(ticket.template_id) or {}
-    data = ticket.data or {}
+def _hours(minutes: int | None, typed: Any) -> Decimal | None:
+    """The phone's recorded minutes on site when there are any, else the typed hours field."""
+    if minutes:
+        return (Decimal(minutes) / 60).quantize(Decimal("0.01"))
+    hours = _number(typed, gettext_lazy("Working hours"), maximum=MAX_HOURS)
+    if hours is None:
+        return None
+    return (Decimal(int((hours * 60).to_integral_value())) / 60).quantize(Decimal("0.01"))
+
+
+def _parts(used: Sequence[PartUsed]) -> tuple[Part, ...]:
+    """The parts consumed, checked like every other input (the provider is another app)."""
+    out = []
+    for p in used:
+        quantity = _number(p.quantity, gettext_lazy("Part quantity"), maximum=MAX_QUANTITY)
+        price = _number(p.unit_price, gettext_lazy("Part price"), maximum=MAX_MONEY)
+        if quantity is None or price is None:
+            raise ValidationError(_("Part %(sku)s has no quantity or price.") % {"sku": p.sku})
+        out.append(Part(str(p.sku)[:40], str(p.name)[:80], quantity, price))
+    return tuple(out)
+
+
+def row_input(row: TicketRow, *, cache: InputCache, minutes: int | None = None,
+              parts: Sequence[PartUsed] = ()) -> TicketInput:
+    """The calculator's view of a closed ticket row; a ValidationError names a bad mapped value.
+    `minutes` on site and `parts` consumed come from the batch's one query each."""
+    mapping: Mapping[str, str] = cache.maps.get(row.template_id) or {}
+    data = row.data
 
     def value(name):
         key = mapping.get(name)
         return data.get(key) if key else None
 
-    closed = timezone.localtime(ticket.closed_at or timezone.now()).date()
+    closed = timezone.localtime(row.closed_at or timezone.now()).date()
     item = value("service_item")
-    fee = _number(value("fee"), gettext_lazy("Fee"), maximum=Decimal("100000000"))
+    fee = _number(value("fee"), gettext_lazy("Fee"), maximum=MAX_MONEY)
     quantity = _number(value("quantity"), gettext_lazy("Quantity"), maximum=MAX_QUANTITY)
     altitude = value("altitude_m")
     flags = {flag for flag in ("night", "urgent", "weekend", "height_work") if value(flag) is True}
-    if ticket.priority == "urgent":
+    if row.priority == "urgent":
         flags.add("urgent")
     if "weekend" not in mapping and closed.weekday() >= 5:
         flags.add("weekend")
     distance = _number(value("distance_km"), gettext_lazy("Distance"), maximum=Decimal("10000"))
     if distance is None:
-        distance = _distance(ticket, value("location"), cache)
+        distance = _distance(row, value("location"), cache)
     milestones = value("milestones")
     return TicketInput(
-        ticket_id=ticket.pk,
+        ticket_id=row.pk,
         closed_on=closed,
-        context=cache.context(ticket),
-        region_class=(cache.regions.get(ticket.region_id) or {}).get("settlement_class", ""),
+        context=cache.context(row),
+        region_class=(cache.regions.get(row.region_id or 0) or {}).get("settlement_class", ""),
         unit_price=cache.price_on(str(item), closed) if item else None,
         fee=fee,
         quantity=quantity if quantity is not None else Decimal("1"),
-        hours=onsite_hours(ticket=ticket, mapping=mapping),
+        hours=_hours(minutes, value("hours")) if mapping.get("hours") else None,
         flags=frozenset(flags),
         altitude_m=altitude_clean(altitude) if altitude not in (None, "") else None,
         distance_km=distance,
         milestones_done=tuple(str(m) for m in milestones) if isinstance(milestones, list) else (),
-        parties=ticket_parties(ticket=ticket, mapping=mapping, cache=cache),
+        parties=ticket_parties(ticket=row, mapping=mapping, cache=cache),
+        parts=_parts(parts),
     )
+
+
+def ticket_input(*, ticket, cache: InputCache | None = None) -> TicketInput:
+    """One ticket (a model instance): the single-ticket path (closing, the preview)."""
+    cache = cache or InputCache()
+    mapping = cache.maps.get(ticket.template_id) or {}
+    minutes = visits_onsite_minutes(ticket=ticket) if mapping.get("hours") else None
+    return row_input(row_from_ticket(ticket), cache=cache, minutes=minutes,
+                     parts=parts_used(ticket_ids=[ticket.pk]).get(ticket.pk, ()))
+
+
+def batch_inputs(rows: Sequence[TicketRow], *, cache: InputCache) -> list[tuple[TicketRow, TicketInput | None]]:
+    """A run's batch of rows → inputs, with one query for the minutes on site and one call for
+    the parts used, whatever the batch size. A row whose mapped values are bad gets None."""
+    ids = [r.pk for r in rows]
+    hourly = any((cache.maps.get(r.template_id) or {}).get("hours") for r in rows)
+    minutes = onsite_minutes_by_ticket(ticket_ids=ids) if hourly else {}
+    parts = parts_used(ticket_ids=ids)
+    out: list[tuple[TicketRow, TicketInput | None]] = []
+    for row in rows:
+        try:
+            out.append((row, row_input(row, cache=cache, minutes=minutes.get(row.pk),
+                                       parts=parts.get(row.pk, ()))))
+        except ValidationError:
+            out.append((row, None))
+    return out

@@ -14,7 +14,16 @@ from django.utils import timezone
 from scrm.models import Role
 from scrm.selectors import granted_region_ids, membership_current
 
-from .models import LOCKED_STATES, Party, ServiceItem, SettlementLine, SettlementRule, SettlementRun, role_label
+from .models import (
+    LOCKED_STATES,
+    Party,
+    ServiceItem,
+    ServicePrice,
+    SettlementLine,
+    SettlementRule,
+    SettlementRun,
+    role_label,
+)
 
 ALL_SEEING = (Role.ADMIN, Role.MANAGER, Role.FINANCE)
 
@@ -127,3 +136,8 @@ def rule_get(*, pk: int) -> SettlementRule | None:
 
 def price_book() -> QuerySet[ServiceItem]:
     return ServiceItem.objects.prefetch_related("prices").order_by("code")
+
+
+def price_rows() -> QuerySet[ServicePrice]:
+    """Every price version with its item, for the price book export."""
+    return ServicePrice.objects.select_related("item").order_by("item__code", "effective_from")

@@ -17,5 +17,9 @@ urlpatterns = [
     path("settlement/rules/", views.RuleListView.as_view(), name="settlement-rules"),
     path("settlement/rules/new/", views.RuleEditView.as_view(), name="settlement-rule-create"),
     path("settlement/rules/<int:pk>/", views.RuleEditView.as_view(), name="settlement-rule"),
+    path("settlement/rules/export/", views.RuleExportView.as_view(), name="settlement-rules-export"),
+    path("settlement/rules/import/", views.RuleImportView.as_view(), name="settlement-rules-import"),
     path("settlement/prices/", views.PriceBookView.as_view(), name="settlement-prices"),
+    path("settlement/prices/export/", views.PriceExportView.as_view(), name="settlement-prices-export"),
+    path("settlement/prices/import/", views.PriceImportView.as_view(), name="settlement-prices-import"),
 ]

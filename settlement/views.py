@@ -7,16 +7,19 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from scrm.views import ObjectView, StaffView
 from tickets.models import Ticket
 
 from . import selectors
-from .calculator import rule_params_clean, ticket_settle
-from .forms import KIND_LABELS, PriceForm, RuleForm, RunStartForm
+from .calculator import ticket_settle
+from .forms import KIND_LABELS, ImportForm, PriceForm, RuleForm, RunStartForm
+from .imports import MAX_BYTES as MAX_IMPORT_BYTES
+from .imports import dataset_load, prices_import, rules_import
 from .inputs import ticket_input
 from .models import SettlementRule
-from .resources import StatementLineResource
+from .resources import ServicePriceResource, SettlementRuleResource, StatementLineResource
 from .services import (
     active_rules,
     price_set,
@@ -183,7 +186,6 @@ def _preview(form, rule_id):
         return None
     try:
         values = form.service_kwargs()
-        values["params"] = rule_params_clean(values["kind"], values["params"])
         draft = SettlementRule(pk=rule_id or 0, **values)
         rules = [r for r in active_rules() if r.id != rule_id] + [rule_spec(draft)]
         return {"ticket": ticket, "result": ticket_settle(ticket_input(ticket=ticket), rules)}
@@ -205,14 +207,25 @@ class RuleEditView(SettlementView):
             raise Http404
         return rule
 
+    def kind_for(self, request, rule):
+        if rule is not None:
+            return rule.kind
+        return request.POST.get("kind") or request.GET.get("kind") or ""
+
     def get(self, request, pk=None):
         rule = self.load(pk)
-        form = RuleForm(initial=RuleForm.initial_of(rule) if rule else None)
-        return render(request, "settlement/rule_edit.html", {"form": form, "rule": rule})
+        kind = self.kind_for(request, rule)
+        if kind not in KIND_LABELS:
+            # a new rule starts by choosing its kind: each kind has its own fields
+            return render(request, "settlement/rule_kinds.html", {"kinds": list(KIND_LABELS.items())})
+        form = RuleForm(initial=RuleForm.initial_of(rule) if rule else {"kind": kind}, kind=kind)
+        return render(request, "settlement/rule_edit.html", {"form": form, "rule": rule,
+                                                             "kind_label": KIND_LABELS[kind]})
 
     def post(self, request, pk=None):
         rule = self.load(pk)
-        form = RuleForm(request.POST)
+        kind = self.kind_for(request, rule)
+        form = RuleForm(request.POST, kind=kind)
         preview = None
         if form.is_valid():
             if request.POST.get("action") == "preview":
@@ -226,7 +239,8 @@ class RuleEditView(SettlementView):
                     messages.success(request, _("Rule saved."))
                     return redirect("settlement-rule", pk=saved.pk)
         status = 200 if preview is not None and form.is_valid() and not form.errors else 400
-        return render(request, "settlement/rule_edit.html", {"form": form, "rule": rule, "preview": preview},
+        return render(request, "settlement/rule_edit.html", {"form": form, "rule": rule, "preview": preview,
+                                                             "kind_label": KIND_LABELS.get(kind, "")},
                       status=status)
 
 
@@ -247,3 +261,93 @@ class PriceBookView(SettlementView):
                 messages.success(request, _("Price saved."))
                 return redirect("settlement-prices")
         return self.get(request, form=form, status=400)
+
+
+EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8",
+                  "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def _export_response(dataset, fmt: str, filename: str) -> HttpResponse:
+    body = dataset.export(fmt)
+    response = HttpResponse(body.encode("utf-8-sig") if isinstance(body, str) else body,
+                            content_type=EXPORT_FORMATS[fmt])
+    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+    return response
+
+
+class PriceExportView(SettlementView):
+    def get(self, request):
+        fmt = request.GET.get("format", "csv")
+        if fmt not in EXPORT_FORMATS:
+            raise Http404
+        return _export_response(ServicePriceResource().export(queryset=selectors.price_rows()), fmt, "price-book")
+
+
+class RuleExportView(SettlementView):
+    def get(self, request):
+        fmt = request.GET.get("format", "csv")
+        if fmt not in EXPORT_FORMATS:
+            raise Http404
+        return _export_response(SettlementRuleResource().export(queryset=selectors.rule_list()), fmt,
+                                "settlement-rules")
+
+
+class ImportView(SettlementView):
+    """Upload a file, preview it (a dry run listing every wrong row), then import: the import
+    checks everything again and writes all rows or none."""
+
+    what = ""
+    back = ""
+
+    def importer(self, **kwargs):
+        raise NotImplementedError
+
+    def render_page(self, request, form, outcome=None, status=200):
+        return render(request, "settlement/import.html", {
+            "form": form, "outcome": outcome, "what": self.what, "back": self.back,
+            "columns": self.columns, "tab": self.tab}, status=status)
+
+    def get(self, request):
+        return self.render_page(request, ImportForm())
+
+    def post(self, request):
+        form = ImportForm(request.POST, request.FILES)
+        if not form.is_valid():
+            return self.render_page(request, form, status=400)
+        upload = form.cleaned_data["file"]
+        try:
+            if upload.size > MAX_IMPORT_BYTES:
+                raise ValidationError(_("The file is larger than 1 MB."))
+            dataset = dataset_load(content=upload.read(), filename=upload.name)
+        except ValidationError as exc:
+            for message in exc.messages:
+                form.add_error("file", message)
+            return self.render_page(request, form, status=400)
+        dry_run = request.POST.get("action") != "import"
+        outcome = self.importer(tenant=request.tenant, dataset=dataset, dry_run=dry_run)
+        if outcome.written:
+            messages.success(request, _("Imported: %(new)d new, %(updated)d changed, %(unchanged)d unchanged.")
+                             % {"new": outcome.new, "updated": outcome.updated, "unchanged": outcome.unchanged})
+            return redirect(self.back)
+        return self.render_page(request, form, outcome, status=400 if outcome.errors else 200)
+
+
+class PriceImportView(ImportView):
+    what = gettext_lazy("Import the price book")
+    back = "settlement-prices"
+    tab = "prices"
+    columns = "item, price, effective_from, name, unit"
+
+    def importer(self, **kwargs):
+        return prices_import(**kwargs)
+
+
+class RuleImportView(ImportView):
+    what = gettext_lazy("Import rules")
+    back = "settlement-rules"
+    tab = "rules"
+    columns = ("name, kind, params, condition, priority, exclusive, cap, minimum, effective_from, effective_to, "
+               "is_active")
+
+    def importer(self, **kwargs):
+        return rules_import(**kwargs)

@@ -102,7 +102,7 @@ def test_list_pages_query_count_does_not_grow(month, client_for, django_assert_m
 def test_rule_preview_then_save(month, client_for):
     client = client_for(month.admin)
     ticket_number = Ticket.objects.filter(region=month.east).first().number
-    data = {"name": "周末 +10%", "kind": "surcharge", "params": '{"flag": "night", "percent": 10}', "condition": "",
+    data = {"name": "周末 +10%", "kind": "surcharge", "flag": "night", "percent": "10", "condition": "",
             "priority": 100, "is_active": "on", "preview_ticket": ticket_number}
     preview = client.post(reverse("settlement-rule-create"), {**data, "action": "preview"})
     assert preview.status_code == 200 and 'data-testid="rule-preview"' in preview.content.decode()
@@ -114,12 +114,13 @@ def test_rule_preview_then_save(month, client_for):
 
 @pytest.mark.parametrize("data", [
     {},
-    {"name": "x", "kind": "surcharge", "params": "{not json", "priority": 1},
-    {"name": "x", "kind": "surcharge", "params": '{"flag": "night", "percent": -5}', "priority": 1},
-    {"name": "x", "kind": "surcharge", "params": '{"flag": "night", "percent": 5}', "priority": 1,
+    {"name": "x", "kind": "surcharge", "flag": "night", "percent": "abc", "priority": 1},
+    {"name": "x", "kind": "surcharge", "flag": "night", "percent": "-5", "priority": 1},
+    {"name": "x", "kind": "surcharge", "flag": "night", "percent": "5", "priority": 1,
      "condition": '{"field": "data.ghost", "op": "=", "value": 1}'},
-    {"name": "x" * 500, "kind": "surcharge", "params": '{"flag": "night", "percent": 5}', "priority": 1},
-    {"name": "x", "kind": "surcharge", "params": "[" * 5000, "priority": 1},
+    {"name": "x" * 500, "kind": "surcharge", "flag": "night", "percent": "5", "priority": 1},
+    {"name": "x", "kind": "surcharge", "flag": "night", "percent": "5", "priority": 1, "condition": "[" * 5000},
+    {"name": "x", "kind": "teleport", "priority": 1},
 ])
 def test_rule_form_bad_input_writes_nothing(month, client_for, data):
     before = SettlementRule.objects.count()
