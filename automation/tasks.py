@@ -29,6 +29,13 @@ def due_work():
         return services.firings_due(), services.schedules_due()
 
 
+def lead_grade_tenants():
+    """The tenants whose customers the daily pass regrades (those with an active tier rule)."""
+    # System sweep across tenants (DESIGN.md rule 1): only the ids of tenants with rules.
+    with scopes_disabled():
+        return services.lead_rule_tenant_ids()
+
+
 @shared_task(name="automation.sweep")
 def automation_sweep_task():
     """Beat: retry due firings and carry out due schedule occurrences, each in its tenant's scope."""
@@ -50,5 +57,5 @@ def automation_sweep_task():
     # Once a day (the first tick of the local day): time alone moves customers across the lead
     # tier rules' "last contact" days. The cache key makes it once across workers.
     if cache.add(f"automation:lead-grades:{timezone.localdate().isoformat()}", 1, timeout=2 * 86400):
-        graded = sum(services.lead_grades_daily().values())
+        graded = sum(services.lead_grades_daily(tenant_ids=lead_grade_tenants()).values())
     return {"firings": len(firings), "schedule_runs": created, **({"graded": graded} if graded else {})}

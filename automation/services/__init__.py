@@ -7,6 +7,7 @@ from .leads import (
     lead_grades_daily,
     lead_grades_refresh,
     lead_next_step,
+    lead_rule_tenant_ids,
     lead_rules,
     lead_rules_save,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "lead_grades_daily",
     "lead_grades_refresh",
     "lead_next_step",
+    "lead_rule_tenant_ids",
     "lead_rules",
     "lead_rules_save",
     "opportunity_won_guard",

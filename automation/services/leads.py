@@ -193,19 +193,21 @@ def lead_event_regrade(*, event, tenant, subject, depth=0, **_params):
         lead_grades_refresh(tenant=tenant, customers=[customer_id])
 
 
-def lead_grades_daily(*, now=None):
-    """The sweep's daily pass: regrade every customer of each tenant that has an active rule
-    (time alone moves "last contact" past a rule's days). Returns {tenant id: changed}."""
-    from django_scopes import scopes_disabled
+def lead_rule_tenant_ids() -> list[int]:
+    """Ids of the tenants with an active tier rule. Reads across tenants: call it where
+    DESIGN.md allows the unscoped escape hatch (automation.tasks.lead_grade_tenants)."""
+    return sorted(set(LeadRule.objects.filter(is_active=True).values_list("tenant_id", flat=True)))
 
+
+def lead_grades_daily(*, tenant_ids, now=None):
+    """The sweep's daily pass: regrade every customer of each of `tenant_ids` (the tenants with
+    an active rule: time alone moves "last contact" past a rule's days), each in its scope and
+    its own transaction. Returns {tenant id: changed}."""
     from scrm.models import Tenant
     from scrm.tenancy import tenant_scope
 
-    # System sweep across tenants (DESIGN.md rule 1): only the ids of tenants with rules.
-    with scopes_disabled():
-        tenant_ids = sorted(set(LeadRule.objects.filter(is_active=True).values_list("tenant_id", flat=True)))
     changed = {}
-    for tenant in Tenant.objects.filter(pk__in=tenant_ids):
+    for tenant in Tenant.objects.filter(pk__in=list(tenant_ids)):
         with tenant_scope(tenant), transaction.atomic():
             changed[tenant.pk] = lead_grades_refresh(tenant=tenant, now=now)
     return changed

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from automation.models import CustomerGrade, LeadRule, Revisit
 from automation.services import lead_grades_daily, lead_grades_refresh, lead_rules_save, revisit_record
+from automation.tasks import lead_grade_tenants
 from scrm.models import Customer
 from scrm.services import customer_create, opportunity_create
 from tests.factories import CustomerFactory, published_template
@@ -69,7 +70,7 @@ def test_time_moves_a_customer_out_of_a_contact_rule_at_the_daily_pass(scope_a, 
     lead_rules_save(tenant=scope_a, rules=RULES)
     assert CustomerGrade.objects.get(customer=big).grade == "A"
     time_machine.move_to(now + datetime.timedelta(days=31), tick=False)
-    assert lead_grades_daily() == {scope_a.pk: 1}
+    assert lead_grades_daily(tenant_ids=lead_grade_tenants()) == {scope_a.pk: 1}
     assert CustomerGrade.objects.get(customer=big).grade == "D"
 
 
