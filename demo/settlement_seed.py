@@ -4,6 +4,7 @@ tickets settled and approved by finance, and a few tickets closed this month (pe
 
 from __future__ import annotations
 
+import contextlib
 import random
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -28,6 +29,11 @@ from settlement.services import (
 from tickets.models import Status, Ticket
 from tickets.services import category_get_or_create, template_create, template_publish, ticket_intake
 from workflow.lifecycle import ticket_assign, ticket_status_change
+
+try:
+    import time_machine
+except ImportError:  # a production install: the demo history keeps today's timeline times
+    time_machine = None
 
 
 def _l(zh, en):
@@ -93,12 +99,22 @@ def _rules(tenant, today):
         rule_save(tenant=tenant, name=name, kind=kind, params=params, priority=priority, **extra)
 
 
+def _clock(moment):
+    """The clock moved to `moment` (time-machine, a dev dependency that `make run` installs);
+    without it, or with no moment, the real clock (and `_backdate` moves the filing time)."""
+    if moment is None or time_machine is None:
+        return contextlib.nullcontext()
+    return time_machine.travel(moment, tick=False)
+
+
 def _backdate(ticket, when):
-    """Demo history only: move a freshly closed ticket's closing time into last month, as if
-    it had been closed then (before settlement was switched on); the run settles it."""
+    """Demo history only: close a ticket of last month at `when`, as if it had been closed then
+    (before settlement was switched on); the run settles it."""
     # Filed four hours before it closed: a history whose durations read like real work.
-    Ticket.objects.filter(pk=ticket.pk).update(status=Status.CLOSED, closed_at=when, resolved_at=when,
-                                               created_at=when - timedelta(hours=4), updated_at=when)
+    changes = {"status": Status.CLOSED, "closed_at": when, "resolved_at": when, "updated_at": when}
+    if time_machine is None:  # not filed under a moved clock: move the filing time at least
+        changes["created_at"] = when - timedelta(hours=4)
+    Ticket.objects.filter(pk=ticket.pk).update(**changes)
 
 
 @transaction.atomic
@@ -139,11 +155,16 @@ def settlement_seed(*, tenant, rng=None) -> int:
     admin = (members[Role.ADMIN] or engineers)[0]
 
     def close(*, store, data, priority="normal", engineer=None, when=None):
-        ticket = ticket_intake(tenant=tenant, source="phone", template=template, data=data, audience="staff",
-                               partial=True, title=f"{store.name} {ITEM_NAMES[data['item']]}",
-                               priority=priority, store=store, region=store.region, actor=admin)
+        # A ticket of last month is filed and dispatched then, under a moved clock, so its
+        # timeline agrees with its filing time (what the dashboards' response times read).
+        filed = when - timedelta(hours=4) if when is not None else None
+        with _clock(filed):
+            ticket = ticket_intake(tenant=tenant, source="phone", template=template, data=data, audience="staff",
+                                   partial=True, title=f"{store.name} {ITEM_NAMES[data['item']]}",
+                                   priority=priority, store=store, region=store.region, actor=admin)
         if engineer is not None:
-            ticket = ticket_assign(ticket=ticket, assignee=engineer, actor=admin)
+            with _clock(filed + timedelta(minutes=25) if filed is not None else None):
+                ticket = ticket_assign(ticket=ticket, assignee=engineer, actor=admin)
         if when is None:
             return ticket_status_change(ticket=ticket, action="close", actor=admin)
         _backdate(ticket, when)
