@@ -16,9 +16,8 @@ from scrm.views import ObjectView, StaffView
 
 from . import selectors
 from .forms import LeadRuleForm, RevisitForm, ScheduleForm, TriggerForm
-from .models import FiringStatus, RevisitStatus, Schedule
+from .models import FiringStatus, RevisitStatus
 from .services import (
-    cron_message,
     firing_retry,
     lead_rules_save,
     revisit_record,
@@ -132,22 +131,6 @@ class ScheduleListView(StaffView):
                                                                  "calendar_days": CALENDAR_DAYS})
 
 
-RULE_FIELDS = ("recurrence", "every", "weekday", "month_day", "month", "cron", "at_time", "starts_on", "ends_on")
-
-
-def schedule_form_preview(form):
-    """The next runs of the rule typed in the form, without saving anything: (moments, problem)."""
-    data = form.cleaned_data
-    rule = Schedule(**{f: data.get(f) for f in RULE_FIELDS})
-    rule.every = rule.every or 1
-    if rule.recurrence == "cron":
-        problem = cron_message(rule.cron or "")
-        if problem:
-            return [], problem
-    moments = schedule_preview(rule, limit=5)
-    return moments, (None if moments else _("This rule has no run in the future."))
-
-
 class ScheduleCreateView(StaffView):
     permission = SCHEDULE_PERMISSION
 
@@ -160,7 +143,7 @@ class ScheduleCreateView(StaffView):
         form = ScheduleForm(request.POST)
         if form.is_valid():
             if "preview" in request.POST:
-                moments, problem = schedule_form_preview(form)
+                moments, problem = schedule_preview(fields=form.cleaned_data)
                 return render(request, "automation/schedule_edit.html", {
                     "form": form, "preview": moments, "preview_problem": problem, "previewed": True})
             try:
@@ -191,7 +174,7 @@ class ScheduleUpdateView(StaffView, ObjectView):
         form = ScheduleForm(request.POST)
         if form.is_valid():
             if "preview" in request.POST:
-                moments, problem = schedule_form_preview(form)
+                moments, problem = schedule_preview(fields=form.cleaned_data)
                 return self.render_page(form, preview=moments, preview_problem=problem, previewed=True)
             try:
                 schedule_update(schedule=self.object, **form.service_kwargs())

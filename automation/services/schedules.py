@@ -274,11 +274,21 @@ def schedule_update(*, schedule, stores=None, customers=None, assets=None, now=N
                           assets=None if assets is None else list(assets))
 
 
-def schedule_preview(schedule, *, now=None, limit=5):
-    """The next run times of an unsaved plan (the form's preview): [] when its rule cannot run."""
-    if rule_problems(schedule_rule(schedule)):
-        return []
-    return occurrences(schedule_rule(schedule), after=now or timezone.now(), limit=limit)
+PREVIEW_FIELDS = ("recurrence", "every", "weekday", "month_day", "month", "cron", "at_time", "starts_on", "ends_on")
+
+
+def schedule_preview(*, fields, now=None, limit=5) -> tuple[list, str | None]:
+    """The next runs of a plan's rule as typed in its form, nothing saved: (moments, problem),
+    the problem saying why there are none."""
+    schedule = Schedule(**{f: fields.get(f) for f in PREVIEW_FIELDS})
+    schedule.every = schedule.every or 1
+    if schedule.recurrence == "cron":
+        problem = cron_message(schedule.cron or "")
+        if problem:
+            return [], problem
+    rule = schedule_rule(schedule)
+    moments = [] if rule_problems(rule) else occurrences(rule, after=now or timezone.now(), limit=limit)
+    return moments, (None if moments else _("This rule has no run in the future."))
 
 
 def schedule_upcoming(schedule, *, after=None, until=None, limit=12):
