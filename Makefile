@@ -9,7 +9,7 @@ REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 # The modules that hold the logic, which mypy (django-stubs) checks; config in pyproject.toml.
 MYPY_FILES := scrm/services.py scrm/selectors.py tickets/services/ tickets/selectors.py \
 	notifications/services/ notifications/selectors.py workflow/services.py workflow/selectors.py workflow/engine.py \
-	workflow/lifecycle.py workflow/policy.py workflow/hooks.py workflow/sla.py tickets/extensions.py tickets/timeline.py \
+	workflow/lifecycle.py workflow/workload.py workflow/policy.py workflow/hooks.py workflow/sla.py tickets/extensions.py tickets/timeline.py \
 	tickets/geo.py tickets/selectors_visits.py fieldservice/selectors.py fieldservice/slots.py \
 	workflow/dispatch.py workflow/pool.py workflow/dispatch_selectors.py workflow/dispatch_loader.py workflow/dispatch_speed.py \
 	workflow/drawing.py tickets/identifiers.py \

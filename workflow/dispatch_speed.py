@@ -15,9 +15,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from scrm.db import insert_new
-
 from .models import Task, TaskStatus, Workload
+from .workload import workload_upsert
 
 SPEED_DAYS = 3
 
@@ -36,17 +35,8 @@ def speed_note(tenant_id: int, user_id: int, now: datetime.datetime | None = Non
                                 completed_at__gte=now - datetime.timedelta(days=SPEED_DAYS),
                                 completed_at__lte=now).values_list("created_at", "completed_at")
     median = _minutes(pairs)
-    if Workload.objects.filter(user_id=user_id).update(speed_minutes=median, speed_at=now):
-        return
-    # Their first row (someone who completes without holding tasks): the same insert-or-skip as
-    # lifecycle.workload_add, so a concurrent first task does not fail the completion.
-    inserted = insert_new([Workload(tenant_id=tenant_id, user_id=user_id, open_tasks=0, speed_minutes=median,
-                                    speed_at=now)])
-    if inserted is None:
-        Workload.objects.create(tenant_id=tenant_id, user_id=user_id, open_tasks=0, speed_minutes=median,
-                                speed_at=now)
-    elif not inserted:
-        Workload.objects.filter(user_id=user_id).update(speed_minutes=median, speed_at=now)
+    workload_upsert(tenant_id, user_id, update={"speed_minutes": median, "speed_at": now},
+                    create={"open_tasks": 0, "speed_minutes": median, "speed_at": now})
 
 
 def speed_recount(now: datetime.datetime | None = None) -> int:

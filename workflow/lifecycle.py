@@ -23,7 +23,6 @@ from django.utils.translation import gettext_lazy
 from django_fsm import can_proceed
 
 from notifications.services import event_emit
-from scrm.db import insert_new
 from scrm.models import Membership
 from scrm.permissions import ROLE_PERMISSIONS
 from tickets.models import EventKind, Status, Ticket
@@ -34,6 +33,7 @@ from .dispatch_speed import speed_note
 from .hooks import hooks_call
 from .models import Run, Task, TaskStatus, Token, TokenState, Workload
 from .selectors import ticket_runs_workflow
+from .workload import workload_upsert
 
 # Roles that may hold a ticket: those allowed to change tickets (not finance).
 ASSIGNABLE_ROLES = frozenset(role for role, perms in ROLE_PERMISSIONS.items() if "tickets.change_ticket" in perms)
@@ -195,15 +195,12 @@ def workload_add(tenant_id: int, deltas: dict[int, int]) -> None:
     for user_id, delta in sorted(deltas.items()):
         if not delta:
             continue
-        if Workload.objects.filter(user_id=user_id).update(open_tasks=F("open_tasks") + delta):
-            continue
+        update = {"open_tasks": F("open_tasks") + delta}
         if delta < 0:
-            continue  # nothing counted for them: a task older than the roll-up's start
-        inserted = insert_new([Workload(tenant_id=tenant_id, user_id=user_id, open_tasks=delta)])
-        if inserted is None:  # a database that cannot insert-or-skip in one statement
-            Workload.objects.create(tenant_id=tenant_id, user_id=user_id, open_tasks=delta)
-        elif not inserted:
-            Workload.objects.filter(user_id=user_id).update(open_tasks=F("open_tasks") + delta)
+            # No row: nothing counted for them (a task older than the roll-up's start).
+            Workload.objects.filter(user_id=user_id).update(**update)
+        else:
+            workload_upsert(tenant_id, user_id, update=update, create={"open_tasks": delta})
 
 
 def workload_recount() -> dict[int, tuple[int, int]]:
