@@ -16,7 +16,7 @@ class AutomationConfig(AppConfig):
         from tickets.extensions import on_ticket_created
         from workflow.hooks import workflow_hook
 
-        from .models import Trigger
+        from .models import LeadRule, Trigger
         from .services import (
             approval_decide_on_task,
             event_record,
@@ -26,7 +26,7 @@ class AutomationConfig(AppConfig):
         )
         from .services.leads import contact_on_handler_acted, contact_on_ticket_created
 
-        config_watch(Trigger)
+        config_watch(Trigger, LeadRule)
         for name in events.EVENT_NAMES:
             events.event_subscribe(name, event_record)
         for name in ("customer.created", "opportunity.stage_entered", "opportunity.amount_changed"):

@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from scrm.config_cache import tenant_config
 from scrm.models import Customer, CustomerSource, OpportunityStage
 
 from ..models import CustomerGrade, LeadGrade, LeadRule, Revisit, RevisitStatus
@@ -100,6 +101,14 @@ def lead_rules_save(*, tenant, rules, now=None):
     return lead_grades_refresh(tenant=tenant, now=now)
 
 
+def active_lead_rules(*, tenant):
+    """The tenant's active tier rules, A first, from the tenant's cached configuration: every
+    customer created by intake is graded, and most tenants have no rule at all, so the read is
+    not paid per ticket (LeadRule is config-watched: a save or delete reloads it)."""
+    return tenant_config(tenant).get("lead_rules_active", lambda: tuple(
+        rule for rule in LeadRule.objects.order_by("grade") if rule.is_active))
+
+
 def lead_rules(*, tenant=None):
     """The tenant's rules A → D (the one in scope)."""
     return list(LeadRule.objects.order_by("grade"))
@@ -126,7 +135,7 @@ def lead_grades_refresh(*, tenant, customers=None, now=None):
     transaction (no savepoint of its own: scrm's customer_create, whose event calls it, promises
     intake none); the rules' save and the daily pass open one."""
     now = now or timezone.now()
-    rules = [rule for rule in LeadRule.objects.order_by("grade") if rule.is_active]
+    rules = active_lead_rules(tenant=tenant)
     if not rules:
         return 0
     qs = Customer.objects.all() if customers is None else Customer.objects.filter(
