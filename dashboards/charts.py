@@ -195,7 +195,7 @@ def hour_heatmap(data: dict[str, Any]) -> Chart:
     """Tickets filed per weekday × hour of the day (selectors.intake's grid)."""
     grid = data["grid"]
     weekdays = [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")]
-    return Chart(key="hours", title=_("When requests arrive: weekday × hour"), kind="heatmap", height=300,
+    return Chart(key="hours", title=_("When requests arrive: weekday × hour"), kind="heatmap", height=300, wide=True,
                  columns=[_("Weekday"), *[str(h) for h in range(24)]],
                  rows=[[weekdays[d], *grid[d]] for d in range(7)] if data["peak"] else [],
                  data={"x": [str(h) for h in range(24)], "y": weekdays,
@@ -232,19 +232,19 @@ class _Reads:
         return selectors.node_heatmap(user=self.user, filters=self.filters)
 
 
-BUILDERS: dict[str, Callable[[_Reads], Chart]] = {
+BUILDERS: dict[str, Callable[[_Reads], Chart]] = {  # the page's order: wide time axes first, then pairs
     "intake": lambda r: intake_daily(r.intake, channel_names()),
-    "channels": lambda r: intake_channels(r.intake, channel_names()),
     "backlog": lambda r: backlog(r.backlog),
     "breach": lambda r: breach(r.backlog),
     "nodes": lambda r: node_heatmap(r.nodes),
+    "channels": lambda r: intake_channels(r.intake, channel_names()),
     "hours": lambda r: hour_heatmap(r.intake),
     "times-region": lambda r: service_times("region", r.times["region"]),
     "times-store": lambda r: service_times("store", r.times["store"]),
     "times-person": lambda r: service_times("person", r.times["person"]),
+    "regions": lambda r: ranking("region", r.rankings["region"]),
     "stores": lambda r: ranking("store", r.rankings["store"]),
     "people": lambda r: ranking("person", r.rankings["person"]),
-    "regions": lambda r: ranking("region", r.rankings["region"]),
 }
 CHART_KEYS = tuple(BUILDERS)  # the page's order
 

@@ -50,18 +50,37 @@
             textStyle: {fontSize: narrow ? 11 : 12}};
   }
 
+  function sharedPrefix(names) {
+    // Store names often share the brand ("味道江南・上海徐汇店", "味道江南・杭州…"): the axis
+    // shows what tells them apart; the tooltip and the table keep the whole name.
+    if (!names || names.length < 2) { return ""; }
+    var prefix = String(names[0]);
+    names.forEach(function (name) {
+      name = String(name);
+      while (prefix && name.indexOf(prefix) !== 0) { prefix = prefix.slice(0, -1); }
+    });
+    var cut = Math.max(prefix.lastIndexOf("・"), prefix.lastIndexOf("·"), prefix.lastIndexOf(" "),
+                       prefix.lastIndexOf("-"));
+    prefix = cut >= 1 ? prefix.slice(0, cut + 1) : "";
+    return names.every(function (name) { return String(name).length > prefix.length; }) ? prefix : "";
+  }
+
   function axisOption(spec, narrow) {
     var horizontal = !!spec.horizontal;
+    var prefix = horizontal ? sharedPrefix(spec.categories) : "";
     var categoryAxis = {
       type: "category", data: spec.categories, inverse: horizontal,  // horizontal: the first (busiest) on top
       axisTick: {alignWithLabel: true},
       axisLabel: horizontal
-        ? {width: narrow ? 72 : 130, overflow: "truncate", fontSize: narrow ? 10 : 12}
+        ? {width: narrow ? 72 : 150, overflow: "truncate", fontSize: narrow ? 10 : 12,
+           formatter: function (name) { return prefix ? String(name).slice(prefix.length) : name; }}
         : {hideOverlap: true, fontSize: narrow ? 10 : 12}
     };
     var valueAxes = (spec.axes || [{}]).map(function (axis, i) {
-      return {type: "value", name: narrow ? "" : axis.name, max: axis.max, minInterval: axis.name === "%" ? 0 : 1,
-              splitLine: {show: i === 0}, axisLabel: {fontSize: narrow ? 10 : 12}, nameTextStyle: {fontSize: 11}};
+      var percent = axis.name === "%";
+      return {type: "value", name: narrow || percent ? "" : axis.name, max: axis.max, minInterval: percent ? 0 : 1,
+              splitLine: {show: i === 0}, nameTextStyle: {fontSize: 11},
+              axisLabel: {fontSize: narrow ? 10 : 12, formatter: percent ? "{value}%" : "{value}"}};
     });
     var series = spec.series.map(function (s, i) {
       var out = {name: s.name, type: s.type, data: s.data, stack: s.stack || undefined,
@@ -82,7 +101,7 @@
       legend: legend(narrow),
       tooltip: {trigger: "axis", axisPointer: {type: horizontal ? "shadow" : "line"}, confine: true,
                 formatter: axisTooltip(spec)},
-      grid: {left: 8, right: narrow ? 8 : 24, top: narrow ? 56 : 48, bottom: 8, containLabel: true},
+      grid: {left: 8, right: narrow ? 18 : 28, top: narrow ? 56 : 48, bottom: 8, containLabel: true},
       series: series
     };
     if (horizontal) {
@@ -126,7 +145,7 @@
         return p.marker + escapeText(p.name) + ": <strong>" + p.value + "</strong> (" + p.percent + "%)";
       }},
       series: [{type: "pie", radius: narrow ? ["35%", "62%"] : ["40%", "68%"], center: ["50%", "58%"],
-                data: spec.data, avoidLabelOverlap: true,
+                data: spec.data, avoidLabelOverlap: true, percentPrecision: 1,
                 label: {formatter: "{b}\n{d}%", fontSize: narrow ? 10 : 12}}]
     };
   }
