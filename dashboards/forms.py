@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from scrm.forms import BootstrapFormMixin
 from scrm.models import Region, Store
+from scrm.selectors import visible_regions, visible_stores
 from tickets.models import Priority, TicketTemplate
 
 from .models import QualityRuleKind
@@ -45,11 +46,19 @@ class FilterForm(BootstrapFormMixin, forms.Form):
 
 class DashboardFilterForm(FilterForm):
     """The dashboard's filters: period, region, store, template and handler — the keys of the
-    daily roll-ups it reads (priority is not one: the board and the lists filter by it)."""
+    daily roll-ups it reads (priority is not one: the board and the lists filter by it). Given
+    the user, regions and stores are the ones they may see."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         del self.fields["priority"]
+        self.fields["days"].error_messages["invalid_choice"] = _(
+            "Choose a period of 7, 30 or 90 days (the dashboard reads at most 90 days).")
+        if user is not None:
+            # A regional manager picks among their own regions and stores: another one is a
+            # field error rather than an empty dashboard.
+            self.fields["region"].queryset = visible_regions(user=user).order_by("name")
+            self.fields["store"].queryset = visible_stores(user=user).order_by("code")
 
 
 class TransferForm(forms.Form):

@@ -45,6 +45,7 @@ from .models import (
     HOUR_FIELDS,
     NODE_FIELDS,
     RESOLUTION_FIELDS,
+    RESPONSE_FIELDS,
     DailyNodeStats,
     DailyTicketStats,
     QualityFlag,
@@ -471,6 +472,84 @@ def csat_summary(*, user: Any, filters: TicketFilters, now: datetime.datetime | 
     return {"n": total["n"], "avg": total["avg"], "happy": (100 * total["happy"] / total["n"]) if total["n"] else None,
             "dist": [(s, dist.get(s, 0)) for s in range(5, 0, -1)], "by_store": by_store, "by_person": by_person,
             "low": low}
+
+
+def _flow_by_day(*, user: Any, filters: TicketFilters, now: datetime.datetime) -> dict[datetime.date, dict[str, int]]:
+    """{day: {"created", "finished", "breached"}} of the period from the roll-ups: one GROUP BY day."""
+    rows = (rollups(user=user, filters=filters, now=now).values("day")
+            .annotate(created=Sum("created"), finished=Sum("resolved"), breached=Sum("breached")))
+    return {row["day"]: {key: row[key] or 0 for key in ("created", "finished", "breached")} for row in rows}
+
+
+def open_now(*, user: Any, filters: TicketFilters) -> int:
+    """Open tickets now, counted the way the roll-ups are filtered (rollup_scope on the ticket's
+    own region, store and handler, and the region / store / template / handler filters), so the
+    backlog trend's anchor and its daily steps agree. One COUNT on the partial index of open
+    tickets."""
+    qs = rollup_scope(Ticket.objects.filter(status__in=OPEN_STATUSES), user=user).order_by()
+    for name, value in (("region_id", filters.region_id), ("store_id", filters.store_id),
+                        ("template_id", filters.template_id), ("assignee_id", filters.handler_id)):
+        if value:
+            qs = qs.filter(**{name: value})
+    return qs.count()
+
+
+def backlog_trend(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None) -> dict[str, Any]:
+    """Open tickets at the end of each day of the period, with the day's filed and finished
+    counts and how many finished tickets breached their SLA. Anchored at today's live open
+    count and walked back through the daily roll-ups: the backlog at the end of yesterday is
+    today's minus what today filed plus what today finished, and so on. Two queries whatever the
+    period (the count, one GROUP BY day). What the roll-ups do not hold moves the earlier days
+    (a cancelled ticket leaves the backlog without finishing; a reopened one comes back without
+    being filed): such days read a little high or low, never below zero."""
+    now = now or timezone.now()
+    since = _period(filters, now)
+    days = [(since + datetime.timedelta(days=i)).date() for i in range(filters.days)]
+    flow = _flow_by_day(user=user, filters=filters, now=now)
+    current = open_now(user=user, filters=filters)
+    rows: list[dict[str, Any]] = []
+    backlog = current
+    for day in reversed(days):
+        step = flow.get(day, {"created": 0, "finished": 0, "breached": 0})
+        rows.append({"day": day, **step, "open": max(backlog, 0)})
+        backlog = backlog - step["created"] + step["finished"]
+    rows.reverse()
+    for row in rows:
+        row["breach_rate"] = 100 * row["breached"] / row["finished"] if row["finished"] else None
+    return {"days": rows, "open_now": current}
+
+
+def service_times(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None,
+                  limit: int = 10) -> dict[str, list[dict[str, Any]]]:
+    """First response and resolution time p50/p90 of the period by region, store and person
+    (read from the roll-ups' duration buckets: dashboards.selectors.bucket_percentile), busiest
+    first (most finished, then most first responses), at most `limit` each. One GROUP BY
+    (region, store, handler) over the roll-ups, summed up per dimension here."""
+    sums = {name: Sum(name) for name in RESOLUTION_FIELDS + RESPONSE_FIELDS}
+    rows = (rollups(user=user, filters=filters, now=now).filter(Q(resolved__gt=0) | Q(responded__gt=0))
+            .values("store_id", "store__name", "region_id", "region__name", "assignee_id", "assignee__first_name",
+                    "assignee__username")
+            .annotate(resolved_n=Sum("resolved"), responded_n=Sum("responded"), **sums))
+    groups: dict[str, dict[Any, dict[str, Any]]] = {by: {} for by in RANKINGS}
+    for row in rows:
+        for by, key, name in (("store", row["store_id"], row["store__name"]),
+                              ("region", row["region_id"], row["region__name"]),
+                              ("person", row["assignee_id"], row["assignee__first_name"] or row["assignee__username"])):
+            acc = groups[by].setdefault(key, {"name": name or "—", "resolved": 0, "responded": 0,
+                                              "r": [0] * len(RESOLUTION_FIELDS), "f": [0] * len(RESPONSE_FIELDS)})
+            acc["resolved"] += row["resolved_n"] or 0
+            acc["responded"] += row["responded_n"] or 0
+            acc["r"] = [c + (row[f] or 0) for c, f in zip(acc["r"], RESOLUTION_FIELDS, strict=True)]
+            acc["f"] = [c + (row[f] or 0) for c, f in zip(acc["f"], RESPONSE_FIELDS, strict=True)]
+    result = {}
+    for by, accs in groups.items():
+        ranked = sorted(accs.values(), key=lambda acc: (-acc["resolved"], -acc["responded"], acc["name"]))[:limit]
+        result[by] = [{"name": acc["name"], "resolved": acc["resolved"], "responded": acc["responded"],
+                       "response_p50": bucket_percentile(acc["f"], 0.5),
+                       "response_p90": bucket_percentile(acc["f"], 0.9),
+                       "resolution_p50": bucket_percentile(acc["r"], 0.5),
+                       "resolution_p90": bucket_percentile(acc["r"], 0.9)} for acc in ranked]
+    return result
 
 
 def filter_choices() -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Dashboard pages: the 工作台 by role (the first page after sign-in), the 实时进度看板 with its
-drag-to-transfer, the manager dashboard with SVG charts, and CSV exports of its tables.
-Thin: dashboards.selectors reads, workflow.lifecycle transfers, charts.py draws."""
+drag-to-transfer, the manager dashboard with ECharts charts, and each chart's CSV.
+Thin: dashboards.selectors reads, workflow.lifecycle transfers, charts.py shapes each chart."""
 
 import csv
 from urllib.parse import urlencode
@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from scrm.models import Role
 from scrm.selectors import membership_current
 from scrm.views import ObjectView, StaffView
-from tickets.models import Priority, Source
+from tickets.models import Priority
 from tickets.selectors import ticket_list
 from tickets.views import ticket_list_filters
 from workflow.lifecycle import ticket_assign
@@ -27,7 +27,6 @@ from .resources import TicketExportResource
 EXPORT_MAX_ROWS = 5000
 
 MANAGER_ROLES = (Role.ADMIN, Role.MANAGER, Role.REGIONAL_MANAGER, Role.FINANCE)
-WEEKDAYS = ("一", "二", "三", "四", "五", "六", "日")
 
 
 class WorkbenchView(StaffView):
@@ -115,93 +114,71 @@ class BoardTransferView(StaffView):
         return redirect(f"{request.path.rsplit('transfer/', 1)[0]}?group=handler")
 
 
-def _ranking_row(row):
-    return {**row, "avg_text": charts.duration_text(row["avg"]), "p50_text": charts.duration_text(row["p50"]),
-            "p90_text": charts.duration_text(row["p90"])}
-
-
-def _hour_labels():
-    return [f"{h}" for h in range(24)]
+def _dashboard_filters(request):
+    """The dashboard's filter form for this user (their regions and stores only), its filters and
+    the status to answer with (400 when a filter is refused: the page says which)."""
+    form = DashboardFilterForm(request.GET or None, user=request.user)
+    if form.is_bound and not form.is_valid():
+        return form, selectors.TicketFilters(), 400
+    return form, form.filters() if form.is_bound else selectors.TicketFilters(), 200
 
 
 class DashboardView(StaffView):
-    """The manager dashboard: intake per day and channel, resolution times by store / region /
-    person, the node × duration heatmap (where tickets stall), intake by weekday × hour, the
-    satisfaction results; every chart with its table and a CSV download."""
+    """The manager dashboard: every chart (charts.dashboard_charts — intake per day and channel,
+    the backlog trend, the SLA breach rate, response and resolution time p50/p90 by region /
+    store / person, the node × duration and weekday × hour heatmaps, the rankings) drawn by
+    static/js/dashboard-charts.js with ECharts from json_script data, each with its table (the
+    no-script fallback) and CSV; then the satisfaction results and repeat requests."""
 
     permission = "tickets.view_ticket"
 
     def get(self, request):
-        form, filters, status = _filter_form(request, DashboardFilterForm)
+        form, filters, status = _dashboard_filters(request)
         user = request.user
-        intake = selectors.intake(user=user, filters=filters)
-        names = {value: str(label) for value, label in Source.choices}
-        nodes = selectors.node_heatmap(user=user, filters=filters)
-        ranked = selectors.rankings(user=user, filters=filters)
-        csat = selectors.csat_summary(user=user, filters=filters)
+        built, intake = charts.dashboard_charts(user=user, filters=filters)
         context = {
-            "form": form, "filters": filters, "query": request.GET.urlencode(),
-            "intake_chart": charts.stacked_bars(days=intake["days"], series=intake["series"], names=names),
-            "intake_total": sum(sum(v) for v in intake["series"].values()),
-            "as_of": intake["as_of"],
-            "intake_rows": [(names.get(k, k), sum(v)) for k, v in sorted(intake["series"].items())],
-            "node_rows": [{**row, "avg_text": charts.duration_text(row["avg"])} for row in nodes["rows"]],
-            "node_chart": charts.heatmap(rows=[r["node"] for r in nodes["rows"]], cols=nodes["buckets"],
-                                         values=[r["cells"] for r in nodes["rows"]], cell_w=56),
-            "hour_chart": charts.heatmap(rows=[f"周{d}" for d in WEEKDAYS], cols=_hour_labels(), values=intake["grid"],
-                                         cell_w=22, cell_h=20, left=40, color="#0d6efd", col_every=3),
-            "rankings": [(label, [_ranking_row(r) for r in ranked[by]])
-                         for label, by in ((_("Stores"), "store"), (_("People"), "person"), (_("Regions"), "region"))],
-            "csat": csat,
+            "form": form, "filters": filters, "query": request.GET.urlencode(), "charts": built,
+            "intake_total": sum(sum(v) for v in intake.get("series", {}).values()),
+            "as_of": intake.get("as_of"),
+            "csat": selectors.csat_summary(user=user, filters=filters),
             "repeats": selectors.repeat_requests(user=user, filters=filters),
         }
         return render(request, "dashboards/dashboard.html", context, status=status)
 
 
 class DashboardExportView(StaffView):
-    """`dashboard/export/?table=…`: a chart's table with the page's filters, as CSV (UTF-8 with
-    a BOM so Excel opens the Chinese text)."""
+    """`dashboard/export/?table=<chart>`: one chart's table with the page's filters (and the
+    user's visibility), as CSV — the same columns and cells as the table beside the chart —
+    in UTF-8 with a BOM so Excel opens the Chinese text. `table=csat`: ratings by store."""
 
     permission = "tickets.view_ticket"
-    tables = ("intake", "nodes", "stores", "people", "csat")
 
     def get(self, request):
         table = request.GET.get("table") or "intake"
-        if table not in self.tables:
+        if table not in (*charts.CHART_KEYS, "csat"):
             return HttpResponse(_("Unknown table."), status=400, content_type="text/plain; charset=utf-8")
-        _form, filters, status = _filter_form(request, DashboardFilterForm)
+        form, filters, status = _dashboard_filters(request)
         if status != 200:
-            return HttpResponse(_("Invalid filters."), status=400, content_type="text/plain; charset=utf-8")
+            problems = " ".join(_("%(field)s: %(error)s") % {"field": form.fields[name].label, "error": e}
+                                if name in form.fields else str(e)
+                                for name, errors in form.errors.items() for e in errors)
+            return HttpResponse(_("Invalid filters: %(problems)s") % {"problems": problems}, status=400,
+                                content_type="text/plain; charset=utf-8")
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{table}.csv"'
         response.write("\ufeff")
         writer = csv.writer(response)
-        user = request.user
-        if table == "intake":
-            data = selectors.intake_by_day(user=user, filters=filters)
-            keys = sorted(data["series"])
-            names = dict(Source.choices)
-            writer.writerow([_("Day"), *[str(names.get(k, k)) for k in keys]])
-            for i, day in enumerate(data["days"]):
-                writer.writerow([day.isoformat(), *[data["series"][k][i] for k in keys]])
-        elif table == "nodes":
-            data = selectors.node_heatmap(user=user, filters=filters)
-            writer.writerow([_("Node"), _("Tasks"), _("Average"), *data["buckets"]])
-            for row in data["rows"]:
-                writer.writerow([_csv_text(row["node"]), row["n"], charts.duration_text(row["avg"]), *row["cells"]])
-        elif table in ("stores", "people"):
-            rows = selectors.resolution_by(user=user, filters=filters, by="store" if table == "stores" else "person")
-            writer.writerow([_("Name"), _("Resolved"), _("Average resolution time"), "p50", "p90",
-                             _("Breached SLA (%)")])
-            for row in rows:
-                writer.writerow([_csv_text(row["name"]), row["n"], charts.duration_text(row["avg"]),
-                                 charts.duration_text(row["p50"]), charts.duration_text(row["p90"]),
-                                 f"{row['breach_rate']:.1f}"])
-        else:
-            data = selectors.csat_summary(user=user, filters=filters)
+        if table == "csat":
+            data = selectors.csat_summary(user=request.user, filters=filters)
             writer.writerow([_("Store"), _("Ratings"), _("Average score")])
             for row in data["by_store"]:
                 writer.writerow([_csv_text(row["store__name"] or "—"), row["n"], f"{row['avg']:.2f}"])
+            return response
+        (chart,), _intake = charts.dashboard_charts(user=request.user, filters=filters, only=(table,))
+        writer.writerow(chart.columns)
+        for row in chart.rows:
+            writer.writerow(["" if cell is None else _csv_text(cell) if isinstance(cell, str) else cell
+                             for cell in row])
         return response
 
 

@@ -52,8 +52,9 @@ def test_intake_per_day_by_channel(scope_a, staff, file_ticket, places, roll):
     data = intake_by_day(user=staff["manager"], filters=TicketFilters(days=7))
     assert len(data["days"]) == 7 and data["days"][-1] == today.date()
     assert data["series"]["phone"][-1] == 2 and data["series"]["web"][-2] == 1 and sum(data["series"]["web"]) == 1
-    chart = charts.stacked_bars(days=data["days"], series=data["series"], names={"phone": "电话", "web": "网页"})
-    assert len(chart.rects) == 2 and {name for name, _c in chart.legend} == {"电话", "网页"}
+    chart = charts.intake_daily(data, {"phone": "电话", "web": "网页"})
+    assert chart.columns[1:] == ["电话", "网页", "合计"] and chart.rows[-1][1:] == [2, 0, 2]
+    assert [s["name"] for s in chart.data["series"]] == ["电话", "网页"]
 
 
 def test_dashboard_page_charts_rankings_and_csat(scope_a, staff, file_ticket, places, client_for, roll,
@@ -69,9 +70,9 @@ def test_dashboard_page_charts_rankings_and_csat(scope_a, staff, file_ticket, pl
         response = client.get(reverse("dashboard"))
     body = response.content.decode()
     assert response.status_code == 200
-    for testid in ("chart-intake", "chart-nodes", "chart-hours", "ranking", "csat", "csat-low"):
+    for testid in ("chart-intake", "chart-nodes", "chart-hours", "chart-stores", "csat", "csat-low"):
         assert f'data-testid="{testid}"' in body
-    assert "师傅迟到两小时" in body and "<svg" in body
+    assert "师傅迟到两小时" in body and 'id="chart-nodes-data"' in body
     assert response.context["csat"]["n"] == 1 and response.context["csat"]["avg"] == 1
     for _ in range(4):
         file_ticket(places["chaoyang"])
@@ -92,7 +93,7 @@ def test_csv_downloads_respect_filters(scope_a, staff, file_ticket, places, clie
         assert response.status_code == 200 and response["Content-Type"].startswith("text/csv"), table
     rows = list(csv.reader(io.StringIO(client.get(reverse("dashboard-export") + "?table=stores").content
                                        .decode("utf-8-sig"))))
-    assert rows[1][:2] == ["徐汇店", "1"]
+    assert rows[1][1:3] == ["徐汇店", "1"]  # after the rank
     north = client.get(reverse("dashboard-export") + f"?table=stores&region={places['north'].pk}")
     assert len(list(csv.reader(io.StringIO(north.content.decode("utf-8-sig"))))) == 1  # header only
     assert client.get(reverse("dashboard-export") + "?table=secrets").status_code == 400
@@ -113,11 +114,11 @@ def test_engineer_dashboard_counts_only_their_own_work(scope_a, staff, file_tick
     assert response.status_code == 200 and response.context["intake_total"] == 0
 
 
-def test_duration_text_and_nice_max():
+def test_duration_text_and_hours():
     assert charts.duration_text(None) == "—"
     assert charts.duration_text(datetime.timedelta(minutes=75)) == "1h 15m"
     assert charts.duration_text(datetime.timedelta(days=2, hours=3)) == "2d 3h"
-    assert [charts.nice_max(v) for v in (0, 3, 7, 12, 260)] == [1, 5, 10, 20, 500]
+    assert charts.hours(datetime.timedelta(minutes=75)) == 1.25 and charts.hours(None) is None
 
 
 def test_repeat_requests_of_the_same_customer_and_category(scope_a, staff, repair, places, client_for, roll):
