@@ -189,6 +189,7 @@ CELERY_BEAT_SCHEDULE = {
     "automation-sweep": {"task": "automation.sweep", "schedule": 60},
     "dashboards-quality-scan": {"task": "dashboards.quality_scan_all", "schedule": 6 * 3600},
     "dashboards-rollup-refresh": {"task": "dashboards.rollup_refresh_all", "schedule": 300},
+    "dashboards-exports-clean": {"task": "dashboards.exports_clean_all", "schedule": 3600},
 }
 
 # --- auth, tenancy, permissions ---------------------------------------------------------
