@@ -25,12 +25,16 @@ from .resources import RowCells
 
 log = logging.getLogger(__name__)
 
-SYNC_MAX_ROWS = 5000  # up to this many rows the list's export answers in the request
 JOB_MAX_ROWS = 1_000_000  # an Excel sheet holds 1,048,576 rows; nobody reads more in one file
 ACTIVE_JOBS_MAX = 3  # queued or running exports per person
 BATCH_SIZE = 2000  # rows per query and per progress update
 KEEP_FOR = datetime.timedelta(hours=24)  # how long a finished export can be downloaded
 STALE_AFTER = datetime.timedelta(hours=3)  # a job "running" this long lost its worker
+
+
+def sync_max_rows() -> int:
+    """Up to this many rows the list's export answers in the request (EXPORT_SYNC_MAX_ROWS)."""
+    return int(getattr(settings, "EXPORT_SYNC_MAX_ROWS", 5000))
 
 
 def export_root() -> Path:

@@ -1,5 +1,5 @@
 """The ticket list's export pages: the list's export button (a file at once up to
-SYNC_MAX_ROWS rows, else an offer to run it in the background), starting a background export,
+EXPORT_SYNC_MAX_ROWS rows, else an offer to run it in the background), starting a background export,
 its page with a progress bar htmx polls, the person's recent exports, and the download that
 expires. Thin: export_selectors reads, export_services writes."""
 
@@ -23,7 +23,7 @@ CONTENT_TYPES = {"csv": "text/csv; charset=utf-8",
 
 
 class TicketExportView(StaffView):
-    """`tickets/export/?format=csv|xlsx&<the list's filters>`: up to SYNC_MAX_ROWS visible
+    """`tickets/export/?format=csv|xlsx&<the list's filters>`: up to EXPORT_SYNC_MAX_ROWS visible
     tickets (newest first) as a file in this response; more, and the page offers to export them
     in the background (a POST to `export-start`). A malformed filter or another tenant's id is a
     400 with the reason, as an unknown format is."""
@@ -42,13 +42,13 @@ class TicketExportView(StaffView):
         rows = list(qs.select_related(None).select_related("template", "store", "customer", "assignee")
                     .only("id", "number", "title", "status", "priority", "source", "created_at", "resolved_at",
                           "closed_at", "tenant_id", "template__name", "store__name", "customer__name",
-                          "assignee__first_name", "assignee__username")[:writes.SYNC_MAX_ROWS + 1])
-        if len(rows) > writes.SYNC_MAX_ROWS:
+                          "assignee__first_name", "assignee__username")[:writes.sync_max_rows() + 1])
+        if len(rows) > writes.sync_max_rows():
             count = reads.export_count(qs, writes.JOB_MAX_ROWS)
             return render(request, "dashboards/export_offer.html", {
                 "format": fmt, "format_label": ExportFormat(fmt).label, "count": count,
                 "too_many": count > writes.JOB_MAX_ROWS, "max_rows": writes.JOB_MAX_ROWS,
-                "sync_max": writes.SYNC_MAX_ROWS, "params": _filter_params(request.GET),
+                "sync_max": writes.sync_max_rows(), "params": _filter_params(request.GET),
                 "list_query": request.GET.urlencode(), "hours": int(writes.KEEP_FOR.total_seconds() // 3600)})
         dataset = TicketExportResource().export(queryset=rows)
         body = dataset.export("xlsx") if fmt == "xlsx" else "\ufeff" + dataset.export("csv")

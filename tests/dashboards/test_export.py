@@ -80,10 +80,10 @@ def test_another_tenants_ids_are_refused_and_b_sees_none_of_a(scope_a, staff, fi
 
 
 def test_more_rows_than_the_request_exports_offers_a_background_export(scope_a, staff, file_ticket, places,
-                                                                       client_for, monkeypatch):
+                                                                       client_for, settings):
     file_ticket(places["xuhui"])
     file_ticket(places["xuhui"])
-    monkeypatch.setattr("dashboards.export_services.SYNC_MAX_ROWS", 1)
+    settings.EXPORT_SYNC_MAX_ROWS = 1
     response = client_for(staff["manager"]).get(reverse("ticket-export") + "?format=xlsx&priority=normal&page=2")
     page = response.content.decode()
     assert response.status_code == 200 and 'data-testid="export-start"' in page

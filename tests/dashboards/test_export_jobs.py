@@ -45,11 +45,11 @@ def csv_rows(data):
     return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
 
 
-def test_a_small_job_end_to_end(scope_a, staff, file_ticket, places, start, client_for, monkeypatch):
+def test_a_small_job_end_to_end(scope_a, staff, file_ticket, places, start, client_for, settings):
     for n in range(3):
         file_ticket(places["xuhui"], title=f"徐汇第{n}单")
     file_ticket(places["chaoyang"], title="=cmd|' /C calc'!A0")
-    monkeypatch.setattr("dashboards.export_services.SYNC_MAX_ROWS", 1)
+    settings.EXPORT_SYNC_MAX_ROWS = 1
     client, response = start(staff["manager"], format="csv")
     job = ExportJob.objects.get()
     assert response.status_code == 302 and response.url == reverse("export-detail", args=[job.pk])
@@ -63,7 +63,7 @@ def test_a_small_job_end_to_end(scope_a, staff, file_ticket, places, start, clie
     assert 'attachment; filename="tickets-' in download["Content-Disposition"]
     written = csv_rows(body)
     # The same file as the export in the request, row for row (newest first).
-    monkeypatch.setattr("dashboards.export_services.SYNC_MAX_ROWS", 5000)
+    settings.EXPORT_SYNC_MAX_ROWS = 5000
     direct = client.get(reverse("ticket-export") + "?format=csv")
     assert written == csv_rows(direct.content)
     assert written[0][:3] == ["工单号", "标题", "状态"] and written[1][1] == "'=cmd|' /C calc'!A0"
