@@ -189,3 +189,6 @@ for _name in HOUR_FIELDS + RESOLUTION_FIELDS + RESPONSE_FIELDS:
     DailyTicketStats.add_to_class(_name, models.PositiveIntegerField(default=0))
 for _name in NODE_FIELDS:
     DailyNodeStats.add_to_class(_name, models.PositiveIntegerField(default=0))
+
+
+from .export_models import ExportFormat, ExportJob, ExportState  # noqa: E402,F401  (the export's own module)

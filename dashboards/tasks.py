@@ -36,3 +36,8 @@ def rollup_refresh_all_task():
     an overlapping or repeated run leaves the same rows)."""
     for tenant_id in Tenant.objects.filter(is_active=True).values_list("pk", flat=True):
         rollup_refresh_task.delay(tenant_id=tenant_id)
+
+from .export_tasks import (  # noqa: E402,F401  (Celery finds tasks.py only: registers the export's tasks)
+    export_job_run_task,
+    exports_clean_all_task,
+)

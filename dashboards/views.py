@@ -16,15 +16,10 @@ from scrm.models import Role
 from scrm.selectors import membership_current
 from scrm.views import ObjectView, StaffView
 from tickets.models import Priority
-from tickets.selectors import ticket_list
-from tickets.views import ticket_list_filters
 from workflow.lifecycle import ticket_assign
 
 from . import charts, selectors, services
 from .forms import GROUPS, DashboardFilterForm, FilterForm, QualityRuleForm, TransferForm
-from .resources import TicketExportResource
-
-EXPORT_MAX_ROWS = 5000
 
 MANAGER_ROLES = (Role.ADMIN, Role.MANAGER, Role.REGIONAL_MANAGER, Role.FINANCE)
 
@@ -179,36 +174,6 @@ class DashboardExportView(StaffView):
         for row in chart.rows:
             writer.writerow(["" if cell is None else _csv_text(cell) if isinstance(cell, str) else cell
                              for cell in row])
-        return response
-
-
-class TicketExportView(StaffView):
-    """`tickets/export/?format=csv|xlsx&<the list's filters>`: the filtered ticket list as a file,
-    at most EXPORT_MAX_ROWS rows (newest first); larger exports are refused with a message (the
-    background job with a progress bar is a known gap)."""
-
-    permission = "tickets.view_ticket"
-
-    def get(self, request):
-        fmt = request.GET.get("format", "csv")
-        if fmt not in ("csv", "xlsx"):
-            return HttpResponse(_("Choose CSV or Excel."), status=400, content_type="text/plain; charset=utf-8")
-        qs = ticket_list(user=request.user, **ticket_list_filters(request))
-        rows = list(qs.select_related(None).select_related("template", "store", "customer", "assignee")
-                    .only("id", "number", "title", "status", "priority", "source", "created_at", "resolved_at",
-                          "closed_at", "tenant_id", "template__name", "store__name", "customer__name",
-                          "assignee__first_name", "assignee__username")[:EXPORT_MAX_ROWS + 1])
-        if len(rows) > EXPORT_MAX_ROWS:
-            return HttpResponse(_("More than %(n)d tickets match: narrow the filters to export them.")
-                                % {"n": EXPORT_MAX_ROWS}, status=400, content_type="text/plain; charset=utf-8")
-        dataset = TicketExportResource().export(queryset=rows)
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        if fmt == "xlsx":
-            response = HttpResponse(dataset.export("xlsx"), content_type=(
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
-        else:
-            response = HttpResponse("\ufeff" + dataset.export("csv"), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="tickets-{stamp}.{fmt}"'
         return response
 
 

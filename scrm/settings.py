@@ -189,6 +189,7 @@ CELERY_BEAT_SCHEDULE = {
     "automation-sweep": {"task": "automation.sweep", "schedule": 60},
     "dashboards-quality-scan": {"task": "dashboards.quality_scan_all", "schedule": 6 * 3600},
     "dashboards-rollup-refresh": {"task": "dashboards.rollup_refresh_all", "schedule": 300},
+    "dashboards-exports-clean": {"task": "dashboards.exports_clean_all", "schedule": 3600},
 }
 
 # --- auth, tenancy, permissions ---------------------------------------------------------
@@ -279,6 +280,8 @@ CALLBACK_RATE_PER_MINUTE = int(env("CALLBACK_RATE_PER_MINUTE", "1200"))
 CALLBACK_MAX_AGE_SECONDS = int(env("CALLBACK_MAX_AGE_SECONDS", "300"))
 # A picture sent in a WeCom / WeChat message is fetched and attached to the ticket up to this size.
 INBOUND_MEDIA_MAX_MB = int(env("INBOUND_MEDIA_MAX_MB", "10"))
+# The ticket list exports up to this many rows in the request; more run as a background job.
+EXPORT_SYNC_MAX_ROWS = int(env("EXPORT_SYNC_MAX_ROWS", "5000"))
 
 # --- field service (现场签到) --------------------------------------------------------------
 # A check-in within this many metres of the site is accepted; further away it needs a reason

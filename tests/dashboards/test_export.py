@@ -1,5 +1,7 @@
-"""The ticket list's export (django-import-export): the current filter, CSV and Excel, only what
-the user may see, formulas neutralised, bad formats and too many rows refused."""
+"""The ticket list's export (django-import-export) answered in the request: the current filter,
+CSV and Excel, only what the user may see, formulas neutralised; a bad format or a malformed
+filter is a 400 with the reason; more rows than the request exports is an offer to run it in
+the background (tests/dashboards/test_export_jobs.py)."""
 
 import csv
 import io
@@ -8,6 +10,7 @@ import openpyxl
 import pytest
 from django.urls import reverse
 
+from dashboards.models import ExportJob
 from scrm.services import store_grant
 from tests.conftest import make_member
 
@@ -24,7 +27,9 @@ def test_csv_export_follows_the_list_filter(scope_a, staff, file_ticket, places,
     client = client_for(staff["manager"])
     listing = client.get(reverse("ticket-list"))
     assert 'data-testid="ticket-export"' in listing.content.decode()
-    everything = rows(client.get(reverse("ticket-export") + "?format=csv"))
+    response = client.get(reverse("ticket-export") + "?format=csv")
+    assert response.content.startswith("\ufeff".encode())  # the BOM: Excel reads the Chinese
+    everything = rows(response)
     assert len(everything) == 3 and everything[0][:3] == ["工单号", "标题", "状态"]
     urgent = rows(client.get(reverse("ticket-export") + "?format=csv&priority=urgent"))
     assert len(urgent) == 2 and urgent[1][1].startswith("'=")  # a formula is text, not a formula
@@ -47,13 +52,41 @@ def test_export_shows_only_visible_tickets(scope_a, staff, file_ticket, places, 
     assert titles == ["徐汇的单"]
 
 
-def test_bad_export_requests(scope_a, staff, file_ticket, places, client_for, admin_b, monkeypatch):
+@pytest.mark.parametrize(("query", "reason"), [
+    ("format=pdf", "CSV"),
+    ("format=csv&store=abc", "abc"),
+    ("format=csv&status=bogus", "bogus"),
+    ("format=csv&created=yesterday", "yesterday"),
+    ("format=csv&open=yes", "open"),
+    ("format=csv&q=" + "长" * 61, "60"),
+])
+def test_bad_export_requests_say_why(scope_a, staff, file_ticket, places, client_for, query, reason):
     file_ticket(places["xuhui"])
+    response = client_for(staff["manager"]).get(reverse("ticket-export") + "?" + query)
+    assert response.status_code == 400 and reason in response.content.decode()
+
+
+def test_another_tenants_ids_are_refused_and_b_sees_none_of_a(scope_a, staff, file_ticket, places, client_for,
+                                                               admin_b, tenant_b):
+    from scrm.tenancy import tenant_scope
+    from tests.factories import StoreFactory
+
     file_ticket(places["xuhui"])
-    client = client_for(staff["manager"])
-    assert client.get(reverse("ticket-export") + "?format=pdf").status_code == 400
-    assert len(rows(client.get(reverse("ticket-export") + "?format=csv&store=abc"))) == 3  # unknown value: ignored
+    with tenant_scope(tenant_b):
+        b_store = StoreFactory(region__tenant=tenant_b)
+    response = client_for(staff["manager"]).get(reverse("ticket-export") + f"?format=csv&store={b_store.pk}")
+    assert response.status_code == 400 and str(b_store.pk) in response.content.decode()
     assert len(rows(client_for(admin_b).get(reverse("ticket-export") + "?format=csv"))) == 1  # B sees none of A's
-    monkeypatch.setattr("dashboards.views.EXPORT_MAX_ROWS", 1)
-    too_many = client.get(reverse("ticket-export") + "?format=csv")
-    assert too_many.status_code == 400 and "1" in too_many.content.decode()
+
+
+def test_more_rows_than_the_request_exports_offers_a_background_export(scope_a, staff, file_ticket, places,
+                                                                       client_for, settings):
+    file_ticket(places["xuhui"])
+    file_ticket(places["xuhui"])
+    settings.EXPORT_SYNC_MAX_ROWS = 1
+    response = client_for(staff["manager"]).get(reverse("ticket-export") + "?format=xlsx&priority=normal&page=2")
+    page = response.content.decode()
+    assert response.status_code == 200 and 'data-testid="export-start"' in page
+    assert 'name="priority" value="normal"' in page and 'name="format" value="xlsx"' in page
+    assert 'name="page"' not in page  # not a filter
+    assert not ExportJob.objects.exists()  # asking is not starting

@@ -16,7 +16,7 @@ from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from dashboards.models import QualityFlag
+from dashboards.models import ExportJob, QualityFlag
 from dashboards.services import quality_rule_save
 from scrm.models import (
     Customer,
@@ -74,6 +74,7 @@ PK_ROUTES = {
     "store-update": (Store, {}),
     "ticket-detail": (Ticket, {}),
     "quality-review": (QualityFlag, {}),
+    **{name: (ExportJob, {}) for name in ("export-detail", "export-progress", "export-download")},
     "ticket-action": (Ticket, {"action": "comment"}),
     "ticket-attachment": (Attachment, {}),
     "ticket-create": (TicketTemplate, {}),
@@ -238,6 +239,7 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
         objects[QualityFlag] = QualityFlag.objects.create(
             tenant=tenant_a, ticket=ticket, excerpt="甲备注",
             rule=quality_rule_save(tenant=tenant_a, name="甲质检", kind="flag", phrases="甲"))
+        objects[ExportJob] = ExportJob.objects.create(tenant=tenant_a, requested_by=admin_a, format="csv")
     return objects
 
 
