@@ -117,8 +117,9 @@ def build(args, rng):
                   latitude=Decimal(f"{22 + rng.random() * 18:.6f}"),
                   longitude=Decimal(f"{100 + rng.random() * 21:.6f}"))
             for i in range(args.stores)])
-        skills = Skill.objects.bulk_create([Skill(tenant=tenant, name=n)
-                                            for n in ("空调维修", "冰箱维修", "洗衣机维修", "热水器安装", "无人会")])
+        # One by one: Skill is cached configuration (scrm.config_cache), which a bulk write would bypass.
+        skills = [Skill.objects.create(tenant=tenant, name=n)
+                  for n in ("空调维修", "冰箱维修", "洗衣机维修", "热水器安装", "无人会")]
         User = get_user_model()
         users = User.objects.bulk_create([User(username=f"eng{i}", first_name=f"工程师{i}") for i in range(args.staff)])
         Membership.objects.bulk_create([Membership(tenant=tenant, user=u, role=Role.ENGINEER) for u in users])
