@@ -3,15 +3,17 @@ multipart POST with the CSRF token) and the REST API `POST /api/v1/tickets/` (JS
 Idempotency-Key), each driven by 8 concurrent clients over loopback for a fixed count. Each
 channel is measured on the 餐饮投诉 template running its preset workflow (`form`, `api`: what
 every demo template does, so what users take) and on the same template without a workflow
-(`form_plain`, `api_plain`). Prints tickets/s and p50/p95 latency per part, the ratio of the
-workflow path to the plain one, then CHECKS in the database that every answered request made
-exactly one ticket with its number, its created event and an outbox row, and one workflow run
-per ticket of the workflow template.
+(`form_plain`, `api_plain`); `form_dispatch` (asked for with --parts) runs the preset workflow with
+its first node dispatched by the smart-dispatch rule among agents in every store. Prints
+tickets/s and p50/p95 latency per part, the ratio of the workflow path to the plain one, then
+CHECKS in the database that every answered request made exactly one ticket with its number, its
+created event and an outbox row, and one workflow run per ticket of the workflow templates.
 
     .venv/bin/python bench/bench_http_intake.py                       # 2 sync workers, 3,000 per part
     .venv/bin/python bench/bench_http_intake.py --worker-class gthread --threads 4
     .venv/bin/python bench/bench_http_intake.py --matrix              # sync vs gthread, 2 workers each
     .venv/bin/python bench/bench_http_intake.py --parts form,form_plain   # the public form only
+    .venv/bin/python bench/bench_http_intake.py --parts form_plain,form_dispatch,form   # with smart dispatch
 
 It creates and migrates a throw-away PostgreSQL database (`bench_http_<pid>` on the server of
 DATABASE_URL, default postgres://postgres@127.0.0.1:5432/scrm), collects static files into a
