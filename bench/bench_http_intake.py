@@ -3,15 +3,17 @@ multipart POST with the CSRF token) and the REST API `POST /api/v1/tickets/` (JS
 Idempotency-Key), each driven by 8 concurrent clients over loopback for a fixed count. Each
 channel is measured on the 餐饮投诉 template running its preset workflow (`form`, `api`: what
 every demo template does, so what users take) and on the same template without a workflow
-(`form_plain`, `api_plain`). Prints tickets/s and p50/p95 latency per part, the ratio of the
-workflow path to the plain one, then CHECKS in the database that every answered request made
-exactly one ticket with its number, its created event and an outbox row, and one workflow run
-per ticket of the workflow template.
+(`form_plain`, `api_plain`); `form_dispatch` (asked for with --parts) runs the preset workflow with
+its first node dispatched by the smart-dispatch rule among agents in every store. Prints
+tickets/s and p50/p95 latency per part, the ratio of the workflow path to the plain one, then
+CHECKS in the database that every answered request made exactly one ticket with its number, its
+created event and an outbox row, and one workflow run per ticket of the workflow templates.
 
     .venv/bin/python bench/bench_http_intake.py                       # 2 sync workers, 3,000 per part
     .venv/bin/python bench/bench_http_intake.py --worker-class gthread --threads 4
     .venv/bin/python bench/bench_http_intake.py --matrix              # sync vs gthread, 2 workers each
     .venv/bin/python bench/bench_http_intake.py --parts form,form_plain   # the public form only
+    .venv/bin/python bench/bench_http_intake.py --parts form_plain,form_dispatch,form   # with smart dispatch
 
 It creates and migrates a throw-away PostgreSQL database (`bench_http_<pid>` on the server of
 DATABASE_URL, default postgres://postgres@127.0.0.1:5432/scrm), collects static files into a
@@ -146,7 +148,7 @@ from django.core.management import call_command
 call_command("migrate", verbosity=0, interactive=False)
 call_command("collectstatic", verbosity=0, interactive=False)
 import sys; sys.path.insert(0, "bench")
-from intake_seed import seed_intake, seed_workflow_template
+from intake_seed import seed_dispatch_template, seed_intake, seed_workflow_template
 from scrm.services import tenant_create
 from scrm.tenancy import tenant_scope
 from tickets.services import api_key_create
@@ -154,9 +156,11 @@ tenant = tenant_create(name="味道江南", slug="bench")
 with tenant_scope(tenant):
     template, store_ids = seed_intake(tenant=tenant)
     with_workflow = seed_workflow_template(tenant=tenant)
+    with_dispatch = seed_dispatch_template(tenant=tenant, store_ids=store_ids)
     _key, secret = api_key_create(tenant=tenant, name="bench")
 print(json.dumps({"tenant": tenant.slug, "tenant_id": tenant.pk, "template": template.slug,
-                  "template_workflow": with_workflow.slug, "store_ids": store_ids, "api_key": secret}))
+                  "template_workflow": with_workflow.slug,
+                  "template_dispatch": with_dispatch.slug, "store_ids": store_ids, "api_key": secret}))
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     if out.returncode:
@@ -329,6 +333,8 @@ def api_worker(port, site, template, indices, results, errors, ready):
 PARTS = {
     "form": (form_worker, "template_workflow", "web"),
     "form_plain": (form_worker, "template", "web"),
+    # the preset workflow whose first node is a smart-dispatch rule (workflow/dispatch_rule.py)
+    "form_dispatch": (form_worker, "template_dispatch", "web"),
     "api": (api_worker, "template_workflow", "api"),
     "api_plain": (api_worker, "template", "api"),
 }
@@ -386,12 +392,14 @@ def main():
     parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
     parser.add_argument("--matrix", action="store_true", help="run sync and gthread (2 and 4 threads) in turn")
     parser.add_argument("--parts", default="form,form_plain,api,api_plain",
-                        help="of form, form_plain, api, api_plain (the _plain parts: the template without workflow)")
+                        help="of form, form_plain, form_dispatch, api, api_plain (the _plain parts: the template "
+                             "without workflow; form_dispatch: the workflow with a smart-dispatch first node)")
+    parser.add_argument("--db-name", help="the throw-away database's name (default bench_http_<pid>)")
     args = parser.parse_args()
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/scrm")
-    name = f"bench_http_{os.getpid()}"
+    name = args.db_name or f"bench_http_{os.getpid()}"
     static_root = tempfile.TemporaryDirectory(prefix="scrm-bench-static-")
     env = {
         **os.environ,
@@ -432,7 +440,7 @@ def main():
             for part in parts:
                 results, errors, _ = drive(part, server.port, site, start, warm, args.clients)
                 expected[PARTS[part][2]] += len(results)
-                expected["runs"] += len(results) if PARTS[part][1] == "template_workflow" else 0
+                expected["runs"] += len(results) if PARTS[part][1] != "template" else 0
                 start += warm
             meter = CpuMeter(server, base, name)
             rates = {}
@@ -442,7 +450,7 @@ def main():
                                                  on_start=meter.start)
                 cpu = meter.stop(len(results))
                 expected[PARTS[part][2]] += len(results)
-                expected["runs"] += len(results) if PARTS[part][1] == "template_workflow" else 0
+                expected["runs"] += len(results) if PARTS[part][1] != "template" else 0
                 ok &= not errors
                 rates[part] = summary(f"http_intake_{part}", label, results, errors, elapsed, cpu)
                 start += args.count

@@ -63,6 +63,38 @@ def seed_workflow_template(*, tenant, agents=3):
     return template
 
 
+def seed_dispatch_template(*, tenant, store_ids, per_store=2):
+    """The 餐饮投诉 preset imported a third time with its first node (客服受理) dispatched by the
+    smart-dispatch rule (agents, store → region → company, distance/load/speed weights), and
+    `per_store` agents at each store to pick from. Call inside tenant_scope(tenant) after
+    seed_intake. Returns the template."""
+    import copy
+
+    from scrm.models import Role, Store
+    from scrm.services import staff_create
+    from tickets.presets import preset_get
+    from tickets.services import template_import
+    from workflow.presets import workflow_preset_get
+    from workflow.services import workflow_import
+
+    for store in Store.objects.filter(pk__in=store_ids).order_by("pk"):
+        for i in range(per_store):
+            staff_create(tenant=tenant, username=f"bench_disp{store.pk}_{i}", password="bench-Pass-123",
+                         display_name=f"派单客服{store.pk}-{i}", role=Role.AGENT, home_store=store,
+                         max_open_tickets=32767)
+    preset = preset_get("canyin_tousu")
+    template = template_import(tenant=tenant, payload={**preset, "slug": f"{preset['slug']}-dispatch"}, publish=True)
+    flow = copy.deepcopy(workflow_preset_get("canyin_tousu"))
+    for node in flow["graph"]["nodes"]:
+        if node.get("key") == "triage":
+            node["handler"] = {"rule": "dispatch", "role": "agent", "overflow": ["store", "region", "tenant"],
+                               "radius_km": 30, "on_duty_only": True, "under_capacity": True, "w_distance": 40,
+                               "w_load": 40, "w_speed": 20, "round_robin": True}
+    workflow_import(template=template, payload=flow, publish=True)
+    template.refresh_from_db()
+    return template
+
+
 def form_data(i, *, store_ids, phones):
     """The public form's fields for complaint i; `phones` distinct phones are reused, so the
     first `phones` complaints create customers and the rest link to them."""

@@ -27,7 +27,8 @@ class ScrmConfig(AppConfig):
     def ready(self):
         post_migrate.connect(_sync_role_groups, dispatch_uid="scrm-role-groups")
         from .config_cache import config_watch, tenant_cache_watch
-        from .models import Region, Store
+        from .models import Region, Skill, Store
 
-        config_watch(Region, Store)
+        # Skill: smart dispatch names the skills a ticket needs from the cache (workflow/dispatch_loader.py).
+        config_watch(Region, Skill, Store)
         tenant_cache_watch()

@@ -36,7 +36,7 @@ class Candidate:
     on_duty: bool = True
     load: int = 0  # open tasks held now
     capacity: int = 20  # StaffProfile.max_open_tickets
-    speed_minutes: float | None = None  # mean minutes to act on a task over the last 3 days
+    speed_minutes: float | None = None  # median minutes from a task's creation to their first action, last 3 days
     senior: bool = False
 
 

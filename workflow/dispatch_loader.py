@@ -1,22 +1,34 @@
 """What a dispatch decision reads: the ticket's facts and place, the skills it needs, and each
-overflow step's candidates as plain rows — two queries per step (staff with their load and
-recent speed; their skills), never one per candidate — then the pure ranking of
+overflow step's candidates as plain rows — one statement per step (staff with their role, load,
+recent speed and skills), never one per candidate — then the pure ranking of
 workflow/dispatch.py. Writes nothing, so the simulation runs it too."""
 
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import math
 from collections.abc import Callable
 from typing import Any
 
-from django.db.models import IntegerField, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
 
-from scrm.models import Membership, RegionUserObjectPermission, Role, Skill, StaffProfile, StoreUserObjectPermission
+from scrm.config_cache import scoped_tenant_id, tenant_config
+from scrm.models import (
+    Customer,
+    Membership,
+    Region,
+    RegionUserObjectPermission,
+    Role,
+    Skill,
+    StaffProfile,
+    Store,
+    StoreUserObjectPermission,
+)
 from tickets.models import Ticket
 
 from . import dispatch
@@ -43,24 +55,38 @@ def _coords(value: Any) -> tuple[float, float] | None:
     return None
 
 
+@functools.cache
+def _facts_sql(vendor: str) -> str:
+    """One statement for what dispatch needs of a ticket (outer joins by primary key: each a
+    one-row probe, cheaper than choosing the joins per ticket in Python)."""
+    from tickets.models import Category, TicketTemplate
+
+    # Table names from the models, values as parameters.
+    return (
+        f"SELECT t.store_id, t.region_id, s.name, s.latitude, s.longitude, s.region_id, sr.name, r.name, c.tier, "  # noqa: S608
+        f"cat.name, tpl.slug FROM {_table(Ticket)} t "
+        f"LEFT OUTER JOIN {_table(Store)} s ON s.id = t.store_id "
+        f"LEFT OUTER JOIN {_table(Region)} sr ON sr.id = s.region_id "
+        f"LEFT OUTER JOIN {_table(Region)} r ON r.id = t.region_id "
+        f"LEFT OUTER JOIN {_table(Customer)} c ON c.id = t.customer_id "
+        f"LEFT OUTER JOIN {_table(Category)} cat ON cat.id = t.category_id "
+        f"LEFT OUTER JOIN {_table(TicketTemplate)} tpl ON tpl.id = t.template_id "
+        f"WHERE t.id = %s AND t.tenant_id = %s")
+
+
+_FACTS = ("store_id", "region_id", "store__name", "store__latitude", "store__longitude", "store__region_id",
+          "store__region__name", "region__name", "customer__tier", "category__name", "template__slug")
+
+
 def ticket_facts(ticket: Ticket, rule: dict | None = None) -> dict:
-    """What dispatch needs of the ticket, in one query joining only what the ticket has and the
-    rule reads (the category's name or the template's code only when they pick the skill)."""
-    fields = ["store_id", "region_id"]
-    if ticket.store_id is not None:
-        fields += ["store__name", "store__latitude", "store__longitude", "store__region_id", "store__region__name"]
-    if ticket.region_id is not None:
-        fields.append("region__name")
-    if ticket.customer_id is not None:
-        fields.append("customer__tier")
-    by = (rule or {}).get("skill_by")
-    if by == "category" and ticket.category_id is not None:
-        fields.append("category__name")
-    elif by == "template":
-        fields.append("template__slug")
-    row = Ticket.objects.filter(pk=ticket.pk).values(*fields).first() or {}
-    row["data"] = ticket.data or {}
-    return row
+    """What dispatch needs of the ticket (its store, region, customer tier, category name and
+    template code), in one query of the tenant in scope."""
+    with connection.cursor() as cursor:
+        cursor.execute(_facts_sql(connection.vendor), [ticket.pk, scoped_tenant_id()])
+        row = cursor.fetchone()
+    facts = dict(zip(_FACTS, row, strict=True)) if row else {}
+    facts["data"] = ticket.data or {}
+    return facts
 
 
 def place_of(facts: dict, rule: dict) -> tuple[dispatch.Place, str]:
@@ -100,12 +126,58 @@ def _cos_deg(deg: float) -> float:
     return abs(math.cos(math.radians(deg)))
 
 
+def _table(model: Any) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+@functools.cache
+def _staff_sql(vendor: str, step: str) -> str:
+    """The statement reading one overflow step's staff with their role, load, recent speed and
+    skill ids, built once per (database, step): a dispatch decision is on the intake's path, and
+    an ORM query costs more Python to build than this one costs PostgreSQL to run.
+
+    The role, load and speed are correlated one-row lookups by unique (tenant, user) indexes,
+    probed for the step's few profiles: with the role as a WHERE (IN, EXISTS or a join) the
+    planner, misjudging how many profiles the store's OR keeps, hashes every member first. The
+    skill ids come as one comma-separated text per person (no second round trip)."""
+    through = StaffProfile.skills.through
+    agg = ("string_agg(ps.skill_id::text, ',')" if vendor == "postgresql" else "group_concat(ps.skill_id, ',')")
+    where = {
+        "store": f"AND (p.home_store_id = %s OR p.user_id IN (SELECT g.user_id FROM "  # noqa: S608
+                 f"{_table(StoreUserObjectPermission)} g WHERE g.content_object_id = %s))",
+        "region": f"AND (hs.region_id = %s OR p.user_id IN (SELECT g.user_id FROM "  # noqa: S608
+                  f"{_table(RegionUserObjectPermission)} g WHERE g.content_object_id = %s))",
+        # A box (no trigonometry in SQL, so SQLite runs the same statement); the exact great
+        # circle in Python.
+        "nearby": "AND COALESCE(p.latitude, hs.latitude) BETWEEN %s AND %s "
+                  "AND COALESCE(p.longitude, hs.longitude) BETWEEN %s AND %s",
+        "tenant": "",
+    }[step]
+    # Table names from the models, values as parameters.
+    return (
+        f"SELECT p.id, p.user_id, p.display_name, p.home_store_id, hs.region_id, "  # noqa: S608
+        f"COALESCE(p.latitude, hs.latitude), COALESCE(p.longitude, hs.longitude), p.on_duty, p.max_open_tickets, "
+        f"COALESCE((SELECT w.open_tasks FROM {_table(Workload)} w WHERE w.tenant_id = p.tenant_id "
+        f"AND w.user_id = p.user_id), 0), "
+        f"(SELECT w.speed_minutes FROM {_table(Workload)} w WHERE w.tenant_id = p.tenant_id "
+        f"AND w.user_id = p.user_id AND w.speed_at >= %s), "
+        f"(SELECT m.role FROM {_table(Membership)} m INNER JOIN {_table(get_user_model())} u ON u.id = m.user_id "
+        f"WHERE m.tenant_id = p.tenant_id AND m.user_id = p.user_id AND m.is_active AND u.is_active), "
+        f"(SELECT {agg} FROM {_table(through)} ps WHERE ps.staffprofile_id = p.id) "
+        f"FROM {_table(StaffProfile)} p LEFT OUTER JOIN {_table(Store)} hs ON hs.id = p.home_store_id "
+        f"WHERE p.tenant_id = %s {where} ORDER BY p.display_name, p.id")
+
+
+def skill_names() -> dict[int, str]:
+    """The tenant's skills {id: name}, from the configuration cache (Skill is watched)."""
+    return tenant_config().get("dispatch_skill_names", lambda: dict(Skill.objects.values_list("pk", "name")))
+
+
 class CandidateLoader:
-    """Reads the candidates of one overflow step as `dispatch.Candidate`s in two queries: the
-    staff rows with their load and recent speed (correlated one-row lookups of the Workload
-    roll-up by its unique (tenant, user) index, so neither grows with the open tasks), and their
-    skills. `extra_load` adds simulated tasks (the simulation's running tally). The names of
-    the skills the ticket needs are collected from the same skill rows."""
+    """Reads the candidates of one overflow step as `dispatch.Candidate`s in one statement (the
+    staff rows with their role, load, recent speed and skill ids: see `_staff_sql`), so it grows
+    neither with the open tasks nor per candidate. `extra_load` adds simulated tasks (the
+    simulation's running tally)."""
 
     def __init__(self, *, role: str, place: dispatch.Place, config: dispatch.Config, senior_skill: int | None,
                  extra_load: dict | None = None, now: datetime.datetime | None = None):
@@ -113,83 +185,48 @@ class CandidateLoader:
         self.extra_load = extra_load or {}
         self.now = now or timezone.now()
         self.queries = 0
-        self.skill_names: dict[int, str] = {}
 
-    def staff(self, step: str) -> list[Any]:
-        # The person's role is selected (a one-row lookup by Membership's unique (tenant, user),
-        # probed for the step's few profiles) and compared below: as a WHERE (IN or EXISTS) the
-        # planner, misjudging how many profiles the store's OR keeps, hashes every member first.
-        qs = StaffProfile.objects.annotate(member_role=Subquery(Membership.objects.filter(
-            user_id=OuterRef("user_id"), is_active=True, user__is_active=True).values("role")[:1]))
+    def staff(self, step: str) -> list[tuple]:
         place = self.place
+        params: list[Any] = [self.now - datetime.timedelta(days=SPEED_DAYS), scoped_tenant_id()]
         if step == "store":
             if place.store_id is None:
                 return []
-            qs = qs.filter(Q(home_store_id=place.store_id) | Q(user_id__in=StoreUserObjectPermission.objects.filter(
-                content_object_id=place.store_id).values("user_id")))
+            params += [place.store_id, place.store_id]
         elif step == "region":
             if place.region_id is None:
                 return []
-            qs = qs.filter(Q(home_store__region_id=place.region_id) | Q(
-                user_id__in=RegionUserObjectPermission.objects.filter(content_object_id=place.region_id)
-                .values("user_id")))
-        qs = qs.annotate(lat=Coalesce("latitude", "home_store__latitude"),
-                         lng=Coalesce("longitude", "home_store__longitude"))
-        if step == "nearby":
+            params += [place.region_id, place.region_id]
+        elif step == "nearby":
             if place.lat is None or place.lng is None:
                 return []
-            # A box in SQL (no trigonometry), the exact great circle in Python.
             dlat = self.config.radius_km / 111.0
             dlng = self.config.radius_km / max(1.0, 111.32 * _cos_deg(place.lat))
-            qs = qs.filter(lat__gte=place.lat - dlat, lat__lte=place.lat + dlat,
-                           lng__gte=place.lng - dlng, lng__lte=place.lng + dlng)
-        work = Workload.objects.filter(user_id=OuterRef("user_id"))
-        since = self.now - datetime.timedelta(days=SPEED_DAYS)
-        qs = qs.annotate(
-            load=Coalesce(Subquery(work.values("open_tasks")[:1]), Value(0), output_field=IntegerField()),
-            # The median stored at the person's last completed task, forgotten once that is
-            # older than the window (workflow/dispatch_speed.py).
-            speed=Subquery(work.filter(speed_at__gte=since).values("speed_minutes")[:1]))
+            params += [place.lat - dlat, place.lat + dlat, place.lng - dlng, place.lng + dlng]
         self.queries += 1
-        return [r for r in qs.values("id", "user_id", "display_name", "home_store_id", "home_store__region_id", "lat",
-                                     "lng", "on_duty", "max_open_tickets", "load", "speed", "member_role")
-                if r["member_role"] == self.role]
-
-    def skills(self, step: str, profile_ids: list[int]) -> dict[int, set]:
-        out: dict[int, set] = {}
-        needed = self.config.skills
-        self.queries += 1
-        through = StaffProfile.skills.through.objects
-        # The whole company: the tenant's profiles as a subquery rather than thousands of ids.
-        links = (through.filter(staffprofile_id__in=StaffProfile.objects.values("pk")) if step == "tenant"
-                 else through.filter(staffprofile_id__in=profile_ids))
-        for profile_id, skill_id, name in links.values_list("staffprofile_id", "skill_id", "skill__name"):
-            out.setdefault(profile_id, set()).add(skill_id)
-            if skill_id in needed:
-                self.skill_names[skill_id] = name
-        return out
+        with connection.cursor() as cursor:
+            cursor.execute(_staff_sql(connection.vendor, step), params)
+            rows = cursor.fetchall()
+        return [r for r in rows if r[11] == self.role]
 
     def __call__(self, step: str) -> list[dispatch.Candidate]:
         rows = self.staff(step)
         if not rows:
             return []
-        skills = self.skills(step, [r["id"] for r in rows])
         step_stores = frozenset([self.place.store_id]) if step == "store" else frozenset()
         step_regions = frozenset([self.place.region_id]) if step == "region" else frozenset()
         extra, senior_skill = self.extra_load, self.senior_skill
         out = []
-        for r in rows:
-            own = skills.get(r["id"], set())
+        for (_pk, user_id, name, store_id, region_id, lat, lng, on_duty, capacity, load, speed, _role,
+             skills) in rows:
+            own = frozenset(int(s) for s in skills.split(",")) if skills else frozenset()
             out.append(dispatch.Candidate(
-                user_id=r["user_id"], name=r["display_name"],
-                store_ids=step_stores | ({r["home_store_id"]} if r["home_store_id"] else set()),
-                region_ids=step_regions | ({r["home_store__region_id"]} if r["home_store__region_id"] else set()),
-                lat=float(r["lat"]) if r["lat"] is not None else None,
-                lng=float(r["lng"]) if r["lng"] is not None else None,
-                skills=frozenset(own), on_duty=r["on_duty"],
-                load=(r["load"] or 0) + extra.get(r["user_id"], 0),
-                capacity=r["max_open_tickets"],
-                speed_minutes=round(r["speed"], 1) if r["speed"] is not None else None,
+                user_id=user_id, name=name,
+                store_ids=step_stores | ({store_id} if store_id else set()),
+                region_ids=step_regions | ({region_id} if region_id else set()),
+                lat=float(lat) if lat is not None else None, lng=float(lng) if lng is not None else None,
+                skills=own, on_duty=bool(on_duty), load=max(0, (load or 0) + extra.get(user_id, 0)), capacity=capacity,
+                speed_minutes=round(speed, 1) if speed is not None else None,
                 senior=senior_skill is not None and senior_skill in own))
         return out
 
@@ -199,12 +236,18 @@ def rule_key(rule: dict, template_id: Any) -> str:
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
-def dispatch_evaluate(rule: dict, ticket: Ticket, *, rotation_after: int | Callable[[], int | None] | None = None,
-                      extra_load: dict | None = None) -> tuple[dispatch.Decision, dict]:
+def dispatch_evaluate(rule: dict, ticket: Ticket | None, *,
+                      rotation_after: int | Callable[[], int | None] | None = None,
+                      extra_load: dict | None = None, facts: dict | None = None) -> tuple[dispatch.Decision, dict]:
     """Run a dispatch rule for a ticket without writing anything: the decision, and what the
     reasons need (place names, skill names, where the location came from, queries used).
-    `rotation_after` may be a function, called only when equal scores need the round-robin."""
-    facts = ticket_facts(ticket, rule)
+    `rotation_after` may be a function, called only when equal scores need the round-robin.
+    `facts` (the keys of `ticket_facts`) stand in for a ticket that is not stored: the
+    simulation's generated day."""
+    read = facts is None
+    if facts is None:
+        assert ticket is not None
+        facts = ticket_facts(ticket, rule)
     place, source = place_of(facts, rule)
     needed = skills_needed(rule, facts)
     config = rule_config(rule, needed)
@@ -212,11 +255,9 @@ def dispatch_evaluate(rule: dict, ticket: Ticket, *, rotation_after: int | Calla
     loader = CandidateLoader(role=rule.get("role") or Role.ENGINEER, place=place, config=config,
                              senior_skill=senior, extra_load=extra_load)
     decision = dispatch.dispatch_decide(config, place, loader, rotation_after=rotation_after)
-    names = dict(loader.skill_names)
-    queries = loader.queries + 1
-    if needed - names.keys():  # nobody reached has the skill: name it from the catalogue
-        names.update(Skill.objects.filter(pk__in=needed - names.keys()).values_list("pk", "name"))
-        queries += 1
+    queries = loader.queries + int(read)
+    catalogue = skill_names() if needed else {}
+    names = {pk: catalogue.get(pk, f"#{pk}") for pk in needed}
     names = dict(sorted(names.items(), key=lambda kv: (kv[1], kv[0])))  # the catalogue's order, by name
     context = {"store": facts.get("store__name") or "", "region": facts.get("region__name") or facts.get(
         "store__region__name") or "", "skills": names, "source": source, "radius": config.radius_km,

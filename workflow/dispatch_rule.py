@@ -57,7 +57,7 @@ class DispatchRule(HandlerRuleKind):
         "no_distance": gettext_lazy("distance unknown"),
         "load": gettext_lazy("%(load)d open now (limit %(cap)d)"),
         "skills": gettext_lazy("skills %(skills)s"),
-        "speed": gettext_lazy("average response %(min)s min over 3 days"),
+        "speed": gettext_lazy("first action after %(min)s min (median over 3 days)"),
         "no_speed": gettext_lazy("no responses in 3 days"),
         "senior": gettext_lazy("senior staff for a VIP customer"),
         "score": gettext_lazy("score %(score)s"),

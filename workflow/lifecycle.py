@@ -30,7 +30,7 @@ from tickets.services import invalid_choice, timeline_event_add
 from tickets.timeline import names_list, person, timeline_code
 
 from .dispatch_speed import speed_note
-from .hooks import hooks_call
+from .hooks import hooks_call, workflow_hook
 from .models import Run, Task, TaskStatus, Token, TokenState, Workload
 from .selectors import ticket_runs_workflow
 from .workload import workload_upsert
@@ -148,8 +148,23 @@ def task_complete(task: Task, action: str, user: Any) -> None:
     task.save(update_fields=["status", "action", "completed_by", "completed_at"])
     if task.assignee_id is not None:
         workload_add(task.tenant_id, {task.assignee_id: -1})
-    if user is not None and getattr(user, "pk", None) is not None:
-        speed_note(task.tenant_id, user.pk, task.completed_at)
+
+
+@workflow_hook("handler_acted")
+def task_first_action(*, task: Task | None, actor: Any, **_: Any) -> bool:
+    """Record a person's first act on a task (the moments the SLA counts as first response: any
+    task action — submit, approve, return, transfer, co-handle, split…), once: a conditional
+    UPDATE, then their recent speed is recomputed. A status change by hand (no task) records
+    nothing: with a workflow it can only close or cancel the run. Whether it recorded."""
+    if task is None or actor is None or getattr(actor, "pk", None) is None or task.first_action_at is not None:
+        return False
+    now = timezone.now()
+    if not Task.objects.filter(pk=task.pk, first_action_at__isnull=True).update(first_action_at=now,
+                                                                              first_action_by=actor):
+        return False
+    task.first_action_at, task.first_action_by = now, actor
+    speed_note(task.tenant_id, actor.pk, now)
+    return True
 
 
 def tasks_cancel(run: Run, token: Token | None = None) -> int:

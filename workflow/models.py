@@ -121,6 +121,12 @@ class Task(TenantOwned):
     completed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                      related_name="+")
     completed_at = models.DateTimeField(null=True, blank=True)
+    # The first time a holder acted on the task (the moments the SLA's first response counts: the
+    # engine's handler_acted hook), and who: smart dispatch's "recent speed" is the median of
+    # created → first action per person over the last days (workflow/dispatch_speed.py).
+    first_action_at = models.DateTimeField(_("first action at"), null=True, blank=True)
+    first_action_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                        related_name="+", db_index=False)
     # Why the handler rule picked the assignee: every candidate weighed, as
     # workflow.routing.HandlerChoice.reasons (JSON with a code, so pages render it in their language).
     handler_reasons = models.JSONField(_("why this handler"), default=list, blank=True)
@@ -136,8 +142,8 @@ class Task(TenantOwned):
             models.Index(fields=["tenant", "assignee", "status", "due_at"], name="task_my_queue"),
             models.Index(fields=["tenant", "ticket", "status"], name="task_ticket"),
             models.Index(fields=["due_at"], name="task_due_open", condition=Q(status="open")),
-            # Smart dispatch's "recent speed": a person's tasks completed in the last days.
-            models.Index(fields=["tenant", "completed_by", "completed_at"], name="task_dispatch_speed"),
+            # Smart dispatch's "recent speed": a person's tasks first acted on in the last days.
+            models.Index(fields=["tenant", "first_action_by", "first_action_at"], name="task_first_action"),
         ]
 
     def __str__(self):
@@ -152,8 +158,8 @@ class Workload(TenantOwned):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     open_tasks = models.IntegerField(default=0)
-    # Smart dispatch's recent speed (workflow/dispatch_speed.py): the median minutes to complete
-    # a task over the last days, as of the person's last completion.
+    # Smart dispatch's recent speed (workflow/dispatch_speed.py): the median minutes from a task's
+    # creation to the person's first action on it over the last days, as of their last first action.
     speed_minutes = models.FloatField(null=True, blank=True)
     speed_at = models.DateTimeField(null=True, blank=True)
 

@@ -208,6 +208,7 @@ def test_the_decision_costs_a_fixed_number_of_queries_whatever_the_staff(scope_a
             handlers_choose(the_rule, HandlerContext(ticket=ticket))
         return len(ctx.captured_queries)
 
+    count()  # the first decision fills the tenant's skill-name cache (one query, once per config stamp)
     before = count()
     for i in range(12):
         user = make_member(scope_a, Role.ENGINEER, f"extra{i}")
@@ -293,7 +294,7 @@ def test_an_sla_level_can_put_the_ticket_in_the_pool(scope_a, wf_template, city,
     assert entry.reason == "escalated" and change["field"] == "pool"
 
 
-def test_completing_a_task_keeps_the_persons_median_speed_and_dispatch_reads_it(scope_a, wf_template, city):
+def test_first_actions_keep_the_persons_median_speed_and_dispatch_reads_it(scope_a, wf_template, city):
     import datetime
     import statistics
 
@@ -314,13 +315,14 @@ def test_completing_a_task_keeps_the_persons_median_speed_and_dispatch_reads_it(
     done = Task.objects.filter(status=TaskStatus.DONE)
     by_person: dict = {}
     for t in done:
-        by_person.setdefault(t.completed_by_id, []).append(t)
+        assert t.first_action_by_id == t.completed_by_id and t.first_action_at is not None
+        by_person.setdefault(t.first_action_by_id, []).append(t)
     for user_id, tasks in by_person.items():
         work = Workload.objects.get(user_id=user_id)
         assert work.speed_at is not None and work.speed_minutes is not None
         assert work.speed_minutes == pytest.approx(statistics.median(
-            (t.completed_at - t.created_at).total_seconds() / 60 for t in tasks), abs=0.1)
-    # The loader reads it with the load; an old median (no completion in 3 days) is unknown again.
+            (t.first_action_at - t.created_at).total_seconds() / 60 for t in tasks), abs=0.1)
+    # The loader reads it with the load; an old median (no first action in 3 days) is unknown again.
     someone = next(iter(by_person))
     decision, _ = dispatch_evaluate(rule(city, overflow=["store"]), intake(scope_a, wf_template, city["xuhui"]))
     speeds = {s.candidate.user_id: s.candidate.speed_minutes for s in decision.ranked + decision.excluded}
@@ -333,7 +335,7 @@ def test_completing_a_task_keeps_the_persons_median_speed_and_dispatch_reads_it(
     Workload.objects.update(speed_minutes=None, speed_at=None)
     speed_recount()
     assert {u: m for u, m in Workload.objects.values_list("user_id", "speed_minutes") if u in kept} == kept
-    # Someone who completes without a Workload row gets one (open count 0).
+    # Someone who first acts without a Workload row gets one (open count 0).
     Workload.objects.filter(user_id=city["qian"].pk).delete()
     speed_note(scope_a.pk, city["qian"].pk)
     assert Workload.objects.get(user_id=city["qian"].pk).speed_minutes is None

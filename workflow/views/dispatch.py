@@ -2,7 +2,7 @@
 managers assign or re-dispatch a waiting ticket; the ticket page's dispatch actions (a manager
 re-dispatches or picks the handler by hand, the handler flags the ticket into the pool), and the
 simulation at /workflow/dispatch/simulate/, which runs a workflow's dispatch rule (draft or
-published) over recent tickets without writing. Thin: workflow.dispatch_selectors reads,
+published) over recent tickets or a generated day without writing. Thin: workflow.dispatch_selectors reads,
 workflow.pool writes."""
 
 from django import forms
@@ -15,12 +15,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from scrm.forms import StaffChoiceField
+from scrm.models import Store
 from scrm.views import ObjectView, StaffView
 
 from .. import selectors
 from ..dispatch_selectors import (
+    GENERATED_MAX_TICKETS,
     SIMULATION_MAX_DAYS,
     assignable_people,
+    day_generate,
     dispatch_simulate,
     pool_allowed,
     pool_entries,
@@ -68,14 +71,44 @@ class SimulateForm(forms.Form):
     version = forms.ChoiceField(label=gettext_lazy("Version"), initial="draft",
                                 choices=[("draft", gettext_lazy("Draft (not yet published)")),
                                          ("published", gettext_lazy("Published"))])
+    window = forms.ChoiceField(label=gettext_lazy("Tickets"), initial="recent", required=False,
+                               choices=[("recent", gettext_lazy("Recent tickets again")),
+                                        ("generated", gettext_lazy("A generated working day"))],
+                               error_messages={"invalid_choice": gettext_lazy("Choose recent tickets or a "
+                                                                              "generated day.")})
     days = forms.IntegerField(label=gettext_lazy("Tickets of the last … days"), min_value=1,
-                              max_value=SIMULATION_MAX_DAYS, initial=7)
+                              max_value=SIMULATION_MAX_DAYS, initial=7, required=False)
+    count = forms.IntegerField(label=gettext_lazy("Generated tickets"), min_value=1,
+                               max_value=GENERATED_MAX_TICKETS, initial=40, required=False,
+                               help_text=gettext_lazy("Spread over 9:00–18:00 today."))
+    seed = forms.IntegerField(label=gettext_lazy("Seed"), min_value=0, max_value=2**31 - 1, initial=1,
+                              required=False, help_text=gettext_lazy("The same seed generates the same day."))
+    stores = forms.ModelMultipleChoiceField(queryset=Store.objects.none(), required=False,
+                                            label=gettext_lazy("Only these stores"),
+                                            error_messages={"invalid_choice": gettext_lazy(
+                                                "Choose stores of this company."),
+                                                "invalid_pk_value": gettext_lazy("Choose stores of this company.")})
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["workflow"].queryset = Workflow.objects.select_related("current_version").order_by("name")
+        self.fields["workflow"].queryset = Workflow.objects.select_related("current_version", "template").order_by(
+            "name")
+        self.fields["stores"].queryset = Store.objects.order_by("name")
+        self.fields["stores"].widget.attrs["size"] = 4
         for field in self.fields.values():
             field.widget.attrs["class"] = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
+
+    def clean(self):
+        data = super().clean()
+        if "window" not in self.errors:
+            data["window"] = data.get("window") or "recent"
+        if data.get("window") == "generated":
+            if data.get("count") is None and "count" not in self.errors:
+                self.add_error("count", _("Say how many tickets to generate (1–%(max)d).") % {
+                    "max": GENERATED_MAX_TICKETS})
+        elif data.get("window") == "recent" and data.get("days") is None and "days" not in self.errors:
+            self.add_error("days", _("Say how many days back (1–%(max)d).") % {"max": SIMULATION_MAX_DAYS})
+        return data
 
 
 class PoolMixin:
@@ -149,7 +182,13 @@ class SimulateView(StaffView):
                 graph = workflow.draft
             else:
                 graph = workflow.current_version.graph if workflow.current_version_id else {}
-            sim = dispatch_simulate(workflow=workflow, graph=graph, days=form.cleaned_data["days"])
+            generated = None
+            if form.cleaned_data["window"] == "generated":
+                generated = day_generate(workflow=workflow, count=form.cleaned_data["count"],
+                                         seed=form.cleaned_data["seed"] or 0,
+                                         stores=list(form.cleaned_data["stores"]))
+            sim = dispatch_simulate(workflow=workflow, graph=graph, days=form.cleaned_data["days"] or 7,
+                                    generated=generated)
         status = 400 if form.is_bound and not form.is_valid() else 200
         return render(request, "workflow/simulate.html", {"form": form, "sim": sim}, status=status)
 
