@@ -10,8 +10,12 @@ The tickets are bench_ticket_pages' (generated in SQL, one every 29 seconds back
 open one with a running SLA clock (TicketSla, generated in SQL: first response due after 2 hours,
 resolution after 3 days), signed in as a manager (tenant-wide). The dashboard reads the daily
 roll-ups: the bench backfills them once (timed) and times one refresh of today and yesterday —
-what the beat task does every 5 minutes. Without DATABASE_URL it runs on SQLite with --tickets
-20000 (a smoke test only). The machine is shared: quote figures with that caveat."""
+what the beat task does every 5 minutes. Each page runs with the dashboards cache (dashboards.cache:
+what production serves between two changes) and without it (every request computing its
+figures: what the first request after a change pays); `cpu ms` is the Python CPU of the client
+process per request (the server's work plus the test client's small share), `pg ms` its
+PostgreSQL backend's, both steadier than wall time on a shared machine. Without DATABASE_URL it
+runs on SQLite with --tickets 20000 (a smoke test only). The machine is shared: quote figures with that caveat."""
 
 import argparse
 import multiprocessing
@@ -24,7 +28,7 @@ import time
 os.environ.setdefault("DEBUG", "false")
 
 from bench_ticket_pages import generate, vacuum
-from common import bench_database, percentile
+from common import bench_database, db_backend_pid, percentile, proc_cpu_seconds
 
 PAGES = {
     "workbench": "/",
@@ -114,20 +118,26 @@ def run_concurrent(user, url, *, clients, requests, processes=True):
 
 def _process_worker(user_id, url, requests, queue):
     from django.contrib.auth import get_user_model
-    from django.db import connections
+    from django.db import connection, connections
     from django.test import Client
 
     connections.close_all()  # never share the parent's connection
     client = Client()
     client.force_login(get_user_model().objects.get(pk=user_id))
-    times = []
+    backend = db_backend_pid(connection)
+    times, cpu, db_cpu = [], 0.0, proc_cpu_seconds(backend) if backend else 0.0
     for _ in range(requests):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         response = client.get(url)
         elapsed = (time.perf_counter() - started) * 1000
+        cpu += time.process_time() - started_cpu
         times.append(elapsed if response.status_code == 200 else -1.0)
+    db_cpu = (proc_cpu_seconds(backend) - db_cpu) if backend else 0.0
     connections.close_all()
-    queue.put(times)
+    queue.put((times, cpu, db_cpu))
+
+
+CPU = {}  # url → (Python CPU ms, PostgreSQL CPU ms) per request of the last concurrent run
 
 
 def _run_processes(user_id, url, *, clients, requests):
@@ -139,7 +149,10 @@ def _run_processes(user_id, url, *, clients, requests):
     workers = [context.Process(target=_process_worker, args=(user_id, url, requests, queue)) for _ in range(clients)]
     for w in workers:
         w.start()
-    times = [t for _ in workers for t in queue.get()]
+    results = [queue.get() for _ in workers]
+    times = [t for result in results for t in result[0]]
+    n = len(times)
+    CPU[url] = (1000 * sum(r[1] for r in results) / n, 1000 * sum(r[2] for r in results) / n)
     for w in workers:
         w.join()
     if any(t < 0 for t in times):
@@ -153,6 +166,7 @@ def queries_of(user, url, connection):
 
     client = Client()
     client.force_login(user)
+    client.get(url)  # with the cache on, the second request is the one most requests are
     with CaptureQueriesContext(connection) as ctx:
         client.get(url)
     return len(ctx.captured_queries)
@@ -166,6 +180,9 @@ def main():
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--db-name", default="bench_dash")
     parser.add_argument("--threads", action="store_true", help="clients as threads of one process (GIL-bound)")
+    parser.add_argument("--cache", choices=("on", "off", "both"), default="both",
+                        help="the dashboards cache as in production (on), every request computing its figures "
+                             "(off: what a request pays after a stamp change), or both runs (default)")
     args = parser.parse_args()
     postgres = bool(os.environ.get("DATABASE_URL"))
     tickets = args.tickets or (1_000_000 if postgres else 20_000)
@@ -203,16 +220,25 @@ def main():
         print(f"{tickets:,} tickets · {args.clients} concurrent clients ({mode}) × {args.requests} requests per page "
               f"({connection.vendor}; {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}: "
               f"shared machine, figures are noisy)")
-        print(f"{'page':20} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'queries':>8}")
-        for label, url in PAGES.items():
-            processes = postgres and not args.threads
-            # Counted first, in this process: it also warms what forked clients inherit (URL
-            # resolvers, templates, translation catalogues), as a WSGI server's preloaded workers.
-            queries = queries_of(manager, url, connection)
-            run_concurrent(manager, url, clients=2, requests=2, processes=processes)  # warm-up
-            times = run_concurrent(manager, url, clients=args.clients, requests=args.requests, processes=processes)
-            print(f"{label:20} {statistics.median(times):8.1f} {percentile(times, 95):8.1f} {max(times):8.1f} "
-                  f"{queries:8d}", flush=True)
+        from django.conf import settings
+
+        print(f"{'page':20} {'cache':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'cpu ms':>7} {'pg ms':>6} "
+              f"{'queries':>8}")
+        for use_cache in {"on": (True,), "off": (False,), "both": (True, False)}[args.cache]:
+            settings.DASHBOARDS_CACHE = use_cache  # read by dashboards.cache.cached; the forks inherit it
+            for label, url in PAGES.items():
+                processes = postgres and not args.threads
+                # Counted first, in this process: it also warms what forked clients inherit (URL
+                # resolvers, templates, translation catalogues), as a WSGI server's preloaded workers.
+                queries = queries_of(manager, url, connection)
+                run_concurrent(manager, url, clients=2, requests=2, processes=processes)  # warm-up
+                times = run_concurrent(manager, url, clients=args.clients, requests=args.requests,
+                                       processes=processes)
+                cpu, db_cpu = CPU.get(url, (0.0, 0.0)) if processes else (0.0, 0.0)
+                print(f"{label:20} {'on' if use_cache else 'off':>5} {statistics.median(times):8.1f} "
+                      f"{percentile(times, 95):8.1f} {max(times):8.1f} {cpu:7.1f} {db_cpu:6.1f} {queries:8d}",
+                      flush=True)
+            print(f"  load average now {os.getloadavg()[0]:.1f}", flush=True)
 
 
 if __name__ == "__main__":

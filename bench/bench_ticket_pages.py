@@ -91,11 +91,11 @@ def _generate_rows(connection, tenant, templates, stores, staff, *, tickets, cus
     with connection.cursor() as cursor:
         cursor.execute("""
             INSERT INTO scrm_customer (tenant_id, name, phone, email, wecom_external_userid, wechat_openid, tier,
-                                       region_id, store_id, owner_id, address, note, created_at, updated_at)
+                                       region_id, store_id, owner_id, address, note, source, created_at, updated_at)
             SELECT %(tenant)s, '顾客' || i, (%(phone_base)s + i)::text, '', '', '',
                    CASE WHEN i %% 20 = 0 THEN 'vip' ELSE 'normal' END,
                    (%(region_ids)s::bigint[])[1 + i %% %(nstores)s], (%(store_ids)s::bigint[])[1 + i %% %(nstores)s],
-                   NULL, '', '', now() - i * interval '1 minute', now()
+                   NULL, '', '', '', now() - i * interval '1 minute', now()
             FROM generate_series(0::bigint, %(ncust)s - 1) AS i
         """, params)
         cursor.execute("SELECT min(id) FROM scrm_customer WHERE tenant_id = %s", [tenant.pk])
@@ -155,14 +155,14 @@ def _generate_rows_python(connection, tenant, params):
     with connection.cursor() as cursor:
         rows = [
             (tenant.pk, f"顾客{i}", str(params["phone_base"] + i), "", "", "", "vip" if i % 20 == 0 else "normal",
-             params["region_ids"][i % params["nstores"]], params["store_ids"][i % params["nstores"]], "", "",
+             params["region_ids"][i % params["nstores"]], params["store_ids"][i % params["nstores"]], "", "", "",
              now - datetime.timedelta(minutes=i), now)
             for i in range(params["ncust"])
         ]
         cursor.executemany(
             "INSERT INTO scrm_customer (tenant_id, name, phone, email, wecom_external_userid, wechat_openid, tier,"
-            " region_id, store_id, address, note, created_at, updated_at)"
-            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+            " region_id, store_id, address, note, source, created_at, updated_at)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
             rows,
         )
         cursor.execute("SELECT min(id) FROM scrm_customer WHERE tenant_id = %s", [tenant.pk])

@@ -13,3 +13,6 @@ class DashboardsConfig(AppConfig):
 
     def ready(self):
         from . import hooks  # noqa: F401  (registers the ticket_closed hook)
+        from .cache import cache_watch
+
+        cache_watch()  # the receivers that replace the dashboards cache's stamps

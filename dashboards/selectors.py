@@ -23,6 +23,7 @@ from django.db.models import (
     Sum,
     Value,
 )
+from django.urls import reverse
 from django.utils import timezone
 
 from scrm.models import Membership, Region, Store
@@ -30,6 +31,7 @@ from scrm.selectors import membership_current, visibility_q
 from tickets import extensions
 from tickets.models import (
     OPEN_STATUSES,
+    Priority,
     SatisfactionRating,
     Status,
     Ticket,
@@ -40,6 +42,7 @@ from workflow.lifecycle import ASSIGNABLE_ROLES
 from workflow.models import Task, TaskStatus, TicketSla
 from workflow.selectors import tasks_mine
 
+from .cache import BOARD_TTL, FIGURES_TTL, LIVE, RATINGS, ROLLUP, ROLLUP_TTL, cached_selector
 from .models import (
     DURATION_EDGES,
     HOUR_FIELDS,
@@ -118,12 +121,12 @@ def _tenant_wide(user: Any) -> bool:
     return bool(user.is_superuser or (membership_current(user=user) is not None and visibility_q(user=user) is None))
 
 
-def sla_figures(*, user: Any, tickets: QuerySet, now: datetime.datetime) -> dict[str, int]:
-    """{"overdue": n, "due_soon": n} of the open tickets the user may see, from their SLA clocks
+def sla_querysets(*, user: Any, tickets: QuerySet, now: datetime.datetime) -> dict[str, QuerySet]:
+    """{"overdue": qs, "due_soon": qs} over the SLA clocks of the open tickets the user may see
     (workflow's TicketSla: running, not paused): overdue when a first response or resolution is
-    past due, due soon when one falls within the next hour. Two capped counts over TicketSla's
-    partial indexes; for a tenant-wide role without joining the tickets at all (an open clock
-    belongs to an open ticket)."""
+    past due, due soon when one falls within the next hour. Both run on TicketSla's partial
+    indexes; for a tenant-wide role without joining the tickets at all (an open clock belongs to
+    an open ticket)."""
     horizon = now + datetime.timedelta(hours=1)
     running = TicketSla.objects.filter(is_open=True, paused_at__isnull=True)
     if not _tenant_wide(user):
@@ -132,40 +135,55 @@ def sla_figures(*, user: Any, tickets: QuerySet, now: datetime.datetime) -> dict
             | Q(resolved_at__isnull=True, resolution_due_at__lt=now))
     soon = (Q(responded_at__isnull=True, response_due_at__gte=now, response_due_at__lte=horizon)
             | Q(resolved_at__isnull=True, resolution_due_at__gte=now, resolution_due_at__lte=horizon))
-    return {"overdue": capped_count(running.filter(late)), "due_soon": capped_count(running.filter(soon).exclude(late))}
+    return {"overdue": running.filter(late), "due_soon": running.filter(soon).exclude(late)}
+
+
+def sla_figures(*, user: Any, tickets: QuerySet, now: datetime.datetime) -> dict[str, int]:
+    """{"overdue": n, "due_soon": n} of `sla_querysets`, counted up to FIGURE_CAP in one query."""
+    picks = sla_querysets(user=user, tickets=tickets, now=now)
+    return dict(zip(picks, capped_counts(list(picks.values()), FIGURE_CAP), strict=True))
 
 
 # --- 工作台 --------------------------------------------------------------------------------
 
+@cached_selector("figures", depends=(LIVE, ROLLUP), ttl=FIGURES_TTL)
 def manager_figures(*, user: Any, now: datetime.datetime | None = None) -> dict[str, Any]:
     """The numbers a manager starts the day with, over the tickets they may see: open, new today,
-    resolved today, overdue and due soon (SLA) — live, each a count capped at FIGURE_CAP on an
-    index (the partial index of open tickets, (tenant, created), (tenant, resolved / closed),
-    TicketSla's partial indexes) — and the average first response and resolution time of the
-    last 7 days from the roll-ups."""
+    resolved today, overdue and due soon (SLA) — live, five counts capped at FIGURE_CAP in one
+    query, each on an index (the partial index of open tickets, (tenant, created), (tenant,
+    resolved / closed), TicketSla's partial indexes) — and the average first response and
+    resolution time of the last 7 days from the roll-ups (one query). Shared through the
+    dashboards cache by every user of the same scope for FIGURES_TTL seconds at most."""
     now = now or timezone.now()
     start = day_start(now)
     qs = visible_tickets(user=user).order_by()
-    figures: dict[str, Any] = {
-        "open": capped_count(qs.filter(status__in=OPEN_STATUSES)),
-        "new_today": capped_count(qs.filter(created_at__gte=start)),
-        "resolved_today": capped_count(qs.filter(finished_since_q(start))),
-        "cap": FIGURE_CAP,
+    picks = {
+        "open": qs.filter(status__in=OPEN_STATUSES),
+        "new_today": qs.filter(created_at__gte=start),
+        "resolved_today": qs.filter(finished_since_q(start)),
+        **sla_querysets(user=user, tickets=qs.filter(status__in=OPEN_STATUSES), now=now),
     }
+    figures: dict[str, Any] = dict(zip(picks, capped_counts(list(picks.values()), FIGURE_CAP), strict=True))
+    figures["cap"] = FIGURE_CAP
     figures.update(rollup_averages(user=user, since=(start - datetime.timedelta(days=6)).date()))
-    figures.update(sla_figures(user=user, tickets=qs.filter(status__in=OPEN_STATUSES), now=now))
     return figures
 
 
 def agent_queue(*, user: Any, limit: int = 10) -> dict[str, Any]:
     """An agent's 工作台: their open tasks (and their count), and today's intake by status."""
     tasks = tasks_mine(user=user)
-    start = day_start()
-    today = visible_tickets(user=user).filter(created_at__gte=start)
+    return {"tasks": list(tasks[:limit]), "task_count": tasks.count(), **today_intake(user=user, limit=limit)}
+
+
+@cached_selector("intake-today", depends=(LIVE,), ttl=FIGURES_TTL)
+def today_intake(*, user: Any, limit: int = 10) -> dict[str, Any]:
+    """Today's visible intake: its count by status and the newest `limit` tickets (two queries,
+    shared by the users of a scope through the dashboards cache)."""
+    today = visible_tickets(user=user).filter(created_at__gte=day_start())
     by_status = dict(today.order_by().values_list("status").annotate(n=Count("id")))
-    latest = list(today.select_related("store", "customer", "assignee").order_by("-created_at", "-id")[:limit])
+    latest = list(today.select_related("store").order_by("-created_at", "-id")
+                  .only("id", "title", "created_at", "tenant_id", "store__id", "store__name")[:limit])
     return {
-        "tasks": list(tasks[:limit]), "task_count": tasks.count(),
         "intake_total": sum(by_status.values()),
         "intake_by_status": [(Status(s).label, by_status.get(s, 0), s) for s in Status.values if by_status.get(s)],
         "intake_latest": latest,
@@ -203,6 +221,7 @@ def handler_choices() -> list[Any]:
             .select_related("user").order_by("user__first_name", "user__username")]
 
 
+@cached_selector("board", depends=(LIVE,), ttl=BOARD_TTL)
 def board(*, user: Any, filters: TicketFilters, group: str = "status") -> dict[str, Any]:
     """Open visible tickets as cards in columns — by status, by the workflow node they wait at, or
     by handler. Each column shows its newest BOARD_COLUMN_LIMIT cards and its total, counted up to
@@ -253,9 +272,16 @@ def board(*, user: Any, filters: TicketFilters, group: str = "status") -> dict[s
               "assignee__id", "assignee__username", "assignee__first_name", "customer__id", "customer__name",
               "template__id", "template__name"))} if picked else {}
     extensions.list_badges(tickets=list(cards.values()))
+    # What each card shows, worked out once here (and cached with the board) rather than per card
+    # in the template, where get_FOO_display and {% url %} cost more than the rest of the card.
+    statuses, priorities = dict(Status.choices), dict(Priority.choices)
+    detail = reverse("ticket-detail", args=[0]).removesuffix("0/")
     for card in cards.values():
         badges: list[dict] = getattr(card, "ext_badges", [])
         card.sla_state = next((b["state"] for b in badges if b.get("state")), "")  # type: ignore[attr-defined]
+        card.url = f"{detail}{card.pk}/"  # type: ignore[attr-defined]
+        card.status_label = str(statuses.get(card.status, card.status))  # type: ignore[attr-defined]
+        card.priority_label = str(priorities.get(card.priority, card.priority))  # type: ignore[attr-defined]
     for key, ids in picked.items():
         columns[key].cards = [cards[pk] for pk in ids if pk in cards]
     return {"columns": list(columns.values()), "shown": len(cards), "limit": BOARD_COLUMN_LIMIT,
@@ -351,6 +377,7 @@ def _seconds_avg(seconds: int | None, n: int | None) -> datetime.timedelta | Non
     return datetime.timedelta(seconds=seconds / n) if n and seconds is not None else None
 
 
+@cached_selector("intake", depends=(ROLLUP,), ttl=ROLLUP_TTL)
 def intake(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None) -> dict[str, Any]:
     """Tickets filed in the period per day and channel, and per weekday × hour of day (when the
     work arrives), from the roll-ups: one GROUP BY (day, source) over a few rows per day, whatever
@@ -387,6 +414,7 @@ def intake_hour_heatmap(*, user: Any, filters: TicketFilters, now: datetime.date
 RANKINGS = ("store", "person", "region")
 
 
+@cached_selector("rankings", depends=(ROLLUP,), ttl=ROLLUP_TTL)
 def rankings(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None,
              limit: int = 10) -> dict[str, list[dict[str, Any]]]:
     """Tickets finished in the period ranked by store, person and region, busiest first: how
@@ -426,6 +454,7 @@ def resolution_by(*, user: Any, filters: TicketFilters, by: str, now: datetime.d
     return rankings(user=user, filters=filters, now=now, limit=limit)[by]
 
 
+@cached_selector("nodes", depends=(ROLLUP,), ttl=ROLLUP_TTL)
 def node_heatmap(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None) -> dict[str, Any]:
     """Where tickets stall: tasks finished in the period counted per workflow node and duration
     bucket (created → completed), with each node's average, slowest first. One GROUP BY node
@@ -451,6 +480,7 @@ def rollup_averages(*, user: Any, since: datetime.date) -> dict[str, Any]:
             "avg_first_response": _seconds_avg(sums["response"], sums["responded"])}
 
 
+@cached_selector("csat", depends=(RATINGS,), ttl=ROLLUP_TTL)
 def csat_summary(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None) -> dict[str, Any]:
     """Ratings of the period the user may see (by the rating's own store, region and handler,
     which the rating keeps from its ticket): count, average, share of 4–5 stars, the
@@ -579,6 +609,7 @@ def quality_flag_get(*, user: Any, pk: int) -> Any:
     return QualityFlag.objects.filter(pk=pk, ticket__in=visible_tickets(user=user).values("pk")).first()
 
 
+@cached_selector("repeats", depends=(ROLLUP,), ttl=ROLLUP_TTL)
 def repeat_requests(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None,
                     limit: int = 10) -> list[dict[str, Any]]:
     """Customers who came back with the same category (重复投诉) in the period, from the roll-ups'

@@ -20,6 +20,7 @@ from tickets.fields.patterns import pattern_compile
 from tickets.models import EventKind, Status, Ticket, TimelineEvent
 from workflow.models import Task, TaskStatus, TicketSla
 
+from .cache import ROLLUP, stamp_bump
 from .models import (
     DURATION_EDGES,
     HOUR_FIELDS,
@@ -238,6 +239,7 @@ def rollup_day(*, tenant: Any, day: datetime.date, now: datetime.datetime | None
 
     DailyTicketStats.objects.filter(tenant=tenant, day=day).delete()
     DailyNodeStats.objects.filter(tenant=tenant, day=day).delete()
+    stamp_bump(tenant.pk, ROLLUP)  # the dashboards cache's entries built on the old rows go
     DailyTicketStats.objects.bulk_create(rows.values(), batch_size=1000)
     DailyNodeStats.objects.bulk_create(nodes.values(), batch_size=1000)
     return len(rows) + len(nodes) + _repeats_of_day(tenant=tenant, day=day, start=start, end=end)

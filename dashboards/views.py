@@ -9,7 +9,10 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
 from scrm.models import Role
@@ -18,6 +21,7 @@ from scrm.views import ObjectView, StaffView
 from tickets.models import Priority
 from workflow.lifecycle import ticket_assign
 
+from . import cache as dash_cache
 from . import charts, selectors, services
 from .forms import GROUPS, DashboardFilterForm, FilterForm, QualityRuleForm, TransferForm
 
@@ -63,7 +67,8 @@ class BoardView(StaffView):
         if group not in dict(GROUPS):
             group, status = "status", 400
             form.add_error(None, _("Unknown grouping."))
-        data = selectors.board(user=request.user, filters=filters, group=group)
+        # Read only when the columns are drawn (not when they come from the cache below).
+        data = SimpleLazyObject(lambda: selectors.board(user=request.user, filters=filters, group=group))
         can_transfer = group == "handler" and request.user.has_perm("tickets.change_ticket")
         query = request.GET.copy()
         # The ticket list's own filters, for each column's "see the list" link.
@@ -71,9 +76,16 @@ class BoardView(StaffView):
             ("store", filters.store_id), ("template", filters.template_id), ("priority", filters.priority)) if value})
         context = {"form": form, "board": data, "group": group, "groups": GROUPS, "can_transfer": can_transfer,
                    "query": query.urlencode(), "priorities": dict(Priority.choices), "updated": timezone.now(),
-                   "list_query": list_query, "cap": data["cap"]}
-        template = "dashboards/_board_columns.html" if request.headers.get("HX-Request") else "dashboards/board.html"
-        return render(request, template, context, status=status)
+                   "list_query": list_query, "cap": selectors.BOARD_COUNT_CAP}
+        # The columns as drawn, shared for a few seconds by everyone of the same scope and filters
+        # (dashboards.cache): drawing hundreds of cards costs more than reading them.
+        columns = mark_safe(dash_cache.cached(  # noqa: S308  (our own template's output)
+            "board-columns", user=request.user, parts=(filters, group, can_transfer, list_query),
+            depends=(dash_cache.LIVE,), ttl=dash_cache.BOARD_TTL,
+            compute=lambda: render_to_string("dashboards/_board_columns.html", context)))
+        if request.headers.get("HX-Request"):
+            return HttpResponse(columns, status=status)
+        return render(request, "dashboards/board.html", {**context, "columns": columns}, status=status)
 
 
 class BoardTransferView(StaffView):

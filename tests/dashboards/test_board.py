@@ -22,7 +22,7 @@ def test_board_by_status_node_and_handler(scope_a, staff, file_ticket, places, c
                                           django_assert_max_num_queries):
     tickets = [file_ticket(places["xuhui"]) for _ in range(3)]
     client = client_for(staff["manager"])
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(16):
         by_status = client.get(reverse("board"))
     assert by_status.status_code == 200
     counts = {c.key: c.count for c in by_status.context["board"]["columns"]}
@@ -38,7 +38,7 @@ def test_board_by_status_node_and_handler(scope_a, staff, file_ticket, places, c
 def test_board_query_count_is_flat(scope_a, staff, file_ticket, places, client_for, django_assert_max_num_queries):
     client = client_for(staff["manager"])
     file_ticket(places["xuhui"])
-    with django_assert_max_num_queries(20) as few:
+    with django_assert_max_num_queries(16) as few:
         client.get(reverse("board") + "?group=handler")
     for _ in range(5):
         file_ticket(places["chaoyang"])
@@ -135,7 +135,7 @@ def test_cards_are_coloured_by_sla_state_in_one_query(scope_a, staff, file_ticke
         late = file_ticket(places["xuhui"])
     fresh = file_ticket(places["xuhui"])
     client = client_for(staff["manager"])
-    with django_assert_max_num_queries(20) as few:
+    with django_assert_max_num_queries(16) as few:
         response = client.get(reverse("board"))
     states = {card.pk: card.sla_state for column in response.context["board"]["columns"] for card in column.cards}
     assert states == {late.pk: "breached", fresh.pk: "on_track"}

@@ -67,7 +67,7 @@ def test_manager_workbench_links_each_figure_to_the_filtered_list(scope_a, staff
     for _ in range(3):
         file_ticket(places["xuhui"])
     client = client_for(staff["manager"])
-    with django_assert_max_num_queries(25):
+    with django_assert_max_num_queries(15):
         response = client.get(reverse("workbench"))
     body = response.content.decode()
     assert response.status_code == 200
@@ -83,7 +83,7 @@ def test_the_workbench_query_count_does_not_grow_with_tickets(scope_a, staff, fi
                                                              django_assert_max_num_queries):
     client = client_for(staff["agent"])
     file_ticket(places["xuhui"])
-    with django_assert_max_num_queries(25) as few:
+    with django_assert_max_num_queries(15) as few:
         client.get(reverse("workbench"))
     for _ in range(6):
         file_ticket(places["chaoyang"])

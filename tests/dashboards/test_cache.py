@@ -1,0 +1,136 @@
+"""The dashboards cache (dashboards.cache): an entry is never served to another tenant or another
+visibility scope, and a replaced stamp — a ticket saved, a roll-up refresh, a grant, the commit
+after a change — or its time to live makes it unreachable."""
+
+import datetime
+import time
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from dashboards.cache import LIVE, cached, stamp_bump
+from dashboards.selectors import TicketFilters, board, intake, manager_figures
+from scrm.models import Role
+from scrm.services import region_grant, store_grant
+from scrm.tenancy import tenant_scope
+from tests.conftest import make_member
+from tests.factories import CustomerFactory, RegionFactory, StoreFactory, published_template
+from tickets.services import ticket_intake
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_second_read_is_served_from_the_cache(scope_a, staff, file_ticket, places, django_assert_num_queries):
+    file_ticket(places["xuhui"])
+    assert manager_figures(user=staff["manager"])["open"] == 1
+    with django_assert_num_queries(0):
+        assert manager_figures(user=staff["manager"])["new_today"] == 1
+
+
+def test_entries_never_cross_tenants(scope_a, staff, file_ticket, places, tenant_b):
+    for _ in range(2):
+        file_ticket(places["xuhui"])
+    assert manager_figures(user=staff["manager"])["open"] == 2
+    assert board(user=staff["manager"], filters=TicketFilters())["shown"] == 2
+    manager_b = make_member(tenant_b, Role.MANAGER, "cache_manager_b")  # same role: the same scope "all"
+    with tenant_scope(tenant_b):
+        store = StoreFactory(tenant=tenant_b, region=RegionFactory(tenant=tenant_b))
+        template = published_template(tenant_b, name="安装", slug="install", prefix="AZ")
+        ticket_intake(tenant=tenant_b, source="phone", template=template, data={}, title="B 的工单", partial=True,
+                      customer=CustomerFactory(tenant=tenant_b), store=store, region=store.region)
+        assert manager_figures(user=manager_b)["open"] == 1
+        cards = [c.title for column in board(user=manager_b, filters=TicketFilters())["columns"] for c in column.cards]
+        assert cards == ["B 的工单"]
+    assert manager_figures(user=staff["manager"])["open"] == 2  # and back: A's own entry
+
+
+def test_entries_never_cross_visibility_scopes(scope_a, staff, file_ticket, places, client_for):
+    for store in ("xuhui", "xuhui", "chaoyang"):
+        file_ticket(places[store], title=f"{store} 的冷柜")
+    east = make_member(scope_a, Role.REGIONAL_MANAGER, "cache_rm_east")
+    region_grant(user=east, region=places["east"])
+    north = make_member(scope_a, Role.REGIONAL_MANAGER, "cache_rm_north")
+    store_grant(user=north, store=places["chaoyang"])
+    # The tenant-wide manager first, so a leak would hand the regional managers the whole tenant.
+    assert manager_figures(user=staff["manager"])["open"] == 3
+    assert manager_figures(user=east)["open"] == 2
+    assert manager_figures(user=north)["open"] == 1
+    assert manager_figures(user=staff["agent"])["open"] == 3  # tenant-wide too: shares "all"
+    for user, expected, shown, hidden in ((staff["manager"], 3, ("xuhui", "chaoyang"), ()),
+                                          (east, 2, ("xuhui",), ("chaoyang",)), (north, 1, ("chaoyang",), ("xuhui",))):
+        for _ in range(2):  # the second request is drawn from the cached columns
+            page = client_for(user).get(reverse("board"))
+            body = page.content.decode()
+            assert all(f"{store} 的冷柜" in body for store in shown)
+            assert not any(f"{store} 的冷柜" in body for store in hidden)
+        assert sum(column.count for column in page.context["board"]["columns"]) == expected
+
+
+def test_a_saved_ticket_replaces_the_live_stamp(scope_a, staff, file_ticket, places, client_for):
+    file_ticket(places["xuhui"], title="第一张")
+    client = client_for(staff["manager"])
+    assert manager_figures(user=staff["manager"])["new_today"] == 1
+    assert board(user=staff["manager"], filters=TicketFilters())["shown"] == 1
+    assert "第一张" in client.get(reverse("board"), HTTP_HX_REQUEST="true").content.decode()
+    file_ticket(places["chaoyang"], title="第二张")
+    assert manager_figures(user=staff["manager"])["new_today"] == 2
+    assert board(user=staff["manager"], filters=TicketFilters())["shown"] == 2
+    assert "第二张" in client.get(reverse("board"), HTTP_HX_REQUEST="true").content.decode()
+
+
+def test_a_rollup_refresh_replaces_the_rollup_stamp(scope_a, staff, file_ticket, places, roll):
+    file_ticket(places["xuhui"])
+    roll()
+    assert sum(map(sum, intake(user=staff["manager"], filters=TicketFilters(days=7))["series"].values())) == 1
+    file_ticket(places["xuhui"])
+    # No refresh yet: the dashboard still reads the roll-ups as they were (its documented lag).
+    assert sum(map(sum, intake(user=staff["manager"], filters=TicketFilters(days=7))["series"].values())) == 1
+    roll()
+    assert sum(map(sum, intake(user=staff["manager"], filters=TicketFilters(days=7))["series"].values())) == 2
+
+
+def test_a_new_grant_widens_a_regional_managers_scope_at_once(scope_a, staff, file_ticket, places):
+    for store in ("xuhui", "chaoyang"):
+        file_ticket(places[store])
+    regional = make_member(scope_a, Role.REGIONAL_MANAGER, "cache_rm")
+    store_grant(user=regional, store=places["xuhui"])
+    assert manager_figures(user=regional)["open"] == 1
+    store_grant(user=regional, store=places["chaoyang"])
+    assert manager_figures(user=regional)["open"] == 2
+
+
+def test_an_entry_cached_before_the_commit_is_dropped_by_the_commit(scope_a, staff,
+                                                                     django_capture_on_commit_callbacks):
+    def read(value):
+        return cached("probe", user=staff["manager"], parts=(), depends=(LIVE,), ttl=60, compute=lambda: value)
+
+    assert read("first") == "first"
+    with django_capture_on_commit_callbacks() as after_commit:
+        stamp_bump(scope_a.pk, LIVE)  # the change: the stamp is replaced at once…
+        # …and a request that read the rows before the commit caches what it saw under the new stamp.
+        assert read("seen before the commit") == "seen before the commit"
+        assert read("not read") == "seen before the commit"
+    assert after_commit  # the second replacement waits for the commit
+    for callback in after_commit:
+        callback()
+    assert read("after the commit") == "after the commit"
+
+
+def test_an_entry_expires_after_its_time_to_live(scope_a, staff):
+    """Time alone moves some figures (a ticket falls overdue without any write; a bulk update sends
+    no signal): every entry expires. Real time, as Redis keeps its own clock."""
+    def read(value):
+        return cached("probe-ttl", user=staff["manager"], parts=(), depends=(LIVE,), ttl=1, compute=lambda: value)
+
+    assert read("first") == "first"
+    assert read("second") == "first"
+    time.sleep(1.5)
+    assert read("third") == "third"
+
+
+def test_an_explicit_clock_is_never_cached(scope_a, staff, file_ticket, places, django_assert_max_num_queries):
+    file_ticket(places["xuhui"])
+    manager_figures(user=staff["manager"])
+    tomorrow = timezone.now() + datetime.timedelta(days=1)
+    assert manager_figures(user=staff["manager"], now=tomorrow)["new_today"] == 0
