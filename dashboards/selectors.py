@@ -524,6 +524,7 @@ def open_now(*, user: Any, filters: TicketFilters) -> int:
     return qs.count()
 
 
+@cached_selector("backlog", depends=(ROLLUP,), ttl=ROLLUP_TTL)
 def backlog_trend(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None) -> dict[str, Any]:
     """Open tickets at the end of each day of the period, with the day's filed and finished
     counts and how many finished tickets breached their SLA. Anchored at today's live open
@@ -531,7 +532,8 @@ def backlog_trend(*, user: Any, filters: TicketFilters, now: datetime.datetime |
     today's minus what today filed plus what today finished, and so on. Two queries whatever the
     period (the count, one GROUP BY day). What the roll-ups do not hold moves the earlier days
     (a cancelled ticket leaves the backlog without finishing; a reopened one comes back without
-    being filed): such days read a little high or low, never below zero."""
+    being filed): such days read a little high or low, never below zero. Cached with the
+    roll-ups (ROLLUP stamp, ROLLUP_TTL), so its anchor is as fresh as the rest of the dashboard."""
     now = now or timezone.now()
     since = _period(filters, now)
     days = [(since + datetime.timedelta(days=i)).date() for i in range(filters.days)]
@@ -549,6 +551,7 @@ def backlog_trend(*, user: Any, filters: TicketFilters, now: datetime.datetime |
     return {"days": rows, "open_now": current}
 
 
+@cached_selector("service-times", depends=(ROLLUP,), ttl=ROLLUP_TTL)
 def service_times(*, user: Any, filters: TicketFilters, now: datetime.datetime | None = None,
                   limit: int = 10) -> dict[str, list[dict[str, Any]]]:
     """First response and resolution time p50/p90 of the period by region, store and person
