@@ -189,3 +189,7 @@ for _name in HOUR_FIELDS + RESOLUTION_FIELDS + RESPONSE_FIELDS:
     DailyTicketStats.add_to_class(_name, models.PositiveIntegerField(default=0))
 for _name in NODE_FIELDS:
     DailyNodeStats.add_to_class(_name, models.PositiveIntegerField(default=0))
+
+
+# The CSAT follow-up and the quality score have their own module; imported so Django registers them.
+from .models_csat import RatingFollowUp, TicketQualityScore  # noqa: E402, F401

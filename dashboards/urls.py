@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import views, views_quality
 
 urlpatterns = [
     path("", views.WorkbenchView.as_view(), name="workbench"),
@@ -13,4 +13,6 @@ urlpatterns = [
     path("quality/", views.QualityView.as_view(), name="quality"),
     path("quality/<int:pk>/review/", views.QualityReviewView.as_view(), name="quality-review"),
     path("dashboard/export/", views.DashboardExportView.as_view(), name="dashboard-export"),
+    path("quality/report/", views_quality.QualityReportView.as_view(), name="quality-report"),
+    path("quality/ticket/<int:pk>/", views_quality.TicketQualityPanelView.as_view(), name="dashboards-ticket-panel"),
 ]

@@ -74,6 +74,7 @@ PK_ROUTES = {
     "store-update": (Store, {}),
     "ticket-detail": (Ticket, {}),
     "quality-review": (QualityFlag, {}),
+    "dashboards-ticket-panel": (Ticket, {}),
     "ticket-action": (Ticket, {"action": "comment"}),
     "ticket-attachment": (Attachment, {}),
     "ticket-create": (TicketTemplate, {}),
