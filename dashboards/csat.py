@@ -43,7 +43,7 @@ def store_managers(ticket: Ticket) -> list[Any]:
     """Who answers for the ticket's store: the active staff granted to manage the store, else the
     regional managers of its region, else the tenant's managers — so an alert is never lost."""
     users = get_user_model().objects
-    active = Membership.objects.filter(is_active=True)
+    active = Membership.objects.filter(tenant_id=ticket.tenant_id, is_active=True)
     if ticket.store_id is not None:
         granted = StoreUserObjectPermission.objects.filter(
             content_object_id=ticket.store_id, permission__codename="manage_store").values("user_id")

@@ -47,7 +47,8 @@ def _findings(*, ticket: Ticket, finished: bool) -> tuple[dict[str, int], list[Q
     flags to record (one per rule and reply, or per rule and ticket for a missing required
     phrase — the same rows, and the same uniqueness, as services.quality_scan)."""
     counts = dict.fromkeys(QualityRuleKind.values, 0)
-    rules = list(QualityRule.objects.filter(is_active=True))
+    # The tenant named explicitly: a sweep may change a status outside any one tenant's scope.
+    rules = list(QualityRule.objects.filter(tenant_id=ticket.tenant_id, is_active=True))
     if not rules:
         return counts, []
     replies = list(TimelineEvent.objects.filter(ticket_id=ticket.pk, kind=EventKind.COMMENT, is_public=True,
@@ -81,8 +82,8 @@ def _team_of(ticket: Ticket) -> int | None:
     if not holders:
         return None
     teams: dict[int, int] = {}
-    for user_id, team_id in (Team.objects.filter(members__user_id__in=holders).order_by("-name", "-pk")
-                             .values_list("members__user_id", "pk")):
+    for user_id, team_id in (Team.objects.filter(tenant_id=ticket.tenant_id, members__user_id__in=holders)
+                             .order_by("-name", "-pk").values_list("members__user_id", "pk")):
         teams[user_id] = team_id  # the last written is the first by name
     return next((teams[pk] for pk in holders if pk in teams), None)
 

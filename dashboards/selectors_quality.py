@@ -62,17 +62,20 @@ def ticket_quality_panel(*, user: Any, pk: int) -> dict[str, Any] | None:
     rating = SatisfactionRating.objects.filter(ticket_id=ticket.pk).first()
     followups = list(RatingFollowUp.objects.filter(Q(ticket_id=ticket.pk) | Q(followup_id=ticket.pk))
                      .select_related("ticket", "followup"))
+    revisit_of = next((f for f in followups if f.followup_id == ticket.pk), None)
     repeats: list[Ticket] = []
     if ticket.customer_id is not None:
         window = ticket.created_at - datetime.timedelta(days=REPEAT_WINDOW_DAYS)
         repeats = list(visible_tickets(user=user).filter(
             customer_id=ticket.customer_id, category_id=ticket.category_id, created_at__lt=ticket.created_at,
-            created_at__gte=window).exclude(pk=ticket.pk).select_related(None)
+            created_at__gte=window).exclude(pk=ticket.pk)
+            # A revisit ticket is not the customer coming back: its rated ticket is no repeat.
+            .exclude(pk=revisit_of.ticket_id if revisit_of is not None else None).select_related(None)
             .only("id", "number", "title", "status", "created_at").order_by("-created_at")[:REPEAT_SHOWN])
     return {
         "ticket": ticket, "score": score, "lines": score_lines(score), "rating": rating,
         "followup": next((f for f in followups if f.ticket_id == ticket.pk), None),
-        "revisit_of": next((f for f in followups if f.followup_id == ticket.pk), None),
+        "revisit_of": revisit_of,
         "repeats": repeats, "repeat_days": REPEAT_WINDOW_DAYS,
     }
 

@@ -134,6 +134,7 @@ def test_the_follow_up_shows_on_both_ticket_pages_and_the_dashboard(scope_a, sta
     assert 'data-testid="followup-link"' in panel and revisit.number in panel
     other = client.get(reverse("dashboards-ticket-panel", args=[revisit.pk])).content.decode()
     assert 'data-testid="revisit-of"' in other and ticket.number in other
+    assert 'data-testid="repeat-banner"' not in other  # the rated ticket is not a repeat of its revisit
     page = client.get(reverse("ticket-detail", args=[ticket.pk])).content.decode()
     assert reverse("dashboards-ticket-panel", args=[ticket.pk]) in page
     dashboard = client.get(reverse("dashboard")).content.decode()
