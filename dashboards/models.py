@@ -192,3 +192,6 @@ for _name in NODE_FIELDS:
 
 
 from .export_models import ExportFormat, ExportJob, ExportState  # noqa: E402,F401  (the export's own module)
+
+# The CSAT follow-up and the quality score have their own module; imported so Django registers them.
+from .models_csat import RatingFollowUp, TicketQualityScore  # noqa: E402, F401

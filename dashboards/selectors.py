@@ -498,7 +498,9 @@ def csat_summary(*, user: Any, filters: TicketFilters, now: datetime.datetime | 
     by_store = list(qs.values("store__name").annotate(n=Count("id"), avg=Avg("score")).order_by("-avg", "-n")[:10])
     by_person = list(qs.values("handler__first_name", "handler__username").annotate(n=Count("id"), avg=Avg("score"))
                      .order_by("-avg", "-n")[:10])
-    low = list(qs.filter(score__lte=2).select_related("ticket", "store", "handler").order_by("-created_at")[:10])
+    # With each one's revisit ticket (dashboards.csat), joined in the same query.
+    low = list(qs.filter(score__lte=2).select_related("ticket", "store", "handler", "followup__followup")
+               .order_by("-created_at")[:10])
     return {"n": total["n"], "avg": total["avg"], "happy": (100 * total["happy"] / total["n"]) if total["n"] else None,
             "dist": [(s, dist.get(s, 0)) for s in range(5, 0, -1)], "by_store": by_store, "by_person": by_person,
             "low": low}

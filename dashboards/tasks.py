@@ -1,5 +1,5 @@
-"""Celery tasks of dashboards: the nightly 质检 scan and the roll-up refresh, one task per tenant
-(load, call the service)."""
+"""Celery tasks of dashboards: the nightly 质检 scan, the roll-up refresh and the weekly quality
+report, one task per tenant (load, call the service)."""
 
 import datetime
 
@@ -41,3 +41,21 @@ from .export_tasks import (  # noqa: E402,F401  (Celery finds tasks.py only: reg
     export_job_run_task,
     exports_clean_all_task,
 )
+
+
+@tenant_task(name="dashboards.quality_report", ignore_result=True)
+def quality_report_task(*, tenant_id, monday=None):
+    """The weekly quality report of one tenant (default: the week that ended last Sunday)."""
+    from .quality import quality_report_notify, week_start_of
+
+    day = datetime.date.fromisoformat(monday) if monday else (
+        week_start_of(timezone.localdate()) - datetime.timedelta(days=7))
+    return quality_report_notify(tenant=Tenant.objects.get(pk=tenant_id), monday=day)
+
+
+@shared_task(name="dashboards.quality_report_all", ignore_result=True)
+def quality_report_all_task():
+    """Beat, Monday 08:30: last week's report per team of each active tenant (sent once per team
+    and week: the outbox key names both)."""
+    for tenant_id in Tenant.objects.filter(is_active=True).values_list("pk", flat=True):
+        quality_report_task.delay(tenant_id=tenant_id)

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from . import export_views, views
+from . import export_views, views, views_quality
 
 urlpatterns = [
     path("", views.WorkbenchView.as_view(), name="workbench"),
@@ -14,4 +14,6 @@ urlpatterns = [
     path("quality/<int:pk>/review/", views.QualityReviewView.as_view(), name="quality-review"),
     path("dashboard/export/", views.DashboardExportView.as_view(), name="dashboard-export"),
     path("exports/", include("dashboards.export_urls")),
+    path("quality/report/", views_quality.QualityReportView.as_view(), name="quality-report"),
+    path("quality/ticket/<int:pk>/", views_quality.TicketQualityPanelView.as_view(), name="dashboards-ticket-panel"),
 ]

@@ -10,10 +10,12 @@ import random
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from dashboards.models import QualityRule
+from dashboards.services import quality_rule_save
 from scrm.models import Customer, Membership, Role
 from tickets.models import SatisfactionRating, Ticket
 from tickets.selectors import template_list
-from tickets.services import csat_rate, ticket_intake
+from tickets.services import csat_rate, ticket_comment_add, ticket_intake
 from workflow.engine import task_act
 from workflow.lifecycle import ticket_assign
 from workflow.models import Task, TaskStatus
@@ -32,6 +34,21 @@ COMMENTS = {
     2: ["拖了三天才有人联系我", "处理结果不太满意"],
     1: ["师傅迟到两个小时，也没提前说", "投诉了没人管，非常失望"],
 }
+# The 质检 rules every demo tenant starts with, and what the handlers reply to customers: most
+# replies polite, some with a phrase the rules flag, so the quality scores differ.
+QUALITY_RULES = [
+    ("礼貌用语", "required", ["您好", "感谢"]),
+    ("服务禁语", "forbidden", ["不知道", "没办法", "不归我管"]),
+    ("推诿用语", "flag", ["你自己", "找门店", "等通知"]),
+]
+REPLIES = [
+    "您好，已收到您的反馈，我们马上安排处理，感谢耐心等待。",
+    "您好，师傅已确认上门时间，感谢您的配合。",
+    "您好，问题已处理完毕，感谢您的理解与支持。",
+    "这个我也不知道，你自己去找门店问吧。",
+    "没办法，配件要等通知。",
+    "已登记，等通知。",
+]
 
 
 def dashboard_history_seed(*, tenant, rng=None):
@@ -50,6 +67,9 @@ def dashboard_history_seed(*, tenant, rng=None):
     people = {role: [m.user for m in Membership.objects.filter(role=role, is_active=True).select_related("user")
                      .order_by("id")] for role in (Role.AGENT, Role.ENGINEER, Role.MANAGER)}
     customers = list(Customer.objects.select_related("store", "region").order_by("id")[:80])
+    if not QualityRule.objects.exists():
+        for name, kind, phrases in QUALITY_RULES:
+            quality_rule_save(tenant=tenant, name=name, kind=kind, phrases=phrases)
     now = timezone.now()
     created = 0
     for i in range(PER_TENANT):
@@ -136,6 +156,9 @@ def _walk(ticket, rng, at, now, people, time_machine, *, stop_early):
                 holder = pool[step % len(pool)]
                 ticket_assign(ticket=ticket, assignee=holder, actor=people[Role.MANAGER][0])
                 task.refresh_from_db()
+            if step == 0:  # the first handler answers the customer (what 质检 reads)
+                ticket_comment_add(ticket=ticket, body=rng.choices(REPLIES, weights=[4, 4, 4, 2, 2, 2])[0],
+                                   actor=holder, is_public=True, notify=False)
             for action in ("submit", "approve"):
                 try:
                     task_act(task=task, action=action, user=holder, data=_node_data(task, people))

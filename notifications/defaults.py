@@ -85,6 +85,26 @@ DEFAULTS = {
         "zh-hans": ("{{ title }}", "{{ body }}"),
         "en": ("{{ title }}", "{{ body }}"),
     },
+    "low_rating": {
+        "zh-hans": ("差评提醒：{{ ticket_number }} {{ score }} 星",
+                    "{{ customer_name|default:'客户' }} 给工单 {{ ticket_number }}（{{ ticket_title }}，"
+                    "门店：{{ store_name|default:'—' }}）打了 {{ score }} 星："
+                    "{{ comment|default:'（未留言）'|truncatechars:120 }}。"
+                    "已生成回访工单 {{ followup_number }}，请尽快跟进。{{ ticket_url }}"),
+        "en": ("Low rating: {{ ticket_number }} {{ score }}★",
+               "{{ customer_name|default:'A customer' }} rated {{ ticket_number }} ({{ ticket_title }}, "
+               "store: {{ store_name|default:'—' }}) {{ score }}★: "
+               "{{ comment|default:'(no comment)'|truncatechars:120 }}. "
+               "Revisit ticket {{ followup_number }} has been opened; please follow up. {{ ticket_url }}"),
+    },
+    "quality_report": {
+        "zh-hans": ("质检周报：{{ team_name }} {{ week }}",
+                    "{{ team_name }} 上周（{{ week }}）质检：{{ tickets }} 张工单，平均 {{ average }} 分，"
+                    "发现问题 {{ findings }} 处，最低分工单 {{ lowest }}。详情：{{ report_url }}"),
+        "en": ("Weekly quality report: {{ team_name }} {{ week }}",
+               "{{ team_name }}, week {{ week }}: {{ tickets }} tickets, average score {{ average }}, "
+               "{{ findings }} findings, lowest-scoring {{ lowest }}. {{ report_url }}"),
+    },
 }
 
 # What the template editor's preview fills in (realistic, clearly made up).
@@ -97,6 +117,9 @@ SAMPLE_VARIABLES = {
         "eta": "14:30", "node_name": "上门维修", "due_at": "2026-11-24 18:00", "part_name": "压缩机 QD-65",
         "stock": "2", "settlement_period": "2026年11月", "amount": "¥12,800.00",
         "title": "50 万以上商机进入谈判", "body": "商机“酒店客房空调 200 套”金额 612000 元，请关注。",
+        "score": "1", "followup_number": "HF-20261124-0003", "team_name": "华东安装一组", "week": "2026-W47",
+        "tickets": "86", "average": "87.5", "findings": "12", "lowest": "TS-20261120-0007（42 分）",
+        "report_url": "https://example.com/quality/report/?week=2026-W47",
     },
     "en": {
         "tenant_name": "Jiangnan Dining Group", "ticket_number": "TS-20261123-0001",
@@ -108,6 +131,9 @@ SAMPLE_VARIABLES = {
         "node_name": "On-site repair", "due_at": "2026-11-24 18:00", "part_name": "Compressor QD-65", "stock": "2",
         "settlement_period": "November 2026", "amount": "¥12,800.00",
         "title": "Big deal in negotiation", "body": "Opportunity “Hotel air conditioners ×200”, 612,000 yuan.",
+        "score": "1", "followup_number": "HF-20261124-0003", "team_name": "East install team 1", "week": "2026-W47",
+        "tickets": "86", "average": "87.5", "findings": "12", "lowest": "TS-20261120-0007 (42 points)",
+        "report_url": "https://example.com/quality/report/?week=2026-W47",
     },
 }
 

@@ -23,6 +23,8 @@ class Event(models.TextChoices):
     PARTS_LOW_STOCK = "parts_low_stock", _("Parts low on stock")
     SETTLEMENT_READY = "settlement_ready", _("Settlement ready")
     AUTOMATION_NOTICE = "automation_notice", _("Automation notice")
+    LOW_RATING = "low_rating", _("Low satisfaction rating")
+    QUALITY_REPORT = "quality_report", _("Weekly quality report")
 
 
 # Events a customer always receives about their own request, whatever they opted out of.

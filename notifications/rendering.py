@@ -18,6 +18,8 @@ VARIABLES = (
     "tenant_name", "ticket_number", "ticket_title", "ticket_status", "ticket_priority", "customer_name",
     "store_name", "assignee_name", "actor_name", "tracking_url", "ticket_url", "comment", "eta", "node_name",
     "due_at", "part_name", "stock", "settlement_period", "amount", "title", "body",
+    # The CSAT alert (low_rating) and the weekly quality report (quality_report).
+    "score", "followup_number", "team_name", "week", "tickets", "average", "findings", "lowest", "report_url",
 )
 FILTERS = frozenset({"default", "truncatechars", "upper", "lower", "linebreaksbr"})
 MAX_SOURCE = 4000

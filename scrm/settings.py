@@ -190,6 +190,9 @@ CELERY_BEAT_SCHEDULE = {
     "dashboards-quality-scan": {"task": "dashboards.quality_scan_all", "schedule": 6 * 3600},
     "dashboards-rollup-refresh": {"task": "dashboards.rollup_refresh_all", "schedule": 300},
     "dashboards-exports-clean": {"task": "dashboards.exports_clean_all", "schedule": 3600},
+    # Monday morning (CELERY_TIMEZONE): last week's quality report per team to its lead and managers.
+    "dashboards-quality-report": {"task": "dashboards.quality_report_all",
+                                  "schedule": crontab(hour=8, minute=30, day_of_week="mon")},
 }
 
 # --- auth, tenancy, permissions ---------------------------------------------------------

@@ -21,6 +21,8 @@ tickets only ever calls what is registered here.
   consumed on each ticket, priced (spare parts fills it; settlement reads it through
   `parts_used()` so that parts feed the settlement lines without either app importing the other).
   One query per call, not per ticket.
+- `comment_added_register(func)`: `func(*, ticket, event)` runs inside the transaction that added
+  a comment (`services.ticket_comment_add`); the dashboards' quality score is recomputed there.
 - `ticket_panel_register(url_name)`: a panel the ticket page loads with htmx from
   `reverse(url_name, args=[ticket.pk])` (spare parts shows the ticket's parts there).
 """
@@ -43,6 +45,7 @@ _parts_catalogue: list[Any] = []
 _ticket_panels: list[str] = []
 _list_badges: list[Callable[..., dict]] = []
 _parts_used: list[Callable[..., dict]] = []
+_comment_added: list[Callable[..., Any]] = []
 
 
 class Lifecycle(Protocol):
@@ -115,6 +118,16 @@ def parts_used(*, ticket_ids) -> dict[int, list[PartUsed]]:
         for pk, parts in func(ticket_ids=ticket_ids).items():
             found.setdefault(pk, []).extend(parts)
     return found
+
+
+def comment_added_register(func):
+    return _register(_comment_added, func)
+
+
+def comment_added(*, ticket, event) -> None:
+    """Tell every upper app that a comment (`event`) was just added to `ticket`."""
+    for func in _comment_added:
+        func(ticket=ticket, event=event)
 
 
 def ticket_panel_register(url_name: str) -> str:

@@ -17,11 +17,13 @@ pytestmark = pytest.mark.django_db
 def test_scan_flags_forbidden_words_once(scope_a, staff, file_ticket, places):
     ticket = file_ticket(places["xuhui"])
     quiet = file_ticket(places["xuhui"])
-    rule = quality_rule_save(tenant=scope_a, name="禁用语", kind="forbidden", phrases="不知道，没办法, a.*b")
     ticket_comment_add(ticket=ticket, body="这个我也不知道，你自己去问门店吧", actor=staff["agent"], is_public=True,
                        notify=False)
     ticket_comment_add(ticket=quiet, body="a-b 型号已登记", actor=staff["agent"], is_public=True, notify=False)
     ticket_comment_add(ticket=quiet, body="没办法（内部备注）", actor=staff["agent"], is_public=False, notify=False)
+    # A rule added after the replies: the scan finds what was written before it existed (a reply
+    # written under the rule is flagged at once, tests/dashboards/test_csat_quality.py).
+    rule = quality_rule_save(tenant=scope_a, name="禁用语", kind="forbidden", phrases="不知道，没办法, a.*b")
     since = ticket.created_at
     assert quality_scan(since=since) == 1
     assert quality_scan(since=since) == 0  # scanning again adds nothing
@@ -32,10 +34,10 @@ def test_scan_flags_forbidden_words_once(scope_a, staff, file_ticket, places):
 def test_required_phrase_missing_on_a_finished_ticket(scope_a, staff, file_ticket, places):
     polite = file_ticket(places["xuhui"])
     curt = file_ticket(places["xuhui"])
-    quality_rule_save(tenant=scope_a, name="礼貌用语", kind="required", phrases=["您好", "感谢"])
     ticket_comment_add(ticket=polite, body="您好，已为您安排", actor=staff["agent"], is_public=True, notify=False)
     for t in (polite, curt):
         ticket_status_change(ticket=t, action="close", actor=staff["manager"])
+    quality_rule_save(tenant=scope_a, name="礼貌用语", kind="required", phrases=["您好", "感谢"])  # added afterwards
     assert quality_scan(since=polite.created_at) == 1
     assert QualityFlag.objects.get().ticket_id == curt.pk
 
@@ -88,6 +90,6 @@ def test_agents_see_flags_but_cannot_add_rules_and_other_tenants_get_404(scope_a
 
 def test_the_task_scans_its_tenant(scope_a, staff, file_ticket, places):
     ticket = file_ticket(places["xuhui"])
-    quality_rule_save(tenant=scope_a, name="推诿", kind="flag", phrases="你自己看")
     ticket_comment_add(ticket=ticket, body="你自己看说明书", actor=staff["agent"], is_public=True, notify=False)
+    quality_rule_save(tenant=scope_a, name="推诿", kind="flag", phrases="你自己看")  # after the reply
     assert quality_scan_task.apply(kwargs={"tenant_id": scope_a.pk}).get() == 1

@@ -75,6 +75,7 @@ PK_ROUTES = {
     "ticket-detail": (Ticket, {}),
     "quality-review": (QualityFlag, {}),
     **{name: (ExportJob, {}) for name in ("export-detail", "export-progress", "export-download")},
+    "dashboards-ticket-panel": (Ticket, {}),
     "ticket-action": (Ticket, {"action": "comment"}),
     "ticket-attachment": (Attachment, {}),
     "ticket-create": (TicketTemplate, {}),

@@ -19,7 +19,7 @@ from scrm.services import customer_create
 
 from .. import fields as schema
 from ..classification import rule_match
-from ..extensions import ticket_created
+from ..extensions import comment_added, ticket_created
 from ..models import (
     PRIORITY_RANK,
     Attachment,
@@ -325,6 +325,7 @@ def ticket_comment_add(*, ticket, body, actor=None, actor_label="", is_public=Fa
     if notify:
         event_emit(tenant=ticket.tenant, event="ticket_commented", ticket=ticket, actor=actor,
                    context={"comment": body, "public": is_public})
+    comment_added(ticket=ticket, event=event)  # upper apps: the quality score is recomputed there
     return event
 
 
