@@ -18,6 +18,9 @@ VARIABLES = (
     "tenant_name", "ticket_number", "ticket_title", "ticket_status", "ticket_priority", "customer_name",
     "store_name", "assignee_name", "actor_name", "tracking_url", "ticket_url", "comment", "eta", "node_name",
     "due_at", "part_name", "stock", "settlement_period", "amount", "title", "body",
+    # settlement's approval message: one line per settlement line with its breakdown, capped, and
+    # the link to the engineer's full list
+    "settlement_lines", "settlement_url",
 )
 FILTERS = frozenset({"default", "truncatechars", "upper", "lower", "linebreaksbr"})
 MAX_SOURCE = 4000

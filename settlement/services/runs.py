@@ -8,10 +8,12 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Exists, Min, OuterRef, Q, Sum
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
@@ -22,12 +24,14 @@ from tickets.models import Status, Ticket
 
 from ..calculator import PERIOD_KINDS, PartyVolume, RuleBook, period_settle, period_window
 from ..inputs import ROW_FIELDS, InputCache, rows_from_values
+from ..messages import MAX_LINES, line_text, lines_text
 from ..models import (
     LOCKED_STATES,
     LineKind,
     Party,
     PeriodKind,
     RunState,
+    ServiceItem,
     SettlementFieldMap,
     SettlementLine,
     SettlementRun,
@@ -78,6 +82,12 @@ def run_start(*, tenant, period_kind: str, day: date, actor, background: bool = 
     return run
 
 
+def run_retry(*, run: SettlementRun, actor) -> SettlementRun:
+    """Run a draft's period again (after a failed window, or to catch up): the same as starting
+    it from the list; what earlier windows settled stays settled."""
+    return run_start(tenant=run.tenant, period_kind=run.period_kind, day=run.period_start, actor=actor)
+
+
 def _bounds(run: SettlementRun) -> tuple[datetime, datetime]:
     zone = timezone.get_current_timezone()
     return datetime.combine(run.period_start, time.min, zone), datetime.combine(run.period_end, time.max, zone)
@@ -97,10 +107,12 @@ def run_plan(*, run: SettlementRun, batch: int = BATCH, fan_out: bool = False) -
     window's first and last id, so planning a million tickets holds no list of them. With
     `fan_out` each window becomes a Celery task once this commits (the finish task when empty)."""
     with transaction.atomic():
+        # The earlier windows go first, before the run's lock: a window still being settled holds
+        # its own row and then asks for the run's, so taking them in the other order could deadlock.
+        SettlementRunWindow.objects.filter(run=run).delete()
         run = SettlementRun.objects.select_for_update().get(pk=run.pk)
         if run.state != RunState.DRAFT:
             raise ValidationError(_("Only a draft run can be run."))
-        SettlementRunWindow.objects.filter(run=run).delete()
         bounds: list[tuple[int, int]] = []
         low = last = None
         count = 0
@@ -275,6 +287,8 @@ def run_review(*, run: SettlementRun, actor) -> SettlementRun:
     """Freeze the draft for approval (finance, an admin or a manager)."""
     if _role(actor) not in (*APPROVER_ROLES, Role.MANAGER):
         raise ValidationError(_("Only finance, an administrator or a manager can mark a run reviewed."))
+    if SettlementRunWindow.objects.filter(run=run, state=WindowState.FAILED).exists():
+        raise ValidationError(_("Some tickets of this run could not be settled; run it again before reviewing it."))
     return _move(run, "review", actor, reviewed_by=actor)
 
 
@@ -298,12 +312,24 @@ def run_approve(*, run: SettlementRun, actor) -> SettlementRun:
         per_party[party_id] += amount
         counts[party_id] += 1
     period = f"{run.period_start:%Y-%m-%d} – {run.period_end:%Y-%m-%d}"
+    maps = dict(SettlementFieldMap.objects.values_list("template_id", "mapping"))
+    items = dict(ServiceItem.objects.values_list("code", "name"))
+    url = settings.SITE_URL.rstrip("/") + reverse("settlement-me")
+    language = (run.tenant.settings or {}).get("language", settings.LANGUAGE_CODE)
     for party in Party.objects.filter(pk__in=per_party, user__isnull=False).select_related("user"):
-        # The outbox row's subject is a ticket; a run has none, so the message carries its figures.
-        event_emit(tenant=run.tenant, event=Event.SETTLEMENT_READY, users=[party.user],
-                   context={"settlement_period": period,
-                            "amount": _("¥%(amount)s (%(n)s lines)") % {"amount": f"{per_party[party.pk]:,.2f}",
-                                                                       "n": counts[party.pk]}},
+        # The outbox row's subject is a ticket; a run has none, so the message carries its figures:
+        # the total, then the first lines with their breakdown (in the tenant's language, as the
+        # message itself), then the link to all of them.
+        with translation.override(language):
+            shown = run_lines(run).filter(party=party).select_related("ticket").order_by("period_date", "id")
+            texts = (line_text(number=line.ticket.number if line.ticket else line.get_kind_display(),
+                               item=_line_item(line, maps, items), role=line.role, amount=line.amount,
+                               steps=line.breakdown or []) for line in shown[:MAX_LINES])
+            context = {"settlement_period": period,
+                       "amount": _("¥%(amount)s (%(n)s lines)") % {"amount": f"{per_party[party.pk]:,.2f}",
+                                                                  "n": counts[party.pk]},
+                       "settlement_lines": lines_text(texts, count=counts[party.pk]), "settlement_url": url}
+        event_emit(tenant=run.tenant, event=Event.SETTLEMENT_READY, users=[party.user], context=context,
                    occurrence=f"run{run.pk}:party{party.pk}")
     return run
 
@@ -313,6 +339,15 @@ def run_pay(*, run: SettlementRun, actor) -> SettlementRun:
     if _role(actor) not in APPROVER_ROLES:
         raise ValidationError(_("Only finance can mark a run paid."))
     return _move(run, "pay", actor, paid_at=timezone.now())
+
+
+def _line_item(line: SettlementLine, maps: dict, items: dict[str, str]) -> str:
+    """The service item a ticket line was for (its mapped field's code, shown by name)."""
+    if line.ticket is None:
+        return ""
+    key = (maps.get(line.ticket.template_id) or {}).get("service_item")
+    code = (line.ticket.data or {}).get(key) if key else None
+    return items.get(str(code), str(code)) if code else ""
 
 
 def run_lines(run: SettlementRun):
