@@ -26,6 +26,14 @@ def _money(text: Any) -> Decimal:
         return Decimal("0")
 
 
+def _plain(text: Any) -> str:
+    """A weight as typed (3, 2.5), without the stored figure's trailing zeros (10.00)."""
+    try:
+        return format(Decimal(str(text)).normalize(), "f")
+    except (InvalidOperation, ValueError):
+        return str(text)
+
+
 def _signed(value: Decimal) -> str:
     return f"+{value:,.2f}" if value >= 0 else f"−{-value:,.2f}"
 
@@ -41,8 +49,8 @@ def line_text(*, number: str, item: str, role: str, amount: Decimal, steps: Sequ
         elif kind == "split":
             detail = step.get("detail") or {}
             parts.append(_("%(rule)s: %(role)s %(weight)s/%(of)s") % {
-                "rule": rule, "role": role_label(str(detail.get("role", role))), "weight": detail.get("weight", ""),
-                "of": detail.get("of_weights", "")})
+                "rule": rule, "role": role_label(str(detail.get("role", role))),
+                "weight": _plain(detail.get("weight", "")), "of": _plain(detail.get("of_weights", ""))})
         elif kind == "parts":
             parts.append(_("parts at cost %(amount)s") % {"amount": f"{after:,.2f}"})
         elif kind in ("rounding", "adjustment"):

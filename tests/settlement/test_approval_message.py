@@ -60,7 +60,7 @@ def test_split_parts_and_rounding_steps_read_plainly():
              {"rule": "大区系数", "kind": "region_class", "before": "128000.00", "after": "147200.00"},
              {"rule": "rounding", "kind": "rounding", "before": "147200.004", "after": "147200.00"},
              {"rule": "装修分成", "kind": "split", "before": "147200.00", "after": "44160.00",
-              "detail": {"role": "designer", "weight": "3", "of_weights": "10"}}]
+              "detail": {"role": "designer", "weight": "3.00", "of_weights": "10.00"}}]
     text = line_text(number="ZX-1", item="", role="designer", amount=Decimal("44160.00"), steps=steps)
     assert text == "ZX-1: base 128,000.00 · 大区系数 +19,200.00 · 装修分成: Designer 3/10 = ¥44,160.00"
     parts = line_text(number="WX-2", item="维修", role="parts", amount=Decimal("850"),
