@@ -226,7 +226,7 @@ def _parts(used: Sequence[PartUsed]) -> tuple[Part, ...]:
 
 
 def row_input(row: TicketRow, *, cache: InputCache, minutes: int | None = None,
-              parts: Sequence[PartUsed] = (), zone: tzinfo | None = None) -> TicketInput:
+              parts: Sequence[PartUsed] = (), zone: tzinfo | None = None, with_context: bool = True) -> TicketInput:
     """The calculator's view of a closed ticket row; a ValidationError names a bad mapped value.
     `minutes` on site and `parts` consumed come from the batch's one query each."""
     mapping: Mapping[str, str] = cache.maps.get(row.template_id) or {}
@@ -254,7 +254,7 @@ def row_input(row: TicketRow, *, cache: InputCache, minutes: int | None = None,
     return TicketInput(
         ticket_id=row.pk,
         closed_on=closed,
-        context=cache.context(row),
+        context=cache.context(row) if with_context else {},
         region_class=(cache.regions.get(row.region_id or 0) or {}).get("settlement_class", ""),
         unit_price=cache.price_on(str(item), closed) if item else None,
         fee=fee,
@@ -278,9 +278,11 @@ def ticket_input(*, ticket, cache: InputCache | None = None) -> TicketInput:
                      parts=parts_used(ticket_ids=[ticket.pk]).get(ticket.pk, ()))
 
 
-def batch_inputs(rows: Sequence[TicketRow], *, cache: InputCache) -> list[tuple[TicketRow, TicketInput | None]]:
+def batch_inputs(rows: Sequence[TicketRow], *, cache: InputCache,
+                 with_context: bool = True) -> list[tuple[TicketRow, TicketInput | None]]:
     """A run's batch of rows → inputs, with one query for the minutes on site and one call for
-    the parts used, whatever the batch size. A row whose mapped values are bad gets None."""
+    the parts used, whatever the batch size. A row whose mapped values are bad gets None.
+    `with_context=False` when no rule has a condition (RuleBook.needs_context): nothing reads it."""
     ids = [r.pk for r in rows]
     hourly = any((cache.maps.get(r.template_id) or {}).get("hours") for r in rows)
     minutes = onsite_minutes_by_ticket(ticket_ids=ids) if hourly else {}
@@ -290,7 +292,7 @@ def batch_inputs(rows: Sequence[TicketRow], *, cache: InputCache) -> list[tuple[
     for row in rows:
         try:
             out.append((row, row_input(row, cache=cache, minutes=minutes.get(row.pk),
-                                       parts=parts.get(row.pk, ()), zone=zone)))
+                                       parts=parts.get(row.pk, ()), zone=zone, with_context=with_context)))
         except ValidationError:
             out.append((row, None))
     return out
