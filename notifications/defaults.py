@@ -77,9 +77,13 @@ DEFAULTS = {
     },
     "settlement_ready": {
         "zh-hans": ("结算单已生成：{{ settlement_period }}",
-                    "{{ settlement_period }} 的结算单已生成，金额 {{ amount }}，请审核。"),
+                    "{{ settlement_period }} 的结算已审批，金额 {{ amount }}。"
+                    "{% if settlement_lines %}\n{{ settlement_lines }}{% endif %}"
+                    "{% if settlement_url %}\n完整明细：{{ settlement_url }}{% endif %}"),
         "en": ("Settlement ready: {{ settlement_period }}",
-               "The statement for {{ settlement_period }} is ready: {{ amount }}. Please review."),
+               "The statement for {{ settlement_period }} is approved: {{ amount }}."
+               "{% if settlement_lines %}\n{{ settlement_lines }}{% endif %}"
+               "{% if settlement_url %}\nAll lines: {{ settlement_url }}{% endif %}"),
     },
     "automation_notice": {
         "zh-hans": ("{{ title }}", "{{ body }}"),
@@ -116,6 +120,8 @@ SAMPLE_VARIABLES = {
         "ticket_url": "https://example.com/tickets/1/", "comment": "已联系厂家，明早上门更换压缩机。",
         "eta": "14:30", "node_name": "上门维修", "due_at": "2026-11-24 18:00", "part_name": "压缩机 QD-65",
         "stock": "2", "settlement_period": "2026年11月", "amount": "¥12,800.00",
+        "settlement_lines": "WX-20261104-0001 上门维修: 基价 200.00 · 大区系数 +30.00 · 加急 +69.00 = ¥299.00",
+        "settlement_url": "https://example.com/settlement/me/",
         "title": "50 万以上商机进入谈判", "body": "商机“酒店客房空调 200 套”金额 612000 元，请关注。",
         "score": "1", "followup_number": "HF-20261124-0003", "team_name": "华东安装一组", "week": "2026-W47",
         "tickets": "86", "average": "87.5", "findings": "12", "lowest": "TS-20261120-0007（42 分）",
@@ -130,6 +136,9 @@ SAMPLE_VARIABLES = {
         "comment": "The maker confirmed; we replace the compressor tomorrow morning.", "eta": "14:30",
         "node_name": "On-site repair", "due_at": "2026-11-24 18:00", "part_name": "Compressor QD-65", "stock": "2",
         "settlement_period": "November 2026", "amount": "¥12,800.00",
+        "settlement_lines": "WX-20261104-0001 On-site repair: base 200.00 · Region class +30.00 · Urgent +69.00 "
+                            "= ¥299.00",
+        "settlement_url": "https://example.com/settlement/me/",
         "title": "Big deal in negotiation", "body": "Opportunity “Hotel air conditioners ×200”, 612,000 yuan.",
         "score": "1", "followup_number": "HF-20261124-0003", "team_name": "East install team 1", "week": "2026-W47",
         "tickets": "86", "average": "87.5", "findings": "12", "lowest": "TS-20261120-0007 (42 points)",

@@ -20,6 +20,9 @@ VARIABLES = (
     "due_at", "part_name", "stock", "settlement_period", "amount", "title", "body",
     # The CSAT alert (low_rating) and the weekly quality report (quality_report).
     "score", "followup_number", "team_name", "week", "tickets", "average", "findings", "lowest", "report_url",
+    # settlement's approval message: one line per settlement line with its breakdown, capped, and
+    # the link to the engineer's full list
+    "settlement_lines", "settlement_url",
 )
 FILTERS = frozenset({"default", "truncatechars", "upper", "lower", "linebreaksbr"})
 MAX_SOURCE = 4000

@@ -346,6 +346,8 @@ class RuleBook:
         self.rules = tuple(rules)
         self._ticket = sorted((r for r in self.rules if r.kind in TICKET_KINDS), key=lambda r: (r.priority, r.id))
         self._by_day: dict[date, tuple[Rule, ...]] = {}
+        # Without a conditional ticket rule no ticket's context is read: a run skips building it.
+        self.needs_context = any(r.condition for r in self._ticket)
 
     def on(self, day: date) -> tuple[Rule, ...]:
         found = self._by_day.get(day)

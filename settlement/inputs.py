@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -81,6 +81,12 @@ def rows_from_values(values: Sequence[Mapping[str, Any]]) -> list[TicketRow]:
         (v["opportunity__stage"] or "") if v["opportunity_id"] else "") for v in values]
 
 MAX_HOURS = Decimal("1000")
+# The labels of the mapped numbers, made once: a lazy string per row costs a run of a million
+# tickets seconds of proxy set-up for labels only an error message ever reads.
+_HOURS, _FEE, _QUANTITY, _DISTANCE = (gettext_lazy("Working hours"), gettext_lazy("Fee"), gettext_lazy("Quantity"),
+                                      gettext_lazy("Distance"))
+_PART_QUANTITY, _PART_PRICE = gettext_lazy("Part quantity"), gettext_lazy("Part price")
+_MAX_DISTANCE = Decimal("10000")
 
 
 def _number(value: Any, label: Any, *, maximum: Decimal) -> Decimal | None:
@@ -104,7 +110,7 @@ def onsite_minutes(*, ticket, mapping: Mapping[str, str]) -> int | None:
     recorded = visits_onsite_minutes(ticket=ticket)
     if recorded:
         return recorded
-    hours = _number((ticket.data or {}).get(key), gettext_lazy("Working hours"), maximum=MAX_HOURS)
+    hours = _number((ticket.data or {}).get(key), _HOURS, maximum=MAX_HOURS)
     return None if hours is None else int((hours * 60).to_integral_value())
 
 
@@ -201,7 +207,7 @@ def _hours(minutes: int | None, typed: Any) -> Decimal | None:
     """The phone's recorded minutes on site when there are any, else the typed hours field."""
     if minutes:
         return (Decimal(minutes) / 60).quantize(Decimal("0.01"))
-    hours = _number(typed, gettext_lazy("Working hours"), maximum=MAX_HOURS)
+    hours = _number(typed, _HOURS, maximum=MAX_HOURS)
     if hours is None:
         return None
     return (Decimal(int((hours * 60).to_integral_value())) / 60).quantize(Decimal("0.01"))
@@ -211,8 +217,8 @@ def _parts(used: Sequence[PartUsed]) -> tuple[Part, ...]:
     """The parts consumed, checked like every other input (the provider is another app)."""
     out = []
     for p in used:
-        quantity = _number(p.quantity, gettext_lazy("Part quantity"), maximum=MAX_QUANTITY)
-        price = _number(p.unit_price, gettext_lazy("Part price"), maximum=MAX_MONEY)
+        quantity = _number(p.quantity, _PART_QUANTITY, maximum=MAX_QUANTITY)
+        price = _number(p.unit_price, _PART_PRICE, maximum=MAX_MONEY)
         if quantity is None or price is None:
             raise ValidationError(_("Part %(sku)s has no quantity or price.") % {"sku": p.sku})
         out.append(Part(str(p.sku)[:40], str(p.name)[:80], quantity, price))
@@ -220,7 +226,7 @@ def _parts(used: Sequence[PartUsed]) -> tuple[Part, ...]:
 
 
 def row_input(row: TicketRow, *, cache: InputCache, minutes: int | None = None,
-              parts: Sequence[PartUsed] = ()) -> TicketInput:
+              parts: Sequence[PartUsed] = (), zone: tzinfo | None = None, with_context: bool = True) -> TicketInput:
     """The calculator's view of a closed ticket row; a ValidationError names a bad mapped value.
     `minutes` on site and `parts` consumed come from the batch's one query each."""
     mapping: Mapping[str, str] = cache.maps.get(row.template_id) or {}
@@ -230,24 +236,25 @@ def row_input(row: TicketRow, *, cache: InputCache, minutes: int | None = None,
         key = mapping.get(name)
         return data.get(key) if key else None
 
-    closed = timezone.localtime(row.closed_at or timezone.now()).date()
+    # `zone` from a batch's caller: the current time zone looked up once, not per ticket
+    closed = (row.closed_at or timezone.now()).astimezone(zone or timezone.get_current_timezone()).date()
     item = value("service_item")
-    fee = _number(value("fee"), gettext_lazy("Fee"), maximum=MAX_MONEY)
-    quantity = _number(value("quantity"), gettext_lazy("Quantity"), maximum=MAX_QUANTITY)
+    fee = _number(value("fee"), _FEE, maximum=MAX_MONEY)
+    quantity = _number(value("quantity"), _QUANTITY, maximum=MAX_QUANTITY)
     altitude = value("altitude_m")
     flags = {flag for flag in ("night", "urgent", "weekend", "height_work") if value(flag) is True}
     if row.priority == "urgent":
         flags.add("urgent")
     if "weekend" not in mapping and closed.weekday() >= 5:
         flags.add("weekend")
-    distance = _number(value("distance_km"), gettext_lazy("Distance"), maximum=Decimal("10000"))
+    distance = _number(value("distance_km"), _DISTANCE, maximum=_MAX_DISTANCE)
     if distance is None:
         distance = _distance(row, value("location"), cache)
     milestones = value("milestones")
     return TicketInput(
         ticket_id=row.pk,
         closed_on=closed,
-        context=cache.context(row),
+        context=cache.context(row) if with_context else {},
         region_class=(cache.regions.get(row.region_id or 0) or {}).get("settlement_class", ""),
         unit_price=cache.price_on(str(item), closed) if item else None,
         fee=fee,
@@ -271,18 +278,21 @@ def ticket_input(*, ticket, cache: InputCache | None = None) -> TicketInput:
                      parts=parts_used(ticket_ids=[ticket.pk]).get(ticket.pk, ()))
 
 
-def batch_inputs(rows: Sequence[TicketRow], *, cache: InputCache) -> list[tuple[TicketRow, TicketInput | None]]:
+def batch_inputs(rows: Sequence[TicketRow], *, cache: InputCache,
+                 with_context: bool = True) -> list[tuple[TicketRow, TicketInput | None]]:
     """A run's batch of rows → inputs, with one query for the minutes on site and one call for
-    the parts used, whatever the batch size. A row whose mapped values are bad gets None."""
+    the parts used, whatever the batch size. A row whose mapped values are bad gets None.
+    `with_context=False` when no rule has a condition (RuleBook.needs_context): nothing reads it."""
     ids = [r.pk for r in rows]
     hourly = any((cache.maps.get(r.template_id) or {}).get("hours") for r in rows)
     minutes = onsite_minutes_by_ticket(ticket_ids=ids) if hourly else {}
     parts = parts_used(ticket_ids=ids)
+    zone = timezone.get_current_timezone()
     out: list[tuple[TicketRow, TicketInput | None]] = []
     for row in rows:
         try:
             out.append((row, row_input(row, cache=cache, minutes=minutes.get(row.pk),
-                                       parts=parts.get(row.pk, ()))))
+                                       parts=parts.get(row.pk, ()), zone=zone, with_context=with_context)))
         except ValidationError:
             out.append((row, None))
     return out

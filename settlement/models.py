@@ -256,6 +256,43 @@ class SettlementRun(TenantOwned):
         pass
 
 
+class WindowState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class SettlementRunWindow(TenantOwned):
+    """One id window of a run (tickets with `low <= id <= high`): the unit a worker settles. A
+    window is claimed by a row lock held for the transaction that writes its lines and marks it
+    done, so it is settled exactly once — a second worker skips it, a worker that dies rolls back
+    and leaves it pending for the next try. Windows of one run never overlap."""
+
+    run = models.ForeignKey(SettlementRun, on_delete=models.CASCADE, related_name="windows")
+    low = models.BigIntegerField()
+    high = models.BigIntegerField()
+    state = models.CharField(_("state"), max_length=10, choices=WindowState.choices, default=WindowState.PENDING)
+    tickets = models.PositiveIntegerField(default=0)
+    lines = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("settlement run window")
+        verbose_name_plural = _("settlement run windows")
+        ordering = ["run", "low"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "low"], name="settlementrunwindow_unique_low"),
+            models.CheckConstraint(condition=Q(high__gte=models.F("low")), name="settlementrunwindow_bounds"),
+            models.CheckConstraint(condition=Q(state__in=WindowState.values), name="settlementrunwindow_state"),
+        ]
+        indexes = [models.Index(fields=["run", "state"], name="settlementrunwindow_state_idx")]
+
+    def __str__(self):
+        return f"{self.low}–{self.high}"
+
+
 class LineKind(models.TextChoices):
     TICKET = "ticket", _("Ticket")
     ADJUSTMENT = "adjustment", _("Adjustment")

@@ -22,6 +22,8 @@ from .models import (
     SettlementLine,
     SettlementRule,
     SettlementRun,
+    SettlementRunWindow,
+    WindowState,
     role_label,
 )
 
@@ -67,6 +69,13 @@ def run_list() -> QuerySet[SettlementRun]:
 
 def run_get(*, pk: int) -> SettlementRun | None:
     return SettlementRun.objects.filter(pk=pk).first()
+
+
+def run_windows(*, run: SettlementRun) -> dict[str, int]:
+    """How many id windows the run has, and how many are done or failed (one query)."""
+    return SettlementRunWindow.objects.filter(run=run).aggregate(
+        total=Count("id"), done=Count("id", filter=Q(state=WindowState.DONE)),
+        failed=Count("id", filter=Q(state=WindowState.FAILED)))
 
 
 def run_lines_q(run: SettlementRun) -> Q:

@@ -27,13 +27,15 @@ from .services import (
     rule_spec,
     run_approve,
     run_pay,
+    run_retry,
     run_review,
     run_send_back,
     run_start,
 )
 from .services.runs import run_lines
 
-RUN_ACTIONS = {"review": run_review, "approve": run_approve, "pay": run_pay, "send_back": run_send_back}
+RUN_ACTIONS = {"review": run_review, "approve": run_approve, "pay": run_pay, "send_back": run_send_back,
+               "retry": run_retry}
 
 
 class SettlementView(StaffView):
@@ -88,7 +90,7 @@ class RunView(SettlementView, ObjectView):
     def get(self, request, pk):
         run = self.object
         return render(request, "settlement/run_detail.html", {
-            "run": run, "statements": selectors.run_statements(run=run),
+            "run": run, "statements": selectors.run_statements(run=run), "windows": selectors.run_windows(run=run),
             "can_approve": selectors.can_approve(user=request.user)})
 
     def post(self, request, pk):
@@ -113,7 +115,8 @@ class RunProgressView(SettlementView, ObjectView):
         return selectors.run_get(pk=pk)
 
     def get(self, request, pk):
-        response = render(request, "settlement/_progress.html", {"run": self.object})
+        response = render(request, "settlement/_progress.html", {
+            "run": self.object, "windows": selectors.run_windows(run=self.object)})
         if not self.object.is_running:
             response["HX-Refresh"] = "true"  # done: reload the page with the statements
         return response

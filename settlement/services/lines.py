@@ -105,7 +105,8 @@ def lines_for_rows(rows: Sequence[TicketRow], *, cache: InputCache, rules: RuleB
     out: list[SettlementLine] = []
     skipped = 0
     period_dates: dict[date, date] = {}
-    for row, data in batch_inputs([r for r in rows if r.template_id in cache.maps], cache=cache):
+    for row, data in batch_inputs([r for r in rows if r.template_id in cache.maps], cache=cache,
+                                  with_context=rules.needs_context):
         if data is None:
             skipped += 1
             continue

@@ -8,10 +8,12 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Sum
-from django.utils import timezone
+from django.db.models import Count, Exists, Min, OuterRef, Q, Sum
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
@@ -22,8 +24,21 @@ from tickets.models import Status, Ticket
 
 from ..calculator import PERIOD_KINDS, PartyVolume, RuleBook, period_settle, period_window
 from ..inputs import ROW_FIELDS, InputCache, rows_from_values
-from ..models import LOCKED_STATES, LineKind, Party, PeriodKind, RunState, SettlementLine, SettlementRun
-from ..tasks import run_execute_task
+from ..messages import MAX_LINES, line_text, lines_text
+from ..models import (
+    LOCKED_STATES,
+    LineKind,
+    Party,
+    PeriodKind,
+    RunState,
+    ServiceItem,
+    SettlementFieldMap,
+    SettlementLine,
+    SettlementRun,
+    SettlementRunWindow,
+    WindowState,
+)
+from ..tasks import run_finish_task, run_plan_task, run_window_task
 from .lines import active_rules, lines_for_rows, locked_periods
 
 BATCH = 5000
@@ -63,8 +78,14 @@ def run_start(*, tenant, period_kind: str, day: date, actor, background: bool = 
         run = SettlementRun.objects.create(tenant=tenant, period_kind=period_kind, period_start=start,
                                            period_end=end, created_by=actor, is_running=True)
     if background:
-        run_execute_task.delay_on_commit(tenant_id=tenant.pk, run_id=run.pk)
+        run_plan_task.delay_on_commit(tenant_id=tenant.pk, run_id=run.pk)
     return run
+
+
+def run_retry(*, run: SettlementRun, actor) -> SettlementRun:
+    """Run a draft's period again (after a failed window, or to catch up): the same as starting
+    it from the list; what earlier windows settled stays settled."""
+    return run_start(tenant=run.tenant, period_kind=run.period_kind, day=run.period_start, actor=actor)
 
 
 def _bounds(run: SettlementRun) -> tuple[datetime, datetime]:
@@ -72,46 +93,124 @@ def _bounds(run: SettlementRun) -> tuple[datetime, datetime]:
     return datetime.combine(run.period_start, time.min, zone), datetime.combine(run.period_end, time.max, zone)
 
 
-def run_execute(*, run: SettlementRun, batch: int = BATCH) -> SettlementRun:
-    """Settle the period: closed tickets without lines get theirs (in batches, each its own
-    transaction, progress saved after each), then the draft's rebate and bonus lines are replaced
-    and the totals summed. Safe to run again: a ticket with lines is never settled twice."""
-    if run.state != RunState.DRAFT:
-        raise ValidationError(_("Only a draft run can be run."))
-    cache, rules = InputCache(), active_rules()
-    book = RuleBook(rules)
-    locked = locked_periods()
+def _pending(run: SettlementRun, template_ids) -> Any:
+    """The period's closed tickets of settled templates that have no line yet."""
     start_at, end_at = _bounds(run)
-    # Windows of ticket ids, each read as plain rows (no model instances, no query per ticket):
-    # one query for the tickets, one for their customers' tags, one for minutes on site and one
-    # call for the parts used, then one bulk insert. Bounded id windows rather than
-    # "id > last ORDER BY id LIMIT n": no index orders this tenant's closed tickets by id, so a
-    # LIMIT page sorted every remaining ticket each time (5 s a page at 1,000,000 tickets). The
-    # window widens while it finds few tickets (other tenants' ids in between) and narrows when
-    # it finds many, so a batch stays near `batch` tickets.
-    pending = (Ticket.objects.filter(status=Status.CLOSED, closed_at__gte=start_at, closed_at__lte=end_at,
-                                     template_id__in=list(cache.maps))
-               .filter(~Exists(SettlementLine.objects.filter(ticket=OuterRef("pk")))))
-    bounds = pending.aggregate(low=Min("pk"), high=Max("pk"))
-    low, high = bounds["low"] or 0, bounds["high"] or -1
-    skipped, at, span = 0, low, batch
-    while at <= high:
-        page = list(pending.filter(pk__gte=at, pk__lt=at + span).order_by("pk").values(*ROW_FIELDS))
-        at += span
-        span = (min(span * 2, 1 << 24) if len(page) < batch // 2
-                else max(batch // 4, span // 2) if len(page) > batch else span)
-        if not page:
-            continue
-        with transaction.atomic():
-            rows, bad = lines_for_rows(rows_from_values(page), cache=cache, rules=book, locked=locked)
-            SettlementLine.objects.bulk_create(rows, batch_size=batch)
-            skipped += bad
-            SettlementRun.objects.filter(pk=run.pk).update(
-                progress=min(90, 90 * (at - low) // max(high - low + 1, 1)))
+    return (Ticket.objects.filter(status=Status.CLOSED, closed_at__gte=start_at, closed_at__lte=end_at,
+                                  template_id__in=list(template_ids))
+            .filter(~Exists(SettlementLine.objects.filter(ticket=OuterRef("pk")))))
+
+
+def run_plan(*, run: SettlementRun, batch: int = BATCH, fan_out: bool = False) -> list[int]:
+    """Cut the period's pending tickets into id windows of `batch` tickets (replacing the draft's
+    earlier windows) and return their ids. One pass over the ids in order, keeping only each
+    window's first and last id, so planning a million tickets holds no list of them. With
+    `fan_out` each window becomes a Celery task once this commits (the finish task when empty)."""
+    with transaction.atomic():
+        # The earlier windows go first, before the run's lock: a window still being settled holds
+        # its own row and then asks for the run's, so taking them in the other order could deadlock.
+        SettlementRunWindow.objects.filter(run=run).delete()
+        run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+        if run.state != RunState.DRAFT:
+            raise ValidationError(_("Only a draft run can be run."))
+        bounds: list[tuple[int, int]] = []
+        low = last = None
+        count = 0
+        settled = SettlementFieldMap.objects.values_list("template_id", flat=True)
+        ids = _pending(run, settled).order_by("pk").values_list("pk", flat=True)
+        for pk in ids.iterator(chunk_size=20000):
+            if low is None:
+                low = pk
+            last, count = pk, count + 1
+            if count == batch:
+                bounds.append((low, pk))
+                low, count = None, 0
+        if low is not None and last is not None:
+            bounds.append((low, last))
+        windows = SettlementRunWindow.objects.bulk_create(
+            [SettlementRunWindow(tenant_id=run.tenant_id, run=run, low=lo, high=hi) for lo, hi in bounds])
+        window_ids = [w.pk for w in windows]
+        SettlementRun.objects.filter(pk=run.pk).update(progress=0, error="")
+        if fan_out:
+            tenant_id, run_id = run.tenant_id, run.pk
+            if window_ids:
+                transaction.on_commit(lambda: [run_window_task.delay(tenant_id=tenant_id, window_id=pk)
+                                               for pk in window_ids])
+            else:
+                run_finish_task.delay_on_commit(tenant_id=tenant_id, run_id=run_id)
+    return window_ids
+
+
+class WindowContext:
+    """What every window of a run reads once: the tenant's small tables, the rules prepared, the
+    frozen periods. A worker builds one per window (a few small queries); the sequential path
+    shares one over all windows."""
+
+    def __init__(self):
+        self.cache = InputCache()
+        self.rules = RuleBook(active_rules())
+        self.locked = locked_periods()
+
+
+def run_window_execute(*, window_id: int, context: WindowContext | None = None, fan_out: bool = False) -> bool:
+    """Settle one window: claim it (a row lock, skipping a window another worker holds), write the
+    lines of its tickets that have none, mark it done and advance the run's progress — all in one
+    transaction, so a window is settled exactly once whatever the workers do. Returns True when it
+    was the run's last window (with `fan_out`, the finish task is sent once this commits)."""
+    with transaction.atomic():
+        window = (SettlementRunWindow.objects.select_for_update(skip_locked=True, of=("self",))
+                  .filter(pk=window_id, state=WindowState.PENDING, run__is_running=True,
+                          run__state=RunState.DRAFT).select_related("run").first())
+        if window is None:
+            return False  # done, failed, being settled by another worker, or its run was re-planned
+        run = window.run
+        context = context or WindowContext()
+        page = list(_pending(run, context.cache.maps).filter(pk__gte=window.low, pk__lte=window.high)
+                    .values(*ROW_FIELDS))
+        rows, bad = lines_for_rows(rows_from_values(page), cache=context.cache, rules=context.rules,
+                                   locked=context.locked)
+        SettlementLine.objects.bulk_create(rows, batch_size=2000)
+        SettlementRunWindow.objects.filter(pk=window.pk).update(
+            state=WindowState.DONE, tickets=len(page), lines=len(rows), skipped=bad, finished_at=timezone.now())
+        # The run's row lock orders the windows' ends: the last one to take it sees every other
+        # window done (each statement reads what committed before it), so exactly one finishes.
+        SettlementRun.objects.select_for_update().filter(pk=run.pk).first()
+        counts = SettlementRunWindow.objects.filter(run=run).aggregate(
+            total=Count("id"), done=Count("id", filter=Q(state=WindowState.DONE)))
+        SettlementRun.objects.filter(pk=run.pk).update(progress=90 * counts["done"] // max(counts["total"], 1))
+        last = counts["done"] == counts["total"]
+        if last and fan_out:
+            run_finish_task.delay_on_commit(tenant_id=run.tenant_id, run_id=run.pk)
+    return last
+
+
+@transaction.atomic
+def run_window_fail(*, window_id: int, error: str) -> None:
+    """A window's settling raised: the window is marked failed (its lines were rolled back) and the
+    run stops with a message saying which tickets and why; starting the period again retries it
+    (what the other windows settled stays settled)."""
+    window = SettlementRunWindow.objects.filter(pk=window_id).first()
+    if window is None:
+        return
+    SettlementRunWindow.objects.filter(pk=window_id, state=WindowState.PENDING).update(
+        state=WindowState.FAILED, error=error[:300], finished_at=timezone.now())
+    message = _("Tickets %(low)s–%(high)s could not be settled (%(error)s). Run the period again to retry; "
+                "what the other windows settled is kept.") % {"low": window.low, "high": window.high,
+                                                                "error": error[:150]}
+    SettlementRun.objects.filter(pk=window.run_id, is_running=True).update(is_running=False, error=message[:300])
+
+
+def run_finish(*, run: SettlementRun) -> SettlementRun:
+    """After the last window: the draft's rebate and bonus lines replaced, the totals summed, the
+    run no longer running. Does nothing while a window is pending or when already finished."""
     with transaction.atomic():
         run = SettlementRun.objects.select_for_update().get(pk=run.pk)
+        windows = SettlementRunWindow.objects.filter(run=run)
+        if not run.is_running or windows.exclude(state=WindowState.DONE).exists():
+            return run
+        skipped = windows.aggregate(n=Sum("skipped"))["n"] or 0
         SettlementLine.objects.filter(run=run).delete()  # the draft's own rebate/bonus lines, replaced
-        SettlementLine.objects.bulk_create(_period_lines(run, rules, cache))
+        SettlementLine.objects.bulk_create(_period_lines(run, active_rules(), InputCache()))
         in_run = SettlementLine.objects.filter(Q(run=run) | Q(period_date__gte=run.period_start,
                                                                period_date__lte=run.period_end, run=None))
         totals = in_run.aggregate(total=Sum("amount"), lines=Count("id"), tickets=Count("ticket", distinct=True))
@@ -119,8 +218,24 @@ def run_execute(*, run: SettlementRun, batch: int = BATCH) -> SettlementRun:
             progress=100, is_running=False, total=totals["total"] or Decimal("0"), line_count=totals["lines"],
             ticket_count=totals["tickets"], finished_at=timezone.now(),
             error=_("%(n)s tickets could not be settled (a bad mapped value).") % {"n": skipped} if skipped else "")
-    run = SettlementRun.objects.get(pk=run.pk)
-    return run
+    return SettlementRun.objects.get(pk=run.pk)
+
+
+def run_execute(*, run: SettlementRun, batch: int = BATCH) -> SettlementRun:
+    """The whole run in this process, window after window (the demo seed, tests, the one-worker
+    bench): the same window and finish services the Celery fan-out calls. Safe to run again: a
+    ticket with lines is never settled twice."""
+    if run.state != RunState.DRAFT:
+        raise ValidationError(_("Only a draft run can be run."))
+    SettlementRun.objects.filter(pk=run.pk).update(is_running=True)
+    context = WindowContext()
+    for window_id in run_plan(run=run, batch=batch):
+        try:
+            run_window_execute(window_id=window_id, context=context)
+        except Exception as exc:
+            run_window_fail(window_id=window_id, error=str(exc) or exc.__class__.__name__)
+            raise
+    return run_finish(run=run)
 
 
 def _period_lines(run: SettlementRun, rules, cache: InputCache) -> list[SettlementLine]:
@@ -172,6 +287,8 @@ def run_review(*, run: SettlementRun, actor) -> SettlementRun:
     """Freeze the draft for approval (finance, an admin or a manager)."""
     if _role(actor) not in (*APPROVER_ROLES, Role.MANAGER):
         raise ValidationError(_("Only finance, an administrator or a manager can mark a run reviewed."))
+    if SettlementRunWindow.objects.filter(run=run, state=WindowState.FAILED).exists():
+        raise ValidationError(_("Some tickets of this run could not be settled; run it again before reviewing it."))
     return _move(run, "review", actor, reviewed_by=actor)
 
 
@@ -195,12 +312,24 @@ def run_approve(*, run: SettlementRun, actor) -> SettlementRun:
         per_party[party_id] += amount
         counts[party_id] += 1
     period = f"{run.period_start:%Y-%m-%d} – {run.period_end:%Y-%m-%d}"
+    maps = dict(SettlementFieldMap.objects.values_list("template_id", "mapping"))
+    items = dict(ServiceItem.objects.values_list("code", "name"))
+    url = settings.SITE_URL.rstrip("/") + reverse("settlement-me")
+    language = (run.tenant.settings or {}).get("language", settings.LANGUAGE_CODE)
     for party in Party.objects.filter(pk__in=per_party, user__isnull=False).select_related("user"):
-        # The outbox row's subject is a ticket; a run has none, so the message carries its figures.
-        event_emit(tenant=run.tenant, event=Event.SETTLEMENT_READY, users=[party.user],
-                   context={"settlement_period": period,
-                            "amount": _("¥%(amount)s (%(n)s lines)") % {"amount": f"{per_party[party.pk]:,.2f}",
-                                                                       "n": counts[party.pk]}},
+        # The outbox row's subject is a ticket; a run has none, so the message carries its figures:
+        # the total, then the first lines with their breakdown (in the tenant's language, as the
+        # message itself), then the link to all of them.
+        with translation.override(language):
+            shown = run_lines(run).filter(party=party).select_related("ticket").order_by("period_date", "id")
+            texts = (line_text(number=line.ticket.number if line.ticket else line.get_kind_display(),
+                               item=_line_item(line, maps, items), role=line.role, amount=line.amount,
+                               steps=line.breakdown or []) for line in shown[:MAX_LINES])
+            context = {"settlement_period": period,
+                       "amount": _("¥%(amount)s (%(n)s lines)") % {"amount": f"{per_party[party.pk]:,.2f}",
+                                                                  "n": counts[party.pk]},
+                       "settlement_lines": lines_text(texts, count=counts[party.pk]), "settlement_url": url}
+        event_emit(tenant=run.tenant, event=Event.SETTLEMENT_READY, users=[party.user], context=context,
                    occurrence=f"run{run.pk}:party{party.pk}")
     return run
 
@@ -210,6 +339,15 @@ def run_pay(*, run: SettlementRun, actor) -> SettlementRun:
     if _role(actor) not in APPROVER_ROLES:
         raise ValidationError(_("Only finance can mark a run paid."))
     return _move(run, "pay", actor, paid_at=timezone.now())
+
+
+def _line_item(line: SettlementLine, maps: dict, items: dict[str, str]) -> str:
+    """The service item a ticket line was for (its mapped field's code, shown by name)."""
+    if line.ticket is None:
+        return ""
+    key = (maps.get(line.ticket.template_id) or {}).get("service_item")
+    code = (line.ticket.data or {}).get(key) if key else None
+    return items.get(str(code), str(code)) if code else ""
 
 
 def run_lines(run: SettlementRun):
