@@ -85,6 +85,11 @@ DEFAULTS = {
         "zh-hans": ("{{ title }}", "{{ body }}"),
         "en": ("{{ title }}", "{{ body }}"),
     },
+    "sla_breach_digest": {
+        "zh-hans": ("{{ title }}", "{{ body }}\n请跟进以上超时工单，处理情况可在工单列表中查看。"),
+        "en": ("{{ title }}",
+               "{{ body }}\nPlease follow up on these overdue tickets; the ticket list shows where they stand."),
+    },
 }
 
 # What the template editor's preview fills in (realistic, clearly made up).

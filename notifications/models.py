@@ -23,6 +23,7 @@ class Event(models.TextChoices):
     PARTS_LOW_STOCK = "parts_low_stock", _("Parts low on stock")
     SETTLEMENT_READY = "settlement_ready", _("Settlement ready")
     AUTOMATION_NOTICE = "automation_notice", _("Automation notice")
+    SLA_BREACH_DIGEST = "sla_breach_digest", _("SLA breach digest")
 
 
 # Events a customer always receives about their own request, whatever they opted out of.
