@@ -6,7 +6,8 @@ same services: a status change, an assignment or a merge is the same write eithe
 
 Primitives (`status_move`, `assignee_set`, `task_create`, `task_complete`, `tasks_cancel`,
 `task_transfer`, `run_finish`, `run_cancel`) run inside their caller's transaction and write no
-timeline event: the caller writes the one event its action deserves. Services
+timeline event: the caller writes the one event its action deserves (`HeldWrites` holds the
+writes of task_transfer / assignee_set for a whole batch of tickets and flushes them in bulk). Services
 (`ticket_status_change`, `ticket_assign`, `ticket_merge`) are one transaction each and write
 their own event."""
 
@@ -175,6 +176,59 @@ def task_transfer(task: Task, to: Any) -> dict:
         task.backup = None
     task.save(update_fields=["assignee", "backup"])
     return change
+
+
+class HeldWrites:
+    """The primitives `task_transfer`, `assignee_set` and `ticket_save` for many tickets at once
+    (the SLA sweep's batch): each changes the objects in memory at once — so a later step of the
+    same batch sees the hand-over — and returns the same timeline change, but the rows are written
+    by `flush()`, in the caller's transaction: the tasks in one UPDATE, the tickets in one UPDATE
+    per set of changed columns, the open-task counts once per person. The caller still writes the
+    one timeline event each change deserves."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[int, Task] = {}
+        self.tickets: dict[int, tuple[Ticket, set[str]]] = {}
+        self.workload: dict[int, dict[int, int]] = {}
+
+    def task_transfer(self, task: Task, to: Any) -> dict:
+        change = {"field": "handler", "old": actor_name(task.assignee), "new": actor_name(to)}
+        if task.status == TaskStatus.OPEN:
+            deltas = self.workload.setdefault(task.tenant_id, {})
+            deltas[to.pk] = deltas.get(to.pk, 0) + 1
+            if task.assignee_id is not None:
+                deltas[task.assignee_id] = deltas.get(task.assignee_id, 0) - 1
+        task.assignee = to
+        if task.backup_id == to.pk:
+            task.backup = None
+        self.tasks[task.pk] = task
+        return change
+
+    def assignee_set(self, ticket: Ticket, user: Any) -> dict | None:
+        dirty: list[str] = []
+        change = assignee_set(ticket, user, dirty=dirty)
+        self.ticket_save(ticket, dirty)
+        return change
+
+    def ticket_save(self, ticket: Ticket, fields: list[str]) -> None:
+        if not fields:
+            return
+        if "updated_at" in fields:
+            ticket.updated_at = timezone.now()  # (an UPDATE of many rows does not stamp auto_now)
+        _ticket, held = self.tickets.setdefault(ticket.pk, (ticket, set()))
+        held.update(fields)
+
+    def flush(self) -> None:
+        if self.tasks:
+            Task.objects.bulk_update(list(self.tasks.values()), ["assignee", "backup"])
+        groups: dict[tuple[str, ...], list[Ticket]] = {}
+        for ticket, held in self.tickets.values():
+            groups.setdefault(tuple(sorted(held)), []).append(ticket)
+        for columns, tickets in groups.items():
+            Ticket.objects.bulk_update(tickets, list(columns))
+        for tenant_id, deltas in self.workload.items():
+            workload_add(tenant_id, deltas)
+        self.tasks, self.tickets, self.workload = {}, {}, {}
 
 
 def task_reasons_set(task: Task, reasons: list) -> None:
