@@ -76,14 +76,35 @@ class _Renderer:
             t.channel: t
             for t in NotificationTemplate.objects.filter(tenant_id=tenant_id, event=event, language=language)
         })
+        # The same wording serves every channel without a saved template of its own (the bell and
+        # WeCom of every recipient): render each source once.
+        self.texts: dict = {}
 
     def __call__(self, channel):
         """(subject, body, params, note) for a channel."""
         saved = self.saved.get(channel)
+        key = saved.pk if saved is not None else None
+        texts = self.texts.get(key)
+        if texts is None:
+            texts = self.texts[key] = self._texts(saved)
+        subject, body, source, code, note = texts
+        params = {}
+        if code:
+            params["template_code"] = code
+        if channel in CODED_CHANNELS:
+            # Providers fill their approved template from parameters: the variables the body uses,
+            # in order (Tencent SMS is positional, Aliyun SMS and WeChat take them by name).
+            params["values"] = {name: self.variables.get(name, "") for name in template_variables(source)}
+        return (subject, body, params), note
+
+    def _texts(self, saved):
+        """(subject, body, body source, provider code, note) rendered from a saved template, or
+        from the built-in wording when there is none or it fails."""
         with translation.override(self.language):
             if saved is not None:
                 try:
-                    return self._render(saved.subject, saved.body, saved.sms_template_code, channel), ""
+                    return (template_render(saved.subject, self.variables), template_render(saved.body, self.variables),
+                            saved.body, saved.sms_template_code, "")
                 except ValidationError as exc:
                     logger.warning("template %s unusable, built-in wording used: %s", saved.pk, exc.messages)
                     note = _("The saved template could not be used (%(error)s); the built-in wording was sent.") % {
@@ -91,19 +112,7 @@ class _Renderer:
             else:
                 note = ""
             subject, body = default_template(self.event, self.language)
-            return self._render(subject, body, "", channel), note
-
-    def _render(self, subject, body, code, channel):
-        rendered_subject = template_render(subject, self.variables)
-        rendered_body = template_render(body, self.variables)
-        params = {}
-        if code:
-            params["template_code"] = code
-        if channel in CODED_CHANNELS:
-            # Providers fill their approved template from parameters: the variables the body uses,
-            # in order (Tencent SMS is positional, Aliyun SMS and WeChat take them by name).
-            params["values"] = {name: self.variables.get(name, "") for name in template_variables(body)}
-        return rendered_subject, rendered_body, params
+            return template_render(subject, self.variables), template_render(body, self.variables), body, "", note
 
 
 def _quiet(preference, now):
