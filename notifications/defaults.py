@@ -109,6 +109,11 @@ DEFAULTS = {
                "{{ team_name }}, week {{ week }}: {{ tickets }} tickets, average score {{ average }}, "
                "{{ findings }} findings, lowest-scoring {{ lowest }}. {{ report_url }}"),
     },
+    "sla_breach_digest": {
+        "zh-hans": ("{{ title }}", "{{ body }}\n请跟进以上超时工单，处理情况可在工单列表中查看。"),
+        "en": ("{{ title }}",
+               "{{ body }}\nPlease follow up on these overdue tickets; the ticket list shows where they stand."),
+    },
 }
 
 # What the template editor's preview fills in (realistic, clearly made up).

@@ -25,6 +25,7 @@ class Event(models.TextChoices):
     AUTOMATION_NOTICE = "automation_notice", _("Automation notice")
     LOW_RATING = "low_rating", _("Low satisfaction rating")
     QUALITY_REPORT = "quality_report", _("Weekly quality report")
+    SLA_BREACH_DIGEST = "sla_breach_digest", _("SLA breach digest")
 
 
 # Events a customer always receives about their own request, whatever they opted out of.

@@ -32,7 +32,7 @@ class WorkflowConfig(AppConfig):
         extensions.lifecycle_register(lifecycle)
         from notifications.offered import events_offer
 
-        events_offer("ticket_assigned", "ticket_returned", "node_due_soon", "ticket_escalated")
+        events_offer("ticket_assigned", "ticket_returned", "node_due_soon", "ticket_escalated", "sla_breach_digest")
 
         from . import dispatch_rule  # noqa: F401  (registers the "dispatch" handler rule kind)
         from .pool import pool_hooks_register

@@ -9,6 +9,10 @@ handler's supervisor, the region's managers, everyone with a role, a named perso
     def pool(*, ticket, task, level, actor):
         ...               # write through your own service, in the sweep's transaction
         return {"field": "pool", "old": "", "new": "…"}   # a timeline change row, or None
+
+An action registered with `batched=True` also takes `writes` (a `lifecycle.HeldWrites`, or None
+when called alone): it changes the ticket and task in memory, lets `writes` hold the rows, and
+the sweep flushes a whole batch's writes in a few statements.
 """
 
 from __future__ import annotations
@@ -33,16 +37,18 @@ class EscalationAction:
     name: str
     label: Any
     func: Callable[..., dict | None]
+    batched: bool = False
 
 
 ESCALATION_ACTIONS: dict[str, EscalationAction] = {}
 
 
-def escalation_action(name: str, label: Any):
-    """Register `func(*, ticket, task, level, actor) -> change row | None` as a level's action."""
+def escalation_action(name: str, label: Any, *, batched: bool = False):
+    """Register `func(*, ticket, task, level, actor) -> change row | None` as a level's action
+    (with `batched`, func also takes `writes`: see the module's docstring)."""
 
     def register(func):
-        ESCALATION_ACTIONS[name] = EscalationAction(name=name, label=label, func=func)
+        ESCALATION_ACTIONS[name] = EscalationAction(name=name, label=label, func=func, batched=batched)
         return func
 
     return register
@@ -52,25 +58,35 @@ def escalation_action_choices() -> list[tuple[str, Any]]:
     return [(a.name, a.label) for a in ESCALATION_ACTIONS.values()]
 
 
-@escalation_action("transfer_backup", _("Hand the task to its backup handler"))
-def _transfer_backup(*, ticket, task, level, actor):
-    task = task or Task.objects.filter(ticket=ticket, status=TaskStatus.OPEN).order_by("id").first()
+@escalation_action("transfer_backup", _("Hand the task to its backup handler"), batched=True)
+def _transfer_backup(*, ticket, task, level, actor, writes=None):
+    if task is None and writes is None:  # (the sweep passes the ticket's first open task, loaded per batch)
+        task = Task.objects.filter(ticket=ticket, status=TaskStatus.OPEN).order_by("id").first()
     if task is None or task.status != TaskStatus.OPEN or task.backup_id is None:
         return None
     backup = task.backup
+    if writes is not None:
+        change = writes.task_transfer(task, backup)
+        writes.assignee_set(ticket, backup)
+        return change
     change = lifecycle.task_transfer(task, backup)
     lifecycle.assignee_set(ticket, backup)
     return change
 
 
-@escalation_action("raise_priority", _("Raise the priority one step"))
-def _raise_priority(*, ticket, task, level, actor):
-    order = sorted(PRIORITY_RANK, key=PRIORITY_RANK.__getitem__)
+_PRIORITY_ORDER = sorted(PRIORITY_RANK, key=PRIORITY_RANK.__getitem__)
+
+
+@escalation_action("raise_priority", _("Raise the priority one step"), batched=True)
+def _raise_priority(*, ticket, task, level, actor, writes=None):
     rank = PRIORITY_RANK.get(ticket.priority, 1)
-    if rank >= len(order) - 1:
+    if rank >= len(_PRIORITY_ORDER) - 1:
         return None
-    old, ticket.priority = ticket.priority, order[rank + 1]
-    ticket.save(update_fields=["priority", "updated_at"])
+    old, ticket.priority = ticket.priority, _PRIORITY_ORDER[rank + 1]
+    if writes is not None:
+        writes.ticket_save(ticket, ["priority", "updated_at"])
+    else:
+        ticket.save(update_fields=["priority", "updated_at"])
     return {"field": "priority", "old": str(Priority(old).label), "new": str(Priority(ticket.priority).label)}
 
 

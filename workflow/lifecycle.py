@@ -6,7 +6,8 @@ same services: a status change, an assignment or a merge is the same write eithe
 
 Primitives (`status_move`, `assignee_set`, `task_create`, `task_complete`, `tasks_cancel`,
 `task_transfer`, `run_finish`, `run_cancel`) run inside their caller's transaction and write no
-timeline event: the caller writes the one event its action deserves. Services
+timeline event: the caller writes the one event its action deserves (`HeldWrites` holds the
+writes of task_transfer / assignee_set for a whole batch of tickets and flushes them in bulk). Services
 (`ticket_status_change`, `ticket_assign`, `ticket_merge`) are one transaction each and write
 their own event."""
 
@@ -190,6 +191,80 @@ def task_transfer(task: Task, to: Any) -> dict:
         task.backup = None
     task.save(update_fields=["assignee", "backup"])
     return change
+
+
+class HeldWrites:
+    """The primitives `task_transfer`, `assignee_set` and `ticket_save` for many tickets at once
+    (the SLA sweep's batch): each changes the objects in memory at once — so a later step of the
+    same batch sees the hand-over — and returns the same timeline change, but the rows are written
+    by `flush()`, in the caller's transaction: the tasks in one UPDATE, the tickets in one UPDATE
+    per set of changed columns, the open-task counts once per person. The caller still writes the
+    one timeline event each change deserves."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[int, Task] = {}
+        self.tickets: dict[int, tuple[Ticket, set[str]]] = {}
+        self.workload: dict[int, dict[int, int]] = {}
+
+    def task_transfer(self, task: Task, to: Any) -> dict:
+        change = {"field": "handler", "old": actor_name(task.assignee), "new": actor_name(to)}
+        if task.status == TaskStatus.OPEN:
+            deltas = self.workload.setdefault(task.tenant_id, {})
+            deltas[to.pk] = deltas.get(to.pk, 0) + 1
+            if task.assignee_id is not None:
+                deltas[task.assignee_id] = deltas.get(task.assignee_id, 0) - 1
+        task.assignee = to
+        if task.backup_id == to.pk:
+            task.backup = None
+        self.tasks[task.pk] = task
+        return change
+
+    def assignee_set(self, ticket: Ticket, user: Any) -> dict | None:
+        dirty: list[str] = []
+        change = assignee_set(ticket, user, dirty=dirty)
+        self.ticket_save(ticket, dirty)
+        return change
+
+    def ticket_save(self, ticket: Ticket, fields: list[str]) -> None:
+        if not fields:
+            return
+        _ticket, held = self.tickets.setdefault(ticket.pk, (ticket, set()))
+        held.update(fields)
+
+    def flush(self) -> None:
+        _rows_update(Task, list(self.tasks.values()), ["assignee_id", "backup_id"])
+        by_columns: dict[tuple[str, ...], list[Ticket]] = {}
+        for ticket, held in self.tickets.values():
+            by_columns.setdefault(tuple(sorted(held)), []).append(ticket)
+        now = timezone.now()
+        for columns, tickets in by_columns.items():
+            if "updated_at" in columns:
+                for ticket in tickets:
+                    ticket.updated_at = now  # one stamp for the batch, so rows share their new values
+            attnames = {f.name: f.attname for f in Ticket._meta.concrete_fields}
+            _rows_update(Ticket, tickets, [attnames[c] for c in columns])
+        for tenant_id, deltas in self.workload.items():
+            workload_add(tenant_id, deltas)
+        self.tasks, self.tickets, self.workload = {}, {}, {}
+
+
+_FEW_VALUES = 4
+
+
+def _rows_update(model: Any, rows: list, attnames: list[str]) -> None:
+    """Write `attnames` of `rows`: one `UPDATE … WHERE id IN (…)` per distinct set of new values
+    when there are few (a priority raised to the same level, a hand-over to the same backup) —
+    cheaper to build than `bulk_update`'s CASE of one branch per row —, else one `bulk_update`."""
+    if not rows:
+        return
+    by_values: dict[tuple, list[int]] = {}
+    for row in rows:
+        by_values.setdefault(tuple(getattr(row, a) for a in attnames), []).append(row.pk)
+    if len(by_values) > _FEW_VALUES:
+        model.objects.bulk_update(rows, attnames)
+        return
+    for values, pks in by_values.items():
+        model.objects.filter(pk__in=pks).update(**dict(zip(attnames, values, strict=True)))
 
 
 def task_reasons_set(task: Task, reasons: list) -> None:

@@ -1,7 +1,8 @@
 """The daily digest of SLA breaches to each regional manager (Celery beat, once a day): the
 tickets of their regions whose first-response or resolution deadline fell on that day and was
-missed, as one message per manager through the outbox (notifications.event_emit). Sent once per
-manager and day whatever the number of runs: the outbox row's key names the day."""
+missed, as one message per manager through the outbox — its own event `sla_breach_digest`
+(preferences and template of its own), every manager's rows in one `event_emit_many`. Sent
+once per manager and day whatever the number of runs: the outbox row's key names the day."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from notifications.services import event_emit
+from notifications.services import event_emit_many
 from scrm.models import Membership, Region, RegionUserObjectPermission, Role
 
 from .models import TicketSla
 
-DIGEST_EVENT = "automation_notice"  # notifications' generic staff notice: title + body
+DIGEST_EVENT = "sla_breach_digest"  # its own preferences and template; title + body
 MAX_LINES = 30  # a long day is summed up; the list page has the rest
 
 
@@ -80,7 +81,7 @@ def sla_breach_digest_send(*, tenant, day: datetime.date | None = None) -> int:
         return 0
     start, end = day_bounds(day)
     language = (tenant.settings or {}).get("language") or translation.get_language()
-    sent = 0
+    emits = []
     for manager, regions in sorted(regional_managers_regions().items(), key=lambda item: item[0].pk):
         mine = [r for r in rows if r.ticket.region_id in regions]
         if not mine:
@@ -91,7 +92,7 @@ def sla_breach_digest_send(*, tenant, day: datetime.date | None = None) -> int:
             lines = [_line(r, start, end) for r in mine[:MAX_LINES]]
             if len(mine) > MAX_LINES:
                 lines.append(_("… and %(count)d more.") % {"count": len(mine) - MAX_LINES})
-        written = event_emit(tenant=tenant, event=DIGEST_EVENT, users=[manager], occurrence=f"sla-digest:{day}",
-                             context={"title": title, "body": "\n".join(lines)})
-        sent += bool(written)  # [] when every row existed already: an earlier run sent it
-    return sent
+        emits.append({"event": DIGEST_EVENT, "users": [manager], "occurrence": f"sla-digest:{day}",
+                      "context": {"title": title, "body": "\n".join(lines)}})
+    # Nothing is written for a manager whose rows all exist already: an earlier run sent them.
+    return len({row.user_id for row in event_emit_many(tenant=tenant, emits=emits)})

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from scrm.config_cache import tenant_config
+from scrm.config_cache import config_pinned, tenant_config
 from scrm.db import insert_new
 from scrm.models import StaffProfile
 
@@ -76,14 +76,35 @@ class _Renderer:
             t.channel: t
             for t in NotificationTemplate.objects.filter(tenant_id=tenant_id, event=event, language=language)
         })
+        # The same wording serves every channel without a saved template of its own (the bell and
+        # WeCom of every recipient): render each source once.
+        self.texts: dict = {}
 
     def __call__(self, channel):
         """(subject, body, params, note) for a channel."""
         saved = self.saved.get(channel)
+        key = saved.pk if saved is not None else None
+        texts = self.texts.get(key)
+        if texts is None:
+            texts = self.texts[key] = self._texts(saved)
+        subject, body, source, code, note = texts
+        params = {}
+        if code:
+            params["template_code"] = code
+        if channel in CODED_CHANNELS:
+            # Providers fill their approved template from parameters: the variables the body uses,
+            # in order (Tencent SMS is positional, Aliyun SMS and WeChat take them by name).
+            params["values"] = {name: self.variables.get(name, "") for name in template_variables(source)}
+        return (subject, body, params), note
+
+    def _texts(self, saved):
+        """(subject, body, body source, provider code, note) rendered from a saved template, or
+        from the built-in wording when there is none or it fails."""
         with translation.override(self.language):
             if saved is not None:
                 try:
-                    return self._render(saved.subject, saved.body, saved.sms_template_code, channel), ""
+                    return (template_render(saved.subject, self.variables), template_render(saved.body, self.variables),
+                            saved.body, saved.sms_template_code, "")
                 except ValidationError as exc:
                     logger.warning("template %s unusable, built-in wording used: %s", saved.pk, exc.messages)
                     note = _("The saved template could not be used (%(error)s); the built-in wording was sent.") % {
@@ -91,19 +112,7 @@ class _Renderer:
             else:
                 note = ""
             subject, body = default_template(self.event, self.language)
-            return self._render(subject, body, "", channel), note
-
-    def _render(self, subject, body, code, channel):
-        rendered_subject = template_render(subject, self.variables)
-        rendered_body = template_render(body, self.variables)
-        params = {}
-        if code:
-            params["template_code"] = code
-        if channel in CODED_CHANNELS:
-            # Providers fill their approved template from parameters: the variables the body uses,
-            # in order (Tencent SMS is positional, Aliyun SMS and WeChat take them by name).
-            params["values"] = {name: self.variables.get(name, "") for name in template_variables(body)}
-        return rendered_subject, rendered_body, params
+            return template_render(subject, self.variables), template_render(body, self.variables), body, "", note
 
 
 def _quiet(preference, now):
@@ -153,6 +162,10 @@ def _key(base, who, channel):
     return key
 
 
+_EMIT_ARGUMENTS = frozenset({"event", "ticket", "actor", "users", "customers", "context", "occurrence", "channels",
+                             "urgent"})
+
+
 def event_emit(*, tenant, event, ticket=None, actor=None, users=None, customers=None, context=None, occurrence="",
                channels=None, urgent=False):
     """Write the outbox rows an event causes, inside the caller's transaction, and send them to
@@ -169,20 +182,78 @@ def event_emit(*, tenant, event, ticket=None, actor=None, users=None, customers=
     `channels` (a list of ChannelName values) overrides the staff's preferences: those channels
     are used whatever their minimum priority (an escalation names how it must arrive); `urgent`
     sends through quiet hours, as an urgent ticket does."""
-    if event not in Event.values:
-        raise ValueError(f"unknown event {event!r}")
-    kind = subject_kind(ticket) if ticket is not None else None
-    default_users, default_customers = (
-        kind.recipients(ticket, event=event, actor=actor, context=context) if kind is not None else ([], []))
-    users = default_users if users is None else list(users)
-    customers = default_customers if customers is None else list(customers)
-    if not users and not customers:
+    return event_emit_many(tenant=tenant, emits=[{
+        "event": event, "ticket": ticket, "actor": actor, "users": users, "customers": customers,
+        "context": context, "occurrence": occurrence, "channels": channels, "urgent": urgent}])
+
+
+class _Emit:
+    """One event about one subject, its recipients resolved (event_emit_many's unit of work)."""
+
+    __slots__ = ("actor", "channels", "context", "customers", "event", "kind", "occurrence", "ticket", "urgent",
+                 "users")
+
+    def __init__(self, *, event, ticket=None, actor=None, users=None, customers=None, context=None, occurrence="",
+                 channels=None, urgent=False):
+        if event not in Event.values:
+            raise ValueError(f"unknown event {event!r}")
+        kind = subject_kind(ticket) if ticket is not None else None
+        default_users, default_customers = (
+            kind.recipients(ticket, event=event, actor=actor, context=context) if kind is not None else ([], []))
+        self.users = default_users if users is None else list(users)
+        self.customers = default_customers if customers is None else list(customers)
+        self.event, self.ticket, self.kind, self.actor, self.context = event, ticket, kind, actor, context
+        self.occurrence, self.channels, self.urgent = occurrence, channels, urgent
+
+
+def event_emit_many(*, tenant, emits):
+    """`event_emit` for many events of one tenant at once (an SLA sweep's escalations and
+    reminders): each item of `emits` is a dict of event_emit's keyword arguments but the tenant.
+    The rows are those the calls one by one would write — same recipients, preferences, quiet
+    hours, opt-outs, wording and keys — but the staff profiles, the preferences and the opt-outs
+    of all items are read in one query each and every row is written by one INSERT. Two items
+    that would write the same key write it once. Returns the rows written."""
+    items = []
+    for emit in emits:
+        unknown = set(emit) - _EMIT_ARGUMENTS
+        if unknown:
+            raise TypeError(f"event_emit_many: unknown arguments {sorted(unknown)}")
+        item = _Emit(**emit)
+        if item.users or item.customers:
+            items.append(item)
+    if not items:
         return []
-    variables = _variables(tenant, kind, ticket, actor, context)
     language = _language(tenant)
+    now = timezone.now()
+    user_ids = sorted({u.pk for item in items for u in item.users})
+    profiles, preferences = {}, {}
+    if user_ids:  # (an empty IN needs no query, but building one costs as much as a small read)
+        profiles = {p.user_id: p for p in StaffProfile.objects.filter(user__in=user_ids)}
+        events = sorted({item.event for item in items if item.users})
+        preferences = {(p.user_id, p.event): p
+                       for p in Preference.objects.filter(user__in=user_ids, event__in=events)}
+    # Service messages (the ticket's own news) go whatever the customer opted out of: no read.
+    optional = sorted({c.pk for item in items if item.event not in SERVICE_EVENTS for c in item.customers})
+    opted_out = set(CustomerOptOut.objects.filter(customer__in=optional)
+                    .values_list("customer_id", flat=True)) if optional else set()
+    rows, keys = [], set()
+    with config_pinned(tenant):  # the saved templates' stamp read once, not once per item
+        for item in items:
+            for row in _emit_rows(item, tenant=tenant, language=language, now=now, profiles=profiles,
+                                  preferences=preferences, opted_out=opted_out):
+                if row.idempotency_key not in keys:
+                    keys.add(row.idempotency_key)
+                    rows.append(row)
+    return _rows_save(rows, tenant_id=tenant.pk)
+
+
+def _emit_rows(item, *, tenant, language, now, profiles, preferences, opted_out):
+    """The outbox rows of one event about one subject (unsaved)."""
+    event, ticket, kind = item.event, item.ticket, item.kind
+    variables = _variables(tenant, kind, ticket, item.actor, item.context)
     render = _Renderer(tenant.pk, event, language, variables)
     priority = kind.priority(ticket) if kind is not None else Priority.NORMAL
-    now = timezone.now()
+    occurrence = item.occurrence
     if not occurrence and kind is not None:
         occurrence = kind.occurrence(ticket)
     base_key = f"{event}:{getattr(ticket, 'pk', '-')}:{occurrence}"
@@ -205,21 +276,17 @@ def event_emit(*, tenant, event, ticket=None, actor=None, users=None, customers=
             next_attempt_at=(due or now) if status == DeliveryStatus.PENDING else None,
         ))
 
-    profiles, preferences = {}, {}
-    if users:  # (an empty IN needs no query, but building one costs as much as a small read)
-        profiles = {p.user_id: p for p in StaffProfile.objects.filter(user__in=[u.pk for u in users])}
-        preferences = {p.user_id: p for p in Preference.objects.filter(user__in=[u.pk for u in users], event=event)}
-    for user in users:
-        preference = preferences.get(user.pk)
-        if channels is not None:
-            wanted, below = list(channels), False
+    for user in item.users:
+        preference = preferences.get((user.pk, event))
+        if item.channels is not None:
+            wanted, below = list(item.channels), False
         else:
             wanted = preference.channels if preference is not None else STAFF_DEFAULT_CHANNELS
             below = preference is not None and (
                 PRIORITY_RANK.get(priority, 1) < PRIORITY_RANK.get(preference.min_priority, 0))
         external, unreachable = [], []
         if not below:
-            quiet_until = None if urgent or priority == Priority.URGENT else _quiet(preference, now)
+            quiet_until = None if item.urgent or priority == Priority.URGENT else _quiet(preference, now)
             for channel in dict.fromkeys(wanted):
                 if channel not in STAFF_CHANNELS:
                     continue
@@ -236,11 +303,7 @@ def event_emit(*, tenant, event, ticket=None, actor=None, users=None, customers=
                 "time": timezone.localtime(quiet_until).strftime("%H:%M")} if quiet_until else ""
             add(channel, user=user, address=address, note=note, due=quiet_until)
 
-    # Service messages (the ticket's own news) go whatever the customer opted out of: no read.
-    optional = customers and event not in SERVICE_EVENTS
-    opted_out = set(CustomerOptOut.objects.filter(customer__in=[c.pk for c in customers])
-                    .values_list("customer_id", flat=True)) if optional else set()
-    for customer in customers:
+    for customer in item.customers:
         if customer.pk in opted_out:
             add(ChannelName.NONE, customer=customer, status=DeliveryStatus.SKIPPED,
                 note=_("The customer opted out of optional messages."))
@@ -257,8 +320,7 @@ def event_emit(*, tenant, event, ticket=None, actor=None, users=None, customers=
         else:
             add(ChannelName.NONE, customer=customer, status=DeliveryStatus.SKIPPED,
                 note=_("No WeChat openid, phone or email: the customer cannot be reached."))
-
-    return _rows_save(rows, tenant_id=tenant.pk)
+    return rows
 
 
 def _rows_save(rows, *, tenant_id):

@@ -21,7 +21,7 @@ from tests.workflow.conftest import edge, node, role
 from tickets.models import Ticket, TimelineEvent
 from tickets.services import ticket_intake
 from workflow.engine import task_act
-from workflow.lifecycle import ticket_assign, ticket_status_change
+from workflow.lifecycle import ticket_assign, ticket_status_change, workload_recount
 from workflow.models import SlaPolicy, SlaState, SlaTimer, Task, TaskStatus, TicketSla, TimerOutcome
 from workflow.services import calendar_create, workflow_create, workflow_draft_set, workflow_publish
 from workflow.sla_policy import sla_policy_create, sla_policy_export, sla_policy_import, sla_policy_update
@@ -281,6 +281,7 @@ def test_a_node_timeout_hands_the_task_to_the_backup(scope_a, wf_template, flow,
     ticket = Ticket.objects.get(pk=ticket.pk)
     assert task.assignee_id != people["agent"].pk and ticket.assignee_id == task.assignee_id
     assert TimelineEvent.objects.filter(ticket=ticket, code="sla.node_backup").count() == 1
+    assert workload_recount() == {}  # the hand-over's held writes moved the open-task counts too
     assert sweep(at(5)) == {}
 
 
@@ -332,6 +333,35 @@ def test_a_batch_of_due_tickets_costs_a_few_queries_not_a_few_per_ticket(
     assert TicketSla.objects.filter(ticket__in=tickets, response_breached=True).count() == 30
     assert TimelineEvent.objects.filter(ticket__in=tickets, code="sla.breached").count() == 30
     assert sweep(at(2, 0)) == {}
+
+
+def test_escalations_cost_the_same_statements_per_batch_whatever_their_count(scope_a, wf_template, chain):
+    """Breaches plus a level that notifies over WeCom and SMS and raises the priority, for 3
+    tickets and for 12 in one batch: the same statements — the outbox rows through
+    event_emit_many, the priorities in one UPDATE, the timeline in one INSERT."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sla_policy_update(policy=chain["policy"], escalations=[
+        {"after": 120, "to": "regional_manager", "channels": ["wecom", "sms"], "until": "response",
+         "actions": ["raise_priority"]}])
+    counts = []
+    # One group a day (Monday, Wednesday, Friday), each swept out before the next is filed; the
+    # first also loads the message templates into the process's cache.
+    for size, start in ((1, MONDAY_10), (3, at(48)), (12, at(96))):
+        with time_machine.travel(start, tick=False):
+            tickets = [complaint(scope_a, wf_template, chain["store"]) for _ in range(size)]
+        sweep(at(1, 59, start))  # the due-soon reminders out of the way
+        with CaptureQueriesContext(connection) as queries:
+            assert sweep(at(2, 0, start)) == {"fired": 2 * size}  # each: the breach and the level
+        counts.append(len(queries))
+        assert set(Ticket.objects.filter(pk__in=[t.pk for t in tickets]).values_list("priority", flat=True)) == {
+            "urgent"}
+        assert TimelineEvent.objects.filter(ticket__in=tickets, code="sla.escalated").count() == size
+        assert Notification.objects.filter(ticket__in=tickets, event="ticket_escalated", channel="wecom",
+                                           user=chain["supervisor"]).count() == size
+        sweep(at(48, 0, start))  # everything else of this group
+    assert counts[1] == counts[2]
 
 
 def test_a_failing_timer_is_retried_alone_and_the_rest_of_its_batch_fires(scope_a, wf_template, chain, monkeypatch):
@@ -450,7 +480,7 @@ def test_reopening_without_a_resolution_target_only_clears_the_resolved_mark(sco
 # --- the daily digest of breaches ----------------------------------------------------------------
 
 def digest_rows(user):
-    return list(Notification.objects.filter(user=user, event="automation_notice").order_by("channel")
+    return list(Notification.objects.filter(user=user, event="sla_breach_digest").order_by("channel")
                 .values_list("channel", "subject", "body"))
 
 
@@ -481,6 +511,29 @@ def test_each_regional_manager_gets_one_digest_of_their_regions_breaches_a_day(
     # The next day is a new digest (nothing new breached on it: nothing sent).
     with time_machine.travel(at(24), tick=False):
         assert sla_breach_digest_send(tenant=tenant_a) == 0
+
+
+def test_the_digest_is_its_own_event_with_its_own_preferences_and_wording(scope_a, tenant_a, wf_template, chain):
+    from notifications.models import Preference
+    from notifications.offered import event_offered
+    from workflow.sla_digest import sla_breach_digest_send
+
+    assert event_offered("sla_breach_digest")  # a row on the preferences and template pages
+    chain["supervisor"].email = "zhou@example.com"
+    chain["supervisor"].save()
+    Preference.objects.create(tenant_id=scope_a.pk, user=chain["supervisor"], event="sla_breach_digest",
+                              channels=["email"])
+    sla_policy_update(policy=chain["policy"], escalations=[])
+    with time_machine.travel(MONDAY_10, tick=False):
+        ticket = complaint(scope_a, wf_template, chain["store"])
+    sweep(at(2, 0))
+    with time_machine.travel(at(8), tick=False):
+        assert sla_breach_digest_send(tenant=tenant_a) == 1
+    rows = digest_rows(chain["supervisor"])
+    assert [c for c, _s, _b in rows] == ["email", "inapp"]  # its own preference, not the other events'
+    _channel, subject, body = rows[0]
+    assert subject == "12-07 您所辖区域的 SLA 超时：1 单" and ticket.number in body
+    assert body.endswith("请跟进以上超时工单，处理情况可在工单列表中查看。")
 
 
 def test_the_digest_task_runs_every_tenant_in_its_own_scope(tenant_a, tenant_b, wf_template, chain):
