@@ -240,22 +240,24 @@ def test_a_first_delivery_below_the_point_leaves_one_open_request(scope_a, lib):
     assert list(PurchaseRequest.objects.values_list("status", flat=True)) == ["received"]
 
 
-def test_a_reservation_is_one_read_one_update_and_two_inserts(scope_a, lib, repair_template,
+def test_a_reservation_is_two_reads_one_update_and_two_inserts(scope_a, lib, repair_template,
                                                               django_assert_num_queries):
     part = lib["filter"]  # no reorder point
     services.stock_receive(warehouse=lib["hangzhou"], part=part, quantity=10, actor=None)
     ticket = ticket_at(scope_a, repair_template, lib["store"])
-    # The ranking read, the conditional UPDATE of the stock row, the ledger line, the reservation:
+    # The tenant's config stamp (the store and warehouses come from the cache), the part's stock
+    # rows (no join), the conditional UPDATE of the stock row, the ledger line, the reservation:
     # no lock read, no savepoint.
-    with django_assert_num_queries(4) as captured:
+    with django_assert_num_queries(5) as captured:
         services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None)
-    sql = [q["sql"].split()[0] for q in captured.captured_queries]
-    assert sql == ["SELECT", "UPDATE", "INSERT", "INSERT"]
+    sql = [q["sql"] for q in captured.captured_queries]
+    assert [q.split()[0] for q in sql] == ["SELECT", "SELECT", "UPDATE", "INSERT", "INSERT"]
+    assert "config_stamp" in sql[0] and "JOIN" not in sql[1]
     assert level(lib["hangzhou"], part) == (10, 1) and selectors.ledger_mismatches() == []
     # A part with a reorder point: one more conditional UPDATE (did this one cross it?), nothing else
     # while the level stays above the point.
     services.stock_receive(warehouse=lib["hangzhou"], part=lib["compressor"], quantity=10, actor=None)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         services.stock_reserve(ticket=ticket, part=lib["compressor"], quantity=1, actor=None)
 
 
@@ -302,3 +304,24 @@ def test_reserving_down_to_the_reorder_point_alerts_once(scope_a, lib, staff, re
     assert Stock.objects.get(warehouse=lib["hangzhou"], part=part).low_alerted
     services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None)
     assert PurchaseRequest.objects.count() == 1
+
+
+def test_a_warehouse_change_reaches_the_cached_reservation_path(scope_a, lib, staff, repair_template):
+    """Warehouses are cached per config stamp: deactivating one, or giving a van to another
+    engineer, is seen by the next reservation."""
+    part = lib["filter"]
+    for wh in (lib["hangzhou"], lib["central"]):
+        services.stock_receive(warehouse=wh, part=part, quantity=5, actor=None)
+    ticket = ticket_at(scope_a, repair_template, lib["store"])
+    assert services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None).warehouse_id == lib["hangzhou"].pk
+    services.warehouse_update(warehouse=lib["hangzhou"], is_active=False)
+    assert services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None).warehouse_id == lib["central"].pk
+    services.warehouse_update(warehouse=lib["central"], name="上海新中心仓")
+    assert "上海新中心仓" in {p.name for p in selectors.stock_candidates(part=part, quantity=1)}
+    # Another engineer's van never serves the ticket, the assignee's own does.
+    services.stock_receive(warehouse=lib["van"], part=part, quantity=5, actor=None)
+    van_ids = {p.id for p in selectors.stock_candidates(part=part, quantity=1, engineer_id=staff["engineer"].pk)}
+    assert lib["van"].pk in van_ids
+    assert lib["van"].pk not in {p.id for p in selectors.stock_candidates(part=part, quantity=1,
+                                                                          engineer_id=staff["agent"].pk)}
+    assert selectors.ledger_mismatches() == []
