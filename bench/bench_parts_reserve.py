@@ -6,6 +6,8 @@ the client side keep PostgreSQL busy), each with a few threads, each thread on i
 - hot: every worker reserves one unit of the same part in the same warehouse (one row lock
   serialises them all): the contention figure.
 - spread: 10,000 parts stocked in 3 of 50 warehouses each, workers reserving random parts.
+- first, one thread alone measures the CPU per reservation of Python and of its PostgreSQL
+  backend (`--cpu-n`): the figure that says what the two cores could do if they were free.
 
 The catalogue and opening stock are bulk-inserted (with their ledger rows, so the ledger still
 verifies); every reservation goes through the service. The parent seeds, closes its connection
@@ -19,12 +21,13 @@ import random
 import threading
 import time
 
-from common import ROOT, bench_database, report
+from common import ROOT, bench_database, db_backend_pid, proc_cpu_seconds, report
 
 
 def seed(parts_n, warehouses_n, per_part):
     from decimal import Decimal
 
+    from scrm.config_cache import config_changed
     from scrm.models import Region, Store
     from scrm.services import tenant_create
     from scrm.tenancy import tenant_scope
@@ -56,6 +59,8 @@ def seed(parts_n, warehouses_n, per_part):
                                   quantity=100_000, on_hand_delta=100_000))
         Stock.objects.bulk_create(stocks, batch_size=2000)
         Movement.objects.bulk_create(movements, batch_size=2000)
+        # bulk_create sends no signal: say the warehouses changed, as warehouse_create's save would.
+        config_changed(tenant.pk)
         template = published_template(tenant, prefix="BJ")
         tickets = [ticket_intake(tenant=tenant, source="api", template=template, data={"order_no": str(i)},
                                  store=store) for i in range(20)]
@@ -92,6 +97,27 @@ def _worker(tenant, tickets, parts, hot, mode, seed_, threads_n, per_thread, rea
     done.put(errors)
 
 
+def cpu_per_reservation(tenant, tickets, parts, n):
+    """One thread, `n` spread reservations: CPU milliseconds per reservation of this Python process
+    and of its PostgreSQL backend (on a shared machine steadier than the rates, which wait for
+    other work). The first 50 warm the caches and are not counted."""
+    from django.db import connection
+
+    from scrm.tenancy import tenant_scope
+    from spareparts.services import stock_reserve
+
+    rng = random.Random(11)
+    with tenant_scope(tenant):
+        for i in range(50):
+            stock_reserve(ticket=tickets[i % len(tickets)], part=rng.choice(parts), quantity=1, actor=None)
+        pid = db_backend_pid(connection)
+        cpu, pg = time.process_time(), proc_cpu_seconds(pid) if pid else 0.0
+        for i in range(n):
+            stock_reserve(ticket=tickets[i % len(tickets)], part=rng.choice(parts), quantity=1, actor=None)
+        cpu, pg = time.process_time() - cpu, (proc_cpu_seconds(pid) - pg) if pid else 0.0
+    return round(1000 * cpu / n, 2), round(1000 * pg / n, 2)
+
+
 def run(tenant, tickets, parts, hot, mode, procs, threads_n, per_thread):
     import multiprocessing
 
@@ -125,28 +151,40 @@ def main():
     parser.add_argument("--procs", type=int, default=4, help="worker processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per worker process")
     parser.add_argument("--per-thread", type=int, default=500)
+    parser.add_argument("--cpu-n", type=int, default=1000,
+                        help="reservations in one thread to measure CPU per reservation (0: skip)")
+    parser.add_argument("--db-name", default=None,
+                        help="name of the throw-away PostgreSQL database (default bench_<pid>)")
     args = parser.parse_args()
 
     import logging
 
     logging.disable(logging.WARNING)
-    with bench_database() as connection:
+    with bench_database(args.db_name) as connection:
         from scrm.tenancy import tenant_scope
-        from spareparts.selectors import ledger_mismatches
 
         tenant, parts, hot, tickets = seed(args.parts, args.warehouses, 3)
         with tenant_scope(tenant):
             for t in tickets:  # what the page would have joined
                 t.store  # noqa: B018
         figures = {}
+        if args.cpu_n:
+            figures["python_ms"], figures["pg_ms"] = cpu_per_reservation(tenant, tickets, parts, args.cpu_n)
         for mode in ("hot", "spread"):
             figures[f"{mode}_per_s"] = round(run(tenant, tickets, parts, hot, mode, args.procs, args.threads,
                                                  args.per_thread))
-        with tenant_scope(tenant):
-            bad = ledger_mismatches()
+        from django.core.management import CommandError, call_command
+
+        try:  # the command an operator runs: every level equals its ledger sums
+            with open(os.devnull, "w") as quiet:
+                call_command("parts_ledger_verify", "--tenant", tenant.slug, stdout=quiet)
+            bad = False
+        except CommandError:
+            bad = True
         report("parts_reserve", db=connection.vendor, procs=args.procs, threads=args.threads,
                reservations=args.procs * args.threads * args.per_thread, **figures, parts=args.parts,
-               warehouses=args.warehouses, ledger_ok=not bad, load=os.getloadavg()[0])
+               warehouses=args.warehouses, ledger_ok=not bad, cpus=os.cpu_count(),
+               load="/".join(f"{x:.1f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ class SparepartsConfig(AppConfig):
     verbose_name = _("Spare parts")
 
     def ready(self):
+        from scrm.config_cache import config_watch
         from tickets.extensions import parts_catalogue_register, parts_used_register, ticket_panel_register
 
         from . import (
@@ -17,7 +18,10 @@ class SparepartsConfig(AppConfig):
             selectors,
         )
         from .catalogue import Catalogue
+        from .models import Warehouse
 
+        # The reservation path reads warehouses from the configuration cache (selectors.warehouse_depots).
+        config_watch(Warehouse)
         parts_catalogue_register(Catalogue())
         parts_used_register(selectors.parts_used)
         ticket_panel_register("parts-ticket-panel")

@@ -62,6 +62,15 @@ class TransferForm(BootstrapFormMixin, forms.Form):
         return data
 
 
+class PurchaseOrderForm(BootstrapFormMixin, forms.Form):
+    """Purchasing placed the order of a draft request: the supplier (the part's preferred one to
+    start with), the quantity ordered and the delivery date expected."""
+
+    supplier = forms.CharField(label=_("Supplier"), max_length=100)
+    quantity = forms.IntegerField(label=_("Quantity ordered"), min_value=1, max_value=MAX_QUANTITY)
+    expected_on = forms.DateField(label=_("Expected delivery"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
 class ScanForm(BootstrapFormMixin, forms.Form):
     code = forms.CharField(label=_("Barcode or SKU"), max_length=64,
                            widget=forms.TextInput(attrs={"autocomplete": "off",

@@ -273,29 +273,48 @@ class Transfer(TenantOwned):
 
 class PurchaseStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
+    ORDERED = "ordered", _("Ordered")
     RECEIVED = "received", _("Received")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+# A request is open until it is received or cancelled: at most one open per part and warehouse.
+PURCHASE_OPEN = (PurchaseStatus.DRAFT, PurchaseStatus.ORDERED)
 
 
 class PurchaseRequest(TenantOwned):
-    """A draft purchase request opened when a part's available stock in a warehouse fell below its
-    reorder point. At most one open (draft) request per part and warehouse; receiving the part
-    into that warehouse closes it."""
+    """A purchase request opened when a part's available stock in a warehouse fell below its
+    reorder point: draft → ordered (by whom, from which supplier, expected when) → received
+    (receiving the part into that warehouse closes it) or cancelled. At most one open (draft or
+    ordered) request per part and warehouse; an ordered one always names its supplier, date and
+    the time it was ordered."""
 
     part = models.ForeignKey(Part, on_delete=models.PROTECT, related_name="+")
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField(_("quantity"))
     status = models.CharField(_("status"), max_length=10, choices=PurchaseStatus.choices,
                               default=PurchaseStatus.DRAFT)
+    supplier = models.CharField(_("supplier"), max_length=100, blank=True)
+    expected_on = models.DateField(_("expected on"), null=True, blank=True)
+    ordered_at = models.DateTimeField(_("ordered at"), null=True, blank=True)
+    ordered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+", verbose_name=_("ordered by"))
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+")
 
     class Meta:
         verbose_name = _("purchase request")
         verbose_name_plural = _("purchase requests")
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "part", "warehouse"], condition=Q(status="draft"),
+            models.UniqueConstraint(fields=["tenant", "part", "warehouse"], condition=Q(status__in=PURCHASE_OPEN),
                                     name="purchase_one_open_per_stock"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="purchase_quantity_positive"),
             models.CheckConstraint(condition=Q(status__in=PurchaseStatus.values), name="purchase_status_valid"),
+            models.CheckConstraint(
+                condition=~Q(status="ordered") | (~Q(supplier="") & Q(expected_on__isnull=False)
+                                                  & Q(ordered_at__isnull=False)),
+                name="purchase_ordered_complete"),
         ]
         indexes = [models.Index(fields=["tenant", "status"], name="purchase_tenant_status")]

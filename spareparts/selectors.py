@@ -12,10 +12,13 @@ from typing import Any
 from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 
+from scrm.config_cache import tenant_config
 from scrm.models import Membership, Role
+from scrm.selectors import store_cached
 from tickets.extensions import PartUsed
 
 from .models import (
+    PURCHASE_OPEN,
     BillOfMaterials,
     Movement,
     MovementKind,
@@ -108,10 +111,16 @@ def transfer_list(*, open_only: bool = False) -> QuerySet[Transfer]:
     return qs.order_by("-created_at", "-id")
 
 
-def purchase_request_list(*, open_only: bool = True) -> QuerySet[PurchaseRequest]:
-    qs = PurchaseRequest.objects.select_related("part", "warehouse")
-    if open_only:
-        qs = qs.filter(status=PurchaseStatus.DRAFT)
+PURCHASE_FILTERS = ("open", *PurchaseStatus.values, "all")
+
+
+def purchase_request_list(*, status: str = "open") -> QuerySet[PurchaseRequest]:
+    """Purchase requests newest first: `open` (draft or ordered, the default), one status, or `all`."""
+    qs = PurchaseRequest.objects.select_related("part", "warehouse", "ordered_by")
+    if status == "open":
+        qs = qs.filter(status__in=PURCHASE_OPEN)
+    elif status in PurchaseStatus.values:
+        qs = qs.filter(status=status)
     return qs.order_by("-created_at", "-id")
 
 
@@ -131,8 +140,9 @@ def reorder_recipients(*, warehouse: Warehouse) -> list:
 
 def ticket_origin(ticket) -> tuple[tuple[float, float] | None, int | None]:
     """Where a ticket is: an address field with coordinates in its data, else its store's
-    coordinates; and its region (the store's when it has none)."""
-    store = ticket.store if ticket.store_id else None
+    coordinates; and its region (the store's when it has none). The store comes from the
+    tenant's configuration cache (`scrm.selectors.store_cached`), not a query."""
+    store = store_cached(ticket.store_id) if ticket.store_id else None
     region_id = ticket.region_id or (store.region_id if store is not None else None)
     for value in (ticket.data or {}).values():
         if isinstance(value, dict) and value.get("lat") is not None and value.get("lng") is not None:
@@ -164,18 +174,50 @@ def stock_places(*, part: Part, engineer=None) -> list[Place]:
     return places
 
 
-def stock_candidates(*, part: Part, quantity: int, engineer=None) -> list[Place]:
+@dataclass(frozen=True)
+class Depot:
+    """What the reservation path needs of a warehouse, cached per tenant and config stamp."""
+
+    name: str
+    lat: float | None
+    lng: float | None
+    region_id: int | None
+    kind: str
+    owner_id: int | None
+
+
+def warehouse_depots() -> dict[int, Depot]:
+    """Every active warehouse of the tenant in scope by id, from the per-process configuration
+    cache (`scrm.config_cache`; a warehouse's save replaces the stamp, `config_watch` in
+    apps.py): the reservation path then reads only the stock rows of the part, no join."""
+
+    def load() -> dict[int, Depot]:
+        return {pk: Depot(name, None if lat is None else float(lat), None if lng is None else float(lng),
+                          region_id, kind, owner_id)
+                for pk, name, lat, lng, region_id, kind, owner_id in Warehouse.objects.filter(is_active=True)
+                .values_list("id", "name", "latitude", "longitude", "region_id", "kind", "owner_id")}
+
+    return tenant_config().get("spareparts.warehouses", load)
+
+
+def stock_candidates(*, part: Part, quantity: int, engineer_id: int | None = None) -> list[Place]:
     """The warehouses that could serve a reservation of `quantity` of `part` right now (free stock
     enough; active; not another engineer's van), as Places for the nearest-first ranking. One
-    query, no lock: the reservation's conditional UPDATE re-checks the level."""
-    rows = (Stock.objects.filter(part=part, warehouse__is_active=True)
-            .filter(on_hand__gte=F("reserved") + quantity)
-            .filter(~Q(warehouse__kind=WarehouseKind.VAN) | Q(warehouse__owner_id=getattr(engineer, "pk", None) or 0))
-            .values_list("id", "warehouse_id", "warehouse__name", "warehouse__latitude", "warehouse__longitude",
-                         "warehouse__region_id", "warehouse__kind", "on_hand", "reserved"))
-    return [Place(id=w_id, name=name, region_id=region_id, lat=None if lat is None else float(lat),
-                  lng=None if lng is None else float(lng), available=on_hand - reserved, stock_id=stock_id, kind=kind)
-            for stock_id, w_id, name, lat, lng, region_id, kind, on_hand, reserved in rows]
+    query on the part's stock rows (the warehouses come from the cache), no lock: the
+    reservation's conditional UPDATE re-checks the level."""
+    depots = warehouse_depots()
+    places = []
+    for stock_id, w_id, on_hand, reserved in Stock.objects.filter(
+            part_id=part.pk, on_hand__gte=F("reserved") + quantity).values_list(
+            "id", "warehouse_id", "on_hand", "reserved"):
+        depot = depots.get(w_id)
+        other_van = depot is not None and depot.kind == WarehouseKind.VAN and (
+            engineer_id is None or depot.owner_id != engineer_id)
+        if depot is None or other_van:
+            continue
+        places.append(Place(id=w_id, name=depot.name, region_id=depot.region_id, lat=depot.lat, lng=depot.lng,
+                            available=on_hand - reserved, stock_id=stock_id, kind=depot.kind))
+    return places
 
 
 def ticket_part_needs(ticket) -> dict[int, int]:

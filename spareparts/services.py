@@ -5,6 +5,7 @@ Errors are `ValidationError`s with a message for the person acting; nothing is w
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -14,10 +15,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from notifications.services import event_emit
+from scrm.config_cache import config_pinned
 from scrm.models import Membership
 
 from . import selectors
 from .models import (
+    PURCHASE_OPEN,
     BillOfMaterials,
     Movement,
     MovementKind,
@@ -119,7 +122,7 @@ def _reorder_open(*, stock_id: int, tenant_id: int, part: Part, warehouse_id: in
         warehouse = Warehouse.objects.select_related("tenant").get(pk=warehouse_id)
     on_hand, reserved = Stock.objects.filter(pk=stock_id).values_list("on_hand", "reserved").get()
     available = on_hand - reserved
-    open_request = PurchaseRequest.objects.filter(part=part, warehouse=warehouse, status=PurchaseStatus.DRAFT)
+    open_request = PurchaseRequest.objects.filter(part=part, warehouse=warehouse, status__in=PURCHASE_OPEN)
     if not open_request.exists():
         PurchaseRequest.objects.create(tenant_id=tenant_id, part=part, warehouse=warehouse,
                                        quantity=max(part.reorder_qty, part.reorder_point - available, 1))
@@ -251,8 +254,7 @@ def stock_receive(*, warehouse: Warehouse, part: Part, quantity: Any, actor, rea
     stock = _stock_lock(warehouse=warehouse, part=part)
     # Close the open request first: if the delivery still leaves the part below its point, the
     # reorder check may open the next one.
-    PurchaseRequest.objects.filter(part=part, warehouse=warehouse, status=PurchaseStatus.DRAFT).update(
-        status=PurchaseStatus.RECEIVED, closed_at=timezone.now())
+    _purchase_close_received(part=part, warehouse=warehouse, actor=actor)
     return _move(stock, kind=MovementKind.RECEIVE, quantity=quantity, on_hand=quantity, actor=actor, reason=reason)
 
 
@@ -318,8 +320,8 @@ def _reserve_one(*, ticket, part: Part, quantity: int, places, origin, region_id
         if crossed is None:  # another ticket took them between the read and the UPDATE
             continue
         movement = Movement(tenant_id=ticket.tenant_id, warehouse_id=place.id, part_id=part.pk,
-                            kind=MovementKind.RESERVE, quantity=quantity, reserved_delta=quantity, ticket=ticket,
-                            user=actor if getattr(actor, "pk", None) else None)
+                            kind=MovementKind.RESERVE, quantity=quantity, reserved_delta=quantity, ticket_id=ticket.pk,
+                            user_id=getattr(actor, "pk", None))
         reservation = Reservation(tenant_id=ticket.tenant_id, ticket=ticket, part=part, warehouse_id=place.id,
                                   quantity=quantity, node_key=node_key[:40],
                                   distance_km=None if r.km is None else round(r.km, 1))
@@ -345,8 +347,9 @@ def stock_reserve(*, ticket, part: Part, quantity: Any, actor, node_key: str = "
     transaction is not spoiled by a refusal and no savepoint is needed."""
     quantity = quantity_check(quantity)
     _same_tenant(ticket.tenant_id, part=part)
-    origin, region_id = selectors.ticket_origin(ticket)
-    places = selectors.stock_candidates(part=part, quantity=quantity, engineer=getattr(ticket, "assignee", None))
+    with config_pinned(ticket.tenant_id):  # one stamp read for the cached store and warehouses
+        origin, region_id = selectors.ticket_origin(ticket)
+        places = selectors.stock_candidates(part=part, quantity=quantity, engineer_id=ticket.assignee_id)
     with transaction.atomic(savepoint=False):
         made = _reserve_one(ticket=ticket, part=part, quantity=quantity, places=places, origin=origin,
                             region_id=region_id, actor=actor, node_key=node_key)
@@ -449,6 +452,72 @@ def stock_return(*, ticket, part: Part, warehouse: Warehouse, quantity: Any, act
                  actor=actor, reason=reason)
 
 
+# --- purchase requests ------------------------------------------------------------------------
+
+MAX_SUPPLIER = 100
+MAX_LEAD_DAYS = 366
+
+
+def _purchase_close_received(*, part: Part, warehouse: Warehouse, actor) -> None:
+    """The part arrived in the warehouse: its open request (draft or ordered) is received."""
+    PurchaseRequest.objects.filter(part=part, warehouse=warehouse, status__in=PURCHASE_OPEN).update(
+        status=PurchaseStatus.RECEIVED, closed_at=timezone.now(),
+        closed_by=actor if getattr(actor, "pk", None) else None)
+
+
+def _expected_check(value: Any):
+    """A delivery date: today up to a year ahead (a date in the past or years away is a typo)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.date.fromisoformat(value.strip())
+        except ValueError:
+            value = None
+    if not isinstance(value, datetime.date) or isinstance(value, datetime.datetime):
+        raise ValidationError({"expected_on": _("Enter a valid date.")})
+    today = timezone.localdate()
+    if value < today:
+        raise ValidationError({"expected_on": _("The expected date cannot be in the past.")})
+    if value > today + datetime.timedelta(days=MAX_LEAD_DAYS):
+        raise ValidationError({"expected_on": _("The expected date must be within a year.")})
+    return value
+
+
+@transaction.atomic
+def purchase_order(*, request: PurchaseRequest, supplier: Any, expected_on: Any, actor,
+                   quantity: Any = None) -> PurchaseRequest:
+    """Purchasing placed the order: a draft request becomes ordered, with who ordered it, the
+    supplier, the expected delivery date and (if changed) the quantity ordered. Only a draft can
+    be ordered — claimed by a conditional UPDATE, so two people ordering at once order once."""
+    supplier = str(supplier or "").strip()
+    if not supplier:
+        raise ValidationError({"supplier": _("Name the supplier the part is ordered from.")})
+    if len(supplier) > MAX_SUPPLIER:
+        raise ValidationError({"supplier": _("Keep the supplier under %(n)d characters.") % {"n": MAX_SUPPLIER}})
+    expected_on = _expected_check(expected_on)
+    quantity = request.quantity if quantity in (None, "") else quantity_check(quantity)
+    claimed = PurchaseRequest.objects.filter(pk=request.pk, status=PurchaseStatus.DRAFT).update(
+        status=PurchaseStatus.ORDERED, supplier=supplier, expected_on=expected_on, quantity=quantity,
+        ordered_at=timezone.now(), ordered_by=actor if getattr(actor, "pk", None) else None)
+    if not claimed:
+        raise ValidationError(_("Only a draft request can be ordered; this one is no longer a draft."))
+    request.refresh_from_db()
+    return request
+
+
+@transaction.atomic
+def purchase_cancel(*, request: PurchaseRequest, actor) -> PurchaseRequest:
+    """Drop an open request (draft or ordered) that will not be delivered. The stock row stays
+    marked low, so the next request opens when the level has recovered and falls again — or the
+    keeper receives parts, which does not need a request."""
+    claimed = PurchaseRequest.objects.filter(pk=request.pk, status__in=PURCHASE_OPEN).update(
+        status=PurchaseStatus.CANCELLED, closed_at=timezone.now(),
+        closed_by=actor if getattr(actor, "pk", None) else None)
+    if not claimed:
+        raise ValidationError(_("This request is already closed."))
+    request.refresh_from_db()
+    return request
+
+
 # --- transfers --------------------------------------------------------------------------------
 
 
@@ -480,9 +549,7 @@ def transfer_receive(*, transfer: Transfer, actor) -> Transfer:
         raise ValidationError(_("This transfer was already received."))
     transfer.refresh_from_db()
     stock = _stock_lock(warehouse=transfer.destination, part=transfer.part)
-    PurchaseRequest.objects.filter(part=transfer.part, warehouse=transfer.destination,
-                                   status=PurchaseStatus.DRAFT).update(status=PurchaseStatus.RECEIVED,
-                                                                       closed_at=timezone.now())
+    _purchase_close_received(part=transfer.part, warehouse=transfer.destination, actor=actor)
     _move(stock, kind=MovementKind.TRANSFER_IN, quantity=transfer.quantity, on_hand=transfer.quantity,
           actor=actor, reason=_("transfer #%(id)d from %(from)s") % {"id": transfer.pk, "from": transfer.source.name})
     return transfer
@@ -506,20 +573,20 @@ def ticket_parts_reserve(*, ticket, actor, node_key: str = "") -> list[Reservati
             "part_id", "quantity"):
         held[part_id] = held.get(part_id, 0) + qty
     parts = Part.objects.in_bulk(list(needed))
-    origin, region_id = selectors.ticket_origin(ticket)
     movements, made = [], []
-    for part_id in sorted(needed):
-        short = needed[part_id] - held.get(part_id, 0)
-        if short <= 0 or part_id not in parts:
-            continue
-        short = quantity_check(short)
-        places = selectors.stock_candidates(part=parts[part_id], quantity=short,
-                                            engineer=getattr(ticket, "assignee", None))
-        taken = _reserve_one(ticket=ticket, part=parts[part_id], quantity=short, places=places, origin=origin,
-                             region_id=region_id, actor=actor, node_key=node_key)
-        if taken is None:
-            raise _out_of_stock_for(ticket, parts[part_id], short, origin, region_id)
-        movements.append(taken[0])
-        made.append(taken[1])
+    with config_pinned(ticket.tenant_id):  # one stamp read for the cached store and warehouses
+        origin, region_id = selectors.ticket_origin(ticket)
+        for part_id in sorted(needed):
+            short = needed[part_id] - held.get(part_id, 0)
+            if short <= 0 or part_id not in parts:
+                continue
+            short = quantity_check(short)
+            places = selectors.stock_candidates(part=parts[part_id], quantity=short, engineer_id=ticket.assignee_id)
+            taken = _reserve_one(ticket=ticket, part=parts[part_id], quantity=short, places=places, origin=origin,
+                                 region_id=region_id, actor=actor, node_key=node_key)
+            if taken is None:
+                raise _out_of_stock_for(ticket, parts[part_id], short, origin, region_id)
+            movements.append(taken[0])
+            made.append(taken[1])
     Movement.objects.bulk_create(movements)
     return Reservation.objects.bulk_create(made)

@@ -25,6 +25,8 @@ urlpatterns = [
          name="parts-export-catalogue"),
     path("parts/export/stock.csv", views.ExportView.as_view(), {"what": "stock"}, name="parts-export-stock"),
     path("parts/reorder/", views.ReorderView.as_view(), name="parts-reorder"),
+    path("parts/purchases/<int:pk>/order/", views.PurchaseOrderView.as_view(), name="parts-purchase-order"),
+    path("parts/purchases/<int:pk>/cancel/", views.PurchaseCancelView.as_view(), name="parts-purchase-cancel"),
     path("parts/ticket/<int:pk>/", views.TicketPartsView.as_view(), name="parts-ticket-panel"),
     path("parts/ticket/<int:pk>/scan/", views.TicketScanView.as_view(), name="parts-ticket-scan"),
 ]

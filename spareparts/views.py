@@ -8,6 +8,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.generic import TemplateView
 
 from scrm.views import FormPageView, ObjectView, StaffView
@@ -15,14 +16,25 @@ from tickets.models import TicketTemplate
 from tickets.selectors import ticket_get
 
 from . import imports, selectors, services
-from .forms import AdjustForm, BomLineForm, ImportForm, PartForm, ReceiveForm, ScanForm, TransferForm, WarehouseForm
-from .models import Part, Transfer, TransferStatus, Warehouse
+from .forms import (
+    AdjustForm,
+    BomLineForm,
+    ImportForm,
+    PartForm,
+    PurchaseOrderForm,
+    ReceiveForm,
+    ScanForm,
+    TransferForm,
+    WarehouseForm,
+)
+from .models import Part, PurchaseRequest, PurchaseStatus, Transfer, TransferStatus, Warehouse
 from .resources import PartResource
 
 VIEW_PERMISSION = "spareparts.view_part"
 KEEP_PERMISSION = "spareparts.change_stock"
 WAREHOUSE_PERMISSION = "spareparts.change_warehouse"
 BOM_PERMISSION = "spareparts.change_billofmaterials"
+PURCHASE_PERMISSION = "spareparts.change_purchaserequest"
 
 
 def _errors_into(form, exc):
@@ -183,8 +195,63 @@ class ReorderView(StaffView, TemplateView):
     def get_context_data(self, **kwargs):
         days = self.int_param("days") or 90
         days = min(max(days, 7), 365)
-        return super().get_context_data(requests=selectors.purchase_request_list()[:100],
-                                        suggestions=selectors.reorder_suggestions(days=days), days=days, **kwargs)
+        status = self.request.GET.get("status", "open")
+        if status not in selectors.PURCHASE_FILTERS:
+            status = "open"
+        return super().get_context_data(
+            requests=selectors.purchase_request_list(status=status)[:100], status=status,
+            statuses=[("open", pgettext("purchase requests", "Open")), *PurchaseStatus.choices, ("all", _("All"))],
+            can_order=self.request.user.has_perm(PURCHASE_PERMISSION),
+            suggestions=selectors.reorder_suggestions(days=days), days=days, **kwargs)
+
+
+class _PurchaseView(StaffView, ObjectView):
+    permission = PURCHASE_PERMISSION
+
+    def load(self, pk):
+        return PurchaseRequest.objects.filter(pk=pk).select_related("part", "warehouse").first()
+
+
+class PurchaseOrderView(_PurchaseView):
+    """Mark a draft purchase request ordered: supplier, quantity, expected delivery."""
+
+    def get(self, request, pk):
+        if self.object.status != PurchaseStatus.DRAFT:
+            messages.error(request, _("Only a draft request can be ordered; this one is no longer a draft."))
+            return redirect("parts-reorder")
+        return self.page(PurchaseOrderForm(initial={"supplier": self.object.part.supplier,
+                                                    "quantity": self.object.quantity}))
+
+    def page(self, form, status=200):
+        r = self.object
+        return render(self.request, "spareparts/form.html", {
+            "form": form, "active": "reorder", "title": _("Order %(part)s for %(warehouse)s")
+            % {"part": r.part.name, "warehouse": r.warehouse.name}}, status=status)
+
+    def post(self, request, pk):
+        form = PurchaseOrderForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.purchase_order(request=self.object, supplier=data["supplier"], quantity=data["quantity"],
+                                        expected_on=data["expected_on"], actor=request.user)
+            except ValidationError as exc:
+                _errors_into(form, exc)
+            else:
+                messages.success(request, _("Marked as ordered."))
+                return redirect(reverse("parts-reorder") + "?status=ordered")
+        return self.page(form, status=400)
+
+
+class PurchaseCancelView(_PurchaseView):
+    def post(self, request, pk):
+        try:
+            services.purchase_cancel(request=self.object, actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Purchase request cancelled."))
+        return redirect("parts-reorder")
 
 
 class _TicketPartsBase(StaffView, ObjectView):

@@ -33,7 +33,7 @@ from scrm.tenancy import tenant_scope
 from settlement.models import SettlementRule, SettlementRun
 from settlement.services import rule_save
 from spareparts import services as parts_services
-from spareparts.models import Part, Transfer, Warehouse
+from spareparts.models import Part, PurchaseRequest, Transfer, Warehouse
 from tests.factories import (
     BusinessCalendarFactory,
     CustomerFactory,
@@ -107,6 +107,8 @@ PK_ROUTES = {
     "workflow-pool-assign": (PoolEntry, {}),
     "workflow-pool-redispatch": (PoolEntry, {}),
     "parts-transfer-receive": (Transfer, {}),
+    "parts-purchase-order": (PurchaseRequest, {}),
+    "parts-purchase-cancel": (PurchaseRequest, {}),
     "parts-part-edit": (Part, {}),
     "parts-warehouse-edit": (Warehouse, {}),
     "parts-bom-edit": (TicketTemplate, {}),
@@ -233,6 +235,8 @@ def world(tenant_a, tenant_b, admin_a, admin_b):
         objects.update({Part: part, Warehouse: w1})
         objects[Transfer] = parts_services.transfer_create(part=part, source=w1, destination=w2, quantity=1,
                                                            actor=None)
+        objects[PurchaseRequest] = PurchaseRequest.objects.create(tenant=tenant_a, part=part, warehouse=w2,
+                                                                  quantity=3)
         objects.update({SettlementRun: SettlementRun.objects.create(
             tenant=tenant_a, period_kind="month", period_start=date(2026, 11, 1), period_end=date(2026, 11, 30)),
             SettlementRule: rule_save(tenant=tenant_a, name="甲结算规则", kind="fixed", params={"amount": 1})})

@@ -33,6 +33,14 @@ def ticket_at(scope, template, store, parts=None):
     return ticket_intake(tenant=scope, source="phone", template=template, data=data, store=store)
 
 
+def warm_caches(lib):
+    """What a running process has loaded already: the warehouses and stores of the tenant."""
+    from scrm.selectors import store_cached
+
+    selectors.warehouse_depots()
+    store_cached(lib["store"].pk)
+
+
 def test_receive_adjust_and_the_ledger_add_up(scope_a, lib, staff):
     c, part = lib["central"], lib["compressor"]
     services.stock_receive(warehouse=c, part=part, quantity=10, actor=staff["manager"], reason="入库单 RK-001")
@@ -240,22 +248,25 @@ def test_a_first_delivery_below_the_point_leaves_one_open_request(scope_a, lib):
     assert list(PurchaseRequest.objects.values_list("status", flat=True)) == ["received"]
 
 
-def test_a_reservation_is_one_read_one_update_and_two_inserts(scope_a, lib, repair_template,
+def test_a_reservation_is_two_reads_one_update_and_two_inserts(scope_a, lib, repair_template,
                                                               django_assert_num_queries):
     part = lib["filter"]  # no reorder point
     services.stock_receive(warehouse=lib["hangzhou"], part=part, quantity=10, actor=None)
     ticket = ticket_at(scope_a, repair_template, lib["store"])
-    # The ranking read, the conditional UPDATE of the stock row, the ledger line, the reservation:
+    warm_caches(lib)
+    # The tenant's config stamp (the store and warehouses come from the cache), the part's stock
+    # rows (no join), the conditional UPDATE of the stock row, the ledger line, the reservation:
     # no lock read, no savepoint.
-    with django_assert_num_queries(4) as captured:
+    with django_assert_num_queries(5) as captured:
         services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None)
-    sql = [q["sql"].split()[0] for q in captured.captured_queries]
-    assert sql == ["SELECT", "UPDATE", "INSERT", "INSERT"]
+    sql = [q["sql"] for q in captured.captured_queries]
+    assert [q.split()[0] for q in sql] == ["SELECT", "SELECT", "UPDATE", "INSERT", "INSERT"]
+    assert "config_stamp" in sql[0] and "JOIN" not in sql[1]
     assert level(lib["hangzhou"], part) == (10, 1) and selectors.ledger_mismatches() == []
     # A part with a reorder point: one more conditional UPDATE (did this one cross it?), nothing else
     # while the level stays above the point.
     services.stock_receive(warehouse=lib["hangzhou"], part=lib["compressor"], quantity=10, actor=None)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         services.stock_reserve(ticket=ticket, part=lib["compressor"], quantity=1, actor=None)
 
 
@@ -267,7 +278,8 @@ def test_a_whole_bill_of_materials_is_one_transaction_with_bulk_inserts(scope_a,
         services.stock_receive(warehouse=lib["hangzhou"], part=part, quantity=10, actor=None)
         BillOfMaterials.objects.create(tenant=scope_a, template=repair_template, part=part, quantity=2)
     ticket = ticket_at(scope_a, repair_template, lib["store"])
-    with django_assert_max_num_queries(12) as captured:
+    warm_caches(lib)
+    with django_assert_max_num_queries(13) as captured:  # incl. one config stamp read for all lines
         made = services.ticket_parts_reserve(ticket=ticket, actor=None)
     inserts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("INSERT")]
     assert len(made) == 2 and len(inserts) == 2  # the two ledger lines together, the two reservations together
@@ -302,3 +314,24 @@ def test_reserving_down_to_the_reorder_point_alerts_once(scope_a, lib, staff, re
     assert Stock.objects.get(warehouse=lib["hangzhou"], part=part).low_alerted
     services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None)
     assert PurchaseRequest.objects.count() == 1
+
+
+def test_a_warehouse_change_reaches_the_cached_reservation_path(scope_a, lib, staff, repair_template):
+    """Warehouses are cached per config stamp: deactivating one, or giving a van to another
+    engineer, is seen by the next reservation."""
+    part = lib["filter"]
+    for wh in (lib["hangzhou"], lib["central"]):
+        services.stock_receive(warehouse=wh, part=part, quantity=5, actor=None)
+    ticket = ticket_at(scope_a, repair_template, lib["store"])
+    assert services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None).warehouse_id == lib["hangzhou"].pk
+    services.warehouse_update(warehouse=lib["hangzhou"], is_active=False)
+    assert services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None).warehouse_id == lib["central"].pk
+    services.warehouse_update(warehouse=lib["central"], name="上海新中心仓")
+    assert "上海新中心仓" in {p.name for p in selectors.stock_candidates(part=part, quantity=1)}
+    # Another engineer's van never serves the ticket, the assignee's own does.
+    services.stock_receive(warehouse=lib["van"], part=part, quantity=5, actor=None)
+    van_ids = {p.id for p in selectors.stock_candidates(part=part, quantity=1, engineer_id=staff["engineer"].pk)}
+    assert lib["van"].pk in van_ids
+    assert lib["van"].pk not in {p.id for p in selectors.stock_candidates(part=part, quantity=1,
+                                                                          engineer_id=staff["agent"].pk)}
+    assert selectors.ledger_mismatches() == []
