@@ -1,6 +1,6 @@
-"""Celery tasks of the outbox: deliver one row (in its tenant's scope) and the sweep that
-re-sends what is owed — run by beat, and by every worker when it starts, so rows written
-while the broker was down go out once it is back."""
+"""Celery tasks of the outbox: deliver one row, or a chunk of one tenant's rows (in that
+tenant's scope), and the sweep that re-sends what is owed — run by beat, and by every worker
+when it starts, so rows written while the broker was down go out once it is back."""
 
 from celery import shared_task
 from celery.signals import worker_ready
@@ -15,6 +15,14 @@ from . import services
 @tenant_task(name="notifications.deliver", acks_late=True, ignore_result=True)
 def notification_deliver_task(*, notification_id, tenant_id):
     return services.notification_deliver(notification_id=notification_id)
+
+
+# Several rows of one tenant in one message: a publish costs far more than its few ids, and an
+# SLA sweep or a bulk intake hands over hundreds of rows at once. Each row is still claimed and
+# recorded on its own (a row that fails does not stop the others).
+@tenant_task(name="notifications.deliver_many", acks_late=True, ignore_result=True)
+def notifications_deliver_task(*, notification_ids, tenant_id):
+    services.notifications_deliver(notification_ids=notification_ids)
 
 
 @shared_task(name="notifications.sweep")

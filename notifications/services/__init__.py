@@ -3,7 +3,7 @@ transaction), `delivery` (one row sent at most once, retries, dead letters, the 
 receipts), `sweep` (handing rows to Celery, finding owed ones, retry and release) and `settings`
 (message templates, staff preferences). Import the public names from here."""
 
-from .delivery import notification_deliver, notifications_mark_read
+from .delivery import notification_deliver, notifications_deliver, notifications_mark_read
 from .emit import STAFF_DEFAULT_CHANNELS, event_emit, event_emit_many
 from .settings import (
     notification_template_reset,
@@ -22,6 +22,7 @@ __all__ = [
     "notification_retry",
     "notification_template_reset",
     "notification_template_save",
+    "notifications_deliver",
     "notifications_due",
     "notifications_mark_read",
     "notifications_sweep",

@@ -101,6 +101,21 @@ def notification_deliver(*, notification_id, session=None):
     return fields["status"]
 
 
+def notifications_deliver(*, notification_ids, session=None):
+    """Deliver several rows of one tenant (one Celery message carries them, see sweep._enqueue),
+    each exactly as `notification_deliver` would alone: its own claim, backoff and dead letter.
+    A row that raises is logged and left to the sweep (its lease runs out); the others still go.
+    Returns {id: final status or None}."""
+    outcomes = {}
+    for notification_id in notification_ids:
+        try:
+            outcomes[notification_id] = notification_deliver(notification_id=notification_id, session=session)
+        except Exception:  # e.g. the database dropped the connection for this row only
+            logger.exception("notification %s could not be delivered; the sweep tries again", notification_id)
+            outcomes[notification_id] = None
+    return outcomes
+
+
 def _coded_message(notification, message):
     """SMS and WeChat providers send only templates they approved. A row written before the tenant
     saved such a template (with the provider's code) takes it from the template saved now,

@@ -436,17 +436,19 @@ def test_a_broken_saved_template_never_fails_the_event(scope_a, ticket_template_
 def test_a_broker_that_is_down_leaves_rows_for_the_sweep(scope_a, assigned, monkeypatch, caplog):
     from kombu.exceptions import OperationalError
 
-    from notifications.tasks import notification_deliver_task
+    from notifications.tasks import notification_deliver_task, notifications_deliver_task
 
     calls = []
 
     def down(*args, **kwargs):
-        calls.append(kwargs["kwargs"]["notification_id"])
+        calls.append(kwargs["kwargs"].get("notification_id") or kwargs["kwargs"]["notification_ids"][0])
         raise OperationalError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
 
     monkeypatch.setattr(sweep, "_broker_down_until", 0.0)
     monkeypatch.setattr(notification_deliver_task, "apply_async", down)
-    sweep._enqueue([(assigned.pk, scope_a.pk), (assigned.pk + 1, scope_a.pk)])
+    monkeypatch.setattr(notifications_deliver_task, "apply_async", down)
+    # Two tenants: two messages, of which the first fails.
+    sweep._enqueue([(assigned.pk, scope_a.pk), (assigned.pk + 1, scope_a.pk + 1)])
     assigned.refresh_from_db()
     assert assigned.status == "pending"
     assert "left for the sweep" in caplog.text
