@@ -15,7 +15,7 @@ MYPY_FILES := scrm/services.py scrm/selectors.py tickets/services/ tickets/selec
 	workflow/drawing.py tickets/identifiers.py \
 	spareparts/services.py spareparts/selectors.py spareparts/nearest.py \
 	workflow/sla_policy.py workflow/sla_ticket.py workflow/sla_sweep.py workflow/escalation.py workflow/sla_digest.py \
-	settlement/calculator.py settlement/services/ settlement/selectors.py settlement/inputs.py settlement/messages.py settlement/imports.py \
+	settlement/calculator.py settlement/services/ settlement/selectors.py settlement/inputs.py settlement/messages.py settlement/imports.py settlement/condition_builder.py \
 	scrm/events.py automation/services/ automation/selectors.py automation/recurrence.py automation/subjects.py \
 	dashboards/selectors.py dashboards/charts.py dashboards/services.py dashboards/cache.py \
 	dashboards/csat.py dashboards/quality.py dashboards/quality_score.py dashboards/selectors_quality.py \

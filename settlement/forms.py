@@ -1,6 +1,6 @@
-"""Settlement forms: start a run, edit a rule (each kind with its own fields, the condition as
-JSON; checked by the calculator and the service), add a price version, preview a rule on a
-ticket, upload a price book or rules file."""
+"""Settlement forms: start a run, edit a rule (each kind with its own fields, the condition in
+rows of field/operator/value or, for nested groups, as JSON; checked by the calculator and the
+service), add a price version, preview a rule on a ticket, upload a price book or rules file."""
 
 import json
 import re
@@ -11,8 +11,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from . import condition_builder as cb
 from .calculator import ALTITUDE_RANGE, RULE_KINDS, rule_params_clean
 from .models import RULE_KIND_LABELS, PartyKind, PeriodKind, ServiceItem
+from .selectors import condition_data_fields
 
 MAX_JSON = 4000
 KIND_LABELS = RULE_KIND_LABELS
@@ -177,8 +179,11 @@ class RuleForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=80)
     kind = forms.ChoiceField(label=_("Kind"), choices=[(k, KIND_LABELS[k]) for k in RULE_KINDS],
                              widget=forms.HiddenInput)
-    condition = JSONField(label=_("Condition"), required=False,
-                          help_text=_("e.g. {\"field\": \"region.settlement_class\", \"op\": \"=\", \"value\": \"A\"}"))
+    condition = JSONField(label=_("Condition as JSON (advanced)"), required=False,
+                          help_text=_("For nested groups the rows cannot express, e.g. {\"any\": [{\"all\": […]}, "
+                                      "{\"not\": …}]}. Leave the rows empty when you use it."))
+    cond_join = forms.ChoiceField(label=_("Apply when"), required=False, initial="all",
+                                  choices=[("all", _("all rows match")), ("any", _("any row matches"))])
     priority = forms.IntegerField(label=_("Priority"), min_value=0, max_value=1000, initial=100)
     exclusive = forms.BooleanField(label=_("Exclusive"), required=False)
     cap = forms.DecimalField(label=_("Cap"), required=False, min_value=0, max_digits=14, decimal_places=2)
@@ -190,7 +195,7 @@ class RuleForm(forms.Form):
     is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
     preview_ticket = forms.CharField(label=_("Preview on ticket number"), required=False, max_length=32)
 
-    COMMON = ("name", "kind", "condition", "priority", "exclusive", "cap", "minimum", "effective_from",
+    COMMON = ("name", "kind", "priority", "exclusive", "cap", "minimum", "effective_from",
               "effective_to", "is_active", "preview_ticket")
 
     def __init__(self, *args, kind: str, **kwargs):
@@ -203,6 +208,25 @@ class RuleForm(forms.Form):
         extra = kind_fields(self.rule_kind, rows=max(ROWS, max(numbers, default=0) + 2))
         self.kind_field_names = list(extra)
         self.fields.update(extra)
+        self.catalogue = cb.field_catalogue(condition_data_fields())
+        field_choices = [("", "—"), *((path, label) for path, (label, _kind) in self.catalogue.items())]
+        for i in range(1, cb.MAX_ROWS + 1):
+            self.fields[f"c{i}_field"] = forms.ChoiceField(label=_("Field"), required=False, choices=field_choices)
+            self.fields[f"c{i}_op"] = forms.ChoiceField(label=_("Operator"), required=False,
+                                                        choices=[("", "—"), *cb.OP_LABELS.items()])
+            self.fields[f"c{i}_value"] = forms.CharField(label=_("Value"), required=False, max_length=cb.MAX_VALUE)
+        # Editing: a condition the rows show exactly goes into them; anything else (nested
+        # groups, "not", a field no template maps now) stays in the JSON editor with a note.
+        self.condition_nested = False
+        if not self.is_bound and self.initial.get("condition_data"):
+            shown = cb.condition_rows(self.initial["condition_data"], self.catalogue)
+            if shown is None:
+                self.condition_nested = True
+            else:
+                self.initial["condition"], self.initial["cond_join"] = "", shown[0]
+                for i, row in enumerate(shown[1], start=1):
+                    for key in ("field", "op", "value"):
+                        self.initial[f"c{i}_{key}"] = row[key]
         for f in self.fields.values():
             widget = f.widget
             css = ("form-check-input" if isinstance(widget, forms.CheckboxInput) else
@@ -212,6 +236,31 @@ class RuleForm(forms.Form):
     def common_fields(self):
         return [self[name] for name in self.COMMON if name != "kind"]
 
+    def condition_rows(self):
+        return [(self[f"c{i}_field"], self[f"c{i}_op"], self[f"c{i}_value"]) for i in range(1, cb.MAX_ROWS + 1)]
+
+    def _clean_condition(self, data):
+        """The rows → the condition; each bad row gets its own message on its value."""
+        extra = [k for k, v in self.data.items() if (m := re.match(r"^c(\d+)_(field|op|value)$", k))
+                 and int(m.group(1)) > cb.MAX_ROWS and v] if self.is_bound else []
+        if extra:
+            self.add_error(None, _("A condition has at most %(n)s rows; use the JSON editor for more.")
+                           % {"n": cb.MAX_ROWS})
+            return
+        rows = []
+        for i in range(1, cb.MAX_ROWS + 1):
+            field, op, value = (data.get(f"c{i}_{k}") or "" for k in ("field", "op", "value"))
+            if not (field or op or value) or any(f"c{i}_{k}" in self.errors for k in ("field", "op", "value")):
+                continue  # an empty row, or one whose own field already says what is wrong
+            try:
+                rows.append(cb.row_condition(field, op, value, self.catalogue))
+            except ValueError as exc:
+                self.add_error(f"c{i}_value", str(exc))
+        if rows and data.get("condition"):
+            self.add_error("condition", _("Use either the rows or the JSON editor, not both."))
+        elif not data.get("condition") and not self.errors:
+            data["condition"] = cb.rows_condition(data.get("cond_join") or "all", rows)
+
     def kind_bound_fields(self):
         return [self[name] for name in self.kind_field_names]
 
@@ -219,6 +268,7 @@ class RuleForm(forms.Form):
         data = super().clean()
         if data.get("kind") and data["kind"] != self.rule_kind:
             raise forms.ValidationError(_("The rule kind cannot change; make a new rule instead."))
+        self._clean_condition(data)
         if self.errors:
             return data
         try:
@@ -231,6 +281,7 @@ class RuleForm(forms.Form):
     def service_kwargs(self):
         data = {k: v for k, v in self.cleaned_data.items() if k in self.COMMON or k == "params"}
         data.pop("preview_ticket", None)
+        data["condition"] = self.cleaned_data.get("condition") or {}
         return data
 
     def add_service_errors(self, exc):
@@ -244,6 +295,7 @@ class RuleForm(forms.Form):
     def initial_of(cls, rule):
         return {"name": rule.name, "kind": rule.kind,
                 "condition": json.dumps(rule.condition, ensure_ascii=False) if rule.condition else "",
+                "condition_data": rule.condition,
                 "priority": rule.priority, "exclusive": rule.exclusive, "cap": rule.cap, "minimum": rule.minimum,
                 "effective_from": rule.effective_from, "effective_to": rule.effective_to,
                 "is_active": rule.is_active, **params_initial(rule.kind, rule.params)}

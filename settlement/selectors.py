@@ -19,6 +19,7 @@ from .models import (
     Party,
     ServiceItem,
     ServicePrice,
+    SettlementFieldMap,
     SettlementLine,
     SettlementRule,
     SettlementRun,
@@ -150,3 +151,14 @@ def price_book() -> QuerySet[ServiceItem]:
 def price_rows() -> QuerySet[ServicePrice]:
     """Every price version with its item, for the price book export."""
     return ServicePrice.objects.select_related("item").order_by("item__code", "effective_from")
+
+
+def condition_data_fields() -> dict[str, str]:
+    """Template field key → the settlement input it feeds, over the tenant's field maps: the
+    `data.<key>` paths the rule form's condition builder offers (roles are people, not values)."""
+    out: dict[str, str] = {}
+    for mapping in SettlementFieldMap.objects.values_list("mapping", flat=True):
+        for input_name, key in (mapping or {}).items():
+            if isinstance(key, str) and key and not input_name.startswith("role:"):
+                out.setdefault(key, input_name)
+    return out
