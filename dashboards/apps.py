@@ -14,6 +14,7 @@ class DashboardsConfig(AppConfig):
 
     def ready(self):
         from notifications.offered import events_offer
+        from scrm.config_cache import config_watch
         from scrm.events import event_subscribe
         from tickets.extensions import comment_added_register, ticket_panel_register
 
@@ -22,9 +23,13 @@ class DashboardsConfig(AppConfig):
             hooks_quality,  # (registers the status_changed hook)
         )
         from .cache import cache_watch  # the receivers that replace the dashboards cache's stamps
+        from .models import QualityRule
 
         event_subscribe("ticket.rated", hooks_quality.on_ticket_rated)
         comment_added_register(hooks_quality.on_comment_added)
         ticket_panel_register("dashboards-ticket-panel")
         events_offer("low_rating", "quality_report")
+        # The rescore of every public reply reads the active rules from the tenant's cached
+        # configuration (dashboards.quality._active_rules).
+        config_watch(QualityRule)
         cache_watch()  # the receivers that replace the dashboards cache's stamps

@@ -24,7 +24,7 @@ def on_comment_added(*, ticket: Ticket, event: Any, **_: Any) -> None:
     # Only what staff write to the customer is judged: an internal note or the customer's own
     # reply changes no part of the score.
     if event.is_public and event.actor_id is not None:
-        quality_score_refresh(ticket=ticket)
+        quality_score_refresh(ticket=ticket, reply=event)
 
 
 @workflow_hook("status_changed")

@@ -8,12 +8,14 @@ import datetime
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from dashboards.csat import csat_followup_open
-from dashboards.models import QualityFlag, RatingFollowUp, TicketQualityScore
-from dashboards.quality import quality_report_notify, week_label, week_start_of
+from dashboards.models import QualityFlag, QualityRule, RatingFollowUp, TicketQualityScore
+from dashboards.quality import quality_facts, quality_report_notify, week_label, week_start_of
 from dashboards.quality_score import ScoreFacts, score_compute
 from dashboards.services import quality_rule_save
 from dashboards.tasks import quality_report_task
@@ -23,7 +25,7 @@ from tests.conftest import make_member
 from tests.factories import CustomerFactory, TeamFactory
 from tickets.models import SatisfactionRating, Ticket, TimelineEvent
 from tickets.services import csat_rate, ticket_comment_add, ticket_intake
-from workflow.lifecycle import ticket_status_change
+from workflow.lifecycle import ticket_assign, ticket_status_change
 
 pytestmark = pytest.mark.django_db
 
@@ -308,3 +310,52 @@ def test_monday_message_once_per_team_and_week(scope_a, staff, file_ticket, plac
     assert rows.count() == count  # sent once per team and week
     # Last week had nothing finished: nothing is sent.
     assert quality_report_notify(tenant=scope_a, monday=monday - datetime.timedelta(days=7)) == 0
+
+
+# --- the rescore of a public reply: incremental, and within a fixed query budget ---------------
+
+@pytest.fixture
+def three_rules(scope_a):
+    quality_rule_save(tenant=scope_a, name="推诿", kind="flag", phrases="你自己")
+    quality_rule_save(tenant=scope_a, name="禁用语", kind="forbidden", phrases="不知道")
+    quality_rule_save(tenant=scope_a, name="礼貌用语", kind="required", phrases="您好")
+
+
+def test_a_reply_scores_as_a_full_rescan_would(scope_a, staff, file_ticket, places, two_teams, three_rules):
+    ticket = file_ticket(places["xuhui"])
+    ticket_assign(ticket=ticket, assignee=two_teams["east_eng"], actor=staff["manager"])
+    ticket = Ticket.objects.get(pk=ticket.pk)
+    for body in ("你自己看说明书", "不知道，你自己去问", "您好", "这个真不知道"):
+        ticket_comment_add(ticket=ticket, body=body, actor=two_teams["east_eng"], is_public=True, notify=False)
+        row = TicketQualityScore.objects.get(ticket=ticket)
+        full, _flags, team = quality_facts(ticket=ticket)  # every reply read again
+        total, parts = score_compute(full)
+        assert (row.score, row.parts, row.team_id) == (total, [p.as_dict() for p in parts], team)
+    assert (row.score, row.findings, row.team_id) == (60, 4, two_teams["east"].pk)  # 2 flagged, 2 forbidden
+    assert QualityFlag.objects.filter(ticket=ticket).count() == 4
+    # A rule switched off stops counting at the next reply, as a full rescan would.
+    rule = QualityRule.objects.get(name="禁用语")
+    quality_rule_save(tenant=scope_a, name=rule.name, kind=rule.kind, phrases="不知道", rule=rule, is_active=False)
+    ticket_comment_add(ticket=ticket, body="好的", actor=two_teams["east_eng"], is_public=True, notify=False)
+    assert TicketQualityScore.objects.get(ticket=ticket).score == 90
+
+
+def test_a_public_reply_rescores_within_a_fixed_query_budget(scope_a, staff, file_ticket, places, two_teams,
+                                                             three_rules, django_assert_max_num_queries):
+    ticket = file_ticket(places["xuhui"])
+    ticket_assign(ticket=ticket, assignee=two_teams["east_eng"], actor=staff["manager"])
+    ticket = Ticket.objects.get(pk=ticket.pk)
+    ticket_comment_add(ticket=ticket, body="你自己看说明书", actor=staff["agent"], is_public=True, notify=False)
+    with CaptureQueriesContext(connection) as note:
+        ticket_comment_add(ticket=ticket, body="内部备注", actor=staff["agent"], is_public=False, notify=False)
+    with CaptureQueriesContext(connection) as reply:
+        ticket_comment_add(ticket=ticket, body="好的", actor=staff["agent"], is_public=True, notify=False)
+    assert len(note) == 4
+    # The note's 4 statements (savepoint, event, ticket touched, release) and for the rescore:
+    # the config stamp (the rules come from the tenant's cached configuration), the flags counted
+    # (no earlier reply is read again), the ticket's facts (SLA, rating, handler's team) in one
+    # read, the score's upsert in one statement — no savepoint of its own.
+    assert len(reply) == 8
+    with django_assert_max_num_queries(9):  # + the new reply's two flags, one insert
+        ticket_comment_add(ticket=ticket, body="不知道，你自己去问", actor=staff["agent"], is_public=True, notify=False)
+    assert TicketQualityScore.objects.get(ticket=ticket).score == 75
