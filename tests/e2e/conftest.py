@@ -54,3 +54,16 @@ def shot():
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
     return take
+
+
+@pytest.fixture
+def login():
+    """login(page, url, user): sign in as a demo user (seed_demo's password) on that page."""
+    def sign_in(page, url, user):
+        page.goto(f"{url}/login/")
+        page.fill("#id_username", user)
+        page.fill("#id_password", "demo12345")
+        page.press("#id_password", "Enter")
+        page.wait_for_load_state()
+
+    return sign_in

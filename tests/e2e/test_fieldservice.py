@@ -31,15 +31,7 @@ def _photo():
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
-def _login(page, url, user):
-    page.goto(f"{url}/login/")
-    page.fill("#id_username", user)
-    page.fill("#id_password", "demo12345")
-    page.press("#id_password", "Enter")
-    page.wait_for_load_state()
-
-
-def test_engineer_day_on_the_phone(demo, live_server, browser, shot, tmp_path):
+def test_engineer_day_on_the_phone(demo, login, live_server, browser, shot, tmp_path):
     photo = tmp_path / "现场.png"
     photo.write_bytes(_photo())
     browser.grant_permissions(["geolocation"])
@@ -47,7 +39,7 @@ def test_engineer_day_on_the_phone(demo, live_server, browser, shot, tmp_path):
     try:
         phone = browser.new_page()
         phone.set_viewport_size({"width": 390, "height": 844})
-        _login(phone, live_server.url, "mj_eng1")
+        login(phone, live_server.url, "mj_eng1")
         phone.goto(f"{live_server.url}/field/today/")
         rows = phone.locator("[data-testid=today-list] [data-testid=visit-row]")
         assert rows.count() == 5
@@ -98,7 +90,7 @@ def test_engineer_day_on_the_phone(demo, live_server, browser, shot, tmp_path):
     browser.clear_cookies()  # the engineer's session: the manager signs in afresh
     desk = browser.new_page()
     desk.set_viewport_size({"width": 1366, "height": 900})
-    _login(desk, live_server.url, "mj_manager")
+    login(desk, live_server.url, "mj_manager")
     desk.goto(f"{live_server.url}/field/checkins/?flagged=1")
     assert "客户临时改到父母家安装" in desk.inner_text("[data-testid=checkin-table]")
     shot(desk, "field-checkins-desktop")

@@ -16,15 +16,7 @@ def demo(transactional_db):
     call_command("seed_demo", "--quiet", verbosity=0)
 
 
-def _login(page, url, user):
-    page.goto(f"{url}/login/")
-    page.fill("#id_username", user)
-    page.fill("#id_password", "demo12345")
-    page.press("#id_password", "Enter")
-    page.wait_for_load_state()
-
-
-def test_scan_panel_loads_the_reader_and_consumes_a_typed_code(demo, live_server, page, shot):
+def test_scan_panel_loads_the_reader_and_consumes_a_typed_code(demo, login, live_server, page, shot):
     errors = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -34,7 +26,7 @@ def test_scan_panel_loads_the_reader_and_consumes_a_typed_code(demo, live_server
                                                  quantity=1).select_related("part").order_by("pk").first()
         stock = Stock.objects.get(warehouse_id=reservation.warehouse_id, part_id=reservation.part_id)
     page.set_viewport_size({"width": 390, "height": 844})
-    _login(page, live_server.url, "mj_eng1")
+    login(page, live_server.url, "mj_eng1")
     page.goto(f"{live_server.url}/tickets/{reservation.ticket_id}/")
     page.wait_for_selector("[data-testid=scan-form]")
 
