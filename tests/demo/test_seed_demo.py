@@ -37,6 +37,7 @@ def test_seed_demo_is_idempotent_and_its_logins_work():
 
     sla_states_check()
     history_check()
+    parts_check()
 
     call_command("seed_demo", "--quiet", stdout=StringIO())
     assert counts() == first
@@ -80,3 +81,21 @@ def history_check():
         with tenant_scope(tenant):
             backwards = Ticket.objects.filter(Q(closed_at__lt=F("created_at")) | Q(resolved_at__lt=F("created_at")))
             assert not backwards.exists(), (tenant.slug, list(backwards.values_list("number", flat=True)[:5]))
+
+
+def parts_check():
+    """The appliance tenant's parts library has a consumption history in the past (none dated after
+    now), its ledger agrees with the levels, and the reorder suggestions have something to say."""
+    from django.utils import timezone
+
+    from spareparts.models import Movement, MovementKind
+    from spareparts.selectors import reorder_suggestions
+
+    with tenant_scope(Tenant.objects.get(slug="meijia")):
+        consumed = Movement.objects.filter(kind=MovementKind.CONSUME).exclude(ticket=None)
+        assert consumed.count() >= 20
+        assert not Movement.objects.filter(created_at__gt=timezone.now()).exists()
+        suggestions = reorder_suggestions()
+        assert any(s.recent > 0 for s in suggestions) and any(s.suggested > 0 for s in suggestions)
+    out = StringIO()
+    call_command("parts_ledger_verify", stdout=out)

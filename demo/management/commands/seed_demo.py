@@ -53,7 +53,7 @@ from ...automation_seed import automation_seed
 from ...dashboard_seed import dashboard_history_seed
 from ...dispatch_seed import dispatch_demo_seed
 from ...fieldservice_seed import fieldservice_demo_seed
-from ...parts_seed import parts_demo_seed
+from ...parts_seed import parts_demo_seed, parts_history_seed
 from ...settlement_seed import settlement_seed
 from ...sla_seed import sla_demo_seed
 from ...ticket_seed import demo_tickets_seed
@@ -872,6 +872,7 @@ class Command(BaseCommand):
                     settlement_seed(tenant=tenant)
                     automation_seed(tenant=tenant)
                     dashboard_history_seed(tenant=tenant)
+                    parts_history_seed(tenant=tenant)
                     # The dashboard reads daily roll-ups: compute them now (the first beat run
                     # would, minutes later) so its charts are filled on the first visit.
                     rollup_refresh(tenant=tenant)
