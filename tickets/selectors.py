@@ -138,15 +138,18 @@ def ticket_page(queryset, page_number, per_page=25) -> Page:
 
 def ticket_get(*, user, pk):
     """One visible ticket with what its page shows, or None."""
-    return (
+    rows = list(
         visible_tickets(user=user)
-        # What the page shows, no more: each join costs PostgreSQL planning time (12 joins took
-        # 5-8 ms to plan against 0.3 ms to run at 1M tickets).
-        .select_related("template", "template_version", "customer", "opportunity", "store", "region", "assignee",
-                        "parent", "merged_into", "workflow_run")
+        # What every ticket's page shows, no more. PostgreSQL's planning time, not the run, is
+        # this query's cost, and it grows steeply with the joins and with ORDER BY … LIMIT
+        # (which `.first()` adds); the primary key finds one row at most, so neither is needed
+        # (figures: README, bench_ticket_pages). The parent, the ticket merged into and the
+        # opportunity, which few tickets have, load on first use instead (a query each, when set).
+        .select_related("template", "template_version", "customer", "store", "region", "assignee", "workflow_run")
         .filter(pk=pk)
-        .first()
+        .order_by()
     )
+    return rows[0] if rows else None
 
 
 def _prefetched(obj, name, items):
