@@ -511,7 +511,7 @@ class TicketDetailView(StaffView):
             "related": selectors.ticket_related(ticket=ticket),
             "site_visits": site_visits(ticket=ticket) if visited else [],
             "comment_form": forms.get("comment_form", CommentForm()),
-            "assign_form": forms.get("assign_form", AssignForm(initial={"assignee": ticket.assignee_id})),
+            "assign_form": forms.get("assign_form"),
             "split_form": forms.get("split_form"),
             "merge_form": forms.get("merge_form", MergeForm()),
             "actions": extensions.lifecycle().ticket_status_actions(ticket=ticket),
@@ -553,12 +553,15 @@ class TicketActionView(TicketDetailView):
     def get(self, request, pk, action):
         ticket = self.get_ticket(pk)  # 404 for tickets one may not see, like any other route
         if request.headers.get("HX-Request") and ticket.status in OPEN_STATUSES:
-            # "Edit fields" and "Split into child tickets" on the ticket page load their form
-            # here, on demand.
+            # "Edit fields", "Split into child tickets" and the assignee picker on the ticket page
+            # load their form here, on demand.
             if action == "edit":
                 return render(request, "tickets/_edit_form.html", {"ticket": ticket, "edit_form": _edit_form(ticket)})
             if action == "split":
                 return render(request, "tickets/_split_form.html", {"ticket": ticket, "split_form": SplitForm()})
+            if action == "assign":
+                form = AssignForm(initial={"assignee": ticket.assignee_id})
+                return render(request, "tickets/_assign_form.html", {"ticket": ticket, "assign_form": form})
         return redirect("ticket-detail", pk=pk)
 
     def post(self, request, pk, action):

@@ -248,3 +248,30 @@ def test_list_search_finds_number_title_phone_and_name(tenant_a, agent_a, compla
         assert found(second.customer.phone) == [second.pk]
         assert found(first.customer.name) == [first.pk]
         assert found("no such thing") == []
+
+
+def test_assignee_picker_loads_on_demand(tenant_a, agent_a, engineer_a, complaint, stores, client_for):
+    """The picker lists every seated person, so the page leaves it out until opened; a refused
+    assignment (someone without a seat here) comes back with the picker open and its error."""
+    from tickets.models import Ticket
+
+    add_tickets(tenant_a, complaint, stores, agent_a, 1)
+    with tenant_scope(tenant_a):
+        ticket = Ticket.objects.get()
+        before = ticket.assignee_id
+    client = client_for(agent_a)
+    page = client.get(reverse("ticket-detail", args=[ticket.pk])).content.decode()
+    assign_url = reverse("ticket-action", args=[ticket.pk, "assign"])
+    assert f'hx-get="{assign_url}"' in page and 'name="assignee"' not in page
+    form = client.get(assign_url, HTTP_HX_REQUEST="true")
+    assert form.status_code == 200
+    body = form.content.decode()
+    assert 'data-testid="assign-form"' in body and 'name="assignee"' in body and "csrfmiddlewaretoken" in body
+    assert f'<option value="{engineer_a.pk}"' in body
+    assert client.get(assign_url).status_code == 302  # without htmx: back to the ticket
+    bad = client.post(assign_url, {"assignee": "999999"})
+    assert bad.status_code == 400
+    bad_body = bad.content.decode()
+    assert 'data-testid="assign-form"' in bad_body and f'hx-get="{assign_url}"' not in bad_body
+    with tenant_scope(tenant_a):
+        assert Ticket.objects.get(pk=ticket.pk).assignee_id == before
