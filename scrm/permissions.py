@@ -4,7 +4,8 @@ can be an admin in one tenant and an agent in another. Object scopes (a regional
 regions and stores) are guardian grants, read by scrm.selectors.
 
 A request reads all of its permissions in one query (`permissions_preload`): the user's own
-and their groups' (Django's ModelBackend) with those of their role (TenantRoleBackend)."""
+and their groups' (PreloadedModelBackend, Django's ModelBackend) with those of their role
+(TenantRoleBackend)."""
 
 from django.contrib.auth.backends import BaseBackend, ModelBackend
 from django.contrib.auth.models import Group, Permission
@@ -175,41 +176,64 @@ class TenantRoleBackend(BaseBackend):
         return any(p.startswith(app_label + ".") for p in self._role_permissions(user_obj))
 
 
+# Where permissions_preload leaves the request's one permissions read on the user object.
+_PRELOAD_ATTR = "_scrm_permissions_read"
+
+
+class PreloadedModelBackend(ModelBackend):
+    """Django's ModelBackend — sign-in, the user's own and their groups' permissions — answering
+    from the request's single permissions read (`permissions_preload`) when the middleware set
+    one up, and exactly as ModelBackend otherwise (superusers, object checks, no tenant)."""
+
+    @staticmethod
+    def _preloaded(user_obj, obj):
+        return None if obj is not None else user_obj.__dict__.get(_PRELOAD_ATTR)
+
+    def get_user_permissions(self, user_obj, obj=None):
+        read = self._preloaded(user_obj, obj)
+        return read.get("user") if read is not None else super().get_user_permissions(user_obj, obj)
+
+    def get_group_permissions(self, user_obj, obj=None):
+        read = self._preloaded(user_obj, obj)
+        return read.get("group") if read is not None else super().get_group_permissions(user_obj, obj)
+
+    def get_all_permissions(self, user_obj, obj=None):
+        read = self._preloaded(user_obj, obj)
+        return read.get("all") if read is not None else super().get_all_permissions(user_obj, obj)
+
+
 def permissions_preload(*, user, membership):
     """Have the request read every permission of `user` in one query, when first asked.
 
-    Django keeps a user's permissions on the user object for the request, ModelBackend in
-    `_user_perm_cache`, `_group_perm_cache` and `_perm_cache` (the first two are a query each),
-    TenantRoleBackend in `_scrm_role_perms` (a third). This puts stand-ins in those places that
-    run a single query for all three on first use: the middleware calls it (through
-    scrm.selectors.membership_remember) once it knows the membership of the request's tenant.
-    What each backend answers is unchanged. Superusers are left alone: has_perm grants them
-    everything without reading, and ModelBackend lists every permission for them, which is not
-    what the query below reads."""
+    Without it a request pays three: the user's own permissions and their groups' (ModelBackend)
+    and their role's in the tenant (TenantRoleBackend). This leaves one lazy read on the user
+    that PreloadedModelBackend and TenantRoleBackend answer from: the middleware calls it
+    (through scrm.selectors.membership_remember) once it knows the membership of the request's
+    tenant. What each backend answers is unchanged. Superusers are left alone: has_perm grants
+    them everything without reading, and ModelBackend lists every permission for them, which is
+    not what the query below reads."""
     if membership is None or user.is_anonymous or not user.is_active or user.is_superuser:
         return
     read = _PermissionsRead(user=user, role=membership.role)
-    user._user_perm_cache = _PermissionsOnFirstUse(read, "user")
-    user._group_perm_cache = _PermissionsOnFirstUse(read, "group")
-    user._perm_cache = _PermissionsOnFirstUse(read, "all")
+    user.__dict__[_PRELOAD_ATTR] = read
     user.__dict__.setdefault(_ROLE_PERMS_ATTR, {})[membership.tenant_id] = _PermissionsOnFirstUse(read, "role")
 
 
 class _PermissionsRead:
-    """The one query behind permissions_preload's stand-ins, run by the first of them read."""
+    """The one query behind permissions_preload, run when a backend first asks."""
 
     def __init__(self, *, user, role):
         self.user, self.role, self.sets = user, role, None
 
     def get(self, name):
         if self.sets is None:
-            backend = ModelBackend()  # its own querysets, so the rows are exactly what it would read
 
             def rows(permissions, source):
                 return permissions.order_by().values_list(Value(source), "content_type__app_label", "codename")
 
-            query = rows(backend._get_user_permissions(self.user), "user").union(
-                rows(backend._get_group_permissions(self.user), "group"),
+            # The same rows ModelBackend reads: the user's own permissions, their groups'.
+            query = rows(Permission.objects.filter(user=self.user), "user").union(
+                rows(Permission.objects.filter(group__user=self.user), "group"),
                 rows(Permission.objects.filter(group__name=role_group_name(self.role)), "role"),
                 all=True,
             )

@@ -197,7 +197,8 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- auth, tenancy, permissions ---------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, answering from the request's one permissions read.
+    "scrm.permissions.PreloadedModelBackend",
     # Role permissions follow the membership of the tenant in scope, not global groups.
     "scrm.permissions.TenantRoleBackend",
     "guardian.backends.ObjectPermissionBackend",
