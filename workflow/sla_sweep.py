@@ -123,8 +123,9 @@ class _Clock:
 
     __slots__ = ("paused_at", "pk", "policy", "policy_id", "resolution_due_at", "resolved_at", "responded_at",
                  "response_due_at", "tenant_id", "ticket_id")
-    COLUMNS = ("pk", "tenant_id", "ticket_id", "policy_id", "response_due_at", "resolution_due_at", "responded_at",
-               "resolved_at", "paused_at")
+    # Read through the ticket (its reverse one-to-one `sla`), in the statement that locks it.
+    VIA_TICKET = ("sla__id", "sla__tenant_id", "pk", "sla__policy_id", "sla__response_due_at",
+                  "sla__resolution_due_at", "sla__responded_at", "sla__resolved_at", "sla__paused_at")
 
     def __init__(self, pk, tenant_id, ticket_id, policy_id, response_due_at, resolution_due_at, responded_at,
                  resolved_at, paused_at):
@@ -156,11 +157,15 @@ class _Batch:
     def run(self) -> None:
         ticket_ids = sorted({t.ticket_id for t in self.timers})
         # Lock the tickets without waiting: one being resolved or reassigned right now keeps its
-        # timers (unclaimed) for the next sweep, which then sees what that change did.
-        statuses = dict(Ticket.objects.select_for_update(skip_locked=True).filter(pk__in=ticket_ids)
-                        .order_by("pk").values_list("pk", "status"))
-        tslas = {row[2]: _Clock(*row) for row in TicketSla.objects.filter(ticket_id__in=list(statuses))
-                 .values_list(*_Clock.COLUMNS)}
+        # timers (unclaimed) for the next sweep, which then sees what that change did. Their SLA
+        # rows come in the same statement, joined, not locked.
+        statuses: dict[int, str] = {}
+        tslas: dict[int, _Clock] = {}
+        for status, *clock in (Ticket.objects.select_for_update(of=("self",), skip_locked=True)
+                               .filter(pk__in=ticket_ids).order_by("pk").values_list("status", *_Clock.VIA_TICKET)):
+            statuses[clock[2]] = status
+            if clock[0] is not None:
+                tslas[clock[2]] = _Clock(*clock)
         policies = SlaPolicy.objects.in_bulk({s.policy_id for s in tslas.values() if s.policy_id})
         for clock in tslas.values():
             clock.policy = policies.get(clock.policy_id) if clock.policy_id else None
