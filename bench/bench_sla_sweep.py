@@ -144,9 +144,10 @@ def main():
         warmed = False
         collections = GcClock()
         gc.callbacks.append(collections.callback)
-        if not args.no_gc_freeze:
-            from scrm.celery import gc_freeze_startup
+        if not args.no_gc_freeze:  # what a worker has done before its first task
+            from scrm.celery import app, gc_freeze_startup
 
+            app.loader.import_default_modules()  # every app's tasks (and what they import: URLconf, pypinyin)
             gc_freeze_startup()
         for total in sorted(args.open):
             if total > built:
