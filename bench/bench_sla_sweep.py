@@ -5,8 +5,8 @@ with its SLA row and a resolution timer far in the future, of which D come due. 
 - find_ms: the read of due work alone (`timers_due`, the partial index of unfired timers by due
   time) for all D rows — what must not grow with the open count;
 - sweep_ms: the beat task `workflow.sla_sweep` firing all D of them: batches claimed with
-  SELECT … FOR UPDATE SKIP LOCKED, their tickets locked the same way, the SLA rows loaded per
-  batch, the breaches written in bulk (one INSERT of timeline events, one UPDATE of flags, one
+  SELECT … FOR UPDATE SKIP LOCKED, their tickets locked the same way with their SLA rows read
+  in that statement, the breaches written in bulk (one INSERT of timeline events, one UPDATE of flags, one
   of timer outcomes) — `queries` is how many statements the whole sweep took; python_cpu_ms and
   db_cpu_ms are the CPU the bench process and its PostgreSQL backend spent on it (steadier than
   wall time on a shared machine);

@@ -4,9 +4,9 @@ The sweep works in batches. One transaction claims a batch of due, unfired timer
 `SELECT … FOR UPDATE SKIP LOCKED` on the partial index of due, unfired timers (so a second
 worker takes the next rows instead of waiting, and a row another worker committed as fired is
 re-checked and dropped), locks their tickets the same way (a ticket being changed right now
-keeps its timers for the next sweep rather than racing that change), loads what the levels need
-for the whole batch in a few queries (the SLA rows with their policies, the open tasks, every
-recipient), and writes the outcome in bulk: the timeline events in one INSERT, the breach flags
+keeps its timers for the next sweep rather than racing that change) and reads their SLA rows in
+that statement, loads what the levels need for the whole batch in a few queries (the policies,
+the open tasks, every recipient), and writes the outcome in bulk: the timeline events in one INSERT, the breach flags
 and the timers' outcomes in one UPDATE each. A worker killed mid-batch rolls its whole batch
 back, so the next sweep claims it again. Under the claim the sweep checks that each timer
 still means something (the ticket still open, not paused, the task still held by the same
