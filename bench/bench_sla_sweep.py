@@ -5,12 +5,16 @@ with its SLA row and a resolution timer far in the future, of which D come due. 
 - find_ms: the read of due work alone (`timers_due`, the partial index of unfired timers by due
   time) for all D rows — what must not grow with the open count;
 - sweep_ms: the beat task `workflow.sla_sweep` firing all D of them: batches claimed with
-  SELECT … FOR UPDATE SKIP LOCKED, their tickets locked the same way, the SLA rows loaded per
-  batch, the breaches written in bulk (one INSERT of timeline events, one UPDATE of flags, one
+  SELECT … FOR UPDATE SKIP LOCKED, their tickets locked the same way with their SLA rows read
+  in that statement, the breaches written in bulk (one INSERT of timeline events, one UPDATE of flags, one
   of timer outcomes) — `queries` is how many statements the whole sweep took; python_cpu_ms and
   db_cpu_ms are the CPU the bench process and its PostgreSQL backend spent on it (steadier than
   wall time on a shared machine);
-- plan: whether the claim used the partial index `slatimer_due_unfired` (EXPLAIN).
+- plan: whether the claim used the partial index `slatimer_due_unfired` (EXPLAIN);
+- gc_ms / full_gc: the CPU the garbage collector took during the sweep and its full collections.
+  Like a Celery worker (scrm.celery.gc_freeze_startup at start), the bench freezes what it loaded
+  before sweeping, so a full collection walks only what sweeps made; --no-gc-freeze leaves the
+  collector walking every object the process holds (~80 ms each time one lands in a sweep).
 
 With --escalate the due timers are escalation levels instead of breaches: each loads its ticket,
 finds its recipients (the tenant's managers), raises the priority and writes the outbox rows
@@ -24,6 +28,7 @@ in a beat worker that has swept before. Usage: DATABASE_URL=postgres://… pytho
 with --keep it is built once, left in place and reused: each run fires timers not fired before)."""
 
 import argparse
+import gc
 import time
 
 from common import bench_database, db_backend_pid, proc_cpu_seconds, report
@@ -68,6 +73,23 @@ def claim_plan(connection, now, batch):
 WARM_UP = 20
 
 
+class GcClock:
+    """CPU seconds the garbage collector spent since reset(), and its full collections."""
+
+    def __init__(self):
+        self.seconds, self.full, self.started = 0.0, 0, 0.0
+
+    def reset(self):
+        self.seconds, self.full = 0.0, 0
+
+    def callback(self, phase, info):
+        if phase == "start":
+            self.started = time.process_time()
+            return
+        self.seconds += time.process_time() - self.started
+        self.full += info["generation"] == 2
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--open", type=int, nargs="+", default=[10_000, 100_000, 1_000_000],
@@ -80,6 +102,8 @@ def main():
                         help="the due timers are escalation levels (recipients, priority, outbox) instead of breaches")
     parser.add_argument("--keep", action="store_true",
                         help="build in (or reuse) the database --db-name and leave it in place")
+    parser.add_argument("--no-gc-freeze", action="store_true",
+                        help="do not freeze the startup objects as a worker does (scrm.celery.gc_freeze_startup)")
     args = parser.parse_args()
 
     with bench_database(args.db_name, keep=args.keep) as connection:
@@ -118,6 +142,13 @@ def main():
                     {"after": 60, "to": "role", "role": Role.MANAGER, "channels": ["wecom"],
                      "actions": ["raise_priority"]}])
         warmed = False
+        collections = GcClock()
+        gc.callbacks.append(collections.callback)
+        if not args.no_gc_freeze:  # what a worker has done before its first task
+            from scrm.celery import app, gc_freeze_startup
+
+            app.loader.import_default_modules()  # every app's tasks (and what they import: URLconf, pypinyin)
+            gc_freeze_startup()
         for total in sorted(args.open):
             if total > built:
                 started = time.perf_counter()
@@ -147,6 +178,7 @@ def main():
                 # The sweep as beat runs it: the Celery task, called in-process.
                 backend = db_backend_pid(connection)
                 db_cpu0, cpu0 = proc_cpu_seconds(backend), time.process_time()
+                collections.reset()
                 with CaptureQueriesContext(connection) as queries:
                     t0 = time.perf_counter()
                     if args.profile:
@@ -170,7 +202,8 @@ def main():
                 report("sla_sweep", open=max(total, built), due=due, kind=kind, find_ms=round(find_ms, 1),
                        found=len(found), fired=counts.get("fired", 0), sweep_ms=round(sweep_ms),
                        python_cpu_ms=round(python_cpu_ms), db_cpu_ms=round(db_cpu_ms), queries=len(queries),
-                       per_timer_ms=round(sweep_ms / max(1, due), 3), claim_index=plan)
+                       per_timer_ms=round(sweep_ms / max(1, due), 3), claim_index=plan,
+                       gc_ms=round(collections.seconds * 1000, 1), full_gc=collections.full)
                 if args.verbose:
                     for q in queries.captured_queries:
                         print(f"  {q['time']}s {q['sql'][:150]}")

@@ -8,7 +8,12 @@ from django.urls import reverse
 from notifications.models import Event
 from notifications.subjects import SubjectKind
 
-from .models import TimelineEvent
+from .models import Priority, Status, TimelineEvent
+
+# Labels by value, made once: get_FOO_display() hashes every choice's lazy label on each call
+# (a translation lookup per choice), a cost paid twice per ticket when a sweep notifies 1,000.
+_STATUS_LABELS = dict(Status.choices)
+_PRIORITY_LABELS = dict(Priority.choices)
 
 
 def _name(user):
@@ -36,8 +41,8 @@ class TicketSubject(SubjectKind):
         return {
             "ticket_number": ticket.number,
             "ticket_title": ticket.title,
-            "ticket_status": ticket.get_status_display(),
-            "ticket_priority": ticket.get_priority_display(),
+            "ticket_status": str(_STATUS_LABELS.get(ticket.status, ticket.status)),
+            "ticket_priority": str(_PRIORITY_LABELS.get(ticket.priority, ticket.priority)),
             "customer_name": ticket.customer.name if ticket.customer_id else "",
             "store_name": ticket.store.name if ticket.store_id else "",
             "assignee_name": _name(ticket.assignee) if ticket.assignee_id else "",

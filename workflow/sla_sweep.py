@@ -4,9 +4,9 @@ The sweep works in batches. One transaction claims a batch of due, unfired timer
 `SELECT … FOR UPDATE SKIP LOCKED` on the partial index of due, unfired timers (so a second
 worker takes the next rows instead of waiting, and a row another worker committed as fired is
 re-checked and dropped), locks their tickets the same way (a ticket being changed right now
-keeps its timers for the next sweep rather than racing that change), loads what the levels need
-for the whole batch in a few queries (the SLA rows with their policies, the open tasks, every
-recipient), and writes the outcome in bulk: the timeline events in one INSERT, the breach flags
+keeps its timers for the next sweep rather than racing that change) and reads their SLA rows in
+that statement, loads what the levels need for the whole batch in a few queries (the policies,
+the open tasks, every recipient), and writes the outcome in bulk: the timeline events in one INSERT, the breach flags
 and the timers' outcomes in one UPDATE each. A worker killed mid-batch rolls its whole batch
 back, so the next sweep claims it again. Under the claim the sweep checks that each timer
 still means something (the ticket still open, not paused, the task still held by the same
@@ -94,8 +94,8 @@ def batch_fire(*, now: datetime.datetime, limit: int, counts: Counter, only: int
             fired_at__isnull=True, due_at__lte=now)
         if only is not None:
             rows = rows.filter(pk=only)
-        timers = list(rows.order_by("due_at", "pk")[:limit])
-        by_tenant: dict[int, list[SlaTimer]] = defaultdict(list)
+        timers = [_Due(*row) for row in rows.order_by("due_at", "pk").values_list(*_Due.COLUMNS)[:limit]]
+        by_tenant: dict[int, list[_Due]] = defaultdict(list)
         for timer in timers:
             by_tenant[timer.tenant_id].append(timer)
         for tenant_id, group in by_tenant.items():
@@ -104,10 +104,41 @@ def batch_fire(*, now: datetime.datetime, limit: int, counts: Counter, only: int
         return len(timers)
 
 
+class _Due:
+    """A claimed timer: the columns the sweep reads, and its task once loaded. Plain rows, not
+    SlaTimer instances: a batch holds a thousand, and building (then garbage-collecting) a model
+    instance each cost more than firing a breach."""
+
+    __slots__ = ("assignee_id_then", "kind", "level", "pk", "task", "task_id", "tenant_id", "ticket_id")
+    COLUMNS = ("pk", "tenant_id", "ticket_id", "task_id", "kind", "level", "assignee_id_then")
+
+    def __init__(self, pk, tenant_id, ticket_id, task_id, kind, level, assignee_id_then):
+        self.pk, self.tenant_id, self.ticket_id, self.task_id = pk, tenant_id, ticket_id, task_id
+        self.kind, self.level, self.assignee_id_then = kind, level, assignee_id_then
+        self.task: Task | None = None
+
+
+class _Clock:
+    """A ticket's SLA row as the sweep reads it (see _Due), with its policy attached."""
+
+    __slots__ = ("paused_at", "pk", "policy", "policy_id", "resolution_due_at", "resolved_at", "responded_at",
+                 "response_due_at", "tenant_id", "ticket_id")
+    # Read through the ticket (its reverse one-to-one `sla`), in the statement that locks it.
+    VIA_TICKET = ("sla__id", "sla__tenant_id", "pk", "sla__policy_id", "sla__response_due_at",
+                  "sla__resolution_due_at", "sla__responded_at", "sla__resolved_at", "sla__paused_at")
+
+    def __init__(self, pk, tenant_id, ticket_id, policy_id, response_due_at, resolution_due_at, responded_at,
+                 resolved_at, paused_at):
+        self.pk, self.tenant_id, self.ticket_id, self.policy_id = pk, tenant_id, ticket_id, policy_id
+        self.response_due_at, self.resolution_due_at = response_due_at, resolution_due_at
+        self.responded_at, self.resolved_at, self.paused_at = responded_at, resolved_at, paused_at
+        self.policy: SlaPolicy | None = None
+
+
 class _Batch:
     """One tenant's share of a claimed batch: loaded together, written together."""
 
-    def __init__(self, timers: list[SlaTimer], *, now: datetime.datetime, counts: Counter):
+    def __init__(self, timers: list[_Due], *, now: datetime.datetime, counts: Counter):
         self.timers, self.now, self.counts = timers, now, counts
         self.events: list[TimelineEvent] = []
         self.fired: list[int] = []
@@ -126,13 +157,18 @@ class _Batch:
     def run(self) -> None:
         ticket_ids = sorted({t.ticket_id for t in self.timers})
         # Lock the tickets without waiting: one being resolved or reassigned right now keeps its
-        # timers (unclaimed) for the next sweep, which then sees what that change did.
-        statuses = dict(Ticket.objects.select_for_update(skip_locked=True).filter(pk__in=ticket_ids)
-                        .order_by("pk").values_list("pk", "status"))
-        tslas = {s.ticket_id: s for s in TicketSla.objects.filter(ticket_id__in=list(statuses))}
+        # timers (unclaimed) for the next sweep, which then sees what that change did. Their SLA
+        # rows come in the same statement, joined, not locked.
+        statuses: dict[int, str] = {}
+        tslas: dict[int, _Clock] = {}
+        for status, *clock in (Ticket.objects.select_for_update(of=("self",), skip_locked=True)
+                               .filter(pk__in=ticket_ids).order_by("pk").values_list("status", *_Clock.VIA_TICKET)):
+            statuses[clock[2]] = status
+            if clock[0] is not None:
+                tslas[clock[2]] = _Clock(*clock)
         policies = SlaPolicy.objects.in_bulk({s.policy_id for s in tslas.values() if s.policy_id})
-        for row in tslas.values():
-            row.policy = policies.get(row.policy_id) if row.policy_id else None
+        for clock in tslas.values():
+            clock.policy = policies.get(clock.policy_id) if clock.policy_id else None
         # A breach needs only the ticket's status; what notifies or acts needs the ticket itself.
         heavy = {t.ticket_id for t in self.timers if t.kind not in _BREACHES and statuses.get(t.ticket_id) in _RUNNING}
         tickets = (Ticket.objects.select_related("tenant", "assignee", "customer", "store").in_bulk(heavy)
@@ -147,7 +183,7 @@ class _Batch:
                 tasks[one.pk] = one
                 if one.status == TaskStatus.OPEN and one.ticket_id in need_open:
                     first_open.setdefault(one.ticket_id, one)
-        live: list[tuple[SlaTimer, str, Ticket | None, TicketSla | None, Task | None]] = []
+        live: list[tuple[_Due, str, Ticket | None, _Clock | None, Task | None]] = []
         for timer in self.timers:
             status = statuses.get(timer.ticket_id)
             if status is None:
@@ -223,7 +259,7 @@ def _event_row_maker():
 _event_row = _event_row_maker()
 
 
-def _skip_reason(timer: SlaTimer, status: str, tsla: TicketSla | None) -> str:
+def _skip_reason(timer: _Due, status: str, tsla: _Clock | None) -> str:
     if status not in _RUNNING:
         return "not running"  # resolved, closed, cancelled — or waiting on the customer
     if tsla is not None and tsla.paused_at is not None:
@@ -245,7 +281,7 @@ def _skip_reason(timer: SlaTimer, status: str, tsla: TicketSla | None) -> str:
     return ""
 
 
-def _level(tsla: TicketSla | None, number: int) -> dict | None:
+def _level(tsla: _Clock | None, number: int) -> dict | None:
     levels = tsla.policy.escalations if tsla is not None and tsla.policy is not None else []
     return levels[number - 1] if 0 < number <= len(levels) else None
 
