@@ -1,5 +1,5 @@
 """Spare parts reservations per second (`spareparts.services.stock_reserve`: the ranking read, then
-one conditional UPDATE of the stock row and the ledger + reservation INSERTs in one transaction),
+one conditional UPDATE … RETURNING of the stock row and the ledger + reservation INSERTs in one transaction),
 from several worker processes (Python threads share one GIL: on 2 cores, processes are what lets
 the client side keep PostgreSQL busy), each with a few threads, each thread on its own connection.
 
@@ -22,6 +22,8 @@ import threading
 import time
 
 from common import ROOT, bench_database, db_backend_pid, proc_cpu_seconds, report
+
+os.environ.setdefault("DEBUG", "false")  # as in production: no query log
 
 
 def seed(parts_n, warehouses_n, per_part):

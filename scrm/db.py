@@ -1,4 +1,4 @@
-"""The two statements the ORM cannot say, kept in one place (DESIGN, "Speed without leaving Django"):
+"""The statements the ORM cannot say, kept in one place (DESIGN, "Speed without leaving Django"):
 
 - `insert_new(rows, key=)`: `INSERT … ON CONFLICT DO NOTHING RETURNING`, which says which rows
   went in, so a refused duplicate raises nothing and needs no savepoint to keep the caller's
@@ -7,6 +7,9 @@
 - `counter_increment(model, field=, **where)`: `UPDATE … SET n = n + 1 … RETURNING n`, a counter
   bumped and read in one statement that holds the row lock to the end of the transaction
   (ticket numbers). `update(n=F("n") + 1)` needs a second statement to read the value back.
+  `counter_add(model, field=, by=, within=, returning=, **where)` is the general form: add any
+  amount, only while the new value stays within another column of the row (stock reserved
+  within on hand), and read back the columns the caller needs (spare parts reservations).
 
 Everything else is written and read through the ORM. The INSERT is the ORM's own (its insert
 compiler, with the conflict clause and RETURNING bulk_create leaves out), so defaults, `pre_save`
@@ -124,32 +127,55 @@ def counter_increment(model, *, field, **where):
     ends, so concurrent callers queue and never read the same value. One statement (`UPDATE …
     RETURNING`) where the database has it, else SELECT … FOR UPDATE and UPDATE. A tenant-owned
     model needs `tenant` (an id) in `where`, inside that tenant's scope."""
-    _refuse_listened(model, "counter_increment")
+    row = counter_add(model, field=field, by=1, returning=(field,), **where)
+    return None if row is None else row[0]
+
+
+def counter_add(model, *, field, by, within=None, returning=(), **where):
+    """Add `by` to `field` of the one row that `where` (field=value equalities) picks — only if
+    the new value stays at most the row's `within` column, when one is named (a reservation
+    within what is on hand) — and return the `returning` columns as they are after the change,
+    as a tuple; None when no row matches or the bound refused (nothing changed). Same lock,
+    statement and fallback as `counter_increment`: the row stays locked to the end of the
+    caller's transaction, and a concurrent adder blocks, then PostgreSQL re-checks the bound on
+    the committed row, so the answer says who got it."""
+    _refuse_listened(model, "counter_add")
     opts = model._meta
     if _tenant_owned(model):
         if "tenant" not in where:
-            raise ValueError(f"counter_increment of {model.__name__} needs the tenant")
+            raise ValueError(f"counter_add of {model.__name__} needs the tenant")
         _check_in_scope(model, getattr(where["tenant"], "pk", where["tenant"]))
     alias = router.db_for_write(model)
     connection = connections[alias]
     counter = opts.get_field(field)
+    bound = opts.get_field(within) if within is not None else None
+    columns = [opts.get_field(name) for name in returning]
+    by = int(by)
     if connection.vendor not in ("postgresql", "sqlite") or not connection.features.can_return_columns_from_insert:
-        found = (opts.default_manager.db_manager(alias).select_for_update().filter(**where)
-                 .values_list("pk", field).first())
-        if found is None:
+        manager = opts.default_manager.db_manager(alias)
+        names = [field, bound.name if bound else field, *(f.name for f in columns)]
+        found = manager.select_for_update().filter(**where).values_list("pk", *names).first()
+        if found is None or (bound is not None and found[1] + by > found[2]):
             return None
-        opts.default_manager.db_manager(alias).filter(pk=found[0]).update(**{field: F(field) + 1})
-        return found[1] + 1
+        manager.filter(pk=found[0]).update(**{field: F(field) + by})
+        # The row is locked: what was read is what the UPDATE left, but for the counter itself.
+        return tuple(found[1] + by if f is counter else value for f, value in zip(columns, found[3:], strict=True))
     quote = connection.ops.quote_name
-    conditions, params = [], []
+    conditions, params = [], [by]
     for name, value in where.items():
-        target = opts.get_field(name)
+        target = opts.pk if name == "pk" else opts.get_field(name)
         conditions.append(f"{quote(target.column)} = %s")
         params.append(target.get_db_prep_value(getattr(value, "pk", value), connection))
     column = quote(counter.column)
-    sql = (f"UPDATE {quote(opts.db_table)} SET {column} = {column} + 1 "  # noqa: S608 (names from the model)
-           f"WHERE {' AND '.join(conditions)} RETURNING {column}")
+    if bound is not None:
+        conditions.append(f"{column} + %s <= {quote(bound.column)}")
+        params.append(by)
+    back = ", ".join(quote(f.column) for f in columns) or quote(opts.pk.column)
+    sql = (f"UPDATE {quote(opts.db_table)} SET {column} = {column} + %s "  # noqa: S608 (names from the model)
+           f"WHERE {' AND '.join(conditions)} RETURNING {back}")
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    return row[0] if row else None
+    if row is None:
+        return None
+    return tuple(row) if columns else ()

@@ -203,13 +203,15 @@ def warehouse_depots() -> dict[int, Depot]:
 def stock_candidates(*, part: Part, quantity: int, engineer_id: int | None = None) -> list[Place]:
     """The warehouses that could serve a reservation of `quantity` of `part` right now (free stock
     enough; active; not another engineer's van), as Places for the nearest-first ranking. One
-    query on the part's stock rows (the warehouses come from the cache), no lock: the
-    reservation's conditional UPDATE re-checks the level."""
+    query on the part's stock rows (the warehouses come from the cache; a part is stocked in a
+    few of them, so the free quantity is compared here rather than built into the query), no
+    lock: the reservation's conditional UPDATE re-checks the level."""
     depots = warehouse_depots()
     places = []
-    for stock_id, w_id, on_hand, reserved in Stock.objects.filter(
-            part_id=part.pk, on_hand__gte=F("reserved") + quantity).values_list(
+    for stock_id, w_id, on_hand, reserved in Stock.objects.filter(part_id=part.pk).values_list(
             "id", "warehouse_id", "on_hand", "reserved"):
+        if on_hand - reserved < quantity:
+            continue
         depot = depots.get(w_id)
         other_van = depot is not None and depot.kind == WarehouseKind.VAN and (
             engineer_id is None or depot.owner_id != engineer_id)

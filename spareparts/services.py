@@ -10,12 +10,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from notifications.services import event_emit
 from scrm.config_cache import config_pinned
+from scrm.db import counter_add
 from scrm.models import Membership
 
 from . import selectors
@@ -289,22 +290,22 @@ def _out_of_stock(part: Part, quantity: int, ranked) -> ValidationError:
         % {"part": part.name, "qty": quantity, "warehouse": nearest.place.name, "others": others})
 
 
-def _reserve_take(*, stock_id: int, part: Part, quantity: int) -> bool | None:
-    """Reserve `quantity` on one stock row if it still has them free: one conditional UPDATE
-    (`F()`, WHERE available ≥ quantity). Its row lock lasts until commit; a concurrent reserver
-    blocks, then PostgreSQL re-checks the WHERE on the row as committed, so the row count says
-    who got the units. Returns None when they went meanwhile (nothing written), else whether this
-    reservation took the level below the part's reorder point: a second conditional UPDATE flips
-    `low_alerted` under the same lock, so exactly one reservation sees each crossing — and parts
-    without a reorder point skip it."""
-    taken = Stock.objects.filter(pk=stock_id, on_hand__gte=F("reserved") + quantity).update(
-        reserved=F("reserved") + quantity)
-    if not taken:
+def _reserve_take(*, stock_id: int, tenant_id: int, part: Part, quantity: int) -> bool | None:
+    """Reserve `quantity` on one stock row if it still has them free: one `UPDATE … SET reserved =
+    reserved + q WHERE reserved + q <= on_hand RETURNING` (`scrm.db.counter_add`). Its row lock
+    lasts until commit; a concurrent reserver blocks, then PostgreSQL re-checks the bound on the
+    row as committed, so the answer says who got the units. Returns None when they went meanwhile
+    (nothing written), else whether this reservation took the level below the part's reorder
+    point: the row comes back under our lock, so only a reservation that crosses it flips
+    `low_alerted` (a second conditional UPDATE) — exactly one sees each crossing."""
+    row = counter_add(Stock, field="reserved", by=quantity, within="on_hand",
+                      returning=("on_hand", "reserved", "low_alerted"), pk=stock_id, tenant=tenant_id)
+    if row is None:
         return None
-    if part.reorder_point <= 0:
+    on_hand, reserved, alerted = row
+    if part.reorder_point <= 0 or alerted or on_hand - reserved >= part.reorder_point:
         return False
-    return bool(Stock.objects.filter(pk=stock_id, low_alerted=False,
-                                     on_hand__lt=F("reserved") + part.reorder_point).update(low_alerted=True))
+    return bool(Stock.objects.filter(pk=stock_id, low_alerted=False).update(low_alerted=True))
 
 
 def _reserve_one(*, ticket, part: Part, quantity: int, places, origin, region_id, actor,
@@ -316,7 +317,7 @@ def _reserve_one(*, ticket, part: Part, quantity: int, places, origin, region_id
     for r in places_rank(places, origin=origin, region_id=region_id):
         place = r.place
         assert place.stock_id is not None
-        crossed = _reserve_take(stock_id=place.stock_id, part=part, quantity=quantity)
+        crossed = _reserve_take(stock_id=place.stock_id, tenant_id=ticket.tenant_id, part=part, quantity=quantity)
         if crossed is None:  # another ticket took them between the read and the UPDATE
             continue
         movement = Movement(tenant_id=ticket.tenant_id, warehouse_id=place.id, part_id=part.pk,
@@ -354,9 +355,10 @@ def stock_reserve(*, ticket, part: Part, quantity: Any, actor, node_key: str = "
         made = _reserve_one(ticket=ticket, part=part, quantity=quantity, places=places, origin=origin,
                             region_id=region_id, actor=actor, node_key=node_key)
         if made is not None:
-            # bulk_create: the plain INSERT, without save()'s signals (nothing listens to these).
-            Movement.objects.bulk_create([made[0]])
-            reservation = Reservation.objects.bulk_create([made[1]])[0]
+            # One row each: save() is the plain INSERT, with less to build than a bulk_create of one.
+            made[0].save(force_insert=True)
+            reservation = made[1]
+            reservation.save(force_insert=True)
     if made is None:
         raise _out_of_stock_for(ticket, part, quantity, origin, region_id)
     return reservation

@@ -263,10 +263,11 @@ def test_a_reservation_is_two_reads_one_update_and_two_inserts(scope_a, lib, rep
     assert [q.split()[0] for q in sql] == ["SELECT", "SELECT", "UPDATE", "INSERT", "INSERT"]
     assert "config_stamp" in sql[0] and "JOIN" not in sql[1]
     assert level(lib["hangzhou"], part) == (10, 1) and selectors.ledger_mismatches() == []
-    # A part with a reorder point: one more conditional UPDATE (did this one cross it?), nothing else
-    # while the level stays above the point.
+    assert "RETURNING" in sql[2] and '"on_hand"' in sql[2]  # the level comes back with the UPDATE
+    # A part with a reorder point: the same five while the level stays above the point (the UPDATE
+    # returns the level, so only a crossing costs a statement more).
     services.stock_receive(warehouse=lib["hangzhou"], part=lib["compressor"], quantity=10, actor=None)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         services.stock_reserve(ticket=ticket, part=lib["compressor"], quantity=1, actor=None)
 
 
@@ -335,3 +336,30 @@ def test_a_warehouse_change_reaches_the_cached_reservation_path(scope_a, lib, st
     assert lib["van"].pk not in {p.id for p in selectors.stock_candidates(part=part, quantity=1,
                                                                           engineer_id=staff["agent"].pk)}
     assert selectors.ledger_mismatches() == []
+
+
+@pytest.mark.parametrize("vendor", ["native", "mysql"])
+def test_counter_add_reserves_within_on_hand_and_returns_the_level(scope_a, lib, monkeypatch, vendor):
+    # scrm.db.counter_add as the reservation uses it: one UPDATE … RETURNING where the database
+    # has it; elsewhere (MySQL) SELECT … FOR UPDATE, then UPDATE — the same answers either way.
+    from django.db import connection
+
+    from scrm.db import counter_add
+
+    services.stock_receive(warehouse=lib["hangzhou"], part=lib["filter"], quantity=5, actor=None)
+    stock = Stock.objects.get(warehouse=lib["hangzhou"], part=lib["filter"])
+    if vendor == "mysql":
+        monkeypatch.setattr(connection, "vendor", "mysql")
+
+    def add(n, **where):
+        return counter_add(Stock, field="reserved", by=n, within="on_hand", returning=("on_hand", "reserved"),
+                           **({"pk": stock.pk, "tenant": scope_a.pk} | where))
+
+    assert add(3) == (5, 3)
+    assert add(3) is None  # 6 > 5 on hand: refused, nothing changed
+    assert add(2) == (5, 5)
+    assert add(1) is None
+    assert add(1, pk=stock.pk + 1000) is None  # no such row
+    assert level(lib["hangzhou"], lib["filter"]) == (5, 5)
+    with pytest.raises(ValueError, match="needs the tenant"):
+        counter_add(Stock, field="reserved", by=1, within="on_hand", pk=stock.pk)
