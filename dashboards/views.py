@@ -163,23 +163,25 @@ class DashboardView(StaffView):
 
         def draw():
             built, intake = charts.dashboard_charts(user=user, filters=filters)
-            html = render_to_string("dashboards/_charts.html", {"charts": built, "query": query})
+            html = render_to_string("dashboards/_dashboard_body.html", {
+                "charts": built, "query": query, "csat": selectors.csat_summary(user=user, filters=filters),
+                "repeats": selectors.repeat_requests(user=user, filters=filters)})
             return html, sum(sum(v) for v in intake.get("series", {}).values()), intake.get("as_of")
 
-        # The chart cards as drawn (data, tables and all), shared by everyone of the same scope
-        # and filters until the next roll-up (dashboards.cache): drawing twelve charts' tables
-        # costs more than reading the roll-ups behind them.
+        # The cards as drawn (the charts' data and tables, repeat requests, satisfaction), shared
+        # by everyone of the same scope and filters until the next roll-up or rating
+        # (dashboards.cache): drawing twelve charts' tables costs more than reading the roll-ups.
         html, intake_total, as_of = dash_cache.cached(
-            "dashboard-charts", user=user, parts=(filters, query), depends=(dash_cache.ROLLUP,),
+            "dashboard-body", user=user, parts=(filters, query), depends=(dash_cache.ROLLUP, dash_cache.RATINGS),
             ttl=dash_cache.ROLLUP_TTL, compute=draw)
         context = {
             "filter_form": filter_form, "filters": filters, "query": query,
-            "chart_cards": mark_safe(html),  # noqa: S308  (our own template's output)
-            # The charts themselves are built again only when something reads them (tests do).
-            "charts": SimpleLazyObject(lambda: charts.dashboard_charts(user=user, filters=filters)[0]),
+            "body": mark_safe(html),  # noqa: S308  (our own template's output)
             "intake_total": intake_total, "as_of": as_of,
-            "csat": selectors.csat_summary(user=user, filters=filters),
-            "repeats": selectors.repeat_requests(user=user, filters=filters),
+            # What the cards show, read again only when something reads them (tests do).
+            "charts": SimpleLazyObject(lambda: charts.dashboard_charts(user=user, filters=filters)[0]),
+            "csat": SimpleLazyObject(lambda: selectors.csat_summary(user=user, filters=filters)),
+            "repeats": SimpleLazyObject(lambda: selectors.repeat_requests(user=user, filters=filters)),
         }
         return render(request, "dashboards/dashboard.html", context, status=status)
 
