@@ -37,10 +37,16 @@ class WorkbenchView(StaffView):
         role = membership.role if membership is not None else ("admin" if request.user.is_superuser else "")
         context = {"role": role, "now": timezone.now()}
         if role in MANAGER_ROLES or request.user.is_superuser:
-            figures = selectors.manager_figures(user=request.user)
-            figures["avg_resolution_text"] = charts.duration_text(figures["avg_resolution"])
-            figures["avg_first_response_text"] = charts.duration_text(figures["avg_first_response"])
-            context["figures"] = figures
+            def draw():
+                figures = selectors.manager_figures(user=request.user)
+                figures["avg_resolution_text"] = charts.duration_text(figures["avg_resolution"])
+                figures["avg_first_response_text"] = charts.duration_text(figures["avg_first_response"])
+                return render_to_string("dashboards/_figures.html", {"figures": figures})
+
+            # The figures row as drawn, shared like the figures themselves (dashboards.cache).
+            context["figures_row"] = mark_safe(dash_cache.cached(  # noqa: S308  (our own template's output)
+                "workbench-figures", user=request.user, parts=(), depends=(dash_cache.LIVE, dash_cache.ROLLUP),
+                ttl=dash_cache.FIGURES_TTL, compute=draw))
             context["queue"] = selectors.agent_queue(user=request.user, limit=5)
         elif role == Role.ENGINEER:
             context["today"] = selectors.engineer_today(user=request.user)
