@@ -23,7 +23,9 @@ transaction that saves a ticket, its task and its SLA clock replaces the stamp o
 (and once more only if it reads this cache in between), not once per row.
 An entry whose stamps differ from the current ones is recomputed. Time alone moves some figures
 (a ticket falls overdue without any write; bulk writes send no signal), so every entry also
-expires after its time to live. Reading an entry costs one round trip (stamps and entry in one
+expires after its time to live: then one request draws its successor while the others go on
+serving it for at most one more TTL (30 s at most), so a page's clients do not all recompute at
+once. Reading an entry costs one round trip (stamps and entry in one
 get_many)."""
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -58,6 +61,7 @@ FIGURES_TTL = 30
 BOARD_TTL = 5
 ROLLUP_TTL = 300
 CHOICES_TTL = 300  # the filter forms: every change that moves them replaces a stamp
+GRACE = 30  # at most this long (and at most one TTL) past its time an entry is served while redrawn
 
 PREFIX = "dash"
 T = TypeVar("T")
@@ -115,11 +119,19 @@ def cached(name: str, *, user: Any, parts: Iterable[Any], depends: tuple[str, ..
     found = cache.get_many([*stamp_keys, key])
     stamps = _stamps_current(stamp_keys, found)
     entry = found.get(key)
-    if entry is not None and entry[0] == stamps:
+    fresh_until = entry[2] if entry is not None and len(entry) == 3 else 0.0
+    # Past its time to live one request draws the successor while the others keep serving this
+    # copy (for at most a grace period more): not every client at once.
+    if entry is not None and entry[0] == stamps and (
+            time.time() < fresh_until or not cache.add(f"{key}:drawing", 1, timeout=_grace(ttl))):
         return entry[1]
     value = compute()
-    cache.set(key, (stamps, value), timeout=ttl)
+    cache.set(key, (stamps, value, time.time() + ttl), timeout=ttl + _grace(ttl))
     return value
+
+
+def _grace(ttl: int) -> int:
+    return min(ttl, GRACE)
 
 
 def cached_selector(name: str, *, depends: tuple[str, ...], ttl: int) -> Callable[[Callable[..., T]], Callable[..., T]]:

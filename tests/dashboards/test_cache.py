@@ -129,6 +129,28 @@ def test_an_entry_expires_after_its_time_to_live(scope_a, staff):
     assert read("third") == "third"
 
 
+def test_past_its_time_one_request_redraws_while_the_others_serve_the_old_copy(scope_a, staff):
+    """A page's clients do not all recompute when its entry's time is up: the first draws the
+    successor, a request arriving meanwhile still gets the old copy. Real time, as above."""
+    def read(value, compute=None):
+        return cached("probe-grace", user=staff["manager"], parts=(), depends=(LIVE,), ttl=1,
+                      compute=compute or (lambda: value))
+
+    assert read("first") == "first"
+    time.sleep(1.2)
+    meanwhile = []
+
+    def draw():
+        meanwhile.append(read("drawn twice"))  # another request, while this one draws
+        return "second"
+
+    assert read("", compute=draw) == "second"
+    assert meanwhile == ["first"]
+    assert read("third") == "second"
+    stamp_bump(scope_a.pk, LIVE)  # a change is never served from the old copy
+    assert read("after the change") == "after the change"
+
+
 def test_an_explicit_clock_is_never_cached(scope_a, staff, file_ticket, places, django_assert_max_num_queries):
     file_ticket(places["xuhui"])
     manager_figures(user=staff["manager"])
