@@ -47,12 +47,25 @@ class WorkbenchView(StaffView):
             context["figures_row"] = mark_safe(dash_cache.cached(  # noqa: S308  (our own template's output)
                 "workbench-figures", user=request.user, parts=(), depends=(dash_cache.LIVE, dash_cache.ROLLUP),
                 ttl=dash_cache.FIGURES_TTL, compute=draw))
-            context["queue"] = selectors.agent_queue(user=request.user, limit=5)
+            context["queue"] = _queue(request.user, limit=5)
         elif role == Role.ENGINEER:
             context["today"] = selectors.engineer_today(user=request.user)
         else:
-            context["queue"] = selectors.agent_queue(user=request.user)
+            context["queue"] = _queue(request.user)
         return render(request, "dashboards/workbench.html", context)
+
+
+def _queue(user, limit=10):
+    """The user's own open tasks, and today's intake card as drawn — shared by their scope for
+    as long as the figures (dashboards.cache)."""
+    def draw():
+        intake = selectors.today_intake(user=user, limit=limit)
+        return render_to_string("dashboards/_intake.html", {"intake": intake}), intake["intake_total"]
+
+    html, total = dash_cache.cached("workbench-intake", user=user, parts=(limit,), depends=(dash_cache.LIVE,),
+                                    ttl=dash_cache.FIGURES_TTL, compute=draw)
+    return {**selectors.agent_tasks(user=user, limit=limit), "intake_total": total,
+            "intake_card": mark_safe(html)}  # noqa: S308  (our own template's output)
 
 
 def _filters_drawn(request, name, make_form, *, unknown_group=False, **shown):
