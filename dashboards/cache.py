@@ -10,21 +10,30 @@ language and the local day; and it is stored beside the stamps it depends on:
   (the 工作台's live figures, the board);
 * `ROLLUP`: the daily roll-ups — replaced by every roll-up refresh or backfill (the dashboard);
 * `RATINGS`: satisfaction ratings — replaced when one is saved or deleted (the dashboard's CSAT);
-* `GRANTS` (not per tenant): memberships, region and store grants, home stores, regions and
-  stores — replaced when one changes, which moves a regional manager's scope.
+* `CHOICES`: ticket templates — replaced when one is saved or deleted (the filter forms' choices);
+* `GRANTS` (not per tenant): memberships, region and store grants, home stores, regions, stores
+  and users — replaced when one changes, which moves a regional manager's scope or a handler's
+  name (a sign-in, which saves only `last_login`, is no change).
 
 A stamp is a random token (never a counter a rolled-back change or a reused tenant id could meet
-again), replaced at once and once more after the commit: a read between the two may have cached
-figures from before the commit under the first new token, and the second makes them unreachable.
+again), replaced before the changing transaction's own next read of this cache (so it never reads
+figures from before its change) and once more after the commit: another process's read before the
+commit may have cached figures from before it, and the second token makes them unreachable. A
+transaction that saves a ticket, its task and its SLA clock replaces the stamp once after the commit
+(and once more only if it reads this cache in between), not once per row.
 An entry whose stamps differ from the current ones is recomputed. Time alone moves some figures
 (a ticket falls overdue without any write; bulk writes send no signal), so every entry also
-expires after its time to live. Reading an entry costs one round trip (stamps and entry in one
+expires after its time to live: then one request draws its successor while the others go on
+serving it for at most one more TTL (30 s at most), so a page's clients do not all recompute at
+once. Reading an entry costs one round trip (stamps and entry in one
 get_many)."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -42,6 +51,7 @@ from scrm.selectors import membership_current
 LIVE = "live"
 ROLLUP = "rollup"
 RATINGS = "ratings"
+CHOICES = "choices"
 GRANTS = "grants"
 
 # Times to live in seconds. The 工作台's live figures: half a minute (SLA figures move with the
@@ -50,6 +60,8 @@ GRANTS = "grants"
 FIGURES_TTL = 30
 BOARD_TTL = 5
 ROLLUP_TTL = 300
+CHOICES_TTL = 300  # the filter forms: every change that moves them replaces a stamp
+GRACE = 30  # at most this long (and at most one TTL) past its time an entry is served while redrawn
 
 PREFIX = "dash"
 T = TypeVar("T")
@@ -103,14 +115,23 @@ def cached(name: str, *, user: Any, parts: Iterable[Any], depends: tuple[str, ..
     description = repr((name, scope, tuple(parts), translation.get_language(), str(now.tzinfo), now.date()))
     key = f"{PREFIX}:{tenant_id}:{name}:{hashlib.sha256(description.encode()).hexdigest()[:32]}"
     stamp_keys = [_stamp_key(None if dep == GRANTS else tenant_id, dep) for dep in (*depends, GRANTS)]
+    _replace_pending()
     found = cache.get_many([*stamp_keys, key])
     stamps = _stamps_current(stamp_keys, found)
     entry = found.get(key)
-    if entry is not None and entry[0] == stamps:
+    fresh_until = entry[2] if entry is not None and len(entry) == 3 else 0.0
+    # Past its time to live one request draws the successor while the others keep serving this
+    # copy (for at most a grace period more): not every client at once.
+    if entry is not None and entry[0] == stamps and (
+            time.time() < fresh_until or not cache.add(f"{key}:drawing", 1, timeout=_grace(ttl))):
         return entry[1]
     value = compute()
-    cache.set(key, (stamps, value), timeout=ttl)
+    cache.set(key, (stamps, value, time.time() + ttl), timeout=ttl + _grace(ttl))
     return value
+
+
+def _grace(ttl: int) -> int:
+    return min(ttl, GRACE)
 
 
 def cached_selector(name: str, *, depends: tuple[str, ...], ttl: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
@@ -129,17 +150,51 @@ def cached_selector(name: str, *, depends: tuple[str, ...], ttl: int) -> Callabl
     return wrap
 
 
+class _Pending(threading.local):
+    """This thread's stamps changed by its open transaction: `before_read` to replace before its
+    next read of this cache, `after_commit` to replace once the transaction commits. A rolled-back
+    transaction may leave keys behind: replacing them later costs a needless recompute, never a
+    stale read."""
+
+    def __init__(self) -> None:
+        self.before_read: set[str] = set()
+        self.after_commit: set[str] = set()
+
+
+_pending = _Pending()
+
+
+def _replace(keys: Iterable[str]) -> None:
+    cache.set_many({key: uuid.uuid4().hex for key in keys}, timeout=None)
+
+
+def _replace_pending() -> None:
+    if _pending.before_read:
+        _replace(_pending.before_read)
+        _pending.before_read.clear()
+
+
+def _replace_after_commit() -> None:
+    # Each stamp_bump of the transaction queued this; the first to run replaces them all.
+    if _pending.after_commit:
+        _replace(_pending.after_commit)
+        _pending.after_commit.clear()
+        _pending.before_read.clear()
+
+
 def stamp_bump(tenant_id: int | None, *names: str) -> None:
-    """Replace these stamps of a tenant (None: the global GRANTS) now and again after the commit."""
+    """Replace these stamps of a tenant (None: the global GRANTS): outside a transaction now;
+    inside one before its own next read of this cache and again after the commit, each stamp
+    once however many rows the transaction saves."""
     keys = [_stamp_key(None if name == GRANTS else tenant_id, name) for name in names]
     if not keys or (tenant_id is None and any(name != GRANTS for name in names)):
         return
-
-    def replace() -> None:
-        cache.set_many({key: uuid.uuid4().hex for key in keys}, timeout=None)
-
-    replace()
-    transaction.on_commit(replace)
+    if not transaction.get_connection().in_atomic_block:
+        _replace(keys)
+        return
+    _pending.before_read.update(keys)
+    _pending.after_commit.update(keys)
+    transaction.on_commit(_replace_after_commit)
 
 
 def _receiver(*names: str) -> Callable[..., None]:
@@ -153,16 +208,26 @@ def _receiver(*names: str) -> Callable[..., None]:
 _live_changed = _receiver(LIVE)
 _ratings_changed = _receiver(RATINGS)
 _grants_changed = _receiver(GRANTS)
+_choices_changed = _receiver(CHOICES)
+
+
+def _on_user_saved(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+    # A name shows in the handler filter and columns; a sign-in saves only last_login.
+    if kwargs.get("raw") or (update_fields is not None and set(update_fields) <= {"last_login"}):
+        return
+    stamp_bump(None, GRANTS)
 
 
 def _on_tenant_saved(sender: Any, instance: Any, created: bool = False, **kwargs: Any) -> None:
     # A new tenant starts with fresh stamps: nothing cached under a reused id can match.
     if created and not kwargs.get("raw"):
-        stamp_bump(instance.pk, LIVE, ROLLUP, RATINGS)
+        stamp_bump(instance.pk, LIVE, ROLLUP, RATINGS, CHOICES)
 
 
 def cache_watch() -> None:
     """Connect the receivers that replace the stamps (dashboards' AppConfig.ready)."""
+    from django.contrib.auth import get_user_model
+
     from scrm.models import (
         Membership,
         Region,
@@ -172,7 +237,7 @@ def cache_watch() -> None:
         StoreUserObjectPermission,
         Tenant,
     )
-    from tickets.models import SatisfactionRating, Ticket
+    from tickets.models import SatisfactionRating, Ticket, TicketTemplate
     from workflow.models import Task, TicketSla
 
     for model in (Ticket, Task, TicketSla):
@@ -183,4 +248,8 @@ def cache_watch() -> None:
     for grant in (Membership, RegionUserObjectPermission, StoreUserObjectPermission, StaffProfile, Region, Store):
         post_save.connect(_grants_changed, sender=grant, dispatch_uid=f"dash-grants-save-{grant._meta.label}")
         post_delete.connect(_grants_changed, sender=grant, dispatch_uid=f"dash-grants-delete-{grant._meta.label}")
+    post_save.connect(_choices_changed, sender=TicketTemplate, dispatch_uid="dash-choices-save")
+    post_delete.connect(_choices_changed, sender=TicketTemplate, dispatch_uid="dash-choices-delete")
+    post_save.connect(_on_user_saved, sender=get_user_model(), dispatch_uid="dash-grants-user-save")
+    post_delete.connect(_grants_changed, sender=get_user_model(), dispatch_uid="dash-grants-user-delete")
     post_save.connect(_on_tenant_saved, sender=Tenant, dispatch_uid="dash-tenant-created")

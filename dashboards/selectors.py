@@ -171,8 +171,17 @@ def manager_figures(*, user: Any, now: datetime.datetime | None = None) -> dict[
 
 def agent_queue(*, user: Any, limit: int = 10) -> dict[str, Any]:
     """An agent's 工作台: their open tasks (and their count), and today's intake by status."""
-    tasks = tasks_mine(user=user)
-    return {"tasks": list(tasks[:limit]), "task_count": tasks.count(), **today_intake(user=user, limit=limit)}
+    return {**agent_tasks(user=user, limit=limit), **today_intake(user=user, limit=limit)}
+
+
+def agent_tasks(*, user: Any, limit: int = 10) -> dict[str, Any]:
+    """The user's newest-due `limit` open tasks and their count (no count query when they fit)."""
+    # Through the ids: tasks_mine's DISTINCT over every column of five joined tables cost more to
+    # plan than to run; the queue shows only these columns.
+    tasks = Task.objects.filter(pk__in=tasks_mine(user=user).order_by().values("pk"))
+    listed = list(tasks.select_related("ticket").order_by("due_at", "id").only(
+        "id", "ticket_id", "node_name", "due_at", "ticket__id", "ticket__number", "ticket__title")[:limit])
+    return {"tasks": listed, "task_count": len(listed) if len(listed) < limit else tasks.count()}
 
 
 @cached_selector("intake-today", depends=(LIVE,), ttl=FIGURES_TTL)

@@ -37,23 +37,57 @@ class WorkbenchView(StaffView):
         role = membership.role if membership is not None else ("admin" if request.user.is_superuser else "")
         context = {"role": role, "now": timezone.now()}
         if role in MANAGER_ROLES or request.user.is_superuser:
-            figures = selectors.manager_figures(user=request.user)
-            figures["avg_resolution_text"] = charts.duration_text(figures["avg_resolution"])
-            figures["avg_first_response_text"] = charts.duration_text(figures["avg_first_response"])
-            context["figures"] = figures
-            context["queue"] = selectors.agent_queue(user=request.user, limit=5)
+            def draw():
+                figures = selectors.manager_figures(user=request.user)
+                figures["avg_resolution_text"] = charts.duration_text(figures["avg_resolution"])
+                figures["avg_first_response_text"] = charts.duration_text(figures["avg_first_response"])
+                return render_to_string("dashboards/_figures.html", {"figures": figures})
+
+            # The figures row as drawn, shared like the figures themselves (dashboards.cache).
+            context["figures_row"] = mark_safe(dash_cache.cached(  # noqa: S308  (our own template's output)
+                "workbench-figures", user=request.user, parts=(), depends=(dash_cache.LIVE, dash_cache.ROLLUP),
+                ttl=dash_cache.FIGURES_TTL, compute=draw))
+            context["queue"] = _queue(request.user, limit=5)
         elif role == Role.ENGINEER:
             context["today"] = selectors.engineer_today(user=request.user)
         else:
-            context["queue"] = selectors.agent_queue(user=request.user)
+            context["queue"] = _queue(request.user)
         return render(request, "dashboards/workbench.html", context)
 
 
-def _filter_form(request, form_class=FilterForm):
-    form = form_class(request.GET or None)
-    if form.is_bound and not form.is_valid():
-        return form, selectors.TicketFilters(), 400
-    return form, form.filters() if form.is_bound else selectors.TicketFilters(), 200
+def _queue(user, limit=10):
+    """The user's own open tasks, and today's intake card as drawn — shared by their scope for
+    as long as the figures (dashboards.cache)."""
+    def draw():
+        intake = selectors.today_intake(user=user, limit=limit)
+        return render_to_string("dashboards/_intake.html", {"intake": intake}), intake["intake_total"]
+
+    html, total = dash_cache.cached("workbench-intake", user=user, parts=(limit,), depends=(dash_cache.LIVE,),
+                                    ttl=dash_cache.FIGURES_TTL, compute=draw)
+    return {**selectors.agent_tasks(user=user, limit=limit), "intake_total": total,
+            "intake_card": mark_safe(html)}  # noqa: S308  (our own template's output)
+
+
+def _filters_drawn(request, name, make_form, *, unknown_group=False, **shown):
+    """The page's filter form as drawn (dashboards/_filters.html with `shown`), its filters and
+    the status to answer with (400 when a filter is refused: the form says which), shared through
+    dashboards.cache by everyone of the same scope asking with the same query: building the
+    form's choices and drawing its selects cost more than the rest of the page."""
+    def draw():
+        form = make_form()
+        if form.is_bound and not form.is_valid():
+            filters, status = selectors.TicketFilters(), 400
+        else:
+            filters, status = form.filters() if form.is_bound else selectors.TicketFilters(), 200
+        if unknown_group:
+            form.add_error(None, _("Unknown grouping."))
+            status = 400
+        return render_to_string("dashboards/_filters.html", {"form": form, **shown}), filters, status
+
+    html, filters, status = dash_cache.cached(
+        name, user=request.user, parts=(sorted(request.GET.lists()), unknown_group, sorted(shown.items())),
+        depends=(dash_cache.CHOICES,), ttl=dash_cache.CHOICES_TTL, compute=draw)
+    return mark_safe(html), filters, status  # noqa: S308  (our own template's output)
 
 
 class BoardView(StaffView):
@@ -62,11 +96,12 @@ class BoardView(StaffView):
     permission = "tickets.view_ticket"
 
     def get(self, request):
-        form, filters, status = _filter_form(request)
         group = request.GET.get("group", "status")
-        if group not in dict(GROUPS):
-            group, status = "status", 400
-            form.add_error(None, _("Unknown grouping."))
+        unknown_group = group not in dict(GROUPS)
+        if unknown_group:
+            group = "status"
+        filter_form, filters, status = _filters_drawn(
+            request, "board-filters", lambda: FilterForm(request.GET or None), unknown_group=unknown_group, group=group)
         # Read only when the columns are drawn (not when they come from the cache below).
         data = SimpleLazyObject(lambda: selectors.board(user=request.user, filters=filters, group=group))
         can_transfer = group == "handler" and request.user.has_perm("tickets.change_ticket")
@@ -74,9 +109,9 @@ class BoardView(StaffView):
         # The ticket list's own filters, for each column's "see the list" link.
         list_query = urlencode({key: value for key, value in (
             ("store", filters.store_id), ("template", filters.template_id), ("priority", filters.priority)) if value})
-        context = {"form": form, "board": data, "group": group, "groups": GROUPS, "can_transfer": can_transfer,
-                   "query": query.urlencode(), "priorities": dict(Priority.choices), "updated": timezone.now(),
-                   "list_query": list_query, "cap": selectors.BOARD_COUNT_CAP}
+        context = {"filter_form": filter_form, "board": data, "group": group, "groups": GROUPS,
+                   "can_transfer": can_transfer, "query": query.urlencode(), "priorities": dict(Priority.choices),
+                   "updated": timezone.now(), "list_query": list_query, "cap": selectors.BOARD_COUNT_CAP}
         # The columns as drawn, shared for a few seconds by everyone of the same scope and filters
         # (dashboards.cache): drawing hundreds of cards costs more than reading them.
         columns = mark_safe(dash_cache.cached(  # noqa: S308  (our own template's output)
@@ -140,29 +175,32 @@ class DashboardView(StaffView):
     permission = "tickets.view_ticket"
 
     def get(self, request):
-        form, filters, status = _dashboard_filters(request)
         user = request.user
+        filter_form, filters, status = _filters_drawn(
+            request, "dashboard-filters", lambda: DashboardFilterForm(request.GET or None, user=user), show_days=1)
         query = request.GET.urlencode()
 
         def draw():
             built, intake = charts.dashboard_charts(user=user, filters=filters)
-            html = render_to_string("dashboards/_charts.html", {"charts": built, "query": query})
+            html = render_to_string("dashboards/_dashboard_body.html", {
+                "charts": built, "query": query, "csat": selectors.csat_summary(user=user, filters=filters),
+                "repeats": selectors.repeat_requests(user=user, filters=filters)})
             return html, sum(sum(v) for v in intake.get("series", {}).values()), intake.get("as_of")
 
-        # The chart cards as drawn (data, tables and all), shared by everyone of the same scope
-        # and filters until the next roll-up (dashboards.cache): drawing twelve charts' tables
-        # costs more than reading the roll-ups behind them.
+        # The cards as drawn (the charts' data and tables, repeat requests, satisfaction), shared
+        # by everyone of the same scope and filters until the next roll-up or rating
+        # (dashboards.cache): drawing twelve charts' tables costs more than reading the roll-ups.
         html, intake_total, as_of = dash_cache.cached(
-            "dashboard-charts", user=user, parts=(filters, query), depends=(dash_cache.ROLLUP,),
+            "dashboard-body", user=user, parts=(filters, query), depends=(dash_cache.ROLLUP, dash_cache.RATINGS),
             ttl=dash_cache.ROLLUP_TTL, compute=draw)
         context = {
-            "form": form, "filters": filters, "query": query,
-            "chart_cards": mark_safe(html),  # noqa: S308  (our own template's output)
-            # The charts themselves are built again only when something reads them (tests do).
-            "charts": SimpleLazyObject(lambda: charts.dashboard_charts(user=user, filters=filters)[0]),
+            "filter_form": filter_form, "filters": filters, "query": query,
+            "body": mark_safe(html),  # noqa: S308  (our own template's output)
             "intake_total": intake_total, "as_of": as_of,
-            "csat": selectors.csat_summary(user=user, filters=filters),
-            "repeats": selectors.repeat_requests(user=user, filters=filters),
+            # What the cards show, read again only when something reads them (tests do).
+            "charts": SimpleLazyObject(lambda: charts.dashboard_charts(user=user, filters=filters)[0]),
+            "csat": SimpleLazyObject(lambda: selectors.csat_summary(user=user, filters=filters)),
+            "repeats": SimpleLazyObject(lambda: selectors.repeat_requests(user=user, filters=filters)),
         }
         return render(request, "dashboards/dashboard.html", context, status=status)
 

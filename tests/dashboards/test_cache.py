@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from dashboards.cache import LIVE, cached, stamp_bump
 from dashboards.selectors import TicketFilters, board, intake, manager_figures
-from scrm.models import Role
+from scrm.models import Role, Store
 from scrm.services import region_grant, store_grant
 from scrm.tenancy import tenant_scope
 from tests.conftest import make_member
@@ -129,8 +129,79 @@ def test_an_entry_expires_after_its_time_to_live(scope_a, staff):
     assert read("third") == "third"
 
 
+def test_past_its_time_one_request_redraws_while_the_others_serve_the_old_copy(scope_a, staff):
+    """A page's clients do not all recompute when its entry's time is up: the first draws the
+    successor, a request arriving meanwhile still gets the old copy. Real time, as above."""
+    def read(value, compute=None):
+        return cached("probe-grace", user=staff["manager"], parts=(), depends=(LIVE,), ttl=1,
+                      compute=compute or (lambda: value))
+
+    assert read("first") == "first"
+    time.sleep(1.2)
+    meanwhile = []
+
+    def draw():
+        meanwhile.append(read("drawn twice"))  # another request, while this one draws
+        return "second"
+
+    assert read("", compute=draw) == "second"
+    assert meanwhile == ["first"]
+    assert read("third") == "second"
+    stamp_bump(scope_a.pk, LIVE)  # a change is never served from the old copy
+    assert read("after the change") == "after the change"
+
+
 def test_an_explicit_clock_is_never_cached(scope_a, staff, file_ticket, places, django_assert_max_num_queries):
     file_ticket(places["xuhui"])
     manager_figures(user=staff["manager"])
     tomorrow = timezone.now() + datetime.timedelta(days=1)
     assert manager_figures(user=staff["manager"], now=tomorrow)["new_today"] == 0
+
+
+def test_a_transaction_replaces_each_stamp_once_after_its_commit(scope_a, staff, file_ticket, places,
+                                                                 django_capture_on_commit_callbacks, monkeypatch):
+    """An intake saves the ticket, its task and its SLA clock: the tenant's LIVE stamp is written
+    once, after the commit — and once more before the transaction's own read of the cache."""
+    from django.core.cache import cache
+
+    written = []
+    set_many = cache.set_many
+    monkeypatch.setattr(cache, "set_many", lambda data, **kw: written.extend(data) or set_many(data, **kw))
+    live = f"dash:{scope_a.pk}:stamp:live"
+    with django_capture_on_commit_callbacks(execute=True):
+        file_ticket(places["xuhui"], title="第一张")
+    assert written.count(live) == 1
+    written.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        file_ticket(places["xuhui"], title="第二张")
+        assert manager_figures(user=staff["manager"])["new_today"] == 2  # its own read sees its change
+        file_ticket(places["xuhui"], title="第三张")
+    assert written.count(live) == 2
+    assert manager_figures(user=staff["manager"])["new_today"] == 3
+
+
+def test_the_filter_forms_follow_their_choices_at_once(scope_a, staff, file_ticket, places, repair, client_for):
+    """The board's and the dashboard's filter forms are drawn once per scope and query: a renamed
+    template, a new store or a regional manager's new grant shows at the next request."""
+    from scrm.services import store_grant
+    from tickets.services import template_update
+
+    manager = client_for(staff["manager"])
+    for url in (reverse("board"), reverse("dashboard")):
+        assert "维修" in manager.get(url).content.decode()
+    template_update(template=repair, name="上门维修")
+    StoreFactory(tenant=scope_a, region=places["east"], name="静安店")
+    for url in (reverse("board"), reverse("dashboard")):
+        body = manager.get(url).content.decode()
+        assert "上门维修" in body and "静安店" in body, url
+    regional = make_member(scope_a, Role.REGIONAL_MANAGER, "cache_rm_filters")
+    store_grant(user=regional, store=places["xuhui"])
+    body = client_for(regional).get(reverse("dashboard")).content.decode()
+    assert "徐汇店" in body and "朝阳店" not in body and "静安店" not in body
+    store_grant(user=regional, store=places["chaoyang"])
+    body = client_for(regional).get(reverse("dashboard")).content.decode()
+    assert "徐汇店" in body and "朝阳店" in body and "静安店" not in body
+    # A stranger's store in the query is refused for them, and still listed for the manager.
+    refused = client_for(regional).get(reverse("dashboard"), {"store": Store.objects.get(name="静安店").pk})
+    assert refused.status_code == 400
+    assert manager.get(reverse("dashboard"), {"store": Store.objects.get(name="静安店").pk}).status_code == 200

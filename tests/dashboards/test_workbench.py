@@ -91,6 +91,7 @@ def test_the_workbench_query_count_does_not_grow_with_tickets(scope_a, staff, fi
         response = client.get(reverse("workbench"))
     assert response.context["queue"]["task_count"] == 7
     assert response.context["queue"]["intake_total"] == 7
+    assert '?created=today">7</a>' in response.content.decode()  # the intake card, drawn from the cache
 
 
 def test_agent_sees_their_queue_and_todays_intake(scope_a, staff, file_ticket, places, client_for):
