@@ -22,6 +22,7 @@ out. The rules, written down once (README "Settlement"):
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -88,6 +89,18 @@ def _shown(value: Decimal) -> str:
         if len(_SHOWN) < 100_000:
             _SHOWN[value] = text
     return text
+
+
+class RenderedBreakdown(list):
+    """A breakdown (list of step dicts) with its JSON text made once: a run shares one between all
+    lines with the same steps, and the line's JSONField encoder (models.BreakdownEncoder) writes
+    the text instead of encoding the list again for every line. Read-only by convention."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, steps: list[dict[str, Any]]):
+        super().__init__(steps)
+        self.json = json.dumps(steps)
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -574,7 +587,7 @@ def ticket_lines(t: TicketInput, book: RuleBook) -> list[LineRow]:
             memo.clear()
             book._split_memo.clear()
         core = _core(t, chosen)
-        entry = memo[key] = (core, [s.as_json() for s in core.steps])
+        entry = memo[key] = (core, RenderedBreakdown([s.as_json() for s in core.steps]))
     core, steps_json = entry
     out: list[LineRow] = []
     if core.amount is not None and t.parties:
@@ -588,7 +601,7 @@ def ticket_lines(t: TicketInput, book: RuleBook) -> list[LineRow]:
             shares = book._split_memo.get(split_key)
             if shares is None:
                 shares = book._split_memo[split_key] = [
-                    (line.role, line.amount, line.breakdown())
+                    (line.role, line.amount, RenderedBreakdown(line.breakdown()))
                     for line in _lines(t, core.amount, [split], core.steps, [])]
             out.extend((by_role[role], role, amount, breakdown) for role, amount, breakdown in shares)
         else:

@@ -2,6 +2,7 @@
 cases, and properties (a statement is the sum of its lines; a split never loses or invents a fen)."""
 
 import itertools
+import json
 from datetime import date
 from decimal import Decimal as D
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from settlement.calculator import (
     Part,
     PartyVolume,
+    RenderedBreakdown,
     Rule,
     RuleBook,
     TicketInput,
@@ -328,3 +330,14 @@ def test_run_lines_equal_the_calculators_lines(with_split, with_condition):
         got = ticket_lines(t, book)
         assert got == expected, t
         assert [str(a) for _p, _r, a, _b in got] == [str(a) for _p, _r, a, _b in expected]
+
+
+def test_a_rendered_breakdown_is_written_as_json_dumps_writes_the_list():
+    from settlement.models import BreakdownEncoder
+
+    steps = [{"rule_id": 1, "rule": "大区系数", "kind": "region_class", "before": "300.00", "after": "345.00",
+              "detail": {"class": "A"}}]
+    rendered = RenderedBreakdown(steps)
+    assert rendered == steps
+    assert json.dumps(rendered, cls=BreakdownEncoder) == json.dumps(steps)
+    assert json.dumps([{"a": "1"}], cls=BreakdownEncoder) == json.dumps([{"a": "1"}])
