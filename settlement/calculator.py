@@ -22,6 +22,7 @@ out. The rules, written down once (README "Settlement"):
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -88,6 +89,18 @@ def _shown(value: Decimal) -> str:
         if len(_SHOWN) < 100_000:
             _SHOWN[value] = text
     return text
+
+
+class RenderedBreakdown(list):
+    """A breakdown (list of step dicts) with its JSON text made once: a run shares one between all
+    lines with the same steps, and the line's JSONField encoder (models.BreakdownEncoder) writes
+    the text instead of encoding the list again for every line. Read-only by convention."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, steps: list[dict[str, Any]]):
+        super().__init__(steps)
+        self.json = json.dumps(steps)
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -346,6 +359,11 @@ class RuleBook:
         self.rules = tuple(rules)
         self._ticket = sorted((r for r in self.rules if r.kind in TICKET_KINDS), key=lambda r: (r.priority, r.id))
         self._by_day: dict[date, tuple[Rule, ...]] = {}
+        self._chosen_by_day: dict[date, tuple[Rule, ...]] = {}
+        # Identical inputs settle identically: a run remembers the work's steps per distinct input
+        # (see ticket_lines), bounded so a run of all-different tickets does not grow without end.
+        self._memo: dict[tuple[Any, ...], tuple[_Core, list[dict[str, Any]]]] = {}
+        self._split_memo: dict[tuple[Any, ...], list[tuple[str, Decimal, list[dict[str, Any]]]]] = {}
         # Without a conditional ticket rule no ticket's context is read: a run skips building it.
         self.needs_context = any(r.condition for r in self._ticket)
 
@@ -353,6 +371,16 @@ class RuleBook:
         found = self._by_day.get(day)
         if found is None:
             found = self._by_day[day] = tuple(r for r in self._ticket if r.in_force(day))
+        return found
+
+    def chosen(self, t: TicketInput) -> tuple[Rule, ...]:
+        """The rules that apply to `t`, in application order (`_select`); without conditions
+        they depend on the day alone, so each day's are worked out once."""
+        if self.needs_context:
+            return tuple(_select(self, t.closed_on, t.context))
+        found = self._chosen_by_day.get(t.closed_on)
+        if found is None:
+            found = self._chosen_by_day[t.closed_on] = tuple(_select(self, t.closed_on, t.context))
         return found
 
 
@@ -436,11 +464,19 @@ def _parts_line(t: TicketInput, problems: list[str]) -> tuple[Step | None, Line 
     return step, Line(party, "parts", amount, "ticket", (step,))
 
 
-def ticket_settle(t: TicketInput, rules: Sequence[Rule] | RuleBook) -> TicketResult:
-    """The ticket's total and its lines, every rule applied recorded as a step. Pass a RuleBook
-    when settling many tickets with the same rules."""
-    book = rules if isinstance(rules, RuleBook) else RuleBook(rules)
-    chosen = _select(book, t.closed_on, t.context)
+@dataclass(frozen=True, slots=True)
+class _Core:
+    """What a ticket's work comes to before it is handed to its parties: the rounded amount
+    (None when there is nothing to settle the work by), its steps, and the split rule."""
+
+    amount: Decimal | None
+    steps: tuple[Step, ...]
+    problems: tuple[str, ...]
+    split: Rule | None
+
+
+def _core(t: TicketInput, chosen: Sequence[Rule]) -> _Core:
+    """Phases 1–4 and the rounding: everything that does not depend on the parties or the parts."""
     steps: list[Step] = []
     problems: list[str] = []
     amount: Decimal | None = None
@@ -459,10 +495,7 @@ def ticket_settle(t: TicketInput, rules: Sequence[Rule] | RuleBook) -> TicketRes
         base = t.fee if t.fee is not None else (t.unit_price * t.quantity if t.unit_price is not None else None)
         if base is None:
             problems = problems or [_("The ticket has no service item price, fee or billing rule to settle by.")]
-            parts_step, parts_line = _parts_line(t, problems)
-            return TicketResult(parts_step.after if parts_step else ZERO,
-                                (*steps, parts_step) if parts_step else tuple(steps),
-                                (parts_line,) if parts_line else (), tuple(problems))
+            return _Core(None, tuple(steps), tuple(problems), None)
         amount = base
         steps.append(Step(None, "price_book", "per_item", ZERO, base,
                           {"fee": t.fee} if t.fee is not None else {"unit_price": t.unit_price,
@@ -507,7 +540,24 @@ def ticket_settle(t: TicketInput, rules: Sequence[Rule] | RuleBook) -> TicketRes
     total = money(amount)
     if total != amount:
         steps.append(Step(None, "rounding", "rounding", amount, total, {}))
-    lines = _lines(t, total, [r for r in chosen if r.kind == "split"][:1], tuple(steps), problems)
+    split = next((r for r in chosen if r.kind == "split"), None)
+    return _Core(total, tuple(steps), tuple(problems), split)
+
+
+def ticket_settle(t: TicketInput, rules: Sequence[Rule] | RuleBook) -> TicketResult:
+    """The ticket's total and its lines, every rule applied recorded as a step. Pass a RuleBook
+    when settling many tickets with the same rules."""
+    book = rules if isinstance(rules, RuleBook) else RuleBook(rules)
+    core = _core(t, book.chosen(t))
+    problems = list(core.problems)
+    if core.amount is None:
+        parts_step, parts_line = _parts_line(t, problems)
+        return TicketResult(parts_step.after if parts_step else ZERO,
+                            (*core.steps, parts_step) if parts_step else core.steps,
+                            (parts_line,) if parts_line else (), tuple(problems))
+    total = core.amount
+    steps = list(core.steps)
+    lines = _lines(t, total, [core.split] if core.split else [], core.steps, problems)
     parts_step, parts_line = _parts_line(t, [] if not t.parties else problems)  # said once already
     if parts_step is not None:
         steps.append(parts_step)
@@ -515,6 +565,53 @@ def ticket_settle(t: TicketInput, rules: Sequence[Rule] | RuleBook) -> TicketRes
         if parts_line is not None:
             lines = (*lines, parts_line)
     return TicketResult(total, tuple(steps), lines, tuple(problems))
+
+
+LineRow = tuple[int, str, Decimal, list[dict[str, Any]]]
+_MEMO_SIZE = 50_000
+
+
+def ticket_lines(t: TicketInput, book: RuleBook) -> list[LineRow]:
+    """A run's view of `ticket_settle(t, book).lines`: each line as (party id, role, amount,
+    breakdown JSON), the same values. The work's steps depend only on the rules that apply and
+    the ticket's priced inputs, not on its parties, so the book remembers them (and their JSON)
+    per distinct input: a month's tickets of the same item, class, flags and distance are
+    computed and rendered once. Lines with the same steps share one breakdown list (read-only)."""
+    chosen = book.chosen(t)
+    key = (tuple(map(id, chosen)), t.region_class, t.unit_price, t.fee, t.quantity, t.hours, t.flags, t.altitude_m,
+           t.distance_km, t.milestones_done)
+    memo = book._memo
+    entry = memo.get(key)
+    if entry is None:
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+            book._split_memo.clear()
+        core = _core(t, chosen)
+        entry = memo[key] = (core, RenderedBreakdown([s.as_json() for s in core.steps]))
+    core, steps_json = entry
+    out: list[LineRow] = []
+    if core.amount is not None and t.parties:
+        split = core.split
+        if split is not None:
+            by_role: dict[str, int] = {}
+            for role, party in t.parties:
+                by_role.setdefault(role, party)
+            # which of the split's roles the ticket has (and, when none, who takes the whole)
+            split_key = (key, tuple(r["role"] in by_role for r in split.params["roles"]), t.parties[0][0])
+            shares = book._split_memo.get(split_key)
+            if shares is None:
+                shares = book._split_memo[split_key] = [
+                    (line.role, line.amount, RenderedBreakdown(line.breakdown()))
+                    for line in _lines(t, core.amount, [split], core.steps, [])]
+            out.extend((by_role[role], role, amount, breakdown) for role, amount, breakdown in shares)
+        else:
+            role, party = t.parties[0]
+            out.append((party, role, core.amount, steps_json))
+    if t.parts:
+        _step, parts_line = _parts_line(t, [])
+        if parts_line is not None:
+            out.append((parts_line.party_id, parts_line.role, parts_line.amount, parts_line.breakdown()))
+    return out
 
 
 def _lines(t: TicketInput, total: Decimal, split: list[Rule], steps: tuple[Step, ...],

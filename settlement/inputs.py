@@ -135,8 +135,31 @@ class InputCache:
             s["id"]: dict(s) for s in Store.objects.values("id", "code", "latitude", "longitude")}
         self.templates: dict[int, str] = dict(TicketTemplate.objects.values_list("id", "slug"))
         self.categories: dict[int, str] = dict(Category.objects.values_list("id", "code"))
+        self.region_class: dict[int, str] = {pk: r.get("settlement_class", "") for pk, r in self.regions.items()}
         self._store_chain: dict[int, tuple[tuple[str, int], ...]] = {}
         self._price_memo: dict[tuple[str, date], Decimal | None] = {}
+        self._readers: dict[int, _Reader] = {}
+        self._party_memo: dict[tuple[int | None, int | None, int | None], tuple[tuple[str, int], ...]] = {}
+        self._altitudes: dict[tuple[type, Any], int] = {}
+
+    def reader(self, template_id: int) -> _Reader:
+        """Where the template's mapped inputs sit in its tickets' data (worked out once per run)."""
+        found = self._readers.get(template_id)
+        if found is None:
+            found = self._readers[template_id] = _reader(self.maps.get(template_id) or {})
+        return found
+
+    def altitude(self, value: Any) -> int:
+        """altitude_clean, remembered for the few plain values a run's tickets repeat."""
+        if value.__class__ not in (int, str, float):
+            return altitude_clean(value)
+        key = (value.__class__, value)
+        found = self._altitudes.get(key)
+        if found is None:
+            found = altitude_clean(value)
+            if len(self._altitudes) < 10_000:
+                self._altitudes[key] = found
+        return found
 
     def context(self, ticket: TicketRow) -> dict[str, Any]:
         """workflow.conditions.ticket_context, from these tables instead of the ticket's relations
@@ -182,9 +205,26 @@ def ticket_parties(*, ticket: TicketRow, mapping: Mapping[str, str],
                    cache: InputCache) -> tuple[tuple[str, int], ...]:
     """(role, party id) in the order the default earner is chosen: mapped roles, the assigned
     engineer, the store's party and its parents (distributor, agent…), the region's party."""
+    return _parties(ticket, _reader(mapping).roles, cache)
+
+
+def _parties(ticket: TicketRow, roles: tuple[tuple[str, Any], ...], cache: InputCache) -> tuple[tuple[str, int], ...]:
     data = ticket.data
-    out = [(key[len(ROLE_INPUT_PREFIX):], cache.by_user[uid]) for key, field in mapping.items()
-           if key.startswith(ROLE_INPUT_PREFIX) and type(uid := data.get(field)) is int and uid in cache.by_user]
+    out = [(role, cache.by_user[uid]) for role, field in roles
+           if type(uid := data.get(field)) is int and uid in cache.by_user]
+    if not out:  # the common case: the same few (engineer, store, region) combinations all month
+        key = (ticket.assignee_id, ticket.store_id, ticket.region_id)
+        found = cache._party_memo.get(key)
+        if found is None:
+            found = _default_parties(ticket, cache)
+            if len(cache._party_memo) < 100_000:
+                cache._party_memo[key] = found
+        return found
+    return (*out, *_default_parties(ticket, cache))
+
+
+def _default_parties(ticket: TicketRow, cache: InputCache) -> tuple[tuple[str, int], ...]:
+    out = []
     if ticket.assignee_id in cache.by_user:
         out.append(("engineer", cache.by_user[ticket.assignee_id]))
     out.extend(cache.store_chain(ticket.store_id))
@@ -225,47 +265,75 @@ def _parts(used: Sequence[PartUsed]) -> tuple[Part, ...]:
     return tuple(out)
 
 
+_FLAGS = ("night", "urgent", "weekend", "height_work")
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    """A template's field mapping as the data keys of each input (None: not mapped)."""
+
+    item: Any
+    fee: Any
+    quantity: Any
+    altitude: Any
+    flags: tuple[tuple[str, Any], ...]
+    distance: Any
+    location: Any
+    milestones: Any
+    hours: Any
+    roles: tuple[tuple[str, Any], ...]  # (role, data key) of the mapped role inputs, in mapping order
+    weekend_mapped: bool
+
+
+def _reader(mapping: Mapping[str, Any]) -> _Reader:
+    def key(name):
+        return mapping.get(name) or None
+
+    return _Reader(
+        key("service_item"), key("fee"), key("quantity"), key("altitude_m"),
+        tuple((flag, k) for flag in _FLAGS if (k := key(flag))), key("distance_km"), key("location"),
+        key("milestones"), key("hours"),
+        tuple((name[len(ROLE_INPUT_PREFIX):], field) for name, field in mapping.items()
+              if name.startswith(ROLE_INPUT_PREFIX)),
+        "weekend" in mapping)
+
+
 def row_input(row: TicketRow, *, cache: InputCache, minutes: int | None = None,
               parts: Sequence[PartUsed] = (), zone: tzinfo | None = None, with_context: bool = True) -> TicketInput:
     """The calculator's view of a closed ticket row; a ValidationError names a bad mapped value.
     `minutes` on site and `parts` consumed come from the batch's one query each."""
-    mapping: Mapping[str, str] = cache.maps.get(row.template_id) or {}
-    data = row.data
-
-    def value(name):
-        key = mapping.get(name)
-        return data.get(key) if key else None
-
+    r = cache.reader(row.template_id)
+    get = row.data.get
     # `zone` from a batch's caller: the current time zone looked up once, not per ticket
     closed = (row.closed_at or timezone.now()).astimezone(zone or timezone.get_current_timezone()).date()
-    item = value("service_item")
-    fee = _number(value("fee"), _FEE, maximum=MAX_MONEY)
-    quantity = _number(value("quantity"), _QUANTITY, maximum=MAX_QUANTITY)
-    altitude = value("altitude_m")
-    flags = {flag for flag in ("night", "urgent", "weekend", "height_work") if value(flag) is True}
+    item = get(r.item) if r.item else None
+    fee = _number(get(r.fee), _FEE, maximum=MAX_MONEY) if r.fee else None
+    quantity = _number(get(r.quantity), _QUANTITY, maximum=MAX_QUANTITY) if r.quantity else None
+    altitude = get(r.altitude) if r.altitude else None
+    flags = {flag for flag, key in r.flags if get(key) is True}
     if row.priority == "urgent":
         flags.add("urgent")
-    if "weekend" not in mapping and closed.weekday() >= 5:
+    if not r.weekend_mapped and closed.weekday() >= 5:
         flags.add("weekend")
-    distance = _number(value("distance_km"), _DISTANCE, maximum=_MAX_DISTANCE)
+    distance = _number(get(r.distance), _DISTANCE, maximum=_MAX_DISTANCE) if r.distance else None
     if distance is None:
-        distance = _distance(row, value("location"), cache)
-    milestones = value("milestones")
+        distance = _distance(row, get(r.location) if r.location else None, cache)
+    milestones = get(r.milestones) if r.milestones else None
     return TicketInput(
         ticket_id=row.pk,
         closed_on=closed,
         context=cache.context(row) if with_context else {},
-        region_class=(cache.regions.get(row.region_id or 0) or {}).get("settlement_class", ""),
+        region_class=cache.region_class.get(row.region_id or 0, ""),
         unit_price=cache.price_on(str(item), closed) if item else None,
         fee=fee,
         quantity=quantity if quantity is not None else Decimal("1"),
-        hours=_hours(minutes, value("hours")) if mapping.get("hours") else None,
+        hours=_hours(minutes, get(r.hours)) if r.hours else None,
         flags=frozenset(flags),
-        altitude_m=altitude_clean(altitude) if altitude not in (None, "") else None,
+        altitude_m=cache.altitude(altitude) if altitude not in (None, "") else None,
         distance_km=distance,
         milestones_done=tuple(str(m) for m in milestones) if isinstance(milestones, list) else (),
-        parties=ticket_parties(ticket=row, mapping=mapping, cache=cache),
-        parts=_parts(parts),
+        parties=_parties(row, r.roles, cache),
+        parts=_parts(parts) if parts else (),
     )
 
 

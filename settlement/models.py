@@ -1,6 +1,7 @@
 """Settlement data: the parties who earn, service items with effective-dated prices, rules as
 data, the template field mapping, settlement lines (an append-only ledger) and period runs."""
 
+import json
 from decimal import Decimal
 
 from django.conf import settings
@@ -12,7 +13,7 @@ from django_fsm import FSMField, transition
 from scrm.models import Region, Store, TenantOwned
 from tickets.models import Ticket, TicketTemplate
 
-from .calculator import RULE_KINDS
+from .calculator import RULE_KINDS, RenderedBreakdown
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
@@ -309,6 +310,15 @@ def role_label(role: str) -> str:
     return str(ROLE_LABELS.get(role, role))
 
 
+class BreakdownEncoder(json.JSONEncoder):
+    """json.dumps as before, except that a breakdown a run rendered once is written as its text."""
+
+    def encode(self, o):
+        if type(o) is RenderedBreakdown:
+            return o.json
+        return super().encode(o)
+
+
 class SettlementLine(TenantOwned):
     """One amount one party earns, with the breakdown of every rule applied (before/after).
     Append-only: a recomputed ticket adds adjustment lines for the difference. `period_date`
@@ -320,7 +330,7 @@ class SettlementLine(TenantOwned):
     role = models.CharField(_("role"), max_length=30)
     kind = models.CharField(_("kind"), max_length=12, choices=LineKind.choices)
     amount = models.DecimalField(_("amount"), **MONEY)
-    breakdown = models.JSONField(_("breakdown"), default=list)
+    breakdown = models.JSONField(_("breakdown"), default=list, encoder=BreakdownEncoder)
     period_date = models.DateField(_("period date"))
     run = models.ForeignKey(SettlementRun, on_delete=models.CASCADE, null=True, blank=True, related_name="lines")
     created_at = models.DateTimeField(auto_now_add=True)

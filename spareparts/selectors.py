@@ -15,7 +15,7 @@ from django.utils import timezone
 from scrm.config_cache import tenant_config
 from scrm.models import Membership, Role
 from scrm.selectors import store_cached
-from tickets.extensions import PartUsed
+from tickets.extensions import PartUsed, ticket_ids_q
 
 from .models import (
     PURCHASE_OPEN,
@@ -281,10 +281,10 @@ def parts_used(*, ticket_ids) -> dict[int, list[PartUsed]]:
     """The `tickets.extensions.parts_used` provider (settlement's parts lines): per ticket, each
     part consumed net of returns, at the catalogue price in yuan. One query for any number of
     tickets; tickets of another tenant, or with nothing (net) used, map to nothing."""
-    ids = sorted({pk for pk in ticket_ids if isinstance(pk, int) and not isinstance(pk, bool)})
+    ids = {pk for pk in ticket_ids if isinstance(pk, int) and not isinstance(pk, bool)}
     if not ids:
         return {}
-    rows = (Movement.objects.filter(ticket_id__in=ids, kind__in=[MovementKind.CONSUME, MovementKind.RETURN])
+    rows = (Movement.objects.filter(ticket_ids_q(ids), kind__in=[MovementKind.CONSUME, MovementKind.RETURN])
             .values("ticket_id", "part_id", "part__sku", "part__name", "part__price_fen")
             .annotate(used=Sum("quantity", filter=Q(kind=MovementKind.CONSUME), default=0),
                       back=Sum("quantity", filter=Q(kind=MovementKind.RETURN), default=0))
@@ -292,7 +292,7 @@ def parts_used(*, ticket_ids) -> dict[int, list[PartUsed]]:
     found: dict[int, list[PartUsed]] = {}
     for r in rows:
         net = r["used"] - r["back"]
-        if net > 0:
+        if net > 0 and r["ticket_id"] in ids:
             found.setdefault(r["ticket_id"], []).append(PartUsed(
                 sku=r["part__sku"], name=r["part__name"], quantity=Decimal(net),
                 unit_price=(Decimal(r["part__price_fen"]) / 100).quantize(Decimal("0.01"))))

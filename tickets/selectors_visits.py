@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from .extensions import ticket_ids_q
 from .geo import Point
 from .models import Attachment, SiteVisit
 
@@ -70,9 +71,12 @@ def onsite_minutes(*, ticket) -> int:
 
 def onsite_minutes_by_ticket(*, ticket_ids) -> dict[int, int]:
     """{ticket id: minutes on site} for many tickets in one query (a settlement run)."""
-    rows = (SiteVisit.objects.filter(ticket_id__in=list(ticket_ids), checked_out_at__isnull=False)
+    ids = set(ticket_ids)
+    if not ids:
+        return {}
+    rows = (SiteVisit.objects.filter(ticket_ids_q(ids), checked_out_at__isnull=False)
             .values("ticket_id").annotate(n=Sum("minutes_on_site")))
-    return {row["ticket_id"]: row["n"] or 0 for row in rows}
+    return {row["ticket_id"]: row["n"] or 0 for row in rows if row["ticket_id"] in ids}
 
 
 def day_bounds(day: datetime.date):

@@ -8,11 +8,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Sum
 
-from ..calculator import Rule, RuleBook, TicketResult, ticket_settle
+from ..calculator import Rule, RuleBook, TicketResult, ticket_lines, ticket_settle
 from ..inputs import InputCache, TicketRow, batch_inputs, ticket_input
 from ..models import LOCKED_STATES, LineKind, SettlementFieldMap, SettlementLine, SettlementRule, SettlementRun
 from .config import rule_spec
@@ -43,6 +45,11 @@ def period_date_for(day: date, locked: Sequence[tuple[date, date]] | None = None
 
 
 _LINE_FIELDS = [f.attname for f in SettlementLine._meta.concrete_fields]
+# lines_for_rows passes a run's line values positionally in this order (Model.__init__'s fast path)
+_RUN_LINE_ORDER = ["id", "tenant_id", "ticket_id", "party_id", "role", "kind", "amount", "breakdown", "period_date",
+                   "run_id", "created_at"]
+if _LINE_FIELDS != _RUN_LINE_ORDER:  # pragma: no cover - a new field must be placed in lines_for_rows too
+    raise ImproperlyConfigured(f"SettlementLine fields changed: {_LINE_FIELDS}; update lines_for_rows")
 
 
 def _rows(ticket, result: TicketResult, period_date: date) -> list[SettlementLine]:
@@ -103,8 +110,10 @@ def lines_for_rows(rows: Sequence[TicketRow], *, cache: InputCache, rules: RuleB
     """Rows (unsaved) for a batch of closed tickets that have no line yet — a run's catch-up —
     and how many tickets could not be settled (a bad mapped value; they stay without lines)."""
     out: list[SettlementLine] = []
+    append = out.append
     skipped = 0
     period_dates: dict[date, date] = {}
+    ticket_kind = LineKind.TICKET
     for row, data in batch_inputs([r for r in rows if r.template_id in cache.maps], cache=cache,
                                   with_context=rules.needs_context):
         if data is None:
@@ -113,5 +122,9 @@ def lines_for_rows(rows: Sequence[TicketRow], *, cache: InputCache, rules: RuleB
         day = period_dates.get(data.closed_on)
         if day is None:
             day = period_dates[data.closed_on] = period_date_for(data.closed_on, locked)
-        out.extend(_rows(row, ticket_settle(data, rules), day))
+        tenant_id, ticket_id = row.tenant_id, row.pk
+        for party_id, role, amount, breakdown in ticket_lines(data, rules):
+            values: list[Any] = [None, tenant_id, ticket_id, party_id, role, ticket_kind, amount, breakdown, day, None,
+                                 None]
+            append(SettlementLine(*values))  # positional, in _RUN_LINE_ORDER
     return out, skipped

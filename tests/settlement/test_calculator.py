@@ -2,6 +2,7 @@
 cases, and properties (a statement is the sum of its lines; a split never loses or invents a fen)."""
 
 import itertools
+import json
 from datetime import date
 from decimal import Decimal as D
 
@@ -11,8 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from settlement.calculator import (
+    Part,
     PartyVolume,
+    RenderedBreakdown,
     Rule,
+    RuleBook,
     TicketInput,
     altitude_clean,
     distance_km,
@@ -23,6 +27,7 @@ from settlement.calculator import (
     rule_check,
     rule_params_clean,
     split_amount,
+    ticket_lines,
     ticket_settle,
 )
 
@@ -293,3 +298,46 @@ def test_statement_is_sum_of_lines(price, pct, cls, roles):
     assert sum(line.amount for line in result.lines) == result.total
     assert result.total == result.total.quantize(D("0.01"))
     assert ticket_settle(t, [split, surcharge, REGION]) == result  # order of the rule list is irrelevant
+
+
+SPLIT = rule(22, "split", {"roles": [{"role": "designer", "weight": "3"}, {"role": "crew", "weight": "5"},
+                                     {"role": "idle", "weight": "0"}]})
+VIP = rule(23, "surcharge", {"flag": "night", "percent": "10"},
+           condition={"field": "customer.tier", "op": "=", "value": "vip"})
+# Every combination of a few values per input (equal values in different exponents included), so
+# two tickets that differ in any one input follow each other through the same book.
+GRID = [ticket(ticket_id=n, closed_on=day, region_class=cls, unit_price=price, fee=fee, quantity=qty, flags=flags,
+               altitude_m=alt, distance_km=km, parties=parties, parts=parts, context=ctx)
+        for n, (day, cls, price, fee, qty, flags, alt, km, parties, parts, ctx) in enumerate(itertools.product(
+            [DAY, date(2026, 12, 5)], ["A", ""], [None, D("200"), D("200.00")], [None, D("0.01")],
+            [D("1"), D("3")], [frozenset(), frozenset({"urgent", "weekend"})], [500, 4200], [None, D("650.5")],
+            [(), ENGINEER, (("store", 5),), (("designer", 1), ("crew", 2))],
+            [(), (Part("P1", "滤芯", D("2"), D("9.99")),)], [{}, {"customer.tier": "vip"}]))]
+
+
+@pytest.mark.parametrize(("with_split", "with_condition"), [(False, False), (True, True)])
+def test_run_lines_equal_the_calculators_lines(with_split, with_condition):
+    """A run's remembered steps (ticket_lines over one RuleBook) give exactly ticket_settle's lines,
+    breakdowns included, whatever came before in the run."""
+    rules = [REGION, URGENT, NIGHT, ALTITUDE, DISTANCE,
+             rule(24, "surcharge", {"flag": "weekend", "percent": "20"}, minimum=D("15"),
+                  effective_to=date(2026, 11, 30)),
+             *([SPLIT] if with_split else []), *([VIP] if with_condition else [])]
+    book = RuleBook(rules)
+    for t in GRID:
+        expected = [(line.party_id, line.role, line.amount, line.breakdown())
+                    for line in ticket_settle(t, rules).lines]
+        got = ticket_lines(t, book)
+        assert got == expected, t
+        assert [str(a) for _p, _r, a, _b in got] == [str(a) for _p, _r, a, _b in expected]
+
+
+def test_a_rendered_breakdown_is_written_as_json_dumps_writes_the_list():
+    from settlement.models import BreakdownEncoder
+
+    steps = [{"rule_id": 1, "rule": "大区系数", "kind": "region_class", "before": "300.00", "after": "345.00",
+              "detail": {"class": "A"}}]
+    rendered = RenderedBreakdown(steps)
+    assert rendered == steps
+    assert json.dumps(rendered, cls=BreakdownEncoder) == json.dumps(steps)
+    assert json.dumps([{"a": "1"}], cls=BreakdownEncoder) == json.dumps([{"a": "1"}])

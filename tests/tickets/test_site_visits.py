@@ -8,11 +8,13 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import Q
 from django.utils import translation
 
 from scrm.models import Role
 from tests.conftest import make_member
 from tests.visits_helpers import SITE, jpeg_upload, png, signature_upload, store_at, visit_ticket
+from tickets.extensions import ticket_ids_q
 from tickets.geo import Point, distance_m, png_has_ink, point_parse, wgs84_to_gcj02
 from tickets.models import Attachment, SiteVisit, Ticket, TimelineEvent
 from tickets.selectors_visits import onsite_minutes, onsite_minutes_by_ticket, ticket_site_point
@@ -143,6 +145,15 @@ def test_checkout_records_minutes_on_site_for_settlement(ticket, engineer_a):
     with time_machine.travel(start + datetime.timedelta(hours=3, minutes=20), tick=False):
         site_checkout(ticket=ticket, actor=engineer_a)
     assert onsite_minutes(ticket=ticket) == 67
+    # A run's batch of ids around it (read as a range): only the tickets asked for answer.
+    assert onsite_minutes_by_ticket(ticket_ids=[*range(ticket.pk - 150, ticket.pk), ticket.pk + 1]) == {}
+    assert onsite_minutes_by_ticket(ticket_ids=range(ticket.pk - 150, ticket.pk + 1)) == {ticket.pk: 67}
+
+
+def test_ticket_ids_q_reads_a_dense_batch_as_a_range():
+    assert ticket_ids_q(range(1000, 1200)) == Q(ticket_id__gte=1000, ticket_id__lte=1199)
+    assert ticket_ids_q([9, 3]) == Q(ticket_id__in=[3, 9])
+    assert ticket_ids_q(range(0, 1000, 7), field="pk") == Q(pk__in=list(range(0, 1000, 7)))  # scattered
 
 
 def test_checkout_far_from_the_site_is_flagged(ticket, engineer_a):
