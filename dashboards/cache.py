@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -129,17 +130,43 @@ def cached_selector(name: str, *, depends: tuple[str, ...], ttl: int) -> Callabl
     return wrap
 
 
+class _Pending(threading.local):
+    """The stamps whose replacement after the commit this thread has registered and not yet made:
+    saving a ticket, its task and the ticket again in one intake replaces the stamp three times at
+    once (a read in the same transaction sees each change) but once after the commit."""
+
+    keys: set[str] | None = None
+
+
+_pending = _Pending()
+
+
 def stamp_bump(tenant_id: int | None, *names: str) -> None:
     """Replace these stamps of a tenant (None: the global GRANTS) now and again after the commit."""
     keys = [_stamp_key(None if name == GRANTS else tenant_id, name) for name in names]
     if not keys or (tenant_id is None and any(name != GRANTS for name in names)):
         return
+    _replace(keys)
+    if _pending.keys is None:
+        _pending.keys = set()
+    _pending.keys.update(keys)
+    # Every call registers one (a savepoint rolled back drops only its own): the first to run
+    # after the commit replaces every pending stamp, the others find none left. Stamps left by a
+    # rolled-back transaction are replaced at the next commit, which is harmless.
+    transaction.on_commit(_replace_pending)
 
-    def replace() -> None:
+
+def _replace(keys: list[str]) -> None:
+    if len(keys) == 1:  # one key: a plain SET, no MULTI/EXEC pipeline
+        cache.set(keys[0], uuid.uuid4().hex, timeout=None)
+    else:
         cache.set_many({key: uuid.uuid4().hex for key in keys}, timeout=None)
 
-    replace()
-    transaction.on_commit(replace)
+
+def _replace_pending() -> None:
+    keys, _pending.keys = _pending.keys, None
+    if keys:
+        _replace(sorted(keys))
 
 
 def _receiver(*names: str) -> Callable[..., None]:
