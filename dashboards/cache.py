@@ -14,8 +14,9 @@ language and the local day; and it is stored beside the stamps it depends on:
   stores — replaced when one changes, which moves a regional manager's scope.
 
 A stamp is a random token (never a counter a rolled-back change or a reused tenant id could meet
-again), replaced at once and once more after the commit: a read between the two may have cached
-figures from before the commit under the first new token, and the second makes them unreachable.
+again), replaced before the changing thread's next read and once more after the commit: a read
+between the two may have cached figures from before the commit under the first new token, and the
+second makes them unreachable.
 An entry whose stamps differ from the current ones is recomputed. Time alone moves some figures
 (a ticket falls overdue without any write; bulk writes send no signal), so every entry also
 expires after its time to live. Reading an entry costs one round trip (stamps and entry in one
@@ -104,6 +105,7 @@ def cached(name: str, *, user: Any, parts: Iterable[Any], depends: tuple[str, ..
     description = repr((name, scope, tuple(parts), translation.get_language(), str(now.tzinfo), now.date()))
     key = f"{PREFIX}:{tenant_id}:{name}:{hashlib.sha256(description.encode()).hexdigest()[:32]}"
     stamp_keys = [_stamp_key(None if dep == GRANTS else tenant_id, dep) for dep in (*depends, GRANTS)]
+    _replace_now()
     found = cache.get_many([*stamp_keys, key])
     stamps = _stamps_current(stamp_keys, found)
     entry = found.get(key)
@@ -131,28 +133,34 @@ def cached_selector(name: str, *, depends: tuple[str, ...], ttl: int) -> Callabl
 
 
 class _Pending(threading.local):
-    """The stamps whose replacement after the commit this thread has registered and not yet made:
-    saving a ticket, its task and the ticket again in one intake replaces the stamp three times at
-    once (a read in the same transaction sees each change) but once after the commit."""
+    """The stamps this thread must replace: `keys` after the commit, `now` before its own next
+    read. A change is invisible to other connections until it commits, so replacing a stamp for
+    them before the commit serves nothing; this thread's reads (the same transaction) must see it
+    at once. Saving a ticket, its task and the ticket again in one intake so costs one
+    replacement after the commit instead of six round trips."""
 
     keys: set[str] | None = None
+    now: set[str] | None = None
 
 
 _pending = _Pending()
 
 
 def stamp_bump(tenant_id: int | None, *names: str) -> None:
-    """Replace these stamps of a tenant (None: the global GRANTS) now and again after the commit."""
+    """Replace these stamps of a tenant (None: the global GRANTS) for this thread's next read and
+    again after the commit."""
     keys = [_stamp_key(None if name == GRANTS else tenant_id, name) for name in names]
     if not keys or (tenant_id is None and any(name != GRANTS for name in names)):
         return
-    _replace(keys)
     if _pending.keys is None:
         _pending.keys = set()
+    if _pending.now is None:
+        _pending.now = set()
     _pending.keys.update(keys)
+    _pending.now.update(keys)
     # Every call registers one (a savepoint rolled back drops only its own): the first to run
     # after the commit replaces every pending stamp, the others find none left. Stamps left by a
-    # rolled-back transaction are replaced at the next commit, which is harmless.
+    # rolled-back transaction are replaced at the next read or commit, which is harmless.
     transaction.on_commit(_replace_pending)
 
 
@@ -163,8 +171,15 @@ def _replace(keys: list[str]) -> None:
         cache.set_many({key: uuid.uuid4().hex for key in keys}, timeout=None)
 
 
+def _replace_now() -> None:
+    """Before this thread reads stamps: replace those its uncommitted changes made stale."""
+    keys, _pending.now = _pending.now, None
+    if keys:
+        _replace(sorted(keys))
+
+
 def _replace_pending() -> None:
-    keys, _pending.keys = _pending.keys, None
+    keys, _pending.keys, _pending.now = _pending.keys, None, None
     if keys:
         _replace(sorted(keys))
 
