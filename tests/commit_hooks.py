@@ -5,4 +5,4 @@ registers: a test about the outbox or an inbound fetch counts its own callbacks 
 
 def app_callbacks(callbacks):
     return [callback for callback in callbacks
-            if getattr(callback, "__qualname__", "") != "stamp_bump.<locals>.replace"]
+            if getattr(callback, "__qualname__", "") != "_replace_after_commit"]

@@ -19,7 +19,13 @@ from scrm.config_cache import tenant_config
 from scrm.models import Membership
 from tickets import fields as schema
 from tickets.models import EventKind, Ticket
-from tickets.services import attachments_store, ticket_split, timeline_event_add
+from tickets.services import (
+    attachments_store,
+    ticket_split,
+    timeline_event_add,
+    timeline_event_new,
+    timeline_events_save,
+)
 
 from . import lifecycle
 from .actions import ACTIONS
@@ -82,15 +88,16 @@ def _workflow_run_start(*, ticket, workflow, actor, new=False):
         run = Run.objects.create(tenant_id=ticket.tenant_id, ticket=ticket, version=version)
         graph = _Graph(version.graph)
         # The status moves when the first person gets the ticket (_enter_human), in the same
-        # UPDATE that names them; the token starts on the start node's successor.
-        timeline_event_add(
+        # UPDATE that names them; the token starts on the start node's successor. The start's
+        # event is written with the first node's (one INSERT), or before any other step's.
+        held = [timeline_event_new(
             ticket=ticket, kind=EventKind.WORKFLOW, actor=actor, is_public=True,
             code="workflow.started", params={"name": workflow.name, "n": version.number},
-        )
+        )]
         start = graph.start()
         first = graph.out[start][0]["to"] if graph.out[start] else start
         token = Token.objects.create(tenant_id=ticket.tenant_id, run=run, node=first)
-        _advance(run=run, ticket=ticket, graph=graph, tokens=[token], actor=actor, previous=actor)
+        _advance(run=run, ticket=ticket, graph=graph, tokens=[token], actor=actor, previous=actor, held=held)
         return run
 
 
@@ -117,7 +124,11 @@ def _follow(graph, node_key, ticket, *, on=None):
     return defaults[0] if defaults else None
 
 
-def _advance(*, run, ticket, graph, tokens, actor, previous):
+def _advance(*, run, ticket, graph, tokens, actor, previous, held=None):
+    """Walk the tokens on to the next human nodes or the end. `held`: timeline events not yet
+    written (the run's start), saved with the first human node's event, else before the first
+    other step writes anything."""
+    held = held if held is not None else []
     steps = 0
     queue = list(tokens)
     while queue:
@@ -127,10 +138,14 @@ def _advance(*, run, ticket, graph, tokens, actor, previous):
         token = queue.pop(0)
         node = graph.nodes[token.node]
         kind = node["kind"]
+        if kind in HUMAN_KINDS:
+            _enter_human(run=run, ticket=ticket, token=token, node=node, actor=actor, previous=previous, held=held)
+            continue
+        if held:
+            timeline_events_save(held)
+            held.clear()
         if kind == "start":
             _move(token, graph.out[token.node][0]["to"], queue)
-        elif kind in HUMAN_KINDS:
-            _enter_human(run=run, ticket=ticket, token=token, node=node, actor=actor, previous=previous)
         elif kind == "condition":
             t = _follow(graph, token.node, ticket)
             timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None,
@@ -169,6 +184,9 @@ def _advance(*, run, ticket, graph, tokens, actor, previous):
             token.save(update_fields=["state"])
             if not run.tokens.filter(state__in=[TokenState.ACTIVE, TokenState.WAITING]).exists():
                 _finish(run=run, ticket=ticket, actor=actor)
+    if held:
+        timeline_events_save(held)
+        held.clear()
 
 
 def _move(token, to, queue):
@@ -205,9 +223,10 @@ def _join(*, run, token, graph):
     return split
 
 
-def _enter_human(*, run, ticket, token, node, actor, previous, returned=False, handlers=None, reason=""):
+def _enter_human(*, run, ticket, token, node, actor, previous, returned=False, handlers=None, reason="", held=None):
     """Create the node's task(s): the handlers the node's rule picks (stored with the reasons
-    the rule gave, for 为什么派给他), or `handlers` as given (a return goes back to the person)."""
+    the rule gave, for 为什么派给他), or `handlers` as given (a return goes back to the person).
+    `held`: events to write before this node's, in the same INSERT."""
     ctx = HandlerContext(ticket=ticket, previous=previous)
     reasons = []
     if handlers is None:
@@ -245,9 +264,12 @@ def _enter_human(*, run, ticket, token, node, actor, previous, returned=False, h
     # The customer follows the steps meant for them: work nodes, not approvals and countersigns
     # (a node's "public" setting overrides), and never a return.
     public = not returned and node.get("public", node.get("kind") == "task") is True
-    timeline_event_add(ticket=ticket, kind=EventKind.WORKFLOW, actor=None, changes=changes, is_public=public,
-                       code="workflow.returned_to" if returned else "workflow.entered",
-                       params={"node": label, "names": names})
+    entered = timeline_event_new(ticket=ticket, kind=EventKind.WORKFLOW, actor=None, changes=changes,
+                                 is_public=public, code="workflow.returned_to" if returned else "workflow.entered",
+                                 params={"node": label, "names": names})
+    timeline_events_save([*(held or ()), entered])
+    if held:
+        held.clear()
     users = [t.assignee for t in created if t.assignee is not None]
     if users:
         event_emit(tenant=ticket.tenant, event="ticket_returned" if returned else "ticket_assigned", ticket=ticket,

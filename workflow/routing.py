@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db import models
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
 
@@ -287,8 +288,10 @@ class RoleRule(HandlerRuleKind):
                 Q(pk__in=StaffProfile.objects.filter(home_store__region_id=ticket.region_id).values("user_id"))
                 | Q(pk__in=RegionUserObjectPermission.objects.filter(content_object_id=ticket.region_id)
                     .values("user_id")))
-        candidates = list(in_scope.distinct())
-        load = self._load(candidates) if len(candidates) > 1 else {}  # one candidate: no ranking to explain
+        # Their open tasks come with them (the Workload roll-up's row, one index probe each).
+        candidates = list(in_scope.annotate(open_tasks_now=self._load_of()).distinct())
+        # One candidate: no ranking to explain.
+        load = {u.pk: u.open_tasks_now for u in candidates} if len(candidates) > 1 else {}
         candidates.sort(key=lambda u: (load.get(u.pk, 0), u.pk))
         picked = candidates if many else candidates[:1]
         reasons = []
@@ -317,12 +320,12 @@ class RoleRule(HandlerRuleKind):
         return HandlerChoice(users=picked, reasons=reasons, summary=summary)
 
     @staticmethod
-    def _load(users):
-        """Open tasks held per user id: their rows of the Workload roll-up (one small query,
-        whatever their backlog)."""
+    def _load_of():
+        """A candidate's open tasks: their row of the Workload roll-up (0 without one), whatever
+        their backlog."""
         from .models import Workload
 
-        return dict(Workload.objects.filter(user_id__in=[u.pk for u in users]).values_list("user_id", "open_tasks"))
+        return Coalesce(Subquery(Workload.objects.filter(user_id=OuterRef("pk")).values("open_tasks")[:1]), 0)
 
 
 @handler_rule_register

@@ -4,7 +4,7 @@ receipts), `sweep` (handing rows to Celery, finding owed ones, retry and release
 (message templates, staff preferences). Import the public names from here."""
 
 from .delivery import notification_deliver, notifications_deliver, notifications_mark_read
-from .emit import STAFF_DEFAULT_CHANNELS, event_emit, event_emit_many
+from .emit import STAFF_DEFAULT_CHANNELS, emits_held, event_emit, event_emit_many
 from .settings import (
     notification_template_reset,
     notification_template_save,
@@ -16,6 +16,7 @@ from .sweep import notification_retry, notifications_due, notifications_sweep, t
 
 __all__ = [
     "STAFF_DEFAULT_CHANNELS",
+    "emits_held",
     "event_emit",
     "event_emit_many",
     "notification_deliver",

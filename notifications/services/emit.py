@@ -6,9 +6,11 @@ one row per event × occurrence × recipient × channel, sent to Celery once the
 The subject an event is about (a ticket) is read only through the `SubjectKind` its app
 registered (notifications.subjects): notifications imports no upper app."""
 
+import contextlib
 import datetime
 import hashlib
 import logging
+import threading
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -237,6 +239,9 @@ def event_emit_many(*, tenant, emits):
     opted_out = set(CustomerOptOut.objects.filter(customer__in=optional)
                     .values_list("customer_id", flat=True)) if optional else set()
     rows, keys = [], set()
+    held = _held.rows if _held.tenant_id == tenant.pk else None
+    if held is not None:
+        keys = {row.idempotency_key for row in held}
     with config_pinned(tenant):  # the saved templates' stamp read once, not once per item
         for item in items:
             for row in _emit_rows(item, tenant=tenant, language=language, now=now, profiles=profiles,
@@ -244,7 +249,38 @@ def event_emit_many(*, tenant, emits):
                 if row.idempotency_key not in keys:
                     keys.add(row.idempotency_key)
                     rows.append(row)
+    if held is not None:
+        held.extend(rows)
+        return rows
     return _rows_save(rows, tenant_id=tenant.pk)
+
+
+class _Held(threading.local):
+    tenant_id: int | None = None
+    rows: list | None = None
+
+
+_held = _Held()
+
+
+@contextlib.contextmanager
+def emits_held(*, tenant):
+    """Inside the block, `event_emit` / `event_emit_many` for this tenant work out their rows as
+    they would (same recipients, wording, keys, at the moment of the call) and return them
+    unsaved; the block's end writes them all, in the order of the calls, with one INSERT (an
+    intake's "created" and its first node's "assigned"). An exception writes nothing. Inside an
+    enclosing block, the outer one writes."""
+    if _held.rows is not None:
+        yield
+        return
+    _held.tenant_id, _held.rows = tenant.pk, []
+    try:
+        yield
+        rows = _held.rows
+    finally:
+        _held.tenant_id, _held.rows = None, None
+    if rows:
+        _rows_save(rows, tenant_id=tenant.pk)
 
 
 def _emit_rows(item, *, tenant, language, now, profiles, preferences, opted_out):

@@ -205,3 +205,23 @@ def test_the_filter_forms_follow_their_choices_at_once(scope_a, staff, file_tick
     refused = client_for(regional).get(reverse("dashboard"), {"store": Store.objects.get(name="静安店").pk})
     assert refused.status_code == 400
     assert manager.get(reverse("dashboard"), {"store": Store.objects.get(name="静安店").pk}).status_code == 200
+
+
+def test_several_changes_in_one_transaction_replace_the_stamp_once_after_the_commit(
+        scope_a, staff, django_capture_on_commit_callbacks):
+    def read(value):
+        return cached("probe-once", user=staff["manager"], parts=(), depends=(LIVE,), ttl=60, compute=lambda: value)
+
+    assert read("first") == "first"
+    with django_capture_on_commit_callbacks() as after_commit:
+        stamp_bump(scope_a.pk, LIVE)
+        assert read("after the first change") == "after the first change"
+        stamp_bump(scope_a.pk, LIVE)  # each change is seen at once in the same transaction
+        assert read("after the second change") == "after the second change"
+        assert read("cached") == "after the second change"
+    stamps = []
+    for callback in after_commit:
+        callback()
+        stamps.append(read(f"after callback {len(stamps)}"))
+    # The first callback replaces the stamp; the others find nothing left to replace.
+    assert stamps == ["after callback 0"] * len(after_commit)

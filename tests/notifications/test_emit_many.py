@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from notifications.models import CustomerOptOut, Notification, Preference
-from notifications.services import event_emit, event_emit_many
+from notifications.services import emits_held, event_emit, event_emit_many
 from scrm.models import StaffProfile
 from tests.factories import CustomerFactory
 from tests.notifications.test_outbox import intake
@@ -137,3 +137,27 @@ def test_no_events_or_no_recipients_write_nothing(world):
         assert event_emit_many(tenant=world["tenant"], emits=[]) == []
         assert event_emit_many(tenant=world["tenant"], emits=[{"event": "ticket_escalated", "users": []}]) == []
     assert len(queries) == 0
+
+
+def test_held_emits_write_the_rows_of_the_same_calls_in_one_insert_and_nothing_on_error(world):
+    emits = emits_of(world)
+    with time_machine.travel(LATE, tick=False):
+        for emit in emits:
+            event_emit(tenant=world["tenant"], **emit)
+    one_by_one = snapshot()
+    order = list(Notification.objects.order_by("id").values_list("idempotency_key", flat=True))
+    Notification.objects.all().delete()
+    with (time_machine.travel(LATE, tick=False), CaptureQueriesContext(connection) as ctx,
+          emits_held(tenant=world["tenant"])):
+        for emit in emits:
+            event_emit(tenant=world["tenant"], **emit)
+        held = len(ctx.captured_queries)
+    assert not any(q["sql"].startswith("INSERT") for q in ctx.captured_queries[:held])  # held until the end
+    assert snapshot() == one_by_one
+    assert list(Notification.objects.order_by("id").values_list("idempotency_key", flat=True)) == order
+    assert sum(q["sql"].startswith("INSERT") for q in ctx.captured_queries) == 1
+    Notification.objects.all().delete()
+    with pytest.raises(RuntimeError), emits_held(tenant=world["tenant"]):
+        event_emit(tenant=world["tenant"], **emits[0])
+        raise RuntimeError("the caller failed")
+    assert not Notification.objects.exists()

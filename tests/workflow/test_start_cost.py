@@ -1,8 +1,9 @@
-"""Starting a workflow on intake costs a small, constant number of statements: the run, its
-first event, the token, the handler rule's two reads (candidates; their load from the Workload
-roll-up, skipped for a single candidate), the task, the handler's load +1, one UPDATE of the ticket (status and assignee
-together), the node's event, the handler's notification and the node's timers (its due-soon reminder and
-timeout, one INSERT; workflow/sla_ticket.py) — whatever the number of candidates,
+"""Starting a workflow on intake costs a small, constant number of statements: the run, the
+token, the handler rule's one read (candidates with their load from the Workload roll-up), the
+task, the handler's load +1, one UPDATE of the ticket (status and assignee together), the run's
+and the node's events (one INSERT), the handler's notification (read: their profile and
+preferences; written in intake's one INSERT of notifications) and the node's timers (its due-soon
+reminder and timeout, one INSERT; workflow/sla_ticket.py) — whatever the number of candidates,
 tickets or open tasks."""
 
 import pytest
@@ -46,8 +47,8 @@ def test_the_workflow_adds_a_constant_handful_of_statements_to_intake(scope_a):
     many = intake_statements(scope_a, template, store)
 
     added = len(first) - len(without)
-    assert added == 12, "\n".join(first)  # one candidate: no load to read
-    assert len(many) == len(first) + 1  # several: their Workload rows, one read
+    assert added == 10, "\n".join(first)
+    assert len(many) == len(first)  # several candidates: their load comes in the same read
     for i in range(6, 16):
         make_member(scope_a, Role.AGENT, f"agent{i}")
     for _ in range(10):
@@ -55,5 +56,9 @@ def test_the_workflow_adds_a_constant_handful_of_statements_to_intake(scope_a):
     assert len(intake_statements(scope_a, template, store)) == len(many)  # whatever their number
     updates = [s for s in first if s.startswith("UPDATE") and "tickets_ticket\"" in s]
     assert len(updates) == 1 and "status" in updates[0] and "assignee_id" in updates[0]
+    events = [s for s in first if s.startswith("INSERT") and "tickets_timelineevent\"" in s]
+    assert len(events) == 2  # the ticket's, then the run's and the first node's together
+    notifications = [s for s in first if s.startswith("INSERT") and "notifications_notification\"" in s]
+    assert len(notifications) == 1  # the customer's "created" and the handler's "assigned" together
     # No savepoint of its own: intake's transaction rolls back whole.
     assert sum(s.startswith("SAVEPOINT") for s in first) == sum(s.startswith("SAVEPOINT") for s in without)

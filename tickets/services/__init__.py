@@ -27,6 +27,8 @@ from .core import (
     ticket_number_next,
     ticket_split,
     timeline_event_add,
+    timeline_event_new,
+    timeline_events_save,
 )
 from .csat import csat_rate, csat_refusal
 from .inbound import (
@@ -84,4 +86,6 @@ __all__ = [
     "ticket_split",
     "tickets_bulk_apply",
     "timeline_event_add",
+    "timeline_event_new",
+    "timeline_events_save",
 ]

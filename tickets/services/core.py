@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from notifications.services import event_emit
+from notifications.services import emits_held, event_emit
 from scrm.config_cache import config_pinned
 from scrm.db import counter_increment
 from scrm.models import Customer
@@ -57,14 +57,33 @@ def timeline_event_add(*, ticket, kind, actor=None, actor_label="", code="", par
     the workflow engine) inside their transaction; never on its own from a view. What happened
     is `code` + `params` (registered in tickets/timeline.py, rendered in the reader's language);
     `message` is only what a person typed."""
+    event = timeline_event_new(ticket=ticket, kind=kind, actor=actor, actor_label=actor_label, code=code,
+                               params=params, message=message, changes=changes, is_public=is_public)
+    event.save()
+    return event
+
+
+def timeline_event_new(*, ticket, kind, actor=None, actor_label="", code="", params=None, message="", changes=None,
+                       is_public=False):
+    """The event `timeline_event_add` would append, unsaved: a caller writing several events of
+    one step saves them together with `timeline_events_save`, in the order given."""
     if code and not timeline_code_known(code):
         raise ValueError(f"unknown timeline code {code!r}")
-    return TimelineEvent.objects.create(
+    return TimelineEvent(
         tenant_id=ticket.tenant_id, ticket=ticket, kind=kind, actor=actor,
         actor_label=actor_label or _actor_label(actor), code=code, params=params or {}, message=message,
         changes=changes or [],
         is_public=is_public,
     )
+
+
+def timeline_events_save(events):
+    """Append events made by `timeline_event_new`, in their order, with one INSERT."""
+    if len(events) == 1:
+        events[0].save()
+    elif events:
+        TimelineEvent.objects.bulk_create(events)
+    return events
 
 
 # --- numbering --------------------------------------------------------------------------
@@ -263,9 +282,12 @@ def ticket_intake(
             actor_label=_actor_label(actor, customer.name if customer else ""),
             code="ticket.created_by_rule" if rule else "ticket.created", params=params, is_public=True,
         )
-        # The occurrence is the event just written (what event_emit would look up).
-        event_emit(tenant=tenant, event="ticket_created", ticket=ticket, actor=actor, occurrence=str(created.pk))
-        ticket_created(ticket=ticket, actor=actor)  # upper apps: the workflow starts here
+        # Its notifications and those of the first node (the workflow starts in ticket_created)
+        # are written together: one INSERT.
+        with emits_held(tenant=tenant):
+            # The occurrence is the event just written (what event_emit would look up).
+            event_emit(tenant=tenant, event="ticket_created", ticket=ticket, actor=actor, occurrence=str(created.pk))
+            ticket_created(ticket=ticket, actor=actor)  # upper apps: the workflow starts here
         return ticket
 
 
