@@ -152,30 +152,24 @@ def ticket_get(*, user, pk):
     return rows[0] if rows else None
 
 
-def _prefetched(obj, name, items):
-    """Hand `obj.<name>.all()` the given rows, as prefetch_related would, without a query."""
-    rows = getattr(obj, name).all()
-    rows._result_cache, rows._prefetch_done = list(items), True
-    obj.__dict__.setdefault("_prefetched_objects_cache", {})[name] = rows
-
-
 def ticket_timeline(*, ticket, public_only=False, attachments=None):
-    """The ticket's events, oldest first, each with its attachments. Pass `attachments` (all of
-    the ticket's, from ticket_attachments, as the ticket page shows them anyway) and the events
-    take theirs from that list instead of a query of their own."""
+    """The ticket's events, oldest first, each with its attachments in `event.attachment_list`.
+    Pass `attachments` (all of the ticket's, from ticket_attachments, as the ticket page shows
+    them anyway) and the events take theirs from that list instead of a query of their own."""
     events = ticket.events.select_related("actor")
     if public_only:
         events = events.filter(is_public=True)
     events = events.order_by("created_at", "id")
     if attachments is None:
-        return events.prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id")))
+        return events.prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id"),
+                                                to_attr="attachment_list"))
     by_event = defaultdict(list)
     for attachment in sorted(attachments, key=lambda a: a.pk):
         if attachment.event_id is not None:
             by_event[attachment.event_id].append(attachment)
     events = list(events)
     for event in events:
-        _prefetched(event, "attachments", by_event.get(event.pk, ()))
+        event.attachment_list = by_event.get(event.pk, [])
     return events
 
 
