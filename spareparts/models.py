@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from scrm.models import Region, Store, TenantOwned
+from scrm.models import Region, Store, Tenant, TenantOwned
 
 
 class WarehouseKind(models.TextChoices):
@@ -154,13 +154,18 @@ class Movement(TenantOwned):
     sum of its movements. Never updated or deleted: a correction is a new `adjust` row with a
     reason."""
 
+    # Every read is tenant-scoped and the composite indexes below lead with tenant (and ticket):
+    # single-column indexes on tenant and ticket would only be written, never read, on each line.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, verbose_name=_("tenant"), related_name="+",
+                               db_index=False)
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+")
     part = models.ForeignKey(Part, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(_("kind"), max_length=14, choices=MovementKind.choices)
     quantity = models.PositiveIntegerField(_("quantity"))
     on_hand_delta = models.IntegerField(default=0)
     reserved_delta = models.IntegerField(default=0)
-    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                               db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                              related_name="+")
     reason = models.CharField(_("reason"), max_length=200, blank=True)
@@ -201,7 +206,10 @@ class Reservation(TenantOwned):
     site or released (return, cancel, close). While `reserved`, its quantity is part of the
     stock row's `reserved`; `consumed` counts the units used so far."""
 
-    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, related_name="+")
+    # As on Movement: the (tenant, ticket, status) index serves every read by tenant or ticket.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, verbose_name=_("tenant"), related_name="+",
+                               db_index=False)
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, related_name="+", db_index=False)
     part = models.ForeignKey(Part, on_delete=models.PROTECT, related_name="+")
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField(_("quantity"))
