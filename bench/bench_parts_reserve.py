@@ -1,5 +1,6 @@
 """Spare parts reservations per second (`spareparts.services.stock_reserve`: the ranking read, then
-one conditional UPDATE … RETURNING of the stock row and the ledger + reservation INSERTs in one transaction),
+one conditional UPDATE … RETURNING of the stock row and the INSERT of the reserve ledger line — which is
+the reservation — in one transaction),
 from several worker processes (Python threads share one GIL: on 2 cores, processes are what lets
 the client side keep PostgreSQL busy), each with a few threads, each thread on its own connection.
 

@@ -204,13 +204,13 @@ def parts_history_seed(*, tenant, limit: int = 60) -> int:
             continue
         with time_machine.travel(ticket.resolved_at - timedelta(hours=2), tick=False):
             try:
-                reservation = services.stock_reserve(ticket=ticket, part=part, quantity=quantity, actor=keeper)
+                line = services.stock_reserve(ticket=ticket, part=part, quantity=quantity, actor=keeper)
             except ValidationError:
                 continue
             used += services.reservations_consume(ticket=ticket, actor=ticket.assignee or keeper)
         if i % 2:
             continue
         with time_machine.travel(min(ticket.resolved_at + timedelta(hours=6), now), tick=False):
-            services.stock_receive(warehouse=reservation.warehouse, part=part, quantity=quantity, actor=keeper,
+            services.stock_receive(warehouse=line.warehouse, part=part, quantity=quantity, actor=keeper,
                                    reason="补货入库")
     return used

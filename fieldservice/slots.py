@@ -5,22 +5,22 @@ fieldservice, so their models are read here directly, one query per slot for the
 
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Min, Sum
 from django.urls import reverse
 
 from settlement.models import SettlementLine
-from spareparts.models import Reservation, ReservationStatus
+from spareparts.models import Movement
 
 
 def parts_to_bring(*, ticket_ids) -> dict[int, list[tuple[str, int]]]:
-    """{ticket id: [("part name · warehouse", quantity still to use)]} of the tickets' open
-    reservations."""
+    """{ticket id: [("part name · warehouse", quantity still to use)]} of what the tickets still
+    hold (the sum of their ledger lines' reserved_delta per part and warehouse)."""
     found: dict[int, list[tuple[str, int]]] = {}
-    rows = (Reservation.objects.filter(ticket_id__in=list(ticket_ids), status=ReservationStatus.RESERVED)
-            .values_list("ticket_id", "part__name", "warehouse__name", "quantity", "consumed").order_by("pk"))
-    for ticket_id, part, warehouse, quantity, consumed in rows:
-        if quantity > consumed:
-            found.setdefault(ticket_id, []).append((f"{part} · {warehouse}", quantity - consumed))
+    rows = (Movement.objects.filter(ticket_id__in=list(ticket_ids)).exclude(reserved_delta=0)
+            .values("ticket_id", "part_id", "warehouse_id", "part__name", "warehouse__name")
+            .annotate(held=Sum("reserved_delta"), first=Min("pk")).filter(held__gt=0).order_by("first"))
+    for row in rows:
+        found.setdefault(row["ticket_id"], []).append((f"{row['part__name']} · {row['warehouse__name']}", row["held"]))
     return found
 
 

@@ -152,7 +152,12 @@ class Movement(TenantOwned):
     """One line of the append-only stock ledger: what happened to a part in a warehouse, by whom,
     for which ticket. `on_hand_delta` and `reserved_delta` are what it changed, so a level is the
     sum of its movements. Never updated or deleted: a correction is a new `adjust` row with a
-    reason."""
+    reason.
+
+    A `reserve` line is also the reservation: what a ticket still holds of a part in a warehouse
+    is the sum of its lines' `reserved_delta` there (reserve +q; consume and release −q), so no
+    second table has to be written, locked and kept equal to the ledger. It carries the node that
+    reserved and the distance the warehouse was chosen at."""
 
     # Every read is tenant-scoped and the composite indexes below lead with tenant (and ticket):
     # single-column indexes on tenant and ticket would only be written, never read, on each line.
@@ -169,6 +174,8 @@ class Movement(TenantOwned):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                              related_name="+")
     reason = models.CharField(_("reason"), max_length=200, blank=True)
+    node_key = models.CharField(max_length=40, blank=True)
+    distance_km = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
     created_at = models.DateTimeField(_("at"), auto_now_add=True)
 
     class Meta:
@@ -196,40 +203,12 @@ class Movement(TenantOwned):
 
 
 class ReservationStatus(models.TextChoices):
+    """Where a ticket's hold on a part in one warehouse stands, as the ledger adds it up
+    (`selectors.ticket_reservations`): no table keeps it."""
+
     RESERVED = "reserved", _("Reserved")
     CONSUMED = "consumed", _("Consumed")
     RELEASED = "released", _("Released")
-
-
-class Reservation(TenantOwned):
-    """Parts held for one ticket in one warehouse, from reservation until they are consumed on
-    site or released (return, cancel, close). While `reserved`, its quantity is part of the
-    stock row's `reserved`; `consumed` counts the units used so far."""
-
-    # As on Movement: the (tenant, ticket, status) index serves every read by tenant or ticket.
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, verbose_name=_("tenant"), related_name="+",
-                               db_index=False)
-    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, related_name="+", db_index=False)
-    part = models.ForeignKey(Part, on_delete=models.PROTECT, related_name="+")
-    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+")
-    quantity = models.PositiveIntegerField(_("quantity"))
-    consumed = models.PositiveIntegerField(_("consumed"), default=0)
-    status = models.CharField(_("status"), max_length=10, choices=ReservationStatus.choices,
-                              default=ReservationStatus.RESERVED)
-    node_key = models.CharField(max_length=40, blank=True)
-    distance_km = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name = _("reservation")
-        verbose_name_plural = _("reservations")
-        constraints = [
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="reservation_quantity_positive"),
-            models.CheckConstraint(condition=Q(consumed__lte=F("quantity")), name="reservation_consumed_within"),
-            models.CheckConstraint(condition=Q(status__in=ReservationStatus.values), name="reservation_status_valid"),
-        ]
-        indexes = [models.Index(fields=["tenant", "ticket", "status"], name="reservation_tenant_ticket")]
 
 
 class BillOfMaterials(TenantOwned):

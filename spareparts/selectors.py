@@ -9,7 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import F, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from scrm.config_cache import tenant_config
@@ -25,7 +25,6 @@ from .models import (
     Part,
     PurchaseRequest,
     PurchaseStatus,
-    Reservation,
     ReservationStatus,
     Stock,
     Transfer,
@@ -239,9 +238,56 @@ def ticket_part_needs(ticket) -> dict[int, int]:
     return needs
 
 
-def ticket_reservations(*, ticket) -> QuerySet[Reservation]:
-    """The ticket's parts and where to take them from (warehouse, its address and distance)."""
-    return Reservation.objects.filter(ticket=ticket).select_related("part", "warehouse").order_by("pk")
+@dataclass(frozen=True)
+class Hold:
+    """What a ticket reserved of one part in one warehouse, added up from its ledger lines."""
+
+    part_id: int
+    part_name: str
+    warehouse_id: int
+    warehouse_name: str
+    warehouse_address: str
+    reserved: int
+    consumed: int
+    released: int
+    distance_km: Decimal | None
+
+    @property
+    def held(self) -> int:
+        """Still reserved: to be used on site or given back."""
+        return self.reserved - self.consumed - self.released
+
+    @property
+    def status(self) -> str:
+        if self.held > 0:
+            return ReservationStatus.RESERVED
+        return ReservationStatus.CONSUMED if self.consumed else ReservationStatus.RELEASED
+
+    @property
+    def status_label(self) -> str:
+        return ReservationStatus(self.status).label
+
+    @property
+    def quantity(self) -> int:
+        """The units this hold is about: what was kept (held + used), or what was given back."""
+        return (self.reserved - self.released) or self.released
+
+
+def ticket_reservations(*, ticket) -> list[Hold]:
+    """The ticket's parts and where to take them from (warehouse, its address and the distance it
+    was chosen at), one row per part and warehouse in the order they were first reserved: one
+    query over the ticket's ledger lines that moved a reservation."""
+    rows = (Movement.objects.filter(ticket=ticket).exclude(reserved_delta=0)
+            .values("part_id", "part__name", "warehouse_id", "warehouse__name", "warehouse__address")
+            .annotate(first=Min("pk"), distance=Max("distance_km"),
+                      reserved=Sum("quantity", filter=Q(kind=MovementKind.RESERVE)),
+                      consumed=Sum("quantity", filter=Q(kind=MovementKind.CONSUME)),
+                      released=Sum("quantity", filter=Q(kind=MovementKind.RELEASE)))
+            .order_by("first"))
+    return [Hold(part_id=r["part_id"], part_name=r["part__name"], warehouse_id=r["warehouse_id"],
+                 warehouse_name=r["warehouse__name"], warehouse_address=r["warehouse__address"],
+                 reserved=r["reserved"] or 0, consumed=r["consumed"] or 0, released=r["released"] or 0,
+                 distance_km=r["distance"]) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -303,7 +349,8 @@ def parts_used(*, ticket_ids) -> dict[int, list[PartUsed]]:
 
 
 def ledger_mismatches() -> list[dict]:
-    """Stock rows whose level differs from the sum of their movements (should be empty)."""
+    """Stock rows whose level differs from the sum of their movements, and tickets that used or
+    gave back more of a part in a warehouse than they reserved there (should be empty)."""
     sums = {(r["warehouse_id"], r["part_id"]): r for r in Movement.objects.values("warehouse_id", "part_id")
             .annotate(on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta")).order_by()}
     bad = []
@@ -316,13 +363,12 @@ def ledger_mismatches() -> list[dict]:
         if r["on_hand"] or r["reserved"]:
             bad.append({"stock": None, "warehouse": warehouse_id, "part": part_id, "level": (0, 0),
                         "ledger": (r["on_hand"], r["reserved"])})
-    reserved_rows = {(r["warehouse_id"], r["part_id"]): r["n"] for r in Reservation.objects.filter(
-        status=ReservationStatus.RESERVED).values("warehouse_id", "part_id").annotate(
-        n=Sum(F("quantity") - F("consumed"))).order_by()}
-    for row in Stock.objects.filter(reserved__gt=0).values("id", "warehouse_id", "part_id", "reserved"):
-        held = reserved_rows.get((row["warehouse_id"], row["part_id"]), 0)
-        if held > row["reserved"]:
-            bad.append({"stock": row["id"], "reservations": held, "reserved": row["reserved"]})
+    # A ticket never gives back or uses more than it reserved in a warehouse.
+    for row in (Movement.objects.exclude(ticket=None).exclude(reserved_delta=0)
+                .values("ticket_id", "warehouse_id", "part_id").annotate(held=Sum("reserved_delta"))
+                .filter(held__lt=0).order_by()):
+        bad.append({"stock": None, "ticket": row["ticket_id"], "warehouse": row["warehouse_id"],
+                    "part": row["part_id"], "held": row["held"]})
     return bad
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,8 +28,6 @@ from .models import (
     Part,
     PurchaseRequest,
     PurchaseStatus,
-    Reservation,
-    ReservationStatus,
     Stock,
     Transfer,
     TransferStatus,
@@ -309,27 +307,25 @@ def _reserve_take(*, stock_id: int, tenant_id: int, part: Part, quantity: int) -
 
 
 def _reserve_one(*, ticket, part: Part, quantity: int, places, origin, region_id, actor,
-                 node_key: str) -> tuple[Movement, Reservation] | None:
+                 node_key: str) -> Movement | None:
     """Reserve in the nearest of `places` (the candidates read before the transaction) that still
-    has the units free; the ledger line and the reservation come back unsaved, for the caller to
-    insert (one by one or in bulk). None when none has them: nothing was written. Must run
-    inside a transaction."""
+    has the units free; the `reserve` ledger line — which is the reservation — comes back unsaved,
+    for the caller to insert (one by one or in bulk). None when none has them: nothing was
+    written. Must run inside a transaction."""
     for r in places_rank(places, origin=origin, region_id=region_id):
         place = r.place
         assert place.stock_id is not None
         crossed = _reserve_take(stock_id=place.stock_id, tenant_id=ticket.tenant_id, part=part, quantity=quantity)
         if crossed is None:  # another ticket took them between the read and the UPDATE
             continue
-        movement = Movement(tenant_id=ticket.tenant_id, warehouse_id=place.id, part_id=part.pk,
-                            kind=MovementKind.RESERVE, quantity=quantity, reserved_delta=quantity, ticket_id=ticket.pk,
-                            user_id=getattr(actor, "pk", None))
-        reservation = Reservation(tenant_id=ticket.tenant_id, ticket=ticket, part=part, warehouse_id=place.id,
-                                  quantity=quantity, node_key=node_key[:40],
-                                  distance_km=None if r.km is None else round(r.km, 1))
+        line = Movement(tenant_id=ticket.tenant_id, warehouse_id=place.id, part_id=part.pk, kind=MovementKind.RESERVE,
+                        quantity=quantity, reserved_delta=quantity, ticket_id=ticket.pk,
+                        user_id=getattr(actor, "pk", None), node_key=node_key[:40],
+                        distance_km=None if r.km is None else round(r.km, 1))
         if crossed:
             _reorder_open(stock_id=place.stock_id, tenant_id=ticket.tenant_id, part=part, warehouse_id=place.id,
                           warehouse_kind=place.kind)
-        return movement, reservation
+        return line
     return None
 
 
@@ -338,77 +334,71 @@ def _out_of_stock_for(ticket, part: Part, quantity: int, origin, region_id) -> V
     return _out_of_stock(part, quantity, places_rank(places, origin=origin, region_id=region_id))
 
 
-def stock_reserve(*, ticket, part: Part, quantity: Any, actor, node_key: str = "") -> Reservation:
+def stock_reserve(*, ticket, part: Part, quantity: Any, actor, node_key: str = "") -> Movement:
     """Reserve `quantity` of `part` for `ticket` in the nearest warehouse that has it all free
-    (the ticket's store or address coordinates; its region without them). One read ranks the
-    candidates (no lock); then, in one short transaction, a conditional UPDATE of the stock row
-    and the two INSERTs (ledger line, reservation). Another ticket may take the units between the
-    read and the UPDATE: then the next warehouse. None left anywhere: a ValidationError naming the
-    nearest warehouses with stock, raised outside the transaction block, so a caller's own
-    transaction is not spoiled by a refusal and no savepoint is needed."""
+    (the ticket's store or address coordinates; its region without them) and return the
+    `reserve` ledger line. One read ranks the candidates (no lock); then, in one short
+    transaction, a conditional UPDATE of the stock row and the line's INSERT. Another ticket may
+    take the units between the read and the UPDATE: then the next warehouse. None left anywhere:
+    a ValidationError naming the nearest warehouses with stock, raised outside the transaction
+    block, so a caller's own transaction is not spoiled by a refusal and no savepoint is needed."""
     quantity = quantity_check(quantity)
     _same_tenant(ticket.tenant_id, part=part)
     with config_pinned(ticket.tenant_id):  # one stamp read for the cached store and warehouses
         origin, region_id = selectors.ticket_origin(ticket)
         places = selectors.stock_candidates(part=part, quantity=quantity, engineer_id=ticket.assignee_id)
     with transaction.atomic(savepoint=False):
-        made = _reserve_one(ticket=ticket, part=part, quantity=quantity, places=places, origin=origin,
+        line = _reserve_one(ticket=ticket, part=part, quantity=quantity, places=places, origin=origin,
                             region_id=region_id, actor=actor, node_key=node_key)
-        if made is not None:
-            # One row each: save() is the plain INSERT, with less to build than a bulk_create of one.
-            made[0].save(force_insert=True)
-            reservation = made[1]
-            reservation.save(force_insert=True)
-    if made is None:
+        if line is not None:
+            # One row: save() is the plain INSERT, with less to build than a bulk_create of one.
+            line.save(force_insert=True)
+    if line is None:
         raise _out_of_stock_for(ticket, part, quantity, origin, region_id)
-    return reservation
+    return line
 
 
-def _open_reservations(ticket, part=None):
-    qs = Reservation.objects.select_for_update().filter(ticket=ticket, status=ReservationStatus.RESERVED)
+def _holds_locked(ticket, part: Part | None = None) -> list[tuple[Stock, int]]:
+    """The stock rows where `ticket` still holds units (of `part`, or of any part), locked, each
+    with the units held, in stock-row order. The rows are locked before the ledger is summed, so
+    a concurrent consume or release of the same ticket waits here and then sees the other's lines:
+    the same units are never given back or used twice."""
+    lines = Movement.objects.filter(ticket=ticket, kind=MovementKind.RESERVE)
     if part is not None:
-        qs = qs.filter(part=part)
-    return list(qs.order_by("pk"))
-
-
-def _stock_of(reservation: Reservation) -> Stock:
-    return Stock.objects.select_for_update().select_related("part", "warehouse").get(
-        warehouse_id=reservation.warehouse_id, part_id=reservation.part_id)
+        lines = lines.filter(part=part)
+    pairs = set(lines.values_list("warehouse_id", "part_id").distinct().order_by())
+    if not pairs:
+        return []
+    where = Q()
+    for warehouse_id, part_id in sorted(pairs):
+        where |= Q(warehouse_id=warehouse_id, part_id=part_id)
+    stocks = list(Stock.objects.select_for_update().select_related("part", "warehouse").filter(where).order_by("pk"))
+    held = {(w, p): n for w, p, n in Movement.objects.filter(ticket=ticket).filter(where).exclude(reserved_delta=0)
+            .values("warehouse_id", "part_id").annotate(n=Sum("reserved_delta")).values_list(
+                "warehouse_id", "part_id", "n").order_by()}
+    return [(stock, held[(stock.warehouse_id, stock.part_id)]) for stock in stocks
+            if held.get((stock.warehouse_id, stock.part_id), 0) > 0]
 
 
 @transaction.atomic
 def reservations_release(*, ticket, actor, reason: str = "") -> int:
     """Give back what the ticket still holds (return, cancel, close). Returns units released."""
     released = 0
-    for res in _open_reservations(ticket):
-        left = res.quantity - res.consumed
-        if left:
-            _move(_stock_of(res), kind=MovementKind.RELEASE, quantity=left, reserved=-left, ticket=ticket,
-                  actor=actor, reason=reason)
-            released += left
-        res.status = ReservationStatus.RELEASED if res.consumed == 0 else ReservationStatus.CONSUMED
-        res.save(update_fields=["status", "updated_at"])
+    for stock, held in _holds_locked(ticket):
+        _move(stock, kind=MovementKind.RELEASE, quantity=held, reserved=-held, ticket=ticket, actor=actor,
+              reason=reason)
+        released += held
     return released
-
-
-def _consume_from(res: Reservation, quantity: int, *, ticket, actor, reason: str = "") -> None:
-    _move(_stock_of(res), kind=MovementKind.CONSUME, quantity=quantity, on_hand=-quantity, reserved=-quantity,
-          ticket=ticket, actor=actor, reason=reason)
-    res.consumed += quantity
-    if res.consumed == res.quantity:
-        res.status = ReservationStatus.CONSUMED
-    res.save(update_fields=["consumed", "status", "updated_at"])
 
 
 @transaction.atomic
 def reservations_consume(*, ticket, actor) -> int:
     """The node's work is done: what is still reserved for the ticket was used. Returns units."""
     used = 0
-    for res in _open_reservations(ticket):
-        left = res.quantity - res.consumed
-        if left:
-            _consume_from(res, left, ticket=ticket, actor=actor)
-            used += left
+    for stock, held in _holds_locked(ticket):
+        _move(stock, kind=MovementKind.CONSUME, quantity=held, on_hand=-held, reserved=-held, ticket=ticket,
+              actor=actor)
+        used += held
     return used
 
 
@@ -421,10 +411,10 @@ def part_scan_consume(*, ticket, code: Any, actor, quantity: Any = 1) -> Movemen
     part = selectors.part_by_code(code=code)
     if part is None:
         raise ValidationError({"code": _("No part has this barcode or SKU.")})
-    for res in _open_reservations(ticket, part):
-        if res.quantity - res.consumed >= quantity:
-            _consume_from(res, quantity, ticket=ticket, actor=actor, reason=_("scanned"))
-            return Movement.objects.filter(ticket=ticket, part=part).latest("pk")
+    for stock, held in _holds_locked(ticket, part):
+        if held >= quantity:
+            return _move(stock, kind=MovementKind.CONSUME, quantity=quantity, on_hand=-quantity, reserved=-quantity,
+                         ticket=ticket, actor=actor, reason=_("scanned"))
     van = Warehouse.objects.filter(kind=WarehouseKind.VAN, owner=actor, is_active=True).first() \
         if getattr(actor, "pk", None) else None
     if van is not None:
@@ -561,21 +551,20 @@ def transfer_receive(*, transfer: Transfer, actor) -> Transfer:
 
 
 @transaction.atomic
-def ticket_parts_reserve(*, ticket, actor, node_key: str = "") -> list[Reservation]:
+def ticket_parts_reserve(*, ticket, actor, node_key: str = "") -> list[Movement]:
     """Reserve what the ticket needs (its `parts` fields + its template's bill of materials) and
-    does not hold yet, as one transaction: per line one conditional UPDATE, then the ledger lines
-    and the reservations in two bulk INSERTs. Lines are taken in part order so two tickets lock
-    rows in the same order. One line out of stock rolls all of them back."""
+    does not hold or has not used yet, as one transaction: per line one conditional UPDATE, then
+    the `reserve` ledger lines in one bulk INSERT. Lines are taken in part order so two tickets
+    lock rows in the same order. One line out of stock rolls all of them back."""
     needed = selectors.ticket_part_needs(ticket)
     if not needed:
         return []
-    held: dict[int, int] = {}
-    for part_id, qty in Reservation.objects.filter(ticket=ticket).filter(
-            Q(status=ReservationStatus.RESERVED) | Q(status=ReservationStatus.CONSUMED)).values_list(
-            "part_id", "quantity"):
-        held[part_id] = held.get(part_id, 0) + qty
+    held: dict[int, int] = {}  # reserved and not given back: still held, or used
+    lines_so_far = Movement.objects.filter(ticket=ticket, kind__in=[MovementKind.RESERVE, MovementKind.RELEASE])
+    for part_id, kind, qty in lines_so_far.values_list("part_id", "kind", "quantity"):
+        held[part_id] = held.get(part_id, 0) + (qty if kind == MovementKind.RESERVE else -qty)
     parts = Part.objects.in_bulk(list(needed))
-    movements, made = [], []
+    lines = []
     with config_pinned(ticket.tenant_id):  # one stamp read for the cached store and warehouses
         origin, region_id = selectors.ticket_origin(ticket)
         for part_id in sorted(needed):
@@ -584,11 +573,11 @@ def ticket_parts_reserve(*, ticket, actor, node_key: str = "") -> list[Reservati
                 continue
             short = quantity_check(short)
             places = selectors.stock_candidates(part=parts[part_id], quantity=short, engineer_id=ticket.assignee_id)
-            taken = _reserve_one(ticket=ticket, part=parts[part_id], quantity=short, places=places, origin=origin,
-                                 region_id=region_id, actor=actor, node_key=node_key)
-            if taken is None:
+            line = _reserve_one(ticket=ticket, part=parts[part_id], quantity=short, places=places, origin=origin,
+                                region_id=region_id, actor=actor, node_key=node_key)
+            if line is None:
                 raise _out_of_stock_for(ticket, parts[part_id], short, origin, region_id)
-            movements.append(taken[0])
-            made.append(taken[1])
-    Movement.objects.bulk_create(movements)
-    return Reservation.objects.bulk_create(made)
+            lines.append(line)
+    return Movement.objects.bulk_create(lines)
+
+

@@ -5,8 +5,8 @@ reservation rolls the whole step back with the message."""
 import pytest
 from django.core.exceptions import ValidationError
 
-from spareparts import services
-from spareparts.models import BillOfMaterials, Movement, Reservation, Stock
+from spareparts import selectors, services
+from spareparts.models import BillOfMaterials, Movement, Stock
 from tests.spareparts.conftest import GRAPH
 from tests.workflow.test_engine import open_tasks, publish
 from tickets.models import Ticket
@@ -39,17 +39,21 @@ def new_ticket(scope, template, store, parts="YS-COMP-15 1"):
 def test_reserve_on_entry_consume_on_submit(scope_a, lib, staff, flow):
     BillOfMaterials.objects.create(tenant=scope_a, template=flow, part=lib["filter"], quantity=2)
     ticket = new_ticket(scope_a, flow, lib["store"])
-    assert Reservation.objects.filter(ticket=ticket).count() == 0  # accept does not reserve
+    assert selectors.ticket_reservations(ticket=ticket) == []  # accept does not reserve
     task_act(task=open_tasks(ticket)[0], action="submit", user=staff["agent"])
-    rows = {r.part.sku: r for r in Reservation.objects.filter(ticket=ticket).select_related("part", "warehouse")}
-    assert rows["YS-COMP-15"].warehouse == lib["hangzhou"] and rows["LW-FILTER"].warehouse == lib["central"]
+    rows = {r.part_id: r for r in selectors.ticket_reservations(ticket=ticket)}
+    assert rows[lib["compressor"].pk].warehouse_id == lib["hangzhou"].pk
+    assert rows[lib["filter"].pk].warehouse_id == lib["central"].pk
+    assert {(r.held, r.status) for r in rows.values()} == {(1, "reserved"), (2, "reserved")}
+    assert set(Movement.objects.filter(ticket=ticket, kind="reserve").values_list("node_key", flat=True)) == {"repair"}
     assert level(lib["hangzhou"], lib["compressor"]) == (2, 1)
     [task] = open_tasks(ticket)
     assert task.node == "repair"
     task_act(task=task, action="submit", user=staff["engineer"])
     assert level(lib["hangzhou"], lib["compressor"]) == (1, 0)
     assert level(lib["central"], lib["filter"]) == (8, 0)
-    assert set(Reservation.objects.filter(ticket=ticket).values_list("status", flat=True)) == {"consumed"}
+    assert {(r.status, r.held, r.consumed) for r in selectors.ticket_reservations(ticket=ticket)} == {
+        ("consumed", 0, 1), ("consumed", 0, 2)}
 
 
 def test_out_of_stock_rolls_the_step_back(scope_a, lib, staff, flow):
@@ -61,7 +65,7 @@ def test_out_of_stock_rolls_the_step_back(scope_a, lib, staff, flow):
     assert "杭州区域仓" in info.value.messages[0] or "Hangzhou" in info.value.messages[0] or "区域仓" in str(info.value)
     task.refresh_from_db()
     assert task.status == "open" and [t.node for t in open_tasks(ticket)] == ["accept"]
-    assert Movement.objects.count() == before and Reservation.objects.filter(ticket=ticket).count() == 0
+    assert Movement.objects.count() == before and selectors.ticket_reservations(ticket=ticket) == []
     assert level(lib["hangzhou"], lib["compressor"]) == (2, 0)
 
 

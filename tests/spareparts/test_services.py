@@ -139,10 +139,11 @@ def test_scan_consumes_the_reservation_then_refuses_what_was_not_reserved(scope_
     part = lib["compressor"]
     services.stock_receive(warehouse=lib["hangzhou"], part=part, quantity=3, actor=None)
     ticket = ticket_at(scope_a, repair_template, lib["store"])
-    res = services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None)
-    services.part_scan_consume(ticket=ticket, code="6901234567001", actor=staff["engineer"])
-    res.refresh_from_db()
-    assert (res.status, res.consumed) == ("consumed", 1)
+    services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None)
+    used = services.part_scan_consume(ticket=ticket, code="6901234567001", actor=staff["engineer"])
+    assert (used.kind, used.quantity, used.on_hand_delta, used.reserved_delta) == ("consume", 1, -1, -1)
+    [hold] = selectors.ticket_reservations(ticket=ticket)
+    assert (hold.status, hold.consumed, hold.held, hold.warehouse_id) == ("consumed", 1, 0, lib["hangzhou"].pk)
     assert level(lib["hangzhou"], part) == (2, 0)
     before = Movement.objects.count()
     for code in ("6901234567001", "LW-FILTER", "nope", "", "x" * 500):
@@ -248,32 +249,33 @@ def test_a_first_delivery_below_the_point_leaves_one_open_request(scope_a, lib):
     assert list(PurchaseRequest.objects.values_list("status", flat=True)) == ["received"]
 
 
-def test_a_reservation_is_two_reads_one_update_and_two_inserts(scope_a, lib, repair_template,
-                                                              django_assert_num_queries):
+def test_a_reservation_is_two_reads_one_update_and_one_insert(scope_a, lib, repair_template,
+                                                             django_assert_num_queries):
     part = lib["filter"]  # no reorder point
     services.stock_receive(warehouse=lib["hangzhou"], part=part, quantity=10, actor=None)
     ticket = ticket_at(scope_a, repair_template, lib["store"])
     warm_caches(lib)
     # The tenant's config stamp (the store and warehouses come from the cache), the part's stock
-    # rows (no join), the conditional UPDATE of the stock row, the ledger line, the reservation:
-    # no lock read, no savepoint.
-    with django_assert_num_queries(5) as captured:
-        services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None)
+    # rows (no join), the conditional UPDATE of the stock row, the reserve line (which is the
+    # reservation): no lock read, no savepoint.
+    with django_assert_num_queries(4) as captured:
+        line = services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None)
     sql = [q["sql"] for q in captured.captured_queries]
-    assert [q.split()[0] for q in sql] == ["SELECT", "SELECT", "UPDATE", "INSERT", "INSERT"]
+    assert [q.split()[0] for q in sql] == ["SELECT", "SELECT", "UPDATE", "INSERT"]
     assert "config_stamp" in sql[0] and "JOIN" not in sql[1]
+    assert (line.kind, line.reserved_delta, line.warehouse_id) == ("reserve", 1, lib["hangzhou"].pk)
     assert level(lib["hangzhou"], part) == (10, 1) and selectors.ledger_mismatches() == []
     assert "RETURNING" in sql[2] and '"on_hand"' in sql[2]  # the level comes back with the UPDATE
-    # A part with a reorder point: the same five while the level stays above the point (the UPDATE
+    # A part with a reorder point: the same four while the level stays above the point (the UPDATE
     # returns the level, so only a crossing costs a statement more).
     services.stock_receive(warehouse=lib["hangzhou"], part=lib["compressor"], quantity=10, actor=None)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         services.stock_reserve(ticket=ticket, part=lib["compressor"], quantity=1, actor=None)
 
 
 def test_a_whole_bill_of_materials_is_one_transaction_with_bulk_inserts(scope_a, lib, repair_template,
                                                                         django_assert_max_num_queries):
-    from spareparts.models import BillOfMaterials, Reservation
+    from spareparts.models import BillOfMaterials
 
     for part in (lib["compressor"], lib["filter"]):
         services.stock_receive(warehouse=lib["hangzhou"], part=part, quantity=10, actor=None)
@@ -283,13 +285,13 @@ def test_a_whole_bill_of_materials_is_one_transaction_with_bulk_inserts(scope_a,
     with django_assert_max_num_queries(13) as captured:  # incl. one config stamp read for all lines
         made = services.ticket_parts_reserve(ticket=ticket, actor=None)
     inserts = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("INSERT")]
-    assert len(made) == 2 and len(inserts) == 2  # the two ledger lines together, the two reservations together
-    assert Reservation.objects.filter(ticket=ticket).count() == 2
+    assert len(made) == 2 and len(inserts) == 1  # the two reserve lines (the reservations) together
+    assert [r.held for r in selectors.ticket_reservations(ticket=ticket)] == [2, 2]
     assert level(lib["hangzhou"], lib["filter"]) == (10, 2) and selectors.ledger_mismatches() == []
 
 
 def test_one_line_out_of_stock_rolls_the_whole_bill_back(scope_a, lib, repair_template):
-    from spareparts.models import BillOfMaterials, Reservation
+    from spareparts.models import BillOfMaterials
 
     services.stock_receive(warehouse=lib["hangzhou"], part=lib["filter"], quantity=10, actor=None)
     for part in (lib["compressor"], lib["filter"]):
@@ -298,7 +300,7 @@ def test_one_line_out_of_stock_rolls_the_whole_bill_back(scope_a, lib, repair_te
     before = Movement.objects.count()
     with pytest.raises(ValidationError, match=r"YS-COMP-15|压缩机"):
         services.ticket_parts_reserve(ticket=ticket, actor=None)
-    assert Movement.objects.count() == before and not Reservation.objects.filter(ticket=ticket).exists()
+    assert Movement.objects.count() == before and selectors.ticket_reservations(ticket=ticket) == []
     assert level(lib["hangzhou"], lib["filter"]) == (10, 0)
 
 
