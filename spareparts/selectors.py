@@ -265,7 +265,7 @@ class Hold:
 
     @property
     def status_label(self) -> str:
-        return ReservationStatus(self.status).label
+        return str(ReservationStatus(self.status).label)
 
     @property
     def quantity(self) -> int:
@@ -287,7 +287,9 @@ def ticket_reservations(*, ticket) -> list[Hold]:
     return [Hold(part_id=r["part_id"], part_name=r["part__name"], warehouse_id=r["warehouse_id"],
                  warehouse_name=r["warehouse__name"], warehouse_address=r["warehouse__address"],
                  reserved=r["reserved"] or 0, consumed=r["consumed"] or 0, released=r["released"] or 0,
-                 distance_km=r["distance"]) for r in rows]
+                 # SQLite's MAX() hands a decimal back as a float: one decimal place, as stored.
+                 distance_km=None if r["distance"] is None else Decimal(str(r["distance"])).quantize(Decimal("0.1")))
+            for r in rows]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Errors are `ValidationError`s with a message for the person acting; nothing is w
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -321,7 +322,7 @@ def _reserve_one(*, ticket, part: Part, quantity: int, places, origin, region_id
         line = Movement(tenant_id=ticket.tenant_id, warehouse_id=place.id, part_id=part.pk, kind=MovementKind.RESERVE,
                         quantity=quantity, reserved_delta=quantity, ticket_id=ticket.pk,
                         user_id=getattr(actor, "pk", None), node_key=node_key[:40],
-                        distance_km=None if r.km is None else round(r.km, 1))
+                        distance_km=None if r.km is None else Decimal(f"{r.km:.1f}"))
         if crossed:
             _reorder_open(stock_id=place.stock_id, tenant_id=ticket.tenant_id, part=part, warehouse_id=place.id,
                           warehouse_kind=place.kind)
@@ -418,10 +419,10 @@ def part_scan_consume(*, ticket, code: Any, actor, quantity: Any = 1) -> Movemen
     van = Warehouse.objects.filter(kind=WarehouseKind.VAN, owner=actor, is_active=True).first() \
         if getattr(actor, "pk", None) else None
     if van is not None:
-        stock = Stock.objects.select_for_update().select_related("part", "warehouse").filter(
+        in_van = Stock.objects.select_for_update().select_related("part", "warehouse").filter(
             warehouse=van, part=part).first()
-        if stock is not None and stock.available >= quantity:
-            return _move(stock, kind=MovementKind.CONSUME, quantity=quantity, on_hand=-quantity, ticket=ticket,
+        if in_van is not None and in_van.available >= quantity:
+            return _move(in_van, kind=MovementKind.CONSUME, quantity=quantity, on_hand=-quantity, ticket=ticket,
                          actor=actor, reason=_("scanned from van"))
     raise ValidationError({"code": _("%(part)s is not reserved for this ticket and not in your van.")
                            % {"part": part.name}})

@@ -99,6 +99,12 @@ def test_reserve_takes_the_nearest_warehouse_with_stock(scope_a, lib, repair_tem
     # Hangzhou is now empty: the next unit comes from Shanghai, ~160 km away.
     second = services.stock_reserve(ticket=ticket, part=part, quantity=1, actor=None)
     assert second.warehouse == lib["central"] and 140 < second.distance_km < 200
+    # The panel's rows add the lines up; the distance keeps its one decimal place (SQLite's MAX()
+    # hands back a float).
+    holds = selectors.ticket_reservations(ticket=ticket)
+    assert [(h.warehouse_id, h.held, h.distance_km) for h in holds] == [
+        (lib["hangzhou"].pk, 1, first.distance_km), (lib["central"].pk, 1, second.distance_km)]
+    assert all(h.distance_km.as_tuple().exponent == -1 for h in holds)
     assert level(lib["hangzhou"], part) == (1, 1) and level(lib["central"], part) == (5, 1)
     assert selectors.ledger_mismatches() == []
 
