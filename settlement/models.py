@@ -341,10 +341,10 @@ class SettlementLine(TenantOwned):
     rebate and bonus lines belong to the run that made them (`run`).
 
     Indexes: a run inserts a million of these, and every index costs each insert, so there is one
-    per way lines are read — (tenant, period date), (party, period date), (tenant, ticket), run;
-    the tenant, ticket and party foreign keys have none of their own (a party belongs to one
-    tenant, so its index needs no tenant column before it). Tickets and breakdowns are deleted
-    only with their tenant, so nothing looks lines up by breakdown."""
+    per way lines are read — (tenant, period date), (party, period date), (tenant, ticket), run
+    (only the rebate and bonus lines have one); the foreign keys have none of their own (a party
+    belongs to one tenant, so its index needs no tenant column before it). Tickets and breakdowns
+    are deleted only with their tenant, so nothing looks lines up by breakdown."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, verbose_name=_("tenant"), related_name="+",
                                db_index=False)
@@ -358,7 +358,8 @@ class SettlementLine(TenantOwned):
     breakdown = models.ForeignKey(SettlementBreakdown, on_delete=models.PROTECT, related_name="+",
                                   verbose_name=_("breakdown"), db_index=False)
     period_date = models.DateField(_("period date"))
-    run = models.ForeignKey(SettlementRun, on_delete=models.CASCADE, null=True, blank=True, related_name="lines")
+    run = models.ForeignKey(SettlementRun, on_delete=models.CASCADE, null=True, blank=True, related_name="lines",
+                            db_index=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -375,6 +376,7 @@ class SettlementLine(TenantOwned):
             models.Index(fields=["tenant", "period_date"], name="settlementline_period"),
             models.Index(fields=["party", "period_date"], name="settlementline_party"),
             models.Index(fields=["tenant", "ticket"], name="settlementline_ticket"),
+            models.Index(fields=["run"], condition=Q(run__isnull=False), name="settlementline_run"),
         ]
 
     @property

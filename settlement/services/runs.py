@@ -23,7 +23,7 @@ from scrm.models import Membership, Role
 from tickets.models import Status, Ticket
 
 from ..calculator import PERIOD_KINDS, PartyVolume, RuleBook, period_settle, period_window
-from ..inputs import ROW_FIELDS, InputCache, rows_from_values
+from ..inputs import PLAIN_ROW_FIELDS, ROW_FIELDS, InputCache, TicketRow, rows_from_plain, rows_from_values
 from ..messages import MAX_LINES, line_text, lines_text
 from ..models import (
     LOCKED_STATES,
@@ -93,20 +93,32 @@ def _bounds(run: SettlementRun) -> tuple[datetime, datetime]:
     return datetime.combine(run.period_start, time.min, zone), datetime.combine(run.period_end, time.max, zone)
 
 
-def _pending(run: SettlementRun, template_ids, ids: tuple[int, int] | None = None) -> Any:
-    """The period's closed tickets of settled templates that have no line yet (with `ids`, those
-    with `low <= id <= high`)."""
+def _closed(run: SettlementRun, template_ids) -> Any:
+    """The period's closed tickets of settled templates."""
     start_at, end_at = _bounds(run)
-    tickets = Ticket.objects.filter(status=Status.CLOSED, closed_at__gte=start_at, closed_at__lte=end_at,
-                                    template_id__in=list(template_ids))
-    lines = SettlementLine.objects.filter(ticket=OuterRef("pk"))
-    if ids is not None:
-        # The range on the lines too: they are then read by the ticket index, the window's lines
-        # only, whatever the planner believes of a table the run is filling (its statistics say
-        # empty while it grows, and it would hash all of the lines for every window).
-        tickets = tickets.filter(pk__gte=ids[0], pk__lte=ids[1])
-        lines = lines.filter(ticket_id__gte=ids[0], ticket_id__lte=ids[1])
-    return tickets.filter(~Exists(lines))
+    return Ticket.objects.filter(status=Status.CLOSED, closed_at__gte=start_at, closed_at__lte=end_at,
+                                 template_id__in=list(template_ids))
+
+
+def _pending(run: SettlementRun, template_ids) -> Any:
+    """The period's closed tickets of settled templates that have no line yet."""
+    return _closed(run, template_ids).filter(~Exists(SettlementLine.objects.filter(ticket=OuterRef("pk"))))
+
+
+def _window_rows(window: SettlementRunWindow, context: WindowContext) -> list[TicketRow]:
+    """The window's closed tickets that have no line yet. Two reads of the window's id range —
+    its tickets, then the ids of those with lines — rather than one NOT EXISTS: the planner
+    judges that anti-join by statistics that lag a table the run is filling, and picked plans
+    that read all the lines, or the window's lines once per ticket. Tickets first: a ticket read
+    as closed has its lines (written in the transaction that closed it) in the second read."""
+    tickets = _closed(window.run, context.cache.maps).filter(pk__gte=window.low, pk__lte=window.high)
+    if context.rules.needs_context:
+        rows = rows_from_values(list(tickets.values(*ROW_FIELDS)))
+    else:
+        rows = rows_from_plain(tickets.values_list(*PLAIN_ROW_FIELDS))
+    settled = set(SettlementLine.objects.filter(ticket_id__gte=window.low, ticket_id__lte=window.high)
+                  .values_list("ticket_id", flat=True))
+    return [row for row in rows if row.pk not in settled] if settled else rows
 
 
 def run_plan(*, run: SettlementRun, batch: int = BATCH, fan_out: bool = False) -> list[int]:
@@ -175,9 +187,9 @@ def run_window_execute(*, window_id: int, context: WindowContext | None = None, 
             return False  # done, failed, being settled by another worker, or its run was re-planned
         run = window.run
         context = context or WindowContext()
-        page = list(_pending(run, context.cache.maps, (window.low, window.high)).values(*ROW_FIELDS))
-        rows, bad = lines_for_rows(rows_from_values(page), cache=context.cache, rules=context.rules,
-                                   locked=context.locked, known=context.breakdowns)
+        page = _window_rows(window, context)
+        rows, bad = lines_for_rows(page, cache=context.cache, rules=context.rules, locked=context.locked,
+                                   known=context.breakdowns)
         SettlementLine.objects.bulk_create(rows, batch_size=5000)  # a window (11 parameters a line) in one statement
         SettlementRunWindow.objects.filter(pk=window.pk).update(
             state=WindowState.DONE, tickets=len(page), lines=len(rows), skipped=bad, finished_at=timezone.now())
