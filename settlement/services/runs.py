@@ -106,19 +106,26 @@ def _pending(run: SettlementRun, template_ids) -> Any:
 
 
 def _window_rows(window: SettlementRunWindow, context: WindowContext) -> list[TicketRow]:
-    """The window's closed tickets that have no line yet. Two reads of the window's id range —
-    its tickets, then the ids of those with lines — rather than one NOT EXISTS: the planner
-    judges that anti-join by statistics that lag a table the run is filling, and picked plans
-    that read all the lines, or the window's lines once per ticket. Tickets first: a ticket read
-    as closed has its lines (written in the transaction that closed it) in the second read."""
+    """The window's closed tickets that have no line yet: their ids, the ids of those with lines,
+    then the rows of the rest — plain reads of the window's id range rather than one NOT EXISTS,
+    which the planner judges by statistics that lag a table the run is filling (it picked plans
+    reading all the lines, or the window's lines once per ticket). Tickets before lines: a ticket
+    read as closed has its lines (written in the transaction that closed it) in the second read;
+    the rows read last are kept only if their id was read first."""
     tickets = _closed(window.run, context.cache.maps).filter(pk__gte=window.low, pk__lte=window.high)
+    ids = set(tickets.values_list("pk", flat=True))
+    closed = len(ids)
+    ids.difference_update(SettlementLine.objects.filter(ticket_id__gte=window.low, ticket_id__lte=window.high)
+                          .values_list("ticket_id", flat=True))
+    if not ids:
+        return []
+    if len(ids) * 2 < closed:  # mostly settled already (a re-run): read the rest by id
+        tickets = tickets.filter(pk__in=ids)
     if context.rules.needs_context:
         rows = rows_from_values(list(tickets.values(*ROW_FIELDS)))
     else:
         rows = rows_from_plain(tickets.values_list(*PLAIN_ROW_FIELDS))
-    settled = set(SettlementLine.objects.filter(ticket_id__gte=window.low, ticket_id__lte=window.high)
-                  .values_list("ticket_id", flat=True))
-    return [row for row in rows if row.pk not in settled] if settled else rows
+    return [row for row in rows if row.pk in ids]
 
 
 def run_plan(*, run: SettlementRun, batch: int = BATCH, fan_out: bool = False) -> list[int]:
