@@ -5,8 +5,12 @@ which settles every ticket without lines in id windows and then applies the peri
 `--workers N` settles the windows in N processes (forked here, each with its own database
 connection) calling the same window service a Celery worker's task calls (`run_window_execute`),
 in the order a queue hands them out; the finish runs in the parent once every window is done.
-Per process: windows, CPU seconds, peak RSS. `--keep` reuses the database `--db-name` (seeded
-once) so later runs skip the seeding: each run first deletes the lines and the run.
+Per process: windows, CPU seconds, peak RSS. Like a Celery worker (scrm.celery.gc_freeze_startup,
+in the main process at start and in each prefork child once forked), the bench freezes what it
+loaded before settling, so a full garbage collection walks only what the run made;
+`--no-gc-freeze` leaves the collector walking every object the process holds. `--keep` reuses the
+database `--db-name` (seeded once) so later runs skip the seeding: each run first deletes the
+lines and the run.
 
 The tickets are written with bulk_create, the first 100,000 of them; more are copies of those made
 in one INSERT … SELECT over generate_series (seeding only: the run under test goes through the
@@ -48,6 +52,8 @@ def main():
     parser.add_argument("--profile", action="store_true", help="print the run's top functions (cProfile, 1 worker)")
     parser.add_argument("--keep", action="store_true", help="keep the database (--db-name) and reuse its tickets")
     parser.add_argument("--db-name", default=None, help="database name with --keep (default bench_settlement_<N>)")
+    parser.add_argument("--no-gc-freeze", action="store_true",
+                        help="do not freeze the startup objects as a worker does (scrm.celery.gc_freeze_startup)")
     args = parser.parse_args()
     name = (args.db_name or f"bench_settlement_{args.tickets}") if args.keep else None
     with bench_database(name, keep=args.keep) as connection:
@@ -175,6 +181,7 @@ def top_up(args, connection, tenant):
 # own WindowContext (tables and rules read once per process, as a long-lived Celery worker would).
 _TENANT_ID = None
 _CONTEXT = None
+_GC_FREEZE = True
 
 
 def _window(window_id):
@@ -188,18 +195,28 @@ def _window(window_id):
 
     with tenant_scope(_TENANT_ID):
         if _CONTEXT is None:
+            if _GC_FREEZE:  # a prefork child, once forked (worker_process_init)
+                from scrm.celery import gc_freeze_startup
+
+                gc_freeze_startup()
             _CONTEXT = WindowContext()
         run_window_execute(window_id=window_id, context=_CONTEXT)
     return os.getpid(), db_backend_pid(connection), cpu_s(), rss_mb()
 
 
 def measure(args, connection, tenant):
-    global _TENANT_ID
+    global _TENANT_ID, _GC_FREEZE
     from django.db import connections
 
     from settlement.services import run_execute, run_start
     from settlement.services.runs import run_finish, run_plan
 
+    _GC_FREEZE = not args.no_gc_freeze
+    if _GC_FREEZE:  # what a worker has done before its first task (worker_ready)
+        from scrm.celery import app, gc_freeze_startup
+
+        app.loader.import_default_modules()
+        gc_freeze_startup()
     rss_before = rss_mb()
     backend = db_backend_pid(connection)
     cpu_before, db_cpu_before = cpu_s(), proc_cpu_seconds(backend) if backend else 0.0

@@ -22,6 +22,7 @@ out. The rules, written down once (README "Settlement"):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -91,16 +92,31 @@ def _shown(value: Decimal) -> str:
     return text
 
 
+def steps_digest(steps: Sequence[Mapping[str, Any]]) -> str:
+    """What identifies a breakdown's content (models.SettlementBreakdown): the SHA-256 of its
+    JSON with the keys sorted, so the same steps give the same digest whatever order their keys
+    were written or read back in (jsonb keeps its own order)."""
+    return hashlib.sha256(json.dumps(steps, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 class RenderedBreakdown(list):
     """A breakdown (list of step dicts) with its JSON text made once: a run shares one between all
-    lines with the same steps, and the line's JSONField encoder (models.BreakdownEncoder) writes
-    the text instead of encoding the list again for every line. Read-only by convention."""
+    lines with the same steps, and the breakdown's JSONField encoder (models.BreakdownEncoder)
+    writes the text instead of encoding the list again. Its digest is worked out once too, when
+    first asked for. Read-only by convention."""
 
-    __slots__ = ("json",)
+    __slots__ = ("_digest", "json")
 
     def __init__(self, steps: list[dict[str, Any]]):
         super().__init__(steps)
         self.json = json.dumps(steps)
+        self._digest: str | None = None
+
+    @property
+    def digest(self) -> str:
+        if self._digest is None:
+            self._digest = steps_digest(self)
+        return self._digest
 
 
 # --- data ---------------------------------------------------------------------------------------

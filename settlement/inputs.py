@@ -7,7 +7,7 @@ becomes the fallback. Nothing else here needs to change."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -79,6 +79,21 @@ def rows_from_values(values: Sequence[Mapping[str, Any]]) -> list[TicketRow]:
         (v["customer__tier"] or "") if v["customer_id"] else "", tuple(tags.get(v["customer_id"], ())),
         v["opportunity__amount"] if v["opportunity_id"] else None,
         (v["opportunity__stage"] or "") if v["opportunity_id"] else "") for v in values]
+
+
+# What a run reads of a ticket when no ticket rule has a condition (RuleBook.needs_context): the
+# context is not built, so neither its columns nor the customer's and opportunity's are read.
+PLAIN_ROW_FIELDS = ("id", "tenant_id", "template_id", "data", "priority", "region_id", "store_id", "assignee_id",
+                    "closed_at")
+
+
+def rows_from_plain(values: Iterable[tuple[Any, ...]]) -> list[TicketRow]:
+    """`Ticket.objects.values_list(*PLAIN_ROW_FIELDS)` rows → TicketRows without what only the
+    context reads (source, status, category, customer, opportunity left empty)."""
+    return [TicketRow(pk, tenant_id, template_id, data or {}, priority, "", "", None, region_id, store_id,
+                      assignee_id, closed_at, "", (), None, "")
+            for pk, tenant_id, template_id, data, priority, region_id, store_id, assignee_id, closed_at in values]
+
 
 MAX_HOURS = Decimal("1000")
 # The labels of the mapped numbers, made once: a lazy string per row costs a run of a million

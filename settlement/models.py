@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, transition
 
-from scrm.models import Region, Store, TenantOwned
+from scrm.models import Region, Store, Tenant, TenantOwned
 from tickets.models import Ticket, TicketTemplate
 
 from .calculator import RULE_KINDS, RenderedBreakdown
@@ -319,20 +319,47 @@ class BreakdownEncoder(json.JSONEncoder):
         return super().encode(o)
 
 
+class SettlementBreakdown(TenantOwned):
+    """The steps that explain a settlement line (every rule applied, before/after), stored once
+    per tenant and content: a month's lines repeat a few hundred distinct breakdowns, so a line
+    points to its breakdown instead of carrying a copy. Content-addressed (`digest`, see
+    calculator.steps_digest) and never changed."""
+
+    digest = models.CharField(max_length=64)
+    steps = models.JSONField(_("breakdown"), default=list, encoder=BreakdownEncoder)
+
+    class Meta:
+        verbose_name = _("settlement breakdown")
+        verbose_name_plural = _("settlement breakdowns")
+        constraints = [models.UniqueConstraint(fields=["tenant", "digest"], name="settlementbreakdown_unique")]
+
+
 class SettlementLine(TenantOwned):
     """One amount one party earns, with the breakdown of every rule applied (before/after).
     Append-only: a recomputed ticket adds adjustment lines for the difference. `period_date`
     decides the period it counts in (the ticket's closing day, moved past any frozen period);
-    rebate and bonus lines belong to the run that made them (`run`)."""
+    rebate and bonus lines belong to the run that made them (`run`).
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    party = models.ForeignKey(Party, on_delete=models.PROTECT, related_name="lines", verbose_name=_("party"))
+    Indexes: a run inserts a million of these, and every index costs each insert, so there is one
+    per way lines are read — (tenant, period date), (party, period date), (tenant, ticket), run
+    (only the rebate and bonus lines have one); the foreign keys have none of their own (a party
+    belongs to one tenant, so its index needs no tenant column before it). Tickets and breakdowns
+    are deleted only with their tenant, so nothing looks lines up by breakdown."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, verbose_name=_("tenant"), related_name="+",
+                               db_index=False)
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                               db_index=False)
+    party = models.ForeignKey(Party, on_delete=models.PROTECT, related_name="lines", verbose_name=_("party"),
+                              db_index=False)
     role = models.CharField(_("role"), max_length=30)
     kind = models.CharField(_("kind"), max_length=12, choices=LineKind.choices)
     amount = models.DecimalField(_("amount"), **MONEY)
-    breakdown = models.JSONField(_("breakdown"), default=list, encoder=BreakdownEncoder)
+    breakdown = models.ForeignKey(SettlementBreakdown, on_delete=models.PROTECT, related_name="+",
+                                  verbose_name=_("breakdown"), db_index=False)
     period_date = models.DateField(_("period date"))
-    run = models.ForeignKey(SettlementRun, on_delete=models.CASCADE, null=True, blank=True, related_name="lines")
+    run = models.ForeignKey(SettlementRun, on_delete=models.CASCADE, null=True, blank=True, related_name="lines",
+                            db_index=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -347,8 +374,9 @@ class SettlementLine(TenantOwned):
         ]
         indexes = [
             models.Index(fields=["tenant", "period_date"], name="settlementline_period"),
-            models.Index(fields=["tenant", "party", "period_date"], name="settlementline_party"),
+            models.Index(fields=["party", "period_date"], name="settlementline_party"),
             models.Index(fields=["tenant", "ticket"], name="settlementline_ticket"),
+            models.Index(fields=["run"], condition=Q(run__isnull=False), name="settlementline_run"),
         ]
 
     @property

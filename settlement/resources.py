@@ -28,7 +28,7 @@ class StatementLineResource(resources.ModelResource):
         export_order = fields
 
     def dehydrate_breakdown(self, line):
-        return breakdown_text(line.breakdown)
+        return breakdown_text(line.breakdown.steps)
 
 
 class ServicePriceResource(resources.ModelResource):

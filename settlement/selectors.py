@@ -92,7 +92,7 @@ def run_statements(*, run: SettlementRun) -> list[dict[str, Any]]:
 
 
 def statement_lines(*, run: SettlementRun, party: Party) -> QuerySet[SettlementLine]:
-    return (SettlementLine.objects.filter(run_lines_q(run), party=party).select_related("ticket")
+    return (SettlementLine.objects.filter(run_lines_q(run), party=party).select_related("ticket", "breakdown")
             .order_by("period_date", "id"))
 
 
@@ -110,7 +110,7 @@ def my_earnings(*, user, limit: int = 100) -> dict[str, Any]:
     def state_of(day: date) -> str:
         return next((state for start, end, state in frozen if start <= day <= end), "draft")
 
-    rows = list(lines.select_related("ticket").order_by("-period_date", "-id")[:limit])
+    rows = list(lines.select_related("ticket", "breakdown").order_by("-period_date", "-id")[:limit])
     for row in rows:
         row.state = state_of(row.period_date)  # type: ignore[attr-defined]
     locked_q = Q()

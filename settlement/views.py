@@ -145,7 +145,7 @@ class RunExportView(SettlementView, ObjectView):
     def get(self, request, pk, fmt):
         if fmt not in self.FORMATS:
             raise Http404
-        queryset = run_lines(self.object).select_related("party", "ticket").order_by("party__name", "id")
+        queryset = run_lines(self.object).select_related("party", "ticket", "breakdown").order_by("party__name", "id")
         dataset = StatementLineResource().export(queryset=queryset)
         body = dataset.export(fmt)
         response = HttpResponse(body.encode("utf-8-sig") if isinstance(body, str) else body,

@@ -23,7 +23,7 @@ from scrm.models import Membership, Role
 from tickets.models import Status, Ticket
 
 from ..calculator import PERIOD_KINDS, PartyVolume, RuleBook, period_settle, period_window
-from ..inputs import ROW_FIELDS, InputCache, rows_from_values
+from ..inputs import PLAIN_ROW_FIELDS, ROW_FIELDS, InputCache, TicketRow, rows_from_plain, rows_from_values
 from ..messages import MAX_LINES, line_text, lines_text
 from ..models import (
     LOCKED_STATES,
@@ -39,7 +39,7 @@ from ..models import (
     WindowState,
 )
 from ..tasks import run_finish_task, run_plan_task, run_window_task
-from .lines import active_rules, lines_for_rows, locked_periods
+from .lines import Steps, active_rules, lines_for_rows, lines_store, locked_periods
 
 BATCH = 5000
 APPROVER_ROLES = (Role.FINANCE, Role.ADMIN)
@@ -93,12 +93,39 @@ def _bounds(run: SettlementRun) -> tuple[datetime, datetime]:
     return datetime.combine(run.period_start, time.min, zone), datetime.combine(run.period_end, time.max, zone)
 
 
+def _closed(run: SettlementRun, template_ids) -> Any:
+    """The period's closed tickets of settled templates."""
+    start_at, end_at = _bounds(run)
+    return Ticket.objects.filter(status=Status.CLOSED, closed_at__gte=start_at, closed_at__lte=end_at,
+                                 template_id__in=list(template_ids))
+
+
 def _pending(run: SettlementRun, template_ids) -> Any:
     """The period's closed tickets of settled templates that have no line yet."""
-    start_at, end_at = _bounds(run)
-    return (Ticket.objects.filter(status=Status.CLOSED, closed_at__gte=start_at, closed_at__lte=end_at,
-                                  template_id__in=list(template_ids))
-            .filter(~Exists(SettlementLine.objects.filter(ticket=OuterRef("pk")))))
+    return _closed(run, template_ids).filter(~Exists(SettlementLine.objects.filter(ticket=OuterRef("pk"))))
+
+
+def _window_rows(window: SettlementRunWindow, context: WindowContext) -> list[TicketRow]:
+    """The window's closed tickets that have no line yet: their ids, the ids of those with lines,
+    then the rows of the rest — plain reads of the window's id range rather than one NOT EXISTS,
+    which the planner judges by statistics that lag a table the run is filling (it picked plans
+    reading all the lines, or the window's lines once per ticket). Tickets before lines: a ticket
+    read as closed has its lines (written in the transaction that closed it) in the second read;
+    the rows read last are kept only if their id was read first."""
+    tickets = _closed(window.run, context.cache.maps).filter(pk__gte=window.low, pk__lte=window.high)
+    ids = set(tickets.values_list("pk", flat=True))
+    closed = len(ids)
+    ids.difference_update(SettlementLine.objects.filter(ticket_id__gte=window.low, ticket_id__lte=window.high)
+                          .values_list("ticket_id", flat=True))
+    if not ids:
+        return []
+    if len(ids) * 2 < closed:  # mostly settled already (a re-run): read the rest by id
+        tickets = tickets.filter(pk__in=ids)
+    if context.rules.needs_context:
+        rows = rows_from_values(list(tickets.values(*ROW_FIELDS)))
+    else:
+        rows = rows_from_plain(tickets.values_list(*PLAIN_ROW_FIELDS))
+    return [row for row in rows if row.pk in ids]
 
 
 def run_plan(*, run: SettlementRun, batch: int = BATCH, fan_out: bool = False) -> list[int]:
@@ -143,13 +170,15 @@ def run_plan(*, run: SettlementRun, batch: int = BATCH, fan_out: bool = False) -
 
 class WindowContext:
     """What every window of a run reads once: the tenant's small tables, the rules prepared, the
-    frozen periods. A worker builds one per window (a few small queries); the sequential path
-    shares one over all windows."""
+    frozen periods; and the breakdowns stored so far (digest → id), which grows window by window.
+    A worker builds one per window (a few small queries); the sequential path shares one over all
+    windows."""
 
     def __init__(self):
         self.cache = InputCache()
         self.rules = RuleBook(active_rules())
         self.locked = locked_periods()
+        self.breakdowns: dict[str, int] = {}
 
 
 def run_window_execute(*, window_id: int, context: WindowContext | None = None, fan_out: bool = False) -> bool:
@@ -165,10 +194,9 @@ def run_window_execute(*, window_id: int, context: WindowContext | None = None, 
             return False  # done, failed, being settled by another worker, or its run was re-planned
         run = window.run
         context = context or WindowContext()
-        page = list(_pending(run, context.cache.maps).filter(pk__gte=window.low, pk__lte=window.high)
-                    .values(*ROW_FIELDS))
-        rows, bad = lines_for_rows(rows_from_values(page), cache=context.cache, rules=context.rules,
-                                   locked=context.locked)
+        page = _window_rows(window, context)
+        rows, bad = lines_for_rows(page, cache=context.cache, rules=context.rules, locked=context.locked,
+                                   known=context.breakdowns)
         SettlementLine.objects.bulk_create(rows, batch_size=5000)  # a window (11 parameters a line) in one statement
         SettlementRunWindow.objects.filter(pk=window.pk).update(
             state=WindowState.DONE, tickets=len(page), lines=len(rows), skipped=bad, finished_at=timezone.now())
@@ -210,7 +238,7 @@ def run_finish(*, run: SettlementRun) -> SettlementRun:
             return run
         skipped = windows.aggregate(n=Sum("skipped"))["n"] or 0
         SettlementLine.objects.filter(run=run).delete()  # the draft's own rebate/bonus lines, replaced
-        SettlementLine.objects.bulk_create(_period_lines(run, active_rules(), InputCache()))
+        lines_store(_period_lines(run, active_rules(), InputCache()))
         in_run = SettlementLine.objects.filter(Q(run=run) | Q(period_date__gte=run.period_start,
                                                                period_date__lte=run.period_end, run=None))
         totals = in_run.aggregate(total=Sum("amount"), lines=Count("id"), tickets=Count("ticket", distinct=True))
@@ -238,9 +266,9 @@ def run_execute(*, run: SettlementRun, batch: int = BATCH) -> SettlementRun:
     return run_finish(run=run)
 
 
-def _period_lines(run: SettlementRun, rules, cache: InputCache) -> list[SettlementLine]:
+def _period_lines(run: SettlementRun, rules, cache: InputCache) -> list[tuple[SettlementLine, Steps]]:
     period_rules = [r for r in rules if r.kind in PERIOD_KINDS]
-    out: list[SettlementLine] = []
+    out: list[tuple[SettlementLine, Steps]] = []
     windows = {period_window(r.params["period"], run.period_end) for r in period_rules}
     for start, end in sorted(windows):
         if end != run.period_end:
@@ -262,9 +290,9 @@ def _period_lines(run: SettlementRun, rules, cache: InputCache) -> list[Settleme
                                        {"party.kind": party.kind}))
         window_rules = [r for r in period_rules if period_window(r.params["period"], run.period_end) == (start, end)]
         for line in period_settle(volumes, window_rules, period_end=run.period_end):
-            out.append(SettlementLine(tenant_id=run.tenant_id, party_id=line.party_id, role=line.role,
-                                      kind=line.kind, amount=line.amount, breakdown=line.breakdown(),
-                                      period_date=run.period_end, run=run))
+            out.append((SettlementLine(tenant_id=run.tenant_id, party_id=line.party_id, role=line.role,
+                                       kind=line.kind, amount=line.amount, period_date=run.period_end, run=run),
+                        line.breakdown()))
     return out
 
 
@@ -321,10 +349,11 @@ def run_approve(*, run: SettlementRun, actor) -> SettlementRun:
         # the total, then the first lines with their breakdown (in the tenant's language, as the
         # message itself), then the link to all of them.
         with translation.override(language):
-            shown = run_lines(run).filter(party=party).select_related("ticket").order_by("period_date", "id")
+            shown = (run_lines(run).filter(party=party).select_related("ticket", "breakdown")
+                     .order_by("period_date", "id"))
             texts = (line_text(number=line.ticket.number if line.ticket else line.get_kind_display(),
                                item=_line_item(line, maps, items), role=line.role, amount=line.amount,
-                               steps=line.breakdown or []) for line in shown[:MAX_LINES])
+                               steps=line.breakdown.steps or []) for line in shown[:MAX_LINES])
             context = {"settlement_period": period,
                        "amount": _("¥%(amount)s (%(n)s lines)") % {"amount": f"{per_party[party.pk]:,.2f}",
                                                                   "n": counts[party.pk]},

@@ -220,6 +220,7 @@ def test_today_shows_the_parts_to_bring_and_the_days_earnings(ticket, scope_a, e
     from decimal import Decimal
 
     from settlement.models import Party, SettlementLine
+    from settlement.services.lines import lines_store
     from spareparts import services as parts
 
     compressor = parts.part_create(tenant=scope_a, sku="YSJ-15", name="压缩机 1.5匹")
@@ -227,8 +228,8 @@ def test_today_shows_the_parts_to_bring_and_the_days_earnings(ticket, scope_a, e
     parts.stock_receive(warehouse=store, part=compressor, quantity=3, actor=None)
     parts.stock_reserve(ticket=ticket, part=compressor, quantity=1, actor=None)
     party = Party.objects.create(tenant=scope_a, kind="engineer", name="孙师傅", code="sun", user=engineer_a)
-    SettlementLine.objects.create(tenant=scope_a, party=party, ticket=ticket, amount=Decimal("230.00"), kind="ticket",
-                                  role="engineer", period_date=timezone.localdate(), breakdown=[])
+    lines_store([(SettlementLine(tenant=scope_a, party=party, ticket=ticket, amount=Decimal("230.00"), kind="ticket",
+                                 role="engineer", period_date=timezone.localdate()), [])])
     body = client_for(engineer_a).get(reverse("field-today")).content.decode()
     assert 'data-testid="parts-slot"' in body and "压缩机 1.5匹 · 上海中心仓 ×1" in body
     assert 'data-testid="earnings-slot"' in body and "230.00" in body and reverse("settlement-me") in body

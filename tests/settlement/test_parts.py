@@ -94,7 +94,7 @@ def test_closing_a_ticket_settles_its_parts(setup, provider):
         ticket2 = close_ticket(setup, data={})
     line = SettlementLine.objects.get(ticket=ticket2, role="parts")
     assert (line.party_id, line.amount) == (setup.engineer_party.pk, D("850.00"))
-    assert line.breakdown[0]["detail"]["parts"][0]["sku"] == "P-100"
+    assert line.breakdown.steps[0]["detail"]["parts"][0]["sku"] == "P-100"
 
 
 @pytest.mark.django_db

@@ -66,7 +66,7 @@ def test_distributor_crosses_a_rebate_tier_mid_month(setup, distributor):
     # 2,000 + 2,000 = 4,000 before the 20th (tier 3 reached at 3,000), then 1,500 more = 5,500 × 3 % = 165.00
     rebate = SettlementLine.objects.get(kind=LineKind.REBATE)
     assert (rebate.party_id, rebate.amount) == (distributor.pk, Decimal("165.00"))
-    assert rebate.breakdown[0]["detail"]["tier"] == 3
+    assert rebate.breakdown.steps[0]["detail"]["tier"] == 3
     assert run.total == Decimal("5665.00") and run.line_count == 4 and run.ticket_count == 3
     assert run.progress == 100 and not run.is_running
 

@@ -24,7 +24,7 @@ def test_east_china_urgent_night_repair_settles_on_close(setup):
     # 200 × 1.15 (class A) = 230; urgent +30% of 230 = 69; night +20% of 230 = 46 → 345.00
     ticket = close_ticket(setup, data={"night": True}, priority="urgent")
     assert lines(ticket) == [("张工", "engineer", "ticket", Decimal("345.00"))]
-    steps = SettlementLine.objects.get(ticket=ticket).breakdown
+    steps = SettlementLine.objects.get(ticket=ticket).breakdown.steps
     assert [(s["rule"], Decimal(s["before"]), Decimal(s["after"])) for s in steps] == [
         ("price_book", 0, 200), ("大区系数", 200, 230), ("加急 +30%", 230, 299), ("夜间 +20%", 299, 345)]
 
