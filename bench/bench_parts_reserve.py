@@ -14,7 +14,12 @@ The catalogue and opening stock are bulk-inserted (with their ledger rows, so th
 verifies); every reservation goes through the service. The parent seeds, closes its connection
 and forks the workers (they inherit the seeded objects), starts the clock when all are ready and
 stops it when the last one is done. PostgreSQL when DATABASE_URL is set (its row locks are the
-point), else SQLite (one writer at a time: expect far less, and use --procs 1)."""
+point), else SQLite (one writer at a time: expect far less, and use --procs 1).
+
+The default, 3 processes × 2 threads, is the client count at which a 2-core machine peaks: each
+process runs the service's Python and waits on its connection, PostgreSQL takes the other core's
+share; more processes only add switching between them (`--procs 4`, `6`, `8` measure less, see
+the README's bench table). On more cores, raise `--procs` with them."""
 
 import argparse
 import os
@@ -151,7 +156,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", type=int, default=10_000)
     parser.add_argument("--warehouses", type=int, default=50)
-    parser.add_argument("--procs", type=int, default=4, help="worker processes")
+    parser.add_argument("--procs", type=int, default=3, help="worker processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per worker process")
     parser.add_argument("--per-thread", type=int, default=500)
     parser.add_argument("--cpu-n", type=int, default=1000,
