@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -364,19 +364,17 @@ def _holds_locked(ticket, part: Part | None = None) -> list[tuple[Stock, int]]:
     with the units held, in stock-row order. The rows are locked before the ledger is summed, so
     a concurrent consume or release of the same ticket waits here and then sees the other's lines:
     the same units are never given back or used twice."""
-    lines = Movement.objects.filter(ticket=ticket, kind=MovementKind.RESERVE)
+    lines = Movement.objects.filter(ticket=ticket)
     if part is not None:
         lines = lines.filter(part=part)
-    pairs = set(lines.values_list("warehouse_id", "part_id").distinct().order_by())
-    if not pairs:
+    reserved_here = lines.filter(kind=MovementKind.RESERVE, warehouse_id=OuterRef("warehouse_id"),
+                                 part_id=OuterRef("part_id"))
+    stocks = list(Stock.objects.select_for_update().select_related("part", "warehouse")
+                  .filter(Exists(reserved_here)).order_by("pk"))
+    if not stocks:
         return []
-    where = Q()
-    for warehouse_id, part_id in sorted(pairs):
-        where |= Q(warehouse_id=warehouse_id, part_id=part_id)
-    stocks = list(Stock.objects.select_for_update().select_related("part", "warehouse").filter(where).order_by("pk"))
-    held = {(w, p): n for w, p, n in Movement.objects.filter(ticket=ticket).filter(where).exclude(reserved_delta=0)
-            .values("warehouse_id", "part_id").annotate(n=Sum("reserved_delta")).values_list(
-                "warehouse_id", "part_id", "n").order_by()}
+    held = {(w, p): n for w, p, n in lines.exclude(reserved_delta=0).values("warehouse_id", "part_id")
+            .annotate(n=Sum("reserved_delta")).values_list("warehouse_id", "part_id", "n").order_by()}
     return [(stock, held[(stock.warehouse_id, stock.part_id)]) for stock in stocks
             if held.get((stock.warehouse_id, stock.part_id), 0) > 0]
 
