@@ -181,11 +181,10 @@ def attachments_store(*, ticket, files_to_store, actor, is_public):
     return stored
 
 
-@transaction.atomic
 def ticket_intake(
     *, tenant, source, template=None, data=None, files=None, audience="staff", title="", description="",
     priority=None, customer=None, contact=None, opportunity=None, store=None, region=None, actor=None,
-    raw_payload=None, tags=(), partial=False, cleaned=None,
+    raw_payload=None, tags=(), partial=False, cleaned=None, savepoint=True,
 ):
     """Create a ticket from any channel: classify, validate the data against the template's
     published version, link the customer, number it, write its first timeline event and the
@@ -197,7 +196,16 @@ def ticket_intake(
     `cleaned` is for a caller that has just validated `data`/`files` itself with
     `fields.data_clean` on this template's published version, the same audience and partial —
     the web form's clean() does — and passes its result `(cleaned_data, files_to_store)`
-    instead of having the same input validated twice."""
+    instead of having the same input validated twice.
+
+    Numbering: called outside a transaction (a web form, the API, a message channel), the
+    number is taken once the input is valid, in a transaction of its own, and the ticket is
+    then written in the next one. The day's counter row is locked only for that one UPDATE, not
+    for the whole intake and the workflow start after it: concurrent intakes of a tenant no
+    longer queue on it. The price is a gap in the day's numbers when the write that follows
+    fails (a database error, a hook refusing). Inside a caller's transaction the number is taken
+    in it, as late as it can be, and a rollback leaves no gap; `savepoint=False` skips the
+    savepoint (two statements) for a caller whose block is all or nothing anyway."""
     # Templates, rules, stores, message templates and the workflow come from the tenant's
     # cached configuration, its stamp read once for the whole intake.
     with config_pinned(tenant):
@@ -229,6 +237,8 @@ def ticket_intake(
         for obj, field in ((customer, "customer"), (opportunity, "opportunity"), (store, "store"), (region, "region")):
             if obj is not None and obj.tenant_id != tenant.pk:
                 raise ValidationError({field: invalid_choice()})
+        if opportunity is not None and customer is not None and opportunity.customer_id != customer.pk:
+            raise ValidationError({"opportunity": _("This opportunity belongs to another customer.")})
         if store is None:
             store_id = _first_of_type(version.fields, cleaned, "store")
             if store_id:
@@ -239,56 +249,79 @@ def ticket_intake(
                 phone = _first_of_type(version.fields, cleaned, "phone")
                 if phone:
                     contact["phone"] = phone
-            customer = customer_link(tenant=tenant, store=store, region=getattr(store, "region", None), **contact)
-        if opportunity is not None and customer is not None and opportunity.customer_id != customer.pk:
-            raise ValidationError({"opportunity": _("This opportunity belongs to another customer.")})
-        if store is None and customer is not None and customer.store_id:
-            store = customer.store
-        if region is None:
-            region = store.region if store is not None else (customer.region if customer is not None else None)
 
         priority = priority or template.default_priority
         if rule and rule.priority and PRIORITY_RANK[rule.priority] > PRIORITY_RANK[priority]:
             priority = rule.priority
         if priority not in Priority.values:
             raise ValidationError({"priority": _("Unknown priority.")})
-        if not title:
-            who = customer.name if customer is not None else ""
-            title = f"{template.name} · {who}" if who else template.name
 
-        ticket = Ticket.objects.create(
-            tenant=tenant, number=ticket_number_next(tenant=tenant, prefix=template.number_prefix),
-            template=template, template_version=version,
-            category_id=(rule.category_id if rule and rule.category_id else template.category_id),
-            title=title[:MAX_TITLE], description=description or "", priority=priority, source=source,
-            customer=customer, opportunity=opportunity, region=region, store=store, created_by=actor,
-            data=cleaned, raw_payload=raw_payload or {}, tracking_token=tracking_token_new(tenant.pk),
+        number = None
+        if not transaction.get_connection().in_atomic_block:
+            number = ticket_number_next(tenant=tenant, prefix=template.number_prefix)
+        return _intake_write(
+            tenant=tenant, source=source, template=template, version=version, rule=rule, verdict=verdict,
+            cleaned=cleaned, files_to_store=files_to_store, audience=audience, title=title,
+            description=description, priority=priority, customer=customer, contact=contact,
+            opportunity=opportunity, store=store, region=region, actor=actor, raw_payload=raw_payload, tags=tags,
+            number=number, savepoint=savepoint,
         )
-        if files_to_store:
-            ticket.data.update(attachments_store(
-                ticket=ticket, files_to_store=files_to_store, actor=actor, is_public=audience == "public",
-            ))
-            Ticket.objects.filter(pk=ticket.pk).update(data=ticket.data)
-        tag_ids = set(rule.tag_ids) if rule else set()
-        tag_ids.update(t.pk for t in tags)
-        if tag_ids:  # a new ticket has none: one INSERT, no read first (as tags.add() would make)
-            Ticket.tags.through.objects.bulk_create(
-                [Ticket.tags.through(ticket_id=ticket.pk, tag_id=pk) for pk in sorted(tag_ids)])
-        params = {"source": source}
-        if rule:
-            params.update(rule=rule.name, words="、".join(verdict.matched))
-        created = timeline_event_add(
-            ticket=ticket, kind=EventKind.CREATED, actor=actor,
-            actor_label=_actor_label(actor, customer.name if customer else ""),
-            code="ticket.created_by_rule" if rule else "ticket.created", params=params, is_public=True,
-        )
-        # Its notifications and those of the first node (the workflow starts in ticket_created)
-        # are written together: one INSERT.
-        with emits_held(tenant=tenant):
-            # The occurrence is the event just written (what event_emit would look up).
-            event_emit(tenant=tenant, event="ticket_created", ticket=ticket, actor=actor, occurrence=str(created.pk))
-            ticket_created(ticket=ticket, actor=actor)  # upper apps: the workflow starts here
-        return ticket
+
+
+def _intake_write(*, savepoint, **state):
+    """ticket_intake's writes, in one transaction, once the input is known to be valid."""
+    with transaction.atomic(savepoint=savepoint):
+        return _intake_rows(**state)
+
+
+def _intake_rows(*, tenant, source, template, version, rule, verdict, cleaned, files_to_store, audience, title,
+                 description, priority, customer, contact, opportunity, store, region, actor, raw_payload, tags,
+                 number):
+    if customer is None and contact:
+        customer = customer_link(tenant=tenant, store=store, region=getattr(store, "region", None), **contact)
+        if opportunity is not None and customer is not None and opportunity.customer_id != customer.pk:
+            raise ValidationError({"opportunity": _("This opportunity belongs to another customer.")})
+    if store is None and customer is not None and customer.store_id:
+        store = customer.store
+    if region is None:
+        region = store.region if store is not None else (customer.region if customer is not None else None)
+    if not title:
+        who = customer.name if customer is not None else ""
+        title = f"{template.name} · {who}" if who else template.name
+
+    ticket = Ticket.objects.create(
+        tenant=tenant, number=number or ticket_number_next(tenant=tenant, prefix=template.number_prefix),
+        template=template, template_version=version,
+        category_id=(rule.category_id if rule and rule.category_id else template.category_id),
+        title=title[:MAX_TITLE], description=description or "", priority=priority, source=source,
+        customer=customer, opportunity=opportunity, region=region, store=store, created_by=actor,
+        data=cleaned, raw_payload=raw_payload or {}, tracking_token=tracking_token_new(tenant.pk),
+    )
+    if files_to_store:
+        ticket.data.update(attachments_store(
+            ticket=ticket, files_to_store=files_to_store, actor=actor, is_public=audience == "public",
+        ))
+        Ticket.objects.filter(pk=ticket.pk).update(data=ticket.data)
+    tag_ids = set(rule.tag_ids) if rule else set()
+    tag_ids.update(t.pk for t in tags)
+    if tag_ids:  # a new ticket has none: one INSERT, no read first (as tags.add() would make)
+        Ticket.tags.through.objects.bulk_create(
+            [Ticket.tags.through(ticket_id=ticket.pk, tag_id=pk) for pk in sorted(tag_ids)])
+    params = {"source": source}
+    if rule:
+        params.update(rule=rule.name, words="、".join(verdict.matched))
+    created = timeline_event_add(
+        ticket=ticket, kind=EventKind.CREATED, actor=actor,
+        actor_label=_actor_label(actor, customer.name if customer else ""),
+        code="ticket.created_by_rule" if rule else "ticket.created", params=params, is_public=True,
+    )
+    # Its notifications and those of the first node (the workflow starts in ticket_created)
+    # are written together: one INSERT.
+    with emits_held(tenant=tenant):
+        # The occurrence is the event just written (what event_emit would look up).
+        event_emit(tenant=tenant, event="ticket_created", ticket=ticket, actor=actor, occurrence=str(created.pk))
+        ticket_created(ticket=ticket, actor=actor)  # upper apps: the workflow starts here
+    return ticket
 
 
 # --- edits ------------------------------------------------------------------------------

@@ -169,9 +169,9 @@ def ticket_intake_idempotent(*, tenant, key, request_hash, **intake):
     try:
         with transaction.atomic():
             record = IdempotencyRecord.objects.create(tenant=tenant, key=key, request_hash=request_hash)
-            # The intake's body without its own atomic: nested here it would only add a savepoint
-            # (two statements) to a block that is all or nothing anyway.
-            ticket = ticket_intake.__wrapped__(tenant=tenant, **intake)  # type: ignore[attr-defined]  # (atomic wraps)
+            # No savepoint of the intake's own: it would only add two statements to a block that
+            # is all or nothing anyway.
+            ticket = ticket_intake(tenant=tenant, savepoint=False, **intake)
             IdempotencyRecord.objects.filter(pk=record.pk).update(ticket=ticket)
             return ticket, False
     except IntegrityError:
