@@ -10,6 +10,7 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
@@ -81,6 +82,10 @@ def _post_form_class(version, *, audience):
     return form_class
 
 
+# Picker types whose choices are live rows, not the tenant's cached configuration.
+LIVE_PICKERS = frozenset({"staff", "customer"})
+
+
 def _public_tenant(slug):
     tenant = tenant_active_get(slug=slug)
     if tenant is None:
@@ -116,7 +121,7 @@ class PublicFormView(View):
         return None if self.contact_keys()[1] else ContactForm(data)
 
     def get(self, request):
-        return self.render(self.contact_form(), self.form_class()())
+        return self.render(self.contact_form(), None)
 
     def post(self, request):
         if rate_limited(scope="public-form", ident=client_ip(request), limit=_public_rate()):
@@ -157,9 +162,21 @@ class PublicFormView(View):
         return self.render(contact, fields_form, status=400, reselect=reselect)
 
     def render(self, contact, fields_form, status=200, reselect=None):
+        """`fields_form` None: the empty form of a first visit. Its fields are the same for every
+        visitor of this version in this language until the tenant's configuration (stores,
+        regions) changes, so their HTML is cached under that stamp and the form is built only
+        when the cache has no copy. A form with pickers of live data (staff, customers) is
+        rendered every time."""
+        fields_key = None
+        if fields_form is None:
+            version = self.template.current_version
+            if not any(f.get("type") in LIVE_PICKERS for f in version.fields if f.get("public") in ("edit", "view")):
+                fields_key = f"{self.tenant.pk}:{version.pk}:{self.tenant.config_stamp}:{get_language()}"
+            form_class = self.form_class
+            fields_form = SimpleLazyObject(lambda: form_class()())
         return render(self.request, "tickets/public/form.html", {
             "tenant": self.tenant, "template": self.template, "contact": contact, "form": fields_form,
-            "reselect": reselect or {},
+            "reselect": reselect or {}, "fields_key": fields_key,
         }, status=status)
 
 

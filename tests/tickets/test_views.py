@@ -178,6 +178,33 @@ def test_public_form_shows_the_public_fields(tenant_a, complaint, store_a, publi
     assert 'enctype="multipart/form-data"' in body and "csrfmiddlewaretoken" in body
 
 
+def test_public_form_fields_are_cached_until_the_configuration_changes(
+        tenant_a, complaint, store_a, public, django_assert_max_num_queries):
+    first = text(public.get(FORM_URL))
+    # The second visitor gets the same fields from the cache: no form is built, no picker read.
+    with django_assert_max_num_queries(3):
+        second = text(public.get(FORM_URL))
+    strip = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
+    assert strip.sub("", first) == strip.sub("", second)
+    # A new store changes the tenant's configuration stamp: the next visitor sees it.
+    with tenant_scope(tenant_a):
+        StoreFactory(tenant=tenant_a, region=store_a.region, name="静安店", code="ja")
+    assert "静安店" in text(public.get(FORM_URL))
+    # Each language has its own copy.
+    zh = Client()
+    zh.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    assert "联系电话" in text(zh.get(FORM_URL)) and "Contact phone" in text(public.get(FORM_URL))
+
+
+def test_a_refused_post_shows_its_errors_not_the_cached_empty_form(tenant_a, complaint, store_a, public):
+    public.get(FORM_URL)  # the empty form is cached
+    response = public.post(FORM_URL, complaint_post(store_a, contact_phone="12"))
+    assert response.status_code == 400
+    body = text(response)
+    assert "Please correct the errors below." in body and 'data-field-error="contact_phone"' in body
+    assert 'value="酸菜鱼里吃出一根头发' in body or "酸菜鱼里吃出一根头发" in body  # what they typed stays
+
+
 def _make_unreachable(case, tenant_a, complaint):
     """Change the setup as `case` says; the URL that must now be a 404."""
     if case == "unknown-tenant":
