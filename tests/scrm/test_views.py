@@ -547,3 +547,35 @@ def test_user_without_any_seat_gets_404_on_customer_create(client_for, tenant_a)
     response = client_for(UserFactory()).post(reverse("customer-create"), customer_post())
     assert response.status_code == 404
     assert customer_count(tenant_a) == 0
+
+
+# --- the sidebar (cached per person, language and page kind) -------------------------------------
+
+def _sidebar_links(response):
+    body = response.content.decode()
+    start = body.index('<nav class="nav flex-column')
+    nav = body[start:body.index("</nav>", start)]
+    return re.findall(r'<a class="nav-link( active)?" href="([^"]+)"', nav)
+
+
+def test_sidebar_links_hold_no_digits_so_pages_of_one_kind_share_a_cached_copy(manager_a, client_for):
+    """sidebar_key folds the numbers of the path (/tickets/12/ and /tickets/13/ share a copy): true
+    only while no link's own path has a digit."""
+    links = _sidebar_links(client_for(manager_a).get("/customers/"))
+    assert len(links) > 15
+    assert [href for _active, href in links if re.search(r"\d", href)] == []
+
+
+def test_sidebar_lights_the_page_kind_and_follows_the_person(tenant_a, manager_a, engineer_a, client_for):
+    with tenant_scope(tenant_a):
+        first, second = CustomerFactory(tenant=tenant_a), CustomerFactory(tenant=tenant_a)
+    manager = client_for(manager_a)
+    for customer in (first, second):  # the second page comes from the first one's cached copy
+        links = _sidebar_links(manager.get(f"/customers/{customer.pk}/edit/"))
+        assert [href for active, href in links if active] == ["/customers/"]
+    assert [href for active, href in _sidebar_links(manager.get("/stores/")) if active] == ["/stores/"]
+    # An engineer has fewer permissions: their own copy, without the configuration links.
+    manager_links = {href for _a, href in _sidebar_links(manager.get("/customers/"))}
+    engineer_links = {href for _a, href in _sidebar_links(client_for(engineer_a).get("/customers/"))}
+    assert "/config/templates/" in manager_links and "/config/templates/" not in engineer_links
+    assert engineer_links < manager_links
