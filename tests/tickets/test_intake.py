@@ -176,41 +176,34 @@ def test_timeline_is_append_only(scope_a):
     assert TimelineEvent.objects.get(pk=event.pk).message == event.message
 
 
+def _number_after_a_refused_write(tenant, monkeypatch):
+    """Intake once with a hook that refuses (asserting nothing was written), then once more:
+    the second ticket's number."""
+    template = published_template(tenant, prefix="WX")
+
+    def refuse(**kwargs):
+        raise ValidationError("a hook refused")
+
+    monkeypatch.setattr("tickets.services.core.ticket_created", refuse)
+    with pytest.raises(ValidationError, match="refused"):
+        ticket_intake(tenant=tenant, source=Source.WEB, template=template, data={"order_no": "1"},
+                      contact={"phone": "13600136000"})
+    assert counts() == (0, 0, 0, 0)
+    monkeypatch.undo()
+    return ticket_intake(tenant=tenant, source=Source.WEB, template=template, data={"order_no": "1"},
+                         contact={"phone": "13600136000"}).number
+
+
 @pytest.mark.django_db(transaction=True)
 def test_outside_a_transaction_the_number_is_taken_first_and_a_failed_write_leaves_a_gap(tenant_a, monkeypatch):
     """A web form or the API (no transaction of the caller's) takes the number in a transaction
     of its own, so the day's counter row is not locked while the ticket and its workflow are
     written; the ticket's write failing after that costs the number, and writes nothing else."""
     with tenant_scope(tenant_a), time_machine.travel("2026-11-23 09:00 +0800", tick=False):
-        template = published_template(tenant_a, prefix="WX")
-
-        def refuse(**kwargs):
-            raise ValidationError("a hook refused")
-
-        monkeypatch.setattr("tickets.services.core.ticket_created", refuse)
-        with pytest.raises(ValidationError, match="refused"):
-            ticket_intake(tenant=tenant_a, source=Source.WEB, template=template, data={"order_no": "1"},
-                          contact={"phone": "13600136000"})
-        assert counts() == (0, 0, 0, 0)
-        monkeypatch.undo()
-        ok = ticket_intake(tenant=tenant_a, source=Source.WEB, template=template, data={"order_no": "1"},
-                           contact={"phone": "13600136000"})
-        assert ok.number == "WX-20261123-0002"  # -0001 went with the refused write
+        # -0001 went with the refused write
+        assert _number_after_a_refused_write(tenant_a, monkeypatch) == "WX-20261123-0002"
 
 
 def test_inside_a_callers_transaction_a_failed_write_leaves_no_gap(scope_a, monkeypatch):
     with time_machine.travel("2026-11-23 09:00 +0800", tick=False):
-        template = published_template(scope_a, prefix="WX")
-
-        def refuse(**kwargs):
-            raise ValidationError("a hook refused")
-
-        monkeypatch.setattr("tickets.services.core.ticket_created", refuse)
-        with pytest.raises(ValidationError, match="refused"):
-            ticket_intake(tenant=scope_a, source=Source.WEB, template=template, data={"order_no": "1"},
-                          contact={"phone": "13600136000"})
-        assert counts() == (0, 0, 0, 0)
-        monkeypatch.undo()
-        ok = ticket_intake(tenant=scope_a, source=Source.WEB, template=template, data={"order_no": "1"},
-                           contact={"phone": "13600136000"})
-        assert ok.number == "WX-20261123-0001"
+        assert _number_after_a_refused_write(scope_a, monkeypatch) == "WX-20261123-0001"

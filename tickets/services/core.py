@@ -237,8 +237,7 @@ def ticket_intake(
         for obj, field in ((customer, "customer"), (opportunity, "opportunity"), (store, "store"), (region, "region")):
             if obj is not None and obj.tenant_id != tenant.pk:
                 raise ValidationError({field: invalid_choice()})
-        if opportunity is not None and customer is not None and opportunity.customer_id != customer.pk:
-            raise ValidationError({"opportunity": _("This opportunity belongs to another customer.")})
+        _opportunity_check(opportunity, customer)
         if store is None:
             store_id = _first_of_type(version.fields, cleaned, "store")
             if store_id:
@@ -268,6 +267,11 @@ def ticket_intake(
         )
 
 
+def _opportunity_check(opportunity, customer):
+    if opportunity is not None and customer is not None and opportunity.customer_id != customer.pk:
+        raise ValidationError({"opportunity": _("This opportunity belongs to another customer.")})
+
+
 def _intake_write(*, savepoint, **state):
     """ticket_intake's writes, in one transaction, once the input is known to be valid."""
     with transaction.atomic(savepoint=savepoint):
@@ -279,8 +283,7 @@ def _intake_rows(*, tenant, source, template, version, rule, verdict, cleaned, f
                  number):
     if customer is None and contact:
         customer = customer_link(tenant=tenant, store=store, region=getattr(store, "region", None), **contact)
-        if opportunity is not None and customer is not None and opportunity.customer_id != customer.pk:
-            raise ValidationError({"opportunity": _("This opportunity belongs to another customer.")})
+        _opportunity_check(opportunity, customer)  # the customer the contact details linked
     if store is None and customer is not None and customer.store_id:
         store = customer.store
     if region is None:
